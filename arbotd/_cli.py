@@ -1,0 +1,123 @@
+"""The ``arbotd`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from arbotd._config import resolve_config_path
+from arbotd._errors import ArbotError, ConfigError
+from arbotd._logging import setup_logging
+from arbotd._plugins import make_plugin_manager
+from arbotd._runtime import load_with_plugins, peek_disabled
+from arbotd._version import __version__
+
+__all__ = ["main"]
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $ARBOTD_CONFIG, then /etc/arbotd/arbot.toml, "
+        "then ./etc/arbot.toml)",
+    )
+    common.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=argparse.SUPPRESS,
+        help="least severe messages to log (default: info)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=argparse.SUPPRESS,
+        help="text for people and journald, json for log collectors (default: text)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="arbotd",
+        description="Cross-exchange arbitrage trading daemon.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"arbotd {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser(
+        "run",
+        parents=[common],
+        help="run the daemon in the foreground (systemd starts it this way)",
+        description="Run the daemon until SIGTERM or SIGINT; SIGHUP reloads the "
+        "configuration.",
+    )
+    commands.add_parser(
+        "check",
+        parents=[common],
+        help="validate the configuration and exit, like nginx -t",
+        description="Validate the configuration with every enabled plugin. Exits 0 and "
+        "prints 'configuration OK', or exits 1 and lists every problem.",
+    )
+    commands.add_parser(
+        "plugins",
+        parents=[common],
+        help="list plugins, their versions, hooks and origin",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
+    config_path = resolve_config_path(getattr(args, "config", None))
+    handler = {"run": _run, "check": _check, "plugins": _plugins}[args.command]
+    return handler(config_path)
+
+
+def _run(config_path: Path) -> int:
+    from arbotd._daemon import run_daemon
+
+    return run_daemon(config_path)
+
+
+def _check(config_path: Path) -> int:
+    try:
+        pm = make_plugin_manager(disabled=peek_disabled(config_path))
+        load_with_plugins(config_path, pm)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        count = len(err.problems)
+        print(
+            f"{config_path}: configuration invalid ({count} problem{'s' * (count != 1)})",
+            file=sys.stderr,
+        )
+        return 1
+    except ArbotError as err:
+        print(f"{config_path}: {err}", file=sys.stderr)
+        return 1
+    print(f"{config_path}: configuration OK")
+    return 0
+
+
+def _plugins(config_path: Path) -> int:
+    try:
+        pm = make_plugin_manager(disabled=peek_disabled(config_path))
+    except ArbotError as err:
+        print(err, file=sys.stderr)
+        return 1
+    for info in pm.describe():
+        state = "enabled" if info.enabled else "disabled"
+        print(f"{info.name} {info.version or '-'} ({state})")
+        print(f"    from:  {info.source}")
+        if info.enabled:
+            print(f"    hooks: {', '.join(info.hooks) or '-'}")
+    return 0

@@ -1,0 +1,519 @@
+"""Reading and validating the TOML configuration.
+
+The file is read with tomlkit (so it can be written back with its comments, see
+``_configwrite``) and each table is structured by cattrs into the attrs class that owns
+it. The core owns ``[daemon]`` and ``[plugins]``; every other table belongs to the plugin
+that registered it through the ``register_config_sections`` hook.
+
+Every problem is reported with the file, the dotted key path, what was expected and what
+was found, and all problems of a file are collected before raising, so an operator fixes
+them in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+import tomlkit
+import tomlkit.exceptions
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+
+from arbotd._errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "DEFAULT_CONFIG_PATHS",
+    "Config",
+    "DaemonConfig",
+    "PluginsConfig",
+    "changed_sections",
+    "config_converter",
+    "load_config",
+    "read_document",
+    "resolve_config_path",
+    "secret_from_env",
+    "setting",
+    "structure_document",
+]
+
+DEFAULT_CONFIG_PATHS = (Path("/etc/arbotd/arbot.toml"), Path("etc/arbot.toml"))
+
+_META = "arbotd"
+
+
+@attrs.frozen
+class _Rule:
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    check: Callable[[Any], str | None] | None = None
+    expected: str | None = None
+
+
+def setting(
+    default: Any = attrs.NOTHING,
+    *,
+    factory: Callable[[], Any] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    expected: str | None = None,
+    repr: bool = True,
+) -> Any:
+    """An attrs field for a configuration class, with the bounds the value must respect.
+
+    ``ge``/``gt``/``le``/``lt`` bound numbers; ``check`` is a function returning an error
+    message (or ``None``) for anything the bounds cannot express; ``expected`` overrides
+    the generated description of a valid value. ``repr=False`` keeps secrets out of logs.
+    """
+    rule = _Rule(ge=ge, gt=gt, le=le, lt=lt, check=check, expected=expected)
+    if factory is not None:
+        return attrs.field(factory=factory, metadata={_META: rule}, repr=repr)
+    return attrs.field(default=default, metadata={_META: rule}, repr=repr)
+
+
+# --- core sections ---------------------------------------------------------------------
+
+Mode = Literal["simulation", "live", "backtest"]
+
+
+@attrs.frozen
+class DaemonConfig:
+    """``[daemon]``: how the daemon itself runs."""
+
+    mode: Mode = setting("simulation")
+    autostart: bool = setting(True)
+    state_dir: str = setting("")
+    shutdown_timeout_seconds: float = setting(10.0, gt=0, le=600)
+
+    def resolved_state_dir(self) -> Path:
+        """Where the daemon keeps its state: ``state_dir`` if set, else systemd's
+        ``$STATE_DIRECTORY`` (``StateDirectory=arbotd``), else ``./var``."""
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        from_systemd = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        return Path(from_systemd) if from_systemd else Path("var")
+
+
+@attrs.frozen
+class PluginsConfig:
+    """``[plugins]``: which installed plugins to leave out."""
+
+    disable: list[str] = setting(factory=list)
+
+
+CORE_SECTIONS: dict[str, type] = {"daemon": DaemonConfig, "plugins": PluginsConfig}
+
+
+# --- the converter ---------------------------------------------------------------------
+
+
+class _Mismatch(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        super().__init__(repr(value))
+
+
+def _strict_float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Mismatch(value)
+    return float(value)
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Mismatch(value)
+    return value
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise _Mismatch(value)
+    return value
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise _Mismatch(value)
+    return value
+
+
+def _is_literal(tp: Any) -> bool:
+    return typing.get_origin(tp) is Literal
+
+
+def _structure_literal(value: Any, tp: Any) -> Any:
+    if isinstance(value, bool) or value not in typing.get_args(tp):
+        raise _Mismatch(value)
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook_func(_is_literal, _structure_literal)
+    return converter
+
+
+config_converter = _make_converter()
+"""The one cattrs converter for configuration: strict about types (no ``"5"`` for 5, no
+``1`` for true), and forbidding unknown keys."""
+
+
+# --- describing what is expected ---------------------------------------------------------
+
+
+def _fmt_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _describe_type(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is float:
+        return "a number"
+    if tp is int:
+        return "an integer"
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "a string"
+    if origin is Literal:
+        return "one of " + ", ".join(_show(a) for a in args)
+    if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
+        inner = _describe_type(args[0]) if args else "values"
+        return f"a list of {_plural(inner)}"
+    if origin in (dict, Mapping) or tp is dict:
+        return f"a table of {_plural(_describe_type(args[1]))}" if args else "a table"
+    if origin in (typing.Union, types.UnionType):
+        parts = [_describe_type(a) for a in args if a is not type(None)]
+        return " or ".join(parts)
+    if attrs.has(tp):
+        return "a table"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _plural(description: str) -> str:
+    words = {
+        "a number": "numbers",
+        "an integer": "integers",
+        "a string": "strings",
+        "true or false": "true/false values",
+        "a table": "tables",
+    }
+    return words.get(description, description)
+
+
+def _describe_field(field: attrs.Attribute) -> str:
+    rule: _Rule | None = field.metadata.get(_META)
+    if rule is not None and rule.expected:
+        return rule.expected
+    base = _describe_type(field.type)
+    if rule is None:
+        return base
+    low = rule.ge if rule.ge is not None else rule.gt
+    high = rule.le if rule.le is not None else rule.lt
+    if low is not None and high is not None:
+        left = "[" if rule.ge is not None else "("
+        right = "]" if rule.le is not None else ")"
+        return f"{base} in {left}{_fmt_number(low)}, {_fmt_number(high)}{right}"
+    if low is not None:
+        return f"{base} {'>=' if rule.ge is not None else '>'} {_fmt_number(low)}"
+    if high is not None:
+        return f"{base} {'<=' if rule.le is not None else '<'} {_fmt_number(high)}"
+    return base
+
+
+def _show(value: Any) -> str:
+    """Show a value the way it would be written in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _suggest(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+# --- turning cattrs errors into problems --------------------------------------------------
+
+
+def _problems_from_exception(
+    exc: BaseException, path: str, tp: Any, field: attrs.Attribute | None
+) -> list[tuple[str, str]]:
+    """Walk a cattrs error tree and return ``(key path, message)`` pairs."""
+    if isinstance(exc, ClassValidationError):
+        fields = attrs.fields_dict(exc.cl) if attrs.has(exc.cl) else {}
+        out: list[tuple[str, str]] = []
+        for sub in exc.exceptions:
+            name = _note_name(sub)
+            if isinstance(sub, ForbiddenExtraKeysError):
+                for key in sorted(sub.extra_fields):
+                    out.append((_join(path, key), "unknown key" + _suggest(key, fields)))
+            elif isinstance(sub, KeyError) and name is not None:
+                out.append((_join(path, name), "missing required key"))
+            elif name is not None and name in fields:
+                sub_field = fields[name]
+                out.extend(
+                    _problems_from_exception(sub, _join(path, name), sub_field.type, sub_field)
+                )
+            else:
+                out.append((path, f"invalid value: {sub}"))
+        return out
+    if isinstance(exc, IterableValidationError):
+        out = []
+        element_type = (typing.get_args(tp) or (Any,))[0]
+        for sub in exc.exceptions:
+            index = _note_index(sub)
+            sub_path = _join(path, index) if index is not None else path
+            out.extend(_problems_from_exception(sub, sub_path, element_type, None))
+        return out
+    if isinstance(exc, ExceptionGroup):
+        out = []
+        for sub in exc.exceptions:
+            key = _note_index(sub)
+            sub_path = _join(path, key) if key is not None else path
+            value_type = (typing.get_args(tp) or (Any, Any))[-1]
+            out.extend(_problems_from_exception(sub, sub_path, value_type, None))
+        return out
+    if isinstance(exc, _Mismatch):
+        expected = _describe_field(field) if field is not None else _describe_type(tp)
+        return [(path, f"expected {expected}, got {_show(exc.value)}")]
+    return [(path, f"invalid value: {exc}")]
+
+
+def _note_name(exc: BaseException) -> str | None:
+    for note in getattr(exc, "__notes__", ()):
+        name = getattr(note, "name", None)
+        if name is not None:
+            return name
+    return None
+
+
+def _note_index(exc: BaseException) -> Any:
+    for note in getattr(exc, "__notes__", ()):
+        if hasattr(note, "index"):
+            return note.index
+    return None
+
+
+def _check_rules(obj: Any, path: str) -> list[tuple[str, str]]:
+    """Check the bounds declared with :func:`setting` on a structured section."""
+    out: list[tuple[str, str]] = []
+    for field in attrs.fields(type(obj)):
+        value = getattr(obj, field.name)
+        key_path = _join(path, field.name)
+        rule: _Rule | None = field.metadata.get(_META)
+        if rule is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            bad = (
+                math.isnan(value)
+                or (rule.ge is not None and value < rule.ge)
+                or (rule.gt is not None and value <= rule.gt)
+                or (rule.le is not None and value > rule.le)
+                or (rule.lt is not None and value >= rule.lt)
+            )
+            if bad:
+                out.append((key_path, f"expected {_describe_field(field)}, got {_show(value)}"))
+        if rule is not None and rule.check is not None:
+            message = rule.check(value)
+            if message:
+                out.append((key_path, message))
+        if attrs.has(type(value)):
+            out.extend(_check_rules(value, key_path))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if attrs.has(type(item)):
+                    out.extend(_check_rules(item, _join(key_path, key)))
+    validate = getattr(obj, "validate_config", None)
+    if callable(validate):
+        for key, message in validate():
+            out.append((_join(path, key), message))
+    return out
+
+
+# --- the Config object ---------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False)
+class Config:
+    """A validated configuration.
+
+    ``sections`` maps each table path (``"daemon"``, ``"arbitrage"``,
+    ``"exchanges.binance"``) to its structured attrs instance; a table missing from the file
+    is present with its defaults. ``document`` is the parsed TOML, kept for writing back.
+    """
+
+    path: Path
+    document: tomlkit.TOMLDocument = attrs.field(repr=False)
+    sections: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.sections[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.sections.get(name, default)
+
+    def under(self, prefix: str) -> dict[str, Any]:
+        """The sections below ``prefix``: ``under("exchanges")`` maps ``"binance"`` to the
+        ``[exchanges.binance]`` section."""
+        start = prefix + "."
+        return {k[len(start) :]: v for k, v in self.sections.items() if k.startswith(start)}
+
+    @property
+    def daemon(self) -> DaemonConfig:
+        return self.sections["daemon"]
+
+
+def changed_sections(old: Config, new: Config) -> frozenset[str]:
+    """The table paths whose values differ between two configurations."""
+    names = set(old.sections) | set(new.sections)
+    return frozenset(n for n in names if old.sections.get(n) != new.sections.get(n))
+
+
+def resolve_config_path(cli_value: str | os.PathLike | None) -> Path:
+    """Find the configuration file: ``-c/--config``, then ``$ARBOTD_CONFIG``, then
+    ``/etc/arbotd/arbot.toml``, then ``./etc/arbot.toml``.
+
+    An explicitly named file is returned even if it does not exist (so the error names
+    it); otherwise the first existing default wins, and the last default is returned if
+    none exists.
+    """
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get("ARBOTD_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_CONFIG_PATHS:
+        if candidate.is_file():
+            return candidate
+    return DEFAULT_CONFIG_PATHS[-1]
+
+
+def read_document(path: Path) -> tomlkit.TOMLDocument:
+    """Read and parse a TOML file, raising :class:`ConfigError` naming the file, line and
+    column on any problem."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(name, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([ConfigProblem(name, "", f"cannot read file: {err}")]) from err
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as err:
+        message = f"line {err.line} column {err.col}: invalid TOML: {_parse_reason(err)}"
+        raise ConfigError([ConfigProblem(name, "", message)]) from err
+
+
+def _parse_reason(err: tomlkit.exceptions.ParseError) -> str:
+    text = str(err)
+    cut = text.rfind(" at line ")
+    return text[:cut] if cut > 0 else text
+
+
+def structure_document(
+    document: Mapping[str, Any],
+    schema: Mapping[str, type],
+    *,
+    file: str,
+    ignored: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Structure every table of ``document`` with the class ``schema`` names for it.
+
+    Tables absent from the document get the class's defaults. Tables in ``ignored`` (the
+    sections of disabled plugins) are accepted without being read. Raises
+    :class:`ConfigError` listing every problem.
+    """
+    plain = document.unwrap() if hasattr(document, "unwrap") else dict(document)
+    ignored = set(ignored)
+    claimed = (*schema, *ignored)
+    problems: list[tuple[str, str]] = []
+    found: dict[str, Any] = {}
+
+    def walk(table: Mapping[str, Any], path: str) -> None:
+        prefix = path + "." if path else ""
+        children = {n[len(prefix) :].split(".")[0] for n in claimed if n.startswith(prefix)}
+        for key, value in table.items():
+            key_path = prefix + key
+            if key_path in ignored:
+                continue
+            is_parent = any(n.startswith(key_path + ".") for n in claimed)
+            if key_path not in schema and not is_parent:
+                what = "unknown section" if isinstance(value, dict) else "unknown key"
+                problems.append((key_path, what + _suggest(key, children)))
+            elif not isinstance(value, dict):
+                problems.append((key_path, f"expected a table, got {_show(value)}"))
+            elif key_path in schema:
+                found[key_path] = value
+            else:
+                walk(value, key_path)
+
+    walk(plain, "")
+
+    sections: dict[str, Any] = {}
+    for name, cls in schema.items():
+        try:
+            obj = config_converter.structure(found.get(name, {}), cls)
+        except Exception as err:  # cattrs reports everything it found in one group
+            problems.extend(_problems_from_exception(err, name, cls, None))
+            continue
+        rule_problems = _check_rules(obj, name)
+        if rule_problems:
+            problems.extend(rule_problems)
+            continue
+        sections[name] = obj
+
+    if problems:
+        raise ConfigError([ConfigProblem(file, p, m) for p, m in problems])
+    return sections
+
+
+def load_config(
+    path: Path, schema: Mapping[str, type], *, ignored: Iterable[str] = ()
+) -> Config:
+    """Read, parse and validate a configuration file against ``schema``."""
+    document = read_document(path)
+    sections = structure_document(document, schema, file=str(path), ignored=ignored)
+    return Config(path=path, document=document, sections=sections)
+
+
+def secret_from_env(variable: str | None) -> str | None:
+    """The value of the environment variable a config key names (``api_key_env =
+    "BINANCE_API_KEY"``), or ``None`` when unset or empty. Secrets are never stored in the
+    TOML file and never logged."""
+    if not variable:
+        return None
+    value = os.environ.get(variable, "")
+    return value or None

@@ -1,0 +1,187 @@
+"""The shapes of the objects plugins contribute through the hooks.
+
+These are structural protocols: a plugin's class needs the attributes and methods, not a
+base class. Methods marked *hot path* run once per quote and must be synchronous and
+cheap: no I/O, no awaiting, no logging per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import attrs
+
+if TYPE_CHECKING:
+    from arbotd._model import Fill, Order, Quote, Signal
+
+__all__ = [
+    "ExchangeAdapter",
+    "Executor",
+    "FeedStatus",
+    "LimitUse",
+    "MarketView",
+    "QuoteSink",
+    "RiskCheck",
+    "Service",
+    "Storage",
+    "Strategy",
+]
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A long-running task of a plugin (an API server, a storage writer, a recorder).
+
+    ``run`` is started with ``await nursery.start(service.run)``: it calls
+    ``task_status.started()`` once it is ready to be used, then runs until
+    ``runtime.shutdown_requested`` is set (it should then return promptly) or it is
+    cancelled.
+    """
+
+    name: str
+
+    async def run(self, *, task_status: Any) -> None: ...
+
+
+class QuoteSink(Protocol):
+    """Where a feed delivers quotes: the engine. Both methods are synchronous."""
+
+    def on_quote(self, quote: Quote) -> None:
+        """Hot path: one new best bid/ask."""
+
+    def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
+        """The feed of ``exchange`` became usable (connected, book in sync) or not
+        (reconnecting, stale, sequence gap). Quotes of an unusable feed are never traded
+        on."""
+
+
+@attrs.frozen
+class FeedStatus:
+    """For ``/api/v1/status``: whether the feed is connected, the local time of its last
+    quote, and the latency from exchange event time to local receive time."""
+
+    connected: bool
+    last_update: float | None = None
+    latency_ms: float | None = None
+
+
+@runtime_checkable
+class ExchangeAdapter(Protocol):
+    """One venue's market data (and, for real exchanges, its account).
+
+    ``name`` is the venue's name in the configuration and the API (``binance``);
+    ``taker_fee`` is a fraction (0.001 = 0.1 %); ``premium_baseline`` a percent by which
+    this venue usually trades above the others (0 for most).
+    """
+
+    name: str
+    taker_fee: float
+    premium_baseline: float
+
+    async def stream_quotes(
+        self, symbols: Sequence[str], sink: QuoteSink, *, task_status: Any
+    ) -> None:
+        """Deliver quotes for ``symbols`` to ``sink`` until cancelled, reconnecting as
+        needed; call ``task_status.started()`` once subscribed."""
+
+    def feed_status(self) -> FeedStatus: ...
+
+
+class MarketView(Protocol):
+    """What a strategy may know besides the quotes: the engine fills it in."""
+
+    now: float
+    trading: bool
+    fees: Mapping[str, float]
+    premium: Mapping[str, float]
+    usable: Mapping[str, bool]
+
+    def available(self, exchange: str, asset: str) -> float:
+        """Free balance of ``asset`` on ``exchange`` (0 when unknown)."""
+
+    def reject(self, reason: str) -> None:
+        """Count an opportunity turned down, by reason (``stale``, ``below_threshold``,
+        ``anomaly``, ``cooldown``, ``trend``, ``balance``, ``depth`` ...)."""
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Turns quotes into signals. ``evaluate`` is the hot path."""
+
+    name: str
+
+    def evaluate(
+        self, quote: Quote, quotes: Mapping[str, Quote], market: MarketView
+    ) -> list[Signal]:
+        """Called for every quote with the latest quote of the same symbol on every
+        exchange (``quotes`` maps exchange name to quote, ``quote`` included). Return the
+        signals this quote opens (``id`` 0: the engine numbers them), and count every
+        opportunity turned down with ``market.reject``."""
+
+
+@attrs.frozen
+class LimitUse:
+    """One risk limit and how much of it is used, for ``/api/v1/risk/limits``."""
+
+    name: str
+    limit: float
+    current: float
+
+    @property
+    def ratio(self) -> float:
+        return self.current / self.limit if self.limit > 0 else 0.0
+
+    @property
+    def status(self) -> Literal["normal", "warning", "critical"]:
+        if self.limit > 0 and self.current >= self.limit:
+            return "critical"
+        if self.ratio >= 0.8:
+            return "warning"
+        return "normal"
+
+
+@runtime_checkable
+class RiskCheck(Protocol):
+    """Decides whether a signal may be executed. Called once per signal (not per quote)
+    while trading."""
+
+    name: str
+
+    def check(self, signal: Signal) -> str | None:
+        """``None`` to accept, or the reason for rejecting (``"max_concurrent_trades"``)."""
+
+    def limits(self) -> list[LimitUse]: ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Places orders in one trading mode. The core's trade runner drives both legs, the
+    partial-fill reconciliation and the unwind; an executor only knows how to execute one
+    order where it trades (on paper against the book, or on a real exchange).
+    """
+
+    mode: str
+
+    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        """Execute ``order`` immediate-or-cancel (``purpose == "unwind"``: at market) and
+        return it with its final status and its fills. Raise
+        :class:`arbotd.TemporaryExchangeError` when the outcome is unknown (timeout): the
+        runner then asks :meth:`query_order`."""
+
+    async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        """The final state of an order placed earlier, by its client order id."""
+
+    def reference_price(self, exchange: str, symbol: str, side: str) -> float | None:
+        """The price an order on ``side`` would get now (best ask to buy, best bid to
+        sell), or ``None`` when unknown."""
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Persistence of signals, trades and market history (see the storage plugin). The
+    engine only hands records over; implementations must not block the event loop."""
+
+    def record_signal(self, signal: Signal) -> None: ...
+
+    def record_trade(self, trade: Any) -> None: ...

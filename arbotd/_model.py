@@ -1,0 +1,289 @@
+"""Value types: quotes, signals, orders, fills, trades and balances.
+
+Prices and sizes on the hot path (quotes, signals) are floats: they are compared and
+multiplied once per quote, and the exchanges send them as decimal strings that fit a
+double. Money that is accounted for (fills, fees, balances) is :class:`~decimal.Decimal`,
+so a ledger reconciles to the last digit.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+import attrs
+
+__all__ = [
+    "FINAL_STATES",
+    "Balance",
+    "Fill",
+    "Order",
+    "OrderStatus",
+    "Quote",
+    "Side",
+    "Signal",
+    "Trade",
+    "TradeState",
+    "split_symbol",
+    "to_decimal",
+]
+
+# Longest first, so that "BTCUSDT" splits on "USDT" rather than "T".
+_QUOTE_ASSETS = tuple(
+    sorted(
+        ("USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "USD", "EUR", "TRY", "BRL", "BTC",
+         "ETH", "BNB", "KRW", "JPY", "GBP"),
+        key=len,
+        reverse=True,
+    )
+)
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``"BTCUSDT"`` -> ``("BTC", "USDT")``. Raises ``ValueError`` for a symbol whose quote
+    currency is not known."""
+    for quote in _QUOTE_ASSETS:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    raise ValueError(f"cannot tell the base and quote currency of {symbol!r}")
+
+
+def to_decimal(value: float | int | str | Decimal) -> Decimal:
+    """The decimal a float was written as (``0.1`` -> ``Decimal("0.1")``, not the binary
+    expansion)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+@attrs.frozen(slots=True)
+class Quote:
+    """Best bid and ask of one symbol on one exchange.
+
+    ``exchange_ts`` is the exchange's event time and ``received_ts`` the local time the
+    message arrived, both in seconds since the epoch (virtual time in a backtest).
+    """
+
+    exchange: str
+    symbol: str
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    exchange_ts: float
+    received_ts: float
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2
+
+
+@attrs.frozen(slots=True)
+class Signal:
+    """An opportunity to buy ``quantity`` of ``symbol`` on ``buy_exchange`` at
+    ``buy_price`` and sell it on ``sell_exchange`` at ``sell_price``.
+
+    ``profit`` is the expected net profit in the quote currency after fees and slippage
+    allowance; ``profit_percent`` is that profit as a percent of the money spent.
+    ``spread_percent`` is the raw spread as a percent of the buy price.
+    """
+
+    id: int
+    symbol: str
+    buy_exchange: str
+    sell_exchange: str
+    buy_price: float
+    sell_price: float
+    buy_size: float
+    sell_size: float
+    quantity: float
+    profit: float
+    profit_percent: float
+    spread_percent: float
+    fees: float
+    confidence: float
+    timestamp: float
+    executed: bool = False
+    reject_reason: str | None = None
+
+    @property
+    def route(self) -> tuple[str, str, str]:
+        return (self.symbol, self.buy_exchange, self.sell_exchange)
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderStatus(enum.StrEnum):
+    NEW = "new"
+    FILLED = "filled"
+    PARTIALLY_FILLED = "partially_filled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+@attrs.frozen(slots=True)
+class Order:
+    """One order of a trade leg. ``client_order_id`` is derived from the trade id so a
+    retried request never creates a second order."""
+
+    client_order_id: str
+    trade_id: int
+    exchange: str
+    symbol: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    status: OrderStatus = OrderStatus.NEW
+    filled_quantity: Decimal = Decimal(0)
+    exchange_order_id: str | None = None
+    purpose: str = "entry"  # "entry" or "unwind"
+    reason: str | None = None
+
+
+@attrs.frozen(slots=True)
+class Fill:
+    """An execution: ``quantity`` of base currency at ``price``; ``fee`` is charged in
+    ``fee_asset``."""
+
+    order_id: str
+    trade_id: int
+    exchange: str
+    symbol: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str
+    timestamp: float
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.quantity
+
+
+class TradeState(enum.StrEnum):
+    PLANNED = "planned"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    COMPLETED = "completed"
+    UNWINDING = "unwinding"
+    UNWOUND = "unwound"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset(
+    {TradeState.COMPLETED, TradeState.UNWOUND, TradeState.FAILED, TradeState.CANCELLED}
+)
+
+_TRANSITIONS: dict[TradeState, frozenset[TradeState]] = {
+    TradeState.PLANNED: frozenset(
+        {TradeState.SUBMITTED, TradeState.CANCELLED, TradeState.FAILED}
+    ),
+    TradeState.SUBMITTED: frozenset(
+        {
+            TradeState.PARTIALLY_FILLED,
+            TradeState.COMPLETED,
+            TradeState.UNWINDING,
+            TradeState.FAILED,
+            TradeState.CANCELLED,
+        }
+    ),
+    TradeState.PARTIALLY_FILLED: frozenset(
+        {TradeState.COMPLETED, TradeState.UNWINDING, TradeState.FAILED}
+    ),
+    TradeState.UNWINDING: frozenset({TradeState.UNWOUND, TradeState.FAILED}),
+}
+
+
+@attrs.frozen(slots=True)
+class Trade:
+    """A two-legged arbitrage trade. It only changes through :meth:`advance`, which
+    enforces the state machine::
+
+        planned -> submitted -> partially_filled -> completed
+                            \\-> unwinding -> unwound      (one leg failed)
+        any non-final state -> failed; planned/submitted -> cancelled
+    """
+
+    id: int
+    signal_id: int
+    mode: str
+    symbol: str
+    buy_exchange: str
+    sell_exchange: str
+    quantity: Decimal
+    planned_buy_price: Decimal
+    planned_sell_price: Decimal
+    planned_profit: Decimal
+    started_at: float
+    state: TradeState = TradeState.PLANNED
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    completed_at: float | None = None
+    reason: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def advance(self, state: TradeState, **changes: object) -> Trade:
+        """A copy in ``state``; raises ``ValueError`` for a transition the state machine
+        does not allow."""
+        if state is not self.state and state not in _TRANSITIONS.get(self.state, ()):
+            raise ValueError(f"trade {self.id}: cannot go from {self.state} to {state}")
+        return attrs.evolve(self, state=state, **changes)
+
+    def with_fills(self, *fills: Fill) -> Trade:
+        return attrs.evolve(self, fills=self.fills + fills)
+
+    def with_orders(self, *orders: Order) -> Trade:
+        known = {o.client_order_id: o for o in self.orders}
+        for order in orders:
+            known[order.client_order_id] = order
+        return attrs.evolve(self, orders=tuple(known.values()))
+
+    def filled(self, side: Side, purpose: str = "entry") -> Decimal:
+        ids = {o.client_order_id for o in self.orders if o.purpose == purpose}
+        return sum(
+            (f.quantity for f in self.fills if f.side is side and f.order_id in ids),
+            Decimal(0),
+        )
+
+    @property
+    def fees_paid(self) -> Decimal:
+        """Fees in the quote currency (fees charged in another asset are valued at the
+        fill price)."""
+        base, _ = split_symbol(self.symbol)
+        total = Decimal(0)
+        for fill in self.fills:
+            total += fill.fee * fill.price if fill.fee_asset == base else fill.fee
+        return total
+
+    @property
+    def realized_profit(self) -> Decimal:
+        """Cash flow of every fill in the quote currency, fees included: the profit once
+        the trade is flat, the loss of an unwound trade."""
+        total = Decimal(0)
+        for fill in self.fills:
+            flow = fill.notional if fill.side is Side.SELL else -fill.notional
+            total += flow
+        return total - self.fees_paid
+
+
+@attrs.frozen(slots=True)
+class Balance:
+    """Holdings of one asset on one exchange."""
+
+    exchange: str
+    asset: str
+    free: Decimal
+    locked: Decimal = Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked

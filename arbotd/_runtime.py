@@ -1,0 +1,141 @@
+"""The running daemon's shared state, handed to every hook as ``runtime``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from arbotd._config import Config, changed_sections, load_config, read_document
+from arbotd._configwrite import update_config_file
+from arbotd._errors import ConfigError
+from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
+
+__all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
+
+log = logging.getLogger(__name__)
+
+
+def peek_disabled(path: Path) -> list[str]:
+    """The ``[plugins] disable`` list, read before the plugins are loaded (their sections
+    cannot be validated until then). A malformed value is reported by full validation."""
+    try:
+        document = read_document(path)
+    except ConfigError:
+        return []
+    value = document.get("plugins", {}).get("disable", [])
+    value = value.unwrap() if hasattr(value, "unwrap") else value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return []
+
+
+def load_with_plugins(path: Path, pm: PluginManager) -> Config:
+    """Validate the file at ``path`` against the sections of the core and of every plugin
+    ``pm`` holds. Raises :class:`ConfigError`."""
+    return load_config(path, collect_config_schema(pm), ignored=disabled_sections(pm))
+
+
+@attrs.frozen
+class ReloadOutcome:
+    """What a reload did: the sections that changed, or the error that kept the old
+    configuration."""
+
+    changed: frozenset[str] = frozenset()
+    error: ConfigError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Runtime:
+    """Shared objects of the running daemon.
+
+    ``config`` is always the last valid configuration. ``last_config_error`` holds the
+    error of the latest failed reload (cleared by a successful one), for ``/health`` and
+    the service manager's status line. ``shutdown_requested`` is set when the daemon
+    begins to stop; services watch it to end gracefully.
+    """
+
+    def __init__(self, config: Config, pm: PluginManager) -> None:
+        self.config = config
+        self.pm = pm
+        self.started_at = time.time()
+        self.shutdown_requested = trio.Event()
+        self.last_config_error: ConfigError | None = None
+        self.restart_required: list[str] = []
+        self._reload_lock = trio.Lock()
+        self.extras: dict[str, Any] = {}
+
+    @property
+    def uptime(self) -> float:
+        return time.time() - self.started_at
+
+    async def reload(self) -> ReloadOutcome:
+        """Re-read the configuration file, validate it, and apply it.
+
+        An invalid file changes nothing: the old configuration stays in force and the
+        error is logged, kept in ``last_config_error`` and returned. Reloads never run
+        concurrently.
+        """
+        async with self._reload_lock:
+            try:
+                new = load_with_plugins(self.config.path, self.pm)
+            except ConfigError as err:
+                self.last_config_error = err
+                for problem in err.problems:
+                    log.error("reload failed, keeping the running configuration: %s", problem)
+                return ReloadOutcome(error=err)
+            return self.apply(new)
+
+    async def update_config(self, updates: dict[str, Any]) -> tuple[list[str], ReloadOutcome]:
+        """Write ``updates`` (dotted key paths to values) into the configuration file,
+        keeping its comments, and apply the result as a reload would.
+
+        The edited file is validated before it is written: invalid values raise
+        :class:`ConfigError` and leave the file and the running configuration as they
+        were. Returns the key paths that changed and the reload's outcome.
+        """
+        async with self._reload_lock:
+            path = self.config.path
+            schema = collect_config_schema(self.pm)
+            ignored = disabled_sections(self.pm)
+            changed_keys = await trio.to_thread.run_sync(
+                lambda: update_config_file(path, updates, schema=schema, ignored=ignored)
+            )
+            try:
+                new = load_config(path, schema, ignored=ignored)
+            except ConfigError as err:
+                self.last_config_error = err
+                return changed_keys, ReloadOutcome(error=err)
+            return changed_keys, self.apply(new)
+
+    def apply(self, new: Config) -> ReloadOutcome:
+        """Install an already validated configuration and tell the plugins."""
+        old = self.config
+        changed = changed_sections(old, new)
+        self.config = new
+        self.last_config_error = None
+        if "plugins" in changed:
+            self.restart_required = ["plugins.disable"]
+            log.warning("plugins.disable changed: restart the daemon for it to take effect")
+        if changed:
+            log.info("configuration reloaded; changed sections: %s", ", ".join(sorted(changed)))
+        else:
+            log.info("configuration reloaded; nothing changed")
+        # Each plugin is told on its own, so that one failing does not keep the news from
+        # the others.
+        arguments = {"old": old, "new": new, "changed": changed, "runtime": self}
+        for impl in reversed(self.pm.hook.on_reload.get_hookimpls()):
+            try:
+                impl.function(*(arguments[name] for name in impl.argnames))
+            except Exception:
+                log.exception(
+                    "plugin %r failed to apply the reloaded configuration", impl.plugin_name
+                )
+        return ReloadOutcome(changed=changed)
