@@ -3,8 +3,11 @@
 This module is the public API for plugins and embedders; everything else is private.
 """
 
+from arbotd._bus import Bus, Event, Subscription, SubscriptionClosed
 from arbotd._config import Config, DaemonConfig, PluginsConfig, secret_from_env, setting
 from arbotd._configwrite import update_config_file
+from arbotd._control import Control
+from arbotd._engine import Engine
 from arbotd._errors import (
     ArbotError,
     ConfigError,
@@ -15,32 +18,89 @@ from arbotd._errors import (
     TemporaryExchangeError,
     TradingError,
 )
-from arbotd._interfaces import Service
+from arbotd._execution import client_order_id
+from arbotd._interfaces import (
+    ExchangeAdapter,
+    Executor,
+    FeedStatus,
+    LimitUse,
+    MarketView,
+    QuoteSink,
+    RiskCheck,
+    Service,
+    Storage,
+    Strategy,
+)
+from arbotd._ledger import USD_ASSETS, Ledger
+from arbotd._model import (
+    FINAL_STATES,
+    Balance,
+    Fill,
+    Order,
+    OrderStatus,
+    Quote,
+    Side,
+    Signal,
+    Trade,
+    TradeState,
+    split_symbol,
+    to_decimal,
+)
 from arbotd._plugins import PluginManager, make_plugin_manager
 from arbotd._runtime import ReloadOutcome, Runtime
 from arbotd._version import __version__
 from arbotd.hookspecs import hookimpl
 
 __all__ = [
+    "FINAL_STATES",
+    "USD_ASSETS",
     "ArbotError",
+    "Balance",
+    "Bus",
     "Config",
     "ConfigError",
     "ConfigProblem",
+    "Control",
     "DaemonConfig",
+    "Engine",
+    "Event",
+    "ExchangeAdapter",
     "ExchangeError",
+    "Executor",
+    "FeedStatus",
+    "Fill",
+    "Ledger",
+    "LimitUse",
+    "MarketView",
+    "Order",
+    "OrderStatus",
     "PermanentExchangeError",
     "PluginError",
     "PluginManager",
     "PluginsConfig",
+    "Quote",
+    "QuoteSink",
     "ReloadOutcome",
+    "RiskCheck",
     "Runtime",
     "Service",
+    "Side",
+    "Signal",
+    "Storage",
+    "Strategy",
+    "Subscription",
+    "SubscriptionClosed",
     "TemporaryExchangeError",
+    "Trade",
+    "TradeState",
     "TradingError",
     "__version__",
+    "client_order_id",
     "hookimpl",
     "make_plugin_manager",
     "secret_from_env",
     "setting",
+    "split_symbol",
+    "to_decimal",
     "update_config_file",
 ]

@@ -69,6 +69,7 @@ class Daemon:
         config = runtime.config
         pm = runtime.pm
         pm.hook.configure.call_historic(kwargs={"config": config, "runtime": runtime})
+        runtime.assemble()
         services: list[Service] = [
             service
             for batch in pm.hook.register_services(config=config, runtime=runtime)
@@ -84,6 +85,7 @@ class Daemon:
                     async with trio.open_nursery() as service_tasks:
                         # Keeps the nursery open when no plugin runs a service.
                         service_tasks.start_soon(runtime.shutdown_requested.wait)
+                        await service_tasks.start(runtime.run_core)
                         for service in services:
                             log.info("starting service %s", service.name)
                             await service_tasks.start(_run_service, service)
@@ -93,6 +95,7 @@ class Daemon:
                             config.daemon.mode,
                             config.path,
                         )
+                        runtime.start_trading_if_configured()
                         self.notifier.ready(self.status_line())
                 if self._services_scope.cancelled_caught:
                     log.warning("services did not stop in time and were cancelled")

@@ -73,6 +73,9 @@ class ExchangeAdapter(Protocol):
     ``name`` is the venue's name in the configuration and the API (``binance``);
     ``taker_fee`` is a fraction (0.001 = 0.1 %); ``premium_baseline`` a percent by which
     this venue usually trades above the others (0 for most).
+
+    Two adapters built from the same settings should compare equal: on reload, a feed
+    keeps running when its new adapter equals the old one and the symbols are unchanged.
     """
 
     name: str
@@ -107,9 +110,11 @@ class MarketView(Protocol):
 
 @runtime_checkable
 class Strategy(Protocol):
-    """Turns quotes into signals. ``evaluate`` is the hot path."""
+    """Turns quotes into signals. ``evaluate`` is the hot path. ``symbols`` are the
+    symbols it trades: the feeds subscribe to the union of every strategy's symbols."""
 
     name: str
+    symbols: Sequence[str]
 
     def evaluate(
         self, quote: Quote, quotes: Mapping[str, Quote], market: MarketView

@@ -86,6 +86,8 @@ class Signal:
     ``profit`` is the expected net profit in the quote currency after fees and slippage
     allowance; ``profit_percent`` is that profit as a percent of the money spent.
     ``spread_percent`` is the raw spread as a percent of the buy price.
+    ``price_tolerance`` (a fraction) is how far the orders' limit prices may be from the
+    signal's prices.
     """
 
     id: int
@@ -103,6 +105,7 @@ class Signal:
     fees: float
     confidence: float
     timestamp: float
+    price_tolerance: float = 0.0
     executed: bool = False
     reject_reason: str | None = None
 
@@ -140,7 +143,7 @@ class Order:
     status: OrderStatus = OrderStatus.NEW
     filled_quantity: Decimal = Decimal(0)
     exchange_order_id: str | None = None
-    purpose: str = "entry"  # "entry" or "unwind"
+    purpose: str = "entry"  # "entry", "hedge" (completing a leg) or "unwind"
     reason: str | None = None
 
 

@@ -10,9 +10,15 @@ from typing import Any
 import attrs
 import trio
 
+from arbotd._bus import Bus
 from arbotd._config import Config, changed_sections, load_config, read_document
 from arbotd._configwrite import update_config_file
-from arbotd._errors import ConfigError
+from arbotd._control import Control
+from arbotd._engine import Engine
+from arbotd._errors import ConfigError, PluginError, TradingError
+from arbotd._feeds import FeedSupervisor
+from arbotd._interfaces import ExchangeAdapter, Strategy
+from arbotd._ledger import Ledger
 from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
 
 __all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
@@ -65,12 +71,90 @@ class Runtime:
     def __init__(self, config: Config, pm: PluginManager) -> None:
         self.config = config
         self.pm = pm
+        self.clock = time.time
         self.started_at = time.time()
         self.shutdown_requested = trio.Event()
         self.last_config_error: ConfigError | None = None
         self.restart_required: list[str] = []
         self._reload_lock = trio.Lock()
-        self.extras: dict[str, Any] = {}
+
+        self.bus = Bus()
+        self.ledger = Ledger()
+        self.storage: Any = None
+        self.strategies: list[Strategy] = []
+        self.engine: Engine | None = None
+        self.control: Control | None = None
+        self.feeds: FeedSupervisor | None = None
+
+    # --- assembling the trading core --------------------------------------------------
+
+    def assemble(self) -> None:
+        """Ask the plugins for storage, strategies, exchanges, risk checks and executors,
+        and build the engine, the control facade and the feed supervisor from them."""
+        config, pm = self.config, self.pm
+        self.storage = pm.hook.provide_storage(config=config, runtime=self)
+        if self.storage is None:
+            log.warning("no storage plugin enabled: signals and trades are kept in memory only")
+        self.strategies = _flatten(pm.hook.register_strategies(config=config))
+        self.engine = Engine(
+            strategies=self.strategies,
+            bus=self.bus,
+            ledger=self.ledger,
+            clock=self.clock,
+            on_signal_recorded=self.storage.record_signal if self.storage else None,
+        )
+        self.feeds = FeedSupervisor(self.engine)
+        self.control = Control(
+            engine=self.engine,
+            ledger=self.ledger,
+            bus=self.bus,
+            clock=self.clock,
+            risk_checks=_flatten(pm.hook.register_risk_checks(config=config, runtime=self)),
+            executors=_flatten(pm.hook.register_executors(config=config, runtime=self)),
+            storage=self.storage,
+        )
+        self._install_exchanges(config)
+
+    def _install_exchanges(self, config: Config) -> None:
+        assert self.engine is not None and self.feeds is not None and self.control is not None
+        adapters: dict[str, ExchangeAdapter] = {}
+        for adapter in _flatten(self.pm.hook.register_exchanges(config=config, runtime=self)):
+            if adapter.name in adapters:
+                raise PluginError(f"two plugins provide an exchange named {adapter.name!r}")
+            adapters[adapter.name] = adapter
+        symbols = list(dict.fromkeys(s for st in self.strategies for s in st.symbols))
+        self.engine.set_venues(
+            {name: a.taker_fee for name, a in adapters.items()},
+            {name: a.premium_baseline for name, a in adapters.items()},
+        )
+        self.engine.set_symbols(symbols)
+        self.control.symbols = symbols
+        self.feeds.configure(adapters, symbols)
+
+    def start_trading_if_configured(self) -> None:
+        daemon = self.config.daemon
+        if not daemon.autostart or self.control is None:
+            return
+        try:
+            self.control.start(daemon.mode)
+        except TradingError as err:
+            log.error("cannot start trading in %s mode: %s", daemon.mode, err)
+
+    async def run_core(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """The core service: feeds and trade execution. On shutdown, trading stops first
+        and trades in flight are allowed to finish (they need the feeds' prices), then the
+        feeds stop."""
+        assert self.feeds is not None and self.control is not None
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.feeds.run)
+            await nursery.start(self.control.run)
+            task_status.started()
+            await self.shutdown_requested.wait()
+            if self.control.active:
+                log.info("waiting for %d trades in flight to finish", len(self.control.active))
+            await self.control.drain()
+            nursery.cancel_scope.cancel()
+        self.bus.close()
 
     @property
     def uptime(self) -> float:
@@ -138,4 +222,13 @@ class Runtime:
                 log.exception(
                     "plugin %r failed to apply the reloaded configuration", impl.plugin_name
                 )
+        if self.engine is not None:
+            try:
+                self._install_exchanges(new)
+            except Exception:
+                log.exception("could not apply the new exchange settings")
         return ReloadOutcome(changed=changed)
+
+
+def _flatten(batches: Any) -> list[Any]:
+    return [item for batch in batches for item in batch or ()]

@@ -1,0 +1,382 @@
+"""The control facade: start, stop, emergency stop and status.
+
+Everything that steers trading goes through :class:`Control` (the API handlers call only
+this). It also sits between the engine and the executors: the engine hands it every
+signal, and while trading is on it runs the risk checks, reserves the money the trade
+needs, and starts the trade as its own task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import trio
+
+from arbotd._bus import Bus
+from arbotd._engine import Engine
+from arbotd._errors import TradingError
+from arbotd._execution import TradeRunner
+from arbotd._interfaces import Executor, RiskCheck, Storage
+from arbotd._ledger import Ledger
+from arbotd._model import FINAL_STATES, Signal, Trade, TradeState, split_symbol, to_decimal
+
+__all__ = ["Control", "TradingStats"]
+
+log = logging.getLogger(__name__)
+
+MODES = ("simulation", "live", "backtest")
+
+
+def _utc_day(timestamp: float) -> dt.date:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).date()
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@attrs.define
+class TradingStats:
+    """Running totals of closed trades, for ``/status`` and the risk checks. The daily
+    figures restart at 00:00 UTC."""
+
+    day: dt.date | None = None
+    trades_today: int = 0
+    realized_today: Decimal = Decimal(0)
+    realized_total: Decimal = Decimal(0)
+    trades_closed: int = 0
+    trades_completed: int = 0
+    positions_unwound: int = 0
+
+    def roll(self, now: float) -> None:
+        today = _utc_day(now)
+        if today != self.day:
+            self.day = today
+            self.trades_today = 0
+            self.realized_today = Decimal(0)
+
+    def add(self, trade: Trade, now: float) -> None:
+        self.roll(now)
+        profit = trade.realized_profit
+        self.trades_today += 1
+        self.trades_closed += 1
+        self.realized_today += profit
+        self.realized_total += profit
+        if trade.state is TradeState.COMPLETED:
+            self.trades_completed += 1
+        elif trade.state is TradeState.UNWOUND:
+            self.positions_unwound += 1
+
+
+@attrs.frozen
+class _Reservation:
+    exchange: str
+    asset: str
+    amount: Decimal
+
+
+class Control:
+    """Steers trading. ``run`` is a core service that owns the nursery trades run in."""
+
+    name = "control"
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        ledger: Ledger,
+        bus: Bus,
+        clock: Callable[[], float],
+        risk_checks: Sequence[RiskCheck] = (),
+        executors: Iterable[Executor] = (),
+        storage: Storage | None = None,
+        symbols: Sequence[str] = (),
+    ) -> None:
+        self.engine = engine
+        self.ledger = ledger
+        self.bus = bus
+        self.clock = clock
+        self.risk_checks = list(risk_checks)
+        self.executors = {executor.mode: executor for executor in executors}
+        self.storage = storage
+        self.symbols: list[str] = list(symbols)
+        self.mode: str | None = None
+        self.trading = False
+        self.emergency = False
+        self.started_at: float | None = None
+        self.selected_symbols: frozenset[str] | None = None
+        self.selected_exchanges: frozenset[str] | None = None
+        self.active: dict[int, Trade] = {}
+        self.recent_trades: dict[int, Trade] = {}
+        self.stats = TradingStats()
+        self.next_trade_id = 1
+        self._runner: TradeRunner | None = None
+        self._nursery: trio.Nursery | None = None
+        self._idle = trio.Event()
+        self._idle.set()
+        engine.on_signal = self.consider
+
+    # --- the service --------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def drain(self) -> None:
+        """Stop trading and wait until the trades in flight reach a final state."""
+        self.trading = False
+        self.engine.market.trading = False
+        await self._idle.wait()
+
+    # --- steering -------------------------------------------------------------------------
+
+    def start(
+        self,
+        mode: str,
+        symbols: Sequence[str] | None = None,
+        exchanges: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Start trading in ``mode`` on all configured symbols and enabled exchanges, or on
+        the given subsets. Raises :class:`TradingError` with an API error code."""
+        if mode not in MODES:
+            raise TradingError(
+                "VALIDATION_ERROR",
+                f"mode must be one of {', '.join(MODES)}, got {mode!r}",
+                {"field": "mode", "allowed": list(MODES)},
+            )
+        executor = self.executors.get(mode)
+        if executor is None:
+            raise TradingError(
+                "TRADING_DISABLED",
+                f"no executor for {mode} mode is installed or enabled",
+                {"mode": mode, "available_modes": sorted(self.executors)},
+            )
+        venues = sorted(self.engine.market.fees)
+        if symbols:
+            unknown = [s for s in symbols if s not in self.symbols]
+            if unknown:
+                raise TradingError(
+                    "INVALID_SYMBOL",
+                    f"Symbol {unknown[0]!r} is not supported",
+                    {"valid_symbols": list(self.symbols), "provided_symbol": unknown[0]},
+                )
+        if exchanges:
+            missing = [e for e in exchanges if e not in venues]
+            if missing:
+                raise TradingError(
+                    "EXCHANGE_NOT_AVAILABLE",
+                    f"Exchange {missing[0]!r} is not enabled",
+                    {"available_exchanges": venues, "provided_exchange": missing[0]},
+                )
+        if self._nursery is None:
+            raise TradingError("TRADING_DISABLED", "the daemon is not running")
+        prepare = getattr(executor, "start", None)
+        if callable(prepare):
+            prepare()
+        self.mode = mode
+        self.selected_symbols = frozenset(symbols) if symbols else None
+        self.selected_exchanges = frozenset(exchanges) if exchanges else None
+        self._runner = TradeRunner(
+            executor=executor,
+            ledger=self.ledger,
+            report=self.report,
+            clock=self.clock,
+            stop_loss_fraction=self._stop_loss_fraction,
+        )
+        self.trading = True
+        self.emergency = False
+        self.engine.market.trading = True
+        self.started_at = self.clock()
+        symbol_count = len(self.selected_symbols or self.symbols)
+        exchange_count = len(self.selected_exchanges or venues)
+        log.info("trading started: %s mode, %d symbols on %d exchanges",
+                 mode, symbol_count, exchange_count)
+        self.bus.publish("status", {"event": "trading_started", "mode": mode})
+        return {
+            "mode": mode,
+            "start_time": _iso(self.started_at),
+            "symbols_count": symbol_count,
+            "exchanges_count": exchange_count,
+        }
+
+    def stop(self) -> dict[str, Any]:
+        """Stop opening trades; trades in flight run to their end."""
+        was_trading = self.trading
+        self.trading = False
+        self.engine.market.trading = False
+        if was_trading:
+            log.info("trading stopped; %d trades still finishing", len(self.active))
+            self.bus.publish("status", {"event": "trading_stopped"})
+        return {
+            "stop_time": _iso(self.clock()),
+            "trades_completed": self.stats.trades_completed,
+            "pending_trades": len(self.active),
+        }
+
+    async def emergency_stop(self) -> dict[str, Any]:
+        """Disable trading until it is started again, and flatten every trade in flight:
+        no hedging, whatever filled is unwound at market. Returns once no trade is open."""
+        self.trading = False
+        self.emergency = True
+        self.engine.market.trading = False
+        interrupted = len(self.active)
+        unwound_before = self.stats.positions_unwound
+        log.warning("EMERGENCY STOP: trading disabled, flattening %d trades", interrupted)
+        if self._runner is not None:
+            self._runner.flatten_only = True
+        try:
+            await self._idle.wait()
+        finally:
+            if self._runner is not None:
+                self._runner.flatten_only = False
+        self.bus.publish("status", {"event": "emergency_stop"})
+        return {
+            "trades_cancelled": interrupted,
+            "positions_closed": self.stats.positions_unwound - unwound_before,
+            "timestamp": _iso(self.clock()),
+        }
+
+    # --- signals to trades -------------------------------------------------------------------
+
+    def consider(self, signal: Signal) -> Signal:
+        """Called by the engine for every signal: start a trade for it if trading is on
+        and every check passes. Returns the signal marked executed or with the reason."""
+        if not self.trading or self._runner is None or self._nursery is None:
+            return signal
+        if self.selected_symbols is not None and signal.symbol not in self.selected_symbols:
+            return self._reject(signal, "symbol_not_selected")
+        if self.selected_exchanges is not None and (
+            signal.buy_exchange not in self.selected_exchanges
+            or signal.sell_exchange not in self.selected_exchanges
+        ):
+            return self._reject(signal, "exchange_not_selected")
+        for check in self.risk_checks:
+            reason = check.check(signal)
+            if reason:
+                return self._reject(signal, reason)
+        reservations = self._reserve(signal)
+        if reservations is None:
+            return self._reject(signal, "balance")
+        trade = Trade(
+            id=self.next_trade_id,
+            signal_id=signal.id,
+            mode=self.mode or "simulation",
+            symbol=signal.symbol,
+            buy_exchange=signal.buy_exchange,
+            sell_exchange=signal.sell_exchange,
+            quantity=to_decimal(signal.quantity),
+            planned_buy_price=to_decimal(signal.buy_price),
+            planned_sell_price=to_decimal(signal.sell_price),
+            planned_profit=to_decimal(round(signal.profit, 8)),
+            started_at=self.clock(),
+        )
+        self.next_trade_id += 1
+        self.active[trade.id] = trade
+        self._idle = trio.Event()
+        self.report(trade)
+        self._nursery.start_soon(self._run_trade, self._runner, trade, signal, reservations)
+        return attrs.evolve(signal, executed=True)
+
+    def _reject(self, signal: Signal, reason: str) -> Signal:
+        self.engine.market.reject(reason)
+        return attrs.evolve(signal, reject_reason=reason)
+
+    def _reserve(self, signal: Signal) -> list[_Reservation] | None:
+        base, quote = split_symbol(signal.symbol)
+        qty = to_decimal(signal.quantity)
+        fee = to_decimal(self.engine.market.fees.get(signal.buy_exchange, 0.0))
+        tol = to_decimal(signal.price_tolerance)
+        spend = qty * to_decimal(signal.buy_price) * (1 + tol) * (1 + fee)
+        wanted = [
+            _Reservation(signal.buy_exchange, quote, spend),
+            _Reservation(signal.sell_exchange, base, qty),
+        ]
+        done: list[_Reservation] = []
+        for item in wanted:
+            if not self.ledger.reserve(item.exchange, item.asset, item.amount):
+                for taken in done:
+                    self.ledger.release(taken.exchange, taken.asset, taken.amount)
+                return None
+            done.append(item)
+        return done
+
+    async def _run_trade(
+        self,
+        runner: TradeRunner,
+        trade: Trade,
+        signal: Signal,
+        reservations: list[_Reservation],
+    ) -> None:
+        try:
+            await runner.run(trade, signal.price_tolerance)
+        except Exception as err:
+            log.exception("trade %d: execution failed", trade.id)
+            current = self.active.get(trade.id, trade)
+            if not current.is_final:
+                self.report(current.advance(TradeState.FAILED, completed_at=self.clock(),
+                                            reason=f"internal error: {err}"))
+        finally:
+            for item in reservations:
+                self.ledger.release(item.exchange, item.asset, item.amount)
+            self.active.pop(trade.id, None)
+            if not self.active:
+                self._idle.set()
+
+    def report(self, trade: Trade) -> None:
+        """Every state change of a trade: kept, published, stored, and logged when final."""
+        if trade.id in self.active:
+            self.active[trade.id] = trade
+        self.recent_trades[trade.id] = trade
+        if len(self.recent_trades) > 1000:
+            del self.recent_trades[next(iter(self.recent_trades))]
+        if trade.state in FINAL_STATES:
+            self.stats.add(trade, self.clock())
+            log.info(
+                "trade %d %s %s: buy %s sell %s qty %s, profit %s, fees %s%s",
+                trade.id,
+                trade.symbol,
+                trade.state,
+                trade.buy_exchange,
+                trade.sell_exchange,
+                trade.quantity,
+                _money(trade.realized_profit),
+                _money(trade.fees_paid),
+                f" ({trade.reason})" if trade.reason else "",
+            )
+        self.bus.publish("trade", trade)
+        if self.storage is not None:
+            self.storage.record_trade(trade)
+
+    def _stop_loss_fraction(self) -> float | None:
+        values = [
+            fraction
+            for check in self.risk_checks
+            if (fraction := getattr(check, "stop_loss_fraction", None)) is not None
+        ]
+        return min(values) if values else None
+
+    # --- status ------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        self.stats.roll(self.clock())
+        return {
+            "mode": self.mode,
+            "trading": self.trading,
+            "emergency_stopped": self.emergency,
+            "active_trades": len(self.active),
+            "trades_today": self.stats.trades_today,
+            "realized_today": float(self.stats.realized_today),
+            "signals_last_hour": self.engine.signals_last_hour(),
+            "rejections": self.engine.rejection_counts(),
+        }
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.6f}"

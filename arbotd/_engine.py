@@ -1,0 +1,186 @@
+"""The engine: latest quotes in, signals out.
+
+Feeds call :meth:`Engine.on_quote` synchronously for every quote (no channel hop: a trio
+channel costs ~18 µs per item, more than the whole decision). The engine stores the quote
+as the latest of its (symbol, exchange), publishes it on the bus (coalesced per
+subscriber), and runs the strategies on that symbol only. Signals are numbered, published,
+and handed to the signal handler (the control facade), which decides whether to trade.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from arbotd._bus import Bus
+from arbotd._interfaces import Strategy
+from arbotd._ledger import Ledger
+from arbotd._model import Quote, Signal
+
+__all__ = ["Engine", "Market"]
+
+log = logging.getLogger(__name__)
+
+_HOUR = 3600.0
+
+
+class Market:
+    """The :class:`~arbotd._interfaces.MarketView` the engine gives strategies."""
+
+    __slots__ = ("_ledger", "fees", "now", "premium", "rejections", "trading", "usable")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.now = 0.0
+        self.trading = False
+        self.fees: dict[str, float] = {}
+        self.premium: dict[str, float] = {}
+        self.usable: dict[str, bool] = {}
+        self.rejections: collections.Counter[str] = collections.Counter()
+        self._ledger = ledger
+
+    def available(self, exchange: str, asset: str) -> float:
+        return self._ledger.available(exchange, asset)
+
+    def reject(self, reason: str) -> None:
+        self.rejections[reason] += 1
+
+
+class Engine:
+    """Keeps the book of best quotes and runs the strategies on it."""
+
+    def __init__(
+        self,
+        *,
+        strategies: Sequence[Strategy],
+        bus: Bus,
+        ledger: Ledger,
+        clock: Callable[[], float] = time.time,
+        on_signal: Callable[[Signal], Signal] | None = None,
+        on_signal_recorded: Callable[[Signal], None] | None = None,
+    ) -> None:
+        self.strategies = list(strategies)
+        self.bus = bus
+        self.ledger = ledger
+        self.clock = clock
+        self.market = Market(ledger)
+        self.book: dict[str, dict[str, Quote]] = {}
+        self.on_signal = on_signal
+        self.on_signal_recorded = on_signal_recorded
+        self.next_signal_id = 1
+        self.quotes_processed = 0
+        self.signals_detected = 0
+        self._signal_times: collections.deque[float] = collections.deque()
+        self.last_signals: collections.deque[Signal] = collections.deque(maxlen=1000)
+
+    # --- the hot path -----------------------------------------------------------------
+
+    def on_quote(self, quote: Quote) -> None:
+        self.quotes_processed += 1
+        quotes = self.book.get(quote.symbol)
+        if quotes is None:
+            quotes = self.book[quote.symbol] = {}
+        quotes[quote.exchange] = quote
+        bus = self.bus
+        if bus.subscriber_count:
+            bus.publish_price(quote)
+        market = self.market
+        market.now = self.clock()
+        for strategy in self.strategies:
+            signals = strategy.evaluate(quote, quotes, market)
+            if signals:
+                for signal in signals:
+                    self._emit(signal)
+
+    def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
+        was = self.market.usable.get(exchange)
+        self.market.usable[exchange] = usable
+        if was is usable:
+            return
+        if usable:
+            log.info("%s: market data usable", exchange)
+        else:
+            log.warning("%s: market data unusable%s", exchange, f": {reason}" if reason else "")
+        self.bus.publish(
+            "status",
+            {"event": "feed", "exchange": exchange, "usable": usable, "reason": reason},
+        )
+
+    # --- signals -------------------------------------------------------------------------
+
+    def _emit(self, signal: Signal) -> None:
+        signal = attrs.evolve(signal, id=self.next_signal_id)
+        self.next_signal_id += 1
+        self.signals_detected += 1
+        self._signal_times.append(signal.timestamp)
+        if self.on_signal is not None:
+            signal = self.on_signal(signal)
+        self.last_signals.append(signal)
+        log.info(
+            "signal %d %s buy %s @ %s sell %s @ %s qty %.6g: %+.4f (%.3f %%)%s",
+            signal.id,
+            signal.symbol,
+            signal.buy_exchange,
+            f"{signal.buy_price:.8g}",
+            signal.sell_exchange,
+            f"{signal.sell_price:.8g}",
+            signal.quantity,
+            signal.profit,
+            signal.profit_percent,
+            " executing" if signal.executed else (
+                f" not executed: {signal.reject_reason}" if signal.reject_reason else ""
+            ),
+        )
+        self.bus.publish("signal", signal)
+        if self.on_signal_recorded is not None:
+            self.on_signal_recorded(signal)
+
+    def signals_last_hour(self) -> int:
+        cutoff = self.clock() - _HOUR
+        times = self._signal_times
+        while times and times[0] < cutoff:
+            times.popleft()
+        return len(times)
+
+    # --- setup and reload ---------------------------------------------------------------
+
+    def set_venues(self, fees: Mapping[str, float], premium: Mapping[str, float]) -> None:
+        """Install the taker fees and premium baselines of the enabled venues, and forget
+        the quotes of venues no longer enabled."""
+        self.market.fees = dict(fees)
+        self.market.premium = dict(premium)
+        for exchange in list(self.market.usable):
+            if exchange not in fees:
+                del self.market.usable[exchange]
+        for quotes in self.book.values():
+            for exchange in [e for e in quotes if e not in fees]:
+                del quotes[exchange]
+
+    def set_symbols(self, symbols: Sequence[str]) -> None:
+        """Forget the quotes of symbols no longer watched."""
+        for symbol in [s for s in self.book if s not in symbols]:
+            del self.book[symbol]
+
+    def price_usd(self, asset: str) -> float | None:
+        """A mid price of ``asset`` in a USD stablecoin from any venue, for valuing
+        balances; ``None`` when no venue quotes it."""
+        for quote_asset in ("USDT", "USDC", "USD", "FDUSD"):
+            quotes = self.book.get(asset + quote_asset)
+            if quotes:
+                mids = [q.mid for q in quotes.values()]
+                return sum(mids) / len(mids)
+        return None
+
+    def rejection_counts(self) -> dict[str, int]:
+        return dict(self.market.rejections)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "quotes_processed": self.quotes_processed,
+            "signals_detected": self.signals_detected,
+            "rejections": self.rejection_counts(),
+        }

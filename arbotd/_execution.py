@@ -1,0 +1,254 @@
+"""Driving a two-legged trade to a final state, the same way in every mode.
+
+Both legs go out at once as immediate-or-cancel limit orders at the signal's prices
+widened by the signal's tolerance. Then:
+
+- both legs filled the same quantity: ``completed`` (through ``partially_filled`` when
+  less than planned);
+- the legs filled different quantities: the difference is an open position. If the price
+  of the missing leg is still within the stop-loss of its planned price, the missing
+  quantity is sent at market ("hedge"); whatever is still open after that is reversed at
+  market on the venue where it was filled ("unwind"). A trade left with a matched
+  quantity ends ``completed``; one with none ends ``unwound``, its loss recorded;
+- nothing filled: ``failed``.
+
+Orders are never abandoned in flight: placement is shielded from cancellation, and an
+emergency stop (``flatten_only``) skips the hedge and unwinds at once. Client order ids
+are derived from the trade id, so a retried request cannot create a second order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+import attrs
+import trio
+
+from arbotd._errors import PermanentExchangeError, TemporaryExchangeError
+from arbotd._interfaces import Executor
+from arbotd._ledger import Ledger
+from arbotd._model import Fill, Order, OrderStatus, Side, Trade, TradeState, to_decimal
+
+__all__ = ["TradeRunner", "client_order_id"]
+
+log = logging.getLogger(__name__)
+
+_UNWIND_ATTEMPTS = 4
+
+
+def client_order_id(trade_id: int, leg: str) -> str:
+    """The client order id of a trade's leg: the same trade and leg always give the same
+    id, so an exchange refuses a duplicate instead of filling it twice."""
+    return f"arb{trade_id}{leg}"
+
+
+class TradeRunner:
+    """Executes trades through one executor and books their fills in the ledger."""
+
+    def __init__(
+        self,
+        *,
+        executor: Executor,
+        ledger: Ledger,
+        report: Callable[[Trade], None],
+        clock: Callable[[], float],
+        stop_loss_fraction: Callable[[], float | None] = lambda: None,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.executor = executor
+        self.ledger = ledger
+        self.report = report
+        self.clock = clock
+        self.stop_loss_fraction = stop_loss_fraction
+        self.retry_delay = retry_delay
+        self.flatten_only = False
+
+    async def run(self, trade: Trade, tolerance: float = 0.0) -> Trade:
+        """Execute a ``planned`` trade and return it in a final state."""
+        tol = to_decimal(tolerance)
+        buy = Order(
+            client_order_id=client_order_id(trade.id, "b"),
+            trade_id=trade.id,
+            exchange=trade.buy_exchange,
+            symbol=trade.symbol,
+            side=Side.BUY,
+            price=trade.planned_buy_price * (1 + tol),
+            quantity=trade.quantity,
+        )
+        sell = Order(
+            client_order_id=client_order_id(trade.id, "s"),
+            trade_id=trade.id,
+            exchange=trade.sell_exchange,
+            symbol=trade.symbol,
+            side=Side.SELL,
+            price=trade.planned_sell_price * (1 - tol),
+            quantity=trade.quantity,
+        )
+        trade = self._update(trade.advance(TradeState.SUBMITTED, orders=(buy, sell)))
+        results: dict[str, tuple[Order, list[Fill]]] = {}
+        # Once sent, an order's outcome must be known before anything else happens.
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                for order in (buy, sell):
+                    nursery.start_soon(self._place_into, order, results)
+        for order, fills in results.values():
+            trade = self._book(trade, order, fills)
+        with trio.CancelScope(shield=True):
+            return await self._settle(trade)
+
+    # --- settling -------------------------------------------------------------------------
+
+    async def _settle(self, trade: Trade) -> Trade:
+        bought = trade.filled(Side.BUY)
+        sold = trade.filled(Side.SELL)
+        unknown = [o for o in trade.orders if o.status is OrderStatus.NEW]
+        if unknown:
+            ids = ", ".join(o.client_order_id for o in unknown)
+            return self._finish(
+                trade, TradeState.FAILED, f"outcome of order {ids} unknown: reconcile"
+            )
+        if bought == 0 and sold == 0:
+            reasons = "; ".join(
+                f"{o.side} on {o.exchange}: {o.reason or o.status}" for o in trade.orders
+            )
+            return self._finish(trade, TradeState.FAILED, f"no leg filled ({reasons})")
+        if bought == sold == trade.quantity:
+            return self._finish(trade, TradeState.COMPLETED)
+        trade = self._update(trade.advance(TradeState.PARTIALLY_FILLED))
+        if bought != sold:
+            trade = await self._hedge(trade)
+            if _open_position(trade) != 0:
+                if min(trade.filled(Side.BUY, "hedge") + bought,
+                       trade.filled(Side.SELL, "hedge") + sold) == 0:
+                    trade = self._update(trade.advance(TradeState.UNWINDING))
+                trade = await self._unwind(trade)
+        position = _open_position(trade)
+        if position != 0:
+            return self._finish(
+                trade,
+                TradeState.FAILED,
+                f"unwind incomplete: {position} {trade.symbol} still open, needs attention",
+            )
+        if trade.state is TradeState.UNWINDING:
+            return self._finish(trade, TradeState.UNWOUND, "one leg did not fill: unwound")
+        matched = min(bought + trade.filled(Side.BUY, "hedge"),
+                      sold + trade.filled(Side.SELL, "hedge"))
+        reason = None if matched == trade.quantity else f"partially filled: {matched}"
+        return self._finish(trade, TradeState.COMPLETED, reason)
+
+    async def _hedge(self, trade: Trade) -> Trade:
+        """Send the missing quantity of the short leg at market, if its price has not
+        moved against the plan by more than the stop-loss."""
+        position = _open_position(trade)
+        stop = self.stop_loss_fraction()
+        if self.flatten_only or stop is None:
+            return trade
+        if position > 0:  # bought more than sold: sell the rest where we planned to sell
+            side, exchange, planned = Side.SELL, trade.sell_exchange, trade.planned_sell_price
+        else:
+            side, exchange, planned = Side.BUY, trade.buy_exchange, trade.planned_buy_price
+        price = self.executor.reference_price(exchange, trade.symbol, side.value)
+        if price is None:
+            return trade
+        adverse = (planned - to_decimal(price)) / planned
+        if side is Side.BUY:
+            adverse = -adverse
+        if adverse > to_decimal(stop):
+            log.warning(
+                "trade %d: %s on %s moved %.3f %% against the plan, beyond the stop-loss: "
+                "unwinding instead of hedging",
+                trade.id, trade.symbol, exchange, float(adverse) * 100,
+            )
+            return trade
+        order = self._market_order(trade, side, exchange, abs(position), "hedge", "h")
+        return await self._send(trade, order)
+
+    async def _unwind(self, trade: Trade) -> Trade:
+        """Reverse the open position at market on the venue where it was taken."""
+        for attempt in range(_UNWIND_ATTEMPTS):
+            position = _open_position(trade)
+            if position == 0:
+                return trade
+            if position > 0:
+                side, exchange = Side.SELL, trade.buy_exchange
+            else:
+                side, exchange = Side.BUY, trade.sell_exchange
+            leg = f"u{attempt}"
+            order = self._market_order(trade, side, exchange, abs(position), "unwind", leg)
+            trade = await self._send(trade, order)
+            if _open_position(trade) != 0:
+                await trio.sleep(self.retry_delay * 2**attempt)
+        return trade
+
+    def _market_order(
+        self, trade: Trade, side: Side, exchange: str, quantity: Decimal, purpose: str,
+        leg: str,
+    ) -> Order:
+        return Order(
+            client_order_id=client_order_id(trade.id, leg),
+            trade_id=trade.id,
+            exchange=exchange,
+            symbol=trade.symbol,
+            side=side,
+            price=Decimal(0),
+            quantity=quantity,
+            purpose=purpose,
+        )
+
+    async def _send(self, trade: Trade, order: Order) -> Trade:
+        trade = self._update(trade.with_orders(order))
+        results: dict[str, tuple[Order, list[Fill]]] = {}
+        await self._place_into(order, results)
+        placed, fills = results[order.client_order_id]
+        return self._update(self._book(trade, placed, fills))
+
+    # --- orders ----------------------------------------------------------------------------
+
+    async def _place_into(
+        self, order: Order, results: dict[str, tuple[Order, list[Fill]]]
+    ) -> None:
+        results[order.client_order_id] = await self._place(order)
+
+    async def _place(self, order: Order) -> tuple[Order, list[Fill]]:
+        try:
+            return await self.executor.place_order(order)
+        except PermanentExchangeError as err:
+            return attrs.evolve(order, status=OrderStatus.REJECTED, reason=str(err)), []
+        except TemporaryExchangeError as err:
+            log.warning("order %s: outcome unknown (%s), asking the exchange",
+                        order.client_order_id, err)
+        for attempt in range(_UNWIND_ATTEMPTS):
+            await trio.sleep(self.retry_delay * 2**attempt)
+            try:
+                return await self.executor.query_order(order)
+            except PermanentExchangeError as err:
+                return attrs.evolve(order, status=OrderStatus.REJECTED, reason=str(err)), []
+            except TemporaryExchangeError as err:
+                log.warning("order %s: still unknown (%s)", order.client_order_id, err)
+        return attrs.evolve(order, reason="outcome unknown"), []
+
+    def _book(self, trade: Trade, order: Order, fills: list[Fill]) -> Trade:
+        for fill in fills:
+            self.ledger.apply_fill(fill)
+        return trade.with_orders(order).with_fills(*fills)
+
+    # --- reporting --------------------------------------------------------------------------
+
+    def _update(self, trade: Trade) -> Trade:
+        self.report(trade)
+        return trade
+
+    def _finish(self, trade: Trade, state: TradeState, reason: str | None = None) -> Trade:
+        trade = trade.advance(state, completed_at=self.clock(), reason=reason)
+        self.report(trade)
+        return trade
+
+
+def _open_position(trade: Trade) -> Decimal:
+    """Base currency bought minus sold over every fill of the trade: 0 when flat."""
+    position = Decimal(0)
+    for fill in trade.fills:
+        position += fill.quantity if fill.side is Side.BUY else -fill.quantity
+    return position

@@ -1,0 +1,138 @@
+"""Balances per exchange and asset, changed only by fills.
+
+A balance changes only through :meth:`Ledger.apply_fill` (and :meth:`Ledger.set_balance`
+when an exchange reports its real balances), so for every venue and asset the change
+equals the fills minus the fees, to the last decimal digit. Money promised to trades in
+flight is *reserved*: it stays in the balance but is not available to new trades, and is
+shown as ``locked``.
+"""
+
+from __future__ import annotations
+
+import decimal
+import logging
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+from arbotd._model import Balance, Fill, Side, split_symbol
+
+__all__ = ["USD_ASSETS", "Ledger"]
+
+log = logging.getLogger(__name__)
+
+USD_ASSETS = frozenset({"USDT", "USDC", "FDUSD", "TUSD", "BUSD", "DAI", "USD"})
+
+# Products of two exchange decimals need up to ~40 significant digits to stay exact.
+_EXACT = decimal.Context(prec=60, traps=[decimal.InvalidOperation])
+
+
+class Ledger:
+    """Balances and reservations. ``available`` is the hot-path read (a float cache)."""
+
+    def __init__(self) -> None:
+        self._total: dict[tuple[str, str], Decimal] = {}
+        self._reserved: dict[tuple[str, str], Decimal] = {}
+        self._available: dict[tuple[str, str], float] = {}
+        self.starting: dict[tuple[str, str], Decimal] = {}
+
+    # --- reading ---------------------------------------------------------------------
+
+    def available(self, exchange: str, asset: str) -> float:
+        """Free balance not reserved by a trade in flight (0 when unknown)."""
+        return self._available.get((exchange, asset), 0.0)
+
+    def total(self, exchange: str, asset: str) -> Decimal:
+        return self._total.get((exchange, asset), Decimal(0))
+
+    def reserved(self, exchange: str, asset: str) -> Decimal:
+        return self._reserved.get((exchange, asset), Decimal(0))
+
+    def balances(self) -> Iterator[Balance]:
+        for (exchange, asset), total in sorted(self._total.items()):
+            locked = self._reserved.get((exchange, asset), Decimal(0))
+            yield Balance(exchange=exchange, asset=asset, free=total - locked, locked=locked)
+
+    def exchanges(self) -> list[str]:
+        return sorted({exchange for exchange, _ in self._total})
+
+    def value_usd(
+        self,
+        price_of: Callable[[str], float | None],
+        exchange: str | None = None,
+        *,
+        starting: bool = False,
+    ) -> float:
+        """The balances' worth in USD (of one exchange, or all), stablecoins at par, other
+        assets at ``price_of(asset)`` (a USD price, or ``None`` when unknown: such assets
+        are left out). ``starting=True`` values the starting balances instead, at the
+        same prices."""
+        value = 0.0
+        for (venue, asset), total in (self.starting if starting else self._total).items():
+            if exchange is not None and venue != exchange:
+                continue
+            if asset in USD_ASSETS:
+                value += float(total)
+            else:
+                price = price_of(asset)
+                if price is not None:
+                    value += float(total) * price
+        return value
+
+    # --- changing ----------------------------------------------------------------------
+
+    def set_balance(self, exchange: str, asset: str, total: Decimal | float | str) -> None:
+        """Set a balance outright: the starting balances of a paper account, or what a real
+        exchange reports."""
+        key = (exchange, asset)
+        amount = Decimal(str(total)) if not isinstance(total, Decimal) else total
+        self._total[key] = amount
+        self.starting.setdefault(key, amount)
+        self._refresh(key)
+
+    def reserve(self, exchange: str, asset: str, amount: Decimal) -> bool:
+        """Set ``amount`` aside for a trade; ``False`` (and nothing reserved) when not
+        that much is available."""
+        key = (exchange, asset)
+        free = self._total.get(key, Decimal(0)) - self._reserved.get(key, Decimal(0))
+        if amount > free:
+            return False
+        self._reserved[key] = self._reserved.get(key, Decimal(0)) + amount
+        self._refresh(key)
+        return True
+
+    def release(self, exchange: str, asset: str, amount: Decimal) -> None:
+        """Give back (part of) a reservation."""
+        key = (exchange, asset)
+        left = self._reserved.get(key, Decimal(0)) - amount
+        if left < 0:
+            log.warning("released more %s on %s than was reserved", asset, exchange)
+            left = Decimal(0)
+        self._reserved[key] = left
+        self._refresh(key)
+
+    def apply_fill(self, fill: Fill) -> None:
+        """Book a fill: the bought asset comes in, the paid one goes out, the fee is taken
+        from its asset."""
+        base, quote = split_symbol(fill.symbol)
+        notional = _EXACT.multiply(fill.price, fill.quantity)
+        if fill.side is Side.BUY:
+            self._add(fill.exchange, base, fill.quantity)
+            self._add(fill.exchange, quote, -notional)
+        else:
+            self._add(fill.exchange, base, -fill.quantity)
+            self._add(fill.exchange, quote, notional)
+        if fill.fee:
+            self._add(fill.exchange, fill.fee_asset, -fill.fee)
+
+    def _add(self, exchange: str, asset: str, amount: Decimal) -> None:
+        key = (exchange, asset)
+        self._total[key] = _EXACT.add(self._total.get(key, Decimal(0)), amount)
+        self.starting.setdefault(key, Decimal(0))
+        if self._total[key] < 0:
+            log.warning("balance of %s on %s is negative: %s", asset, exchange, self._total[key])
+        self._refresh(key)
+
+    def _refresh(self, key: tuple[str, str]) -> None:
+        self._available[key] = float(
+            self._total.get(key, Decimal(0)) - self._reserved.get(key, Decimal(0))
+        )

@@ -1,0 +1,94 @@
+"""The risk checks: one object answering for every limit of ``[risk_management]``.
+
+- ``max_concurrent_trades``: trades in flight at once;
+- ``max_position_size``: notional of one trade, in the quote currency;
+- ``max_drawdown_percent``: equity (all balances at current mid prices) below its peak;
+- ``daily_loss_limit``: realised loss since 00:00 UTC;
+- ``balance_threshold_percent``: an exchange whose holdings are worth less than this
+  share of its starting holdings (both valued at current prices, so that price moves of
+  held coins do not count) takes no new trades;
+- ``stop_loss_percent``: how far the price of a missing leg may have moved against the
+  plan for the trade runner still to complete it; beyond that it unwinds the filled leg.
+"""
+
+from __future__ import annotations
+
+from arbotd import LimitUse, Runtime, Signal
+from arbotd_risk.config import RiskConfig
+
+__all__ = ["RiskManager"]
+
+
+class RiskManager:
+    name = "risk"
+
+    def __init__(self, config: RiskConfig, runtime: Runtime) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.equity_peak = 0.0
+
+    @property
+    def stop_loss_fraction(self) -> float:
+        return self.config.stop_loss_percent / 100
+
+    def check(self, signal: Signal) -> str | None:
+        cfg = self.config
+        control = self.runtime.control
+        if control is not None and len(control.active) >= cfg.max_concurrent_trades:
+            return "max_concurrent_trades"
+        if signal.quantity * signal.buy_price > cfg.max_position_size:
+            return "max_position_size"
+        if self.daily_loss() >= cfg.daily_loss_limit:
+            return "daily_loss_limit"
+        if self.drawdown_percent() >= cfg.max_drawdown_percent:
+            return "max_drawdown"
+        threshold = cfg.balance_threshold_percent
+        if threshold > 0:
+            for exchange in (signal.buy_exchange, signal.sell_exchange):
+                if self.balance_percent(exchange) < threshold:
+                    return "balance_threshold"
+        return None
+
+    def limits(self) -> list[LimitUse]:
+        cfg = self.config
+        control = self.runtime.control
+        active = len(control.active) if control is not None else 0
+        return [
+            LimitUse("max_drawdown_percent", cfg.max_drawdown_percent, self.drawdown_percent()),
+            LimitUse("max_concurrent_trades", cfg.max_concurrent_trades, active),
+            LimitUse("daily_loss_limit", cfg.daily_loss_limit, self.daily_loss()),
+        ]
+
+    # --- measurements -------------------------------------------------------------------
+
+    def daily_loss(self) -> float:
+        control = self.runtime.control
+        if control is None:
+            return 0.0
+        control.stats.roll(control.clock())
+        return max(0.0, -float(control.stats.realized_today))
+
+    def equity(self) -> float:
+        engine = self.runtime.engine
+        if engine is None:
+            return 0.0
+        return self.runtime.ledger.value_usd(engine.price_usd)
+
+    def drawdown_percent(self) -> float:
+        equity = self.equity()
+        self.equity_peak = max(self.equity_peak, equity)
+        if self.equity_peak <= 0:
+            return 0.0
+        return max(0.0, (self.equity_peak - equity) / self.equity_peak * 100)
+
+    def balance_percent(self, exchange: str) -> float:
+        """Holdings on ``exchange`` as a percent of its starting holdings, both at current
+        prices (100 when it started with nothing of value)."""
+        engine = self.runtime.engine
+        if engine is None:
+            return 100.0
+        ledger = self.runtime.ledger
+        start = ledger.value_usd(engine.price_usd, exchange, starting=True)
+        if start <= 0:
+            return 100.0
+        return ledger.value_usd(engine.price_usd, exchange) / start * 100

@@ -1,0 +1,45 @@
+"""``[arbitrage]``: what counts as an opportunity and how big a trade is."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from arbotd import setting
+
+TrendFilterMode = Literal["uptrend_buy_low", "downtrend_sell_high", "both", "disabled"]
+
+
+def _symbols_ok(symbols: list[str]) -> str | None:
+    if not symbols:
+        return "expected at least one symbol"
+    bad = [s for s in symbols if not s.isalnum() or s.upper() != s]
+    if bad:
+        return f"symbols are written like BTCUSDT (upper case, no separator), got {bad[0]!r}"
+    if len(set(symbols)) != len(symbols):
+        return "lists a symbol twice"
+    return None
+
+
+@attrs.frozen
+class ArbitrageConfig:
+    """Fractions are fractions (0.005 = 0.5 %); amounts are in the quote currency (USD for
+    USDT pairs)."""
+
+    symbols: list[str] = setting(
+        factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "BNBUSDT"],
+        check=_symbols_ok,
+    )
+    min_profit_threshold: float = setting(0.002, ge=0, le=1)
+    trade_amount_usd: float = setting(100.0, gt=0)
+    max_position_size: float = setting(1000.0, gt=0)
+    slippage_tolerance: float = setting(0.0005, ge=0, le=0.1)
+    max_spread_threshold: float = setting(1.0, gt=0, le=10)
+    max_spread_age_seconds: float = setting(5.0, gt=0, le=3600)
+    cooldown_seconds: float = setting(60.0, ge=0, le=86400)
+    max_trades_per_hour: int = setting(50, ge=1, le=100000)
+    use_trend_filter: bool = setting(False)
+    trend_filter_mode: TrendFilterMode = setting("both")
+    moving_average_periods: int = setting(30, ge=2, le=3600)
+    trend_confirmation_threshold: float = setting(0.001, ge=0, le=1)

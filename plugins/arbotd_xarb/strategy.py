@@ -1,0 +1,217 @@
+"""The cross-exchange opportunity rules (``spec/behaviour.md``, "The opportunity").
+
+For a symbol and an ordered pair of exchanges, buy at A's best ask and sell at B's best
+bid. Per unit bought::
+
+    net = (bid_B' - ask_A') - (ask_A * fee_A + bid_B * fee_B) - slippage * ask_A
+
+where ``bid_B'`` and ``ask_A'`` are the prices divided by ``1 + premium_baseline / 100``
+of their exchange (so a venue's usual regional premium is not mistaken for profit). The
+opportunity is taken when ``net / ask_A`` reaches ``min_profit_threshold``. Fees and
+slippage are proportional, so this test does not depend on the quantity; the quantity is
+then limited by displayed depth, ``trade_amount_usd``, ``max_position_size`` and, while
+trading, the balances (quote currency on A, base currency on B).
+
+Only a positive raw spread counts as an opportunity; each one turned down is counted with
+its reason, in the order the checks run: ``feed_down``, ``stale``, ``anomaly``,
+``below_threshold``, ``depth``, ``balance``, ``cooldown``, ``max_trades_per_hour``,
+``trend``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from collections.abc import Mapping
+
+from arbotd import MarketView, Quote, Signal, split_symbol
+from arbotd_xarb.config import ArbitrageConfig
+from arbotd_xarb.trend import TrendTracker
+
+__all__ = ["CrossExchangeStrategy"]
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_FEE = 0.001
+_HOUR = 3600.0
+_ANOMALY_LOG_INTERVAL = 60.0
+_QTY_STEP = 1e-8
+_EMPTY: list[Signal] = []
+
+
+class CrossExchangeStrategy:
+    """Buys where a symbol is cheap and sells where it is dear, across every pair of
+    enabled exchanges."""
+
+    name = "xarb"
+
+    def __init__(self, config: ArbitrageConfig) -> None:
+        self.trend = TrendTracker(config.moving_average_periods,
+                                  config.trend_confirmation_threshold)
+        self._last_signal: dict[tuple[str, str, str], float] = {}
+        self._recent: collections.deque[float] = collections.deque()
+        self._anomaly_logged: dict[tuple[str, str, str], float] = {}
+        self.apply(config)
+
+    def apply(self, config: ArbitrageConfig) -> None:
+        """Install new settings in place (on reload); cool-downs and trend windows are
+        kept."""
+        self.config = config
+        self.symbols = list(config.symbols)
+        self._assets = {symbol: split_symbol(symbol) for symbol in config.symbols}
+        self._trend_mode = config.trend_filter_mode if config.use_trend_filter else "disabled"
+        self._min_trade_usd = min(config.trade_amount_usd, 10.0)
+        self.trend.resize(config.moving_average_periods, config.trend_confirmation_threshold)
+
+    # --- hot path ---------------------------------------------------------------------
+
+    def evaluate(
+        self, quote: Quote, quotes: Mapping[str, Quote], market: MarketView
+    ) -> list[Signal]:
+        assets = self._assets.get(quote.symbol)
+        if assets is None:
+            return _EMPTY
+        now = market.now
+        if self._trend_mode != "disabled":
+            self.trend.update(quote.symbol, quote.exchange, (quote.bid + quote.ask) * 0.5, now)
+        if len(quotes) < 2:
+            return _EMPTY
+        found: list[Signal] | None = None
+        exchange = quote.exchange
+        for other in quotes.values():
+            if other.exchange == exchange:
+                continue
+            if other.bid > quote.ask:
+                signal = self._consider(quote, other, assets, market, now)
+                if signal is not None:
+                    found = (found or []) + [signal]
+            if quote.bid > other.ask:
+                signal = self._consider(other, quote, assets, market, now)
+                if signal is not None:
+                    found = (found or []) + [signal]
+        return found or _EMPTY
+
+    def _consider(
+        self,
+        buy: Quote,
+        sell: Quote,
+        assets: tuple[str, str],
+        market: MarketView,
+        now: float,
+    ) -> Signal | None:
+        cfg = self.config
+        buy_ex, sell_ex = buy.exchange, sell.exchange
+        usable = market.usable
+        if not (usable.get(buy_ex) and usable.get(sell_ex)):
+            market.reject("feed_down")
+            return None
+        max_age = cfg.max_spread_age_seconds
+        age = now - min(buy.received_ts, sell.received_ts)
+        if age > max_age:
+            market.reject("stale")
+            return None
+        ask, bid = buy.ask, sell.bid
+        if ask <= 0 or bid <= 0:
+            market.reject("anomaly")
+            return None
+        spread = (bid - ask) / ask
+        if spread > cfg.max_spread_threshold:
+            market.reject("anomaly")
+            self._warn_anomaly(buy, sell, spread, now)
+            return None
+        fees = market.fees
+        fee_buy = fees.get(buy_ex, _DEFAULT_FEE)
+        fee_sell = fees.get(sell_ex, _DEFAULT_FEE)
+        premium = market.premium
+        p_buy = premium.get(buy_ex, 0.0)
+        p_sell = premium.get(sell_ex, 0.0)
+        norm_ask = ask / (1 + p_buy / 100) if p_buy else ask
+        norm_bid = bid / (1 + p_sell / 100) if p_sell else bid
+        cost_per_unit = ask * fee_buy + bid * fee_sell + cfg.slippage_tolerance * ask
+        net_per_unit = (norm_bid - norm_ask) - cost_per_unit
+        profit_fraction = net_per_unit / ask
+        if profit_fraction < cfg.min_profit_threshold:
+            market.reject("below_threshold")
+            return None
+
+        depth = min(buy.ask_size, sell.bid_size)
+        quantity = min(depth, min(cfg.trade_amount_usd, cfg.max_position_size) / ask)
+        if quantity * ask < self._min_trade_usd:
+            market.reject("depth")
+            return None
+        if market.trading:
+            base, quote_asset = assets
+            affordable = market.available(buy_ex, quote_asset) / (
+                ask * (1 + fee_buy) * (1 + cfg.slippage_tolerance)
+            )
+            quantity = min(quantity, affordable, market.available(sell_ex, base))
+            if quantity * ask < self._min_trade_usd:
+                market.reject("balance")
+                return None
+        quantity = math.floor(quantity / _QTY_STEP) * _QTY_STEP
+
+        route = (buy.symbol, buy_ex, sell_ex)
+        last = self._last_signal.get(route)
+        if last is not None and now - last < cfg.cooldown_seconds:
+            market.reject("cooldown")
+            return None
+        recent = self._recent
+        while recent and recent[0] <= now - _HOUR:
+            recent.popleft()
+        if len(recent) >= cfg.max_trades_per_hour:
+            market.reject("max_trades_per_hour")
+            return None
+        if self._trend_mode != "disabled" and not self._trend_allows(buy.symbol, buy_ex, sell_ex):
+            market.reject("trend")
+            return None
+
+        self._last_signal[route] = now
+        recent.append(now)
+        age_score = max(0.0, 1.0 - age / max_age)
+        depth_score = min(1.0, depth / (2 * quantity)) if quantity > 0 else 0.0
+        return Signal(
+            id=0,
+            symbol=buy.symbol,
+            buy_exchange=buy_ex,
+            sell_exchange=sell_ex,
+            buy_price=ask,
+            sell_price=bid,
+            buy_size=buy.ask_size,
+            sell_size=sell.bid_size,
+            quantity=quantity,
+            profit=net_per_unit * quantity,
+            profit_percent=profit_fraction * 100,
+            spread_percent=spread * 100,
+            fees=(ask * fee_buy + bid * fee_sell) * quantity,
+            confidence=round(0.5 * depth_score + 0.5 * age_score, 4),
+            timestamp=now,
+            price_tolerance=cfg.slippage_tolerance,
+        )
+
+    # --- the rest -------------------------------------------------------------------------
+
+    def _trend_allows(self, symbol: str, buy_ex: str, sell_ex: str) -> bool:
+        """``uptrend_buy_low``: the buying venue trends up; ``downtrend_sell_high``: the
+        selling venue trends down; ``both``: either venue shows a trend, either way."""
+        mode = self._trend_mode
+        if mode == "uptrend_buy_low":
+            return self.trend.trend(symbol, buy_ex) == "up"
+        if mode == "downtrend_sell_high":
+            return self.trend.trend(symbol, sell_ex) == "down"
+        return (
+            self.trend.trend(symbol, buy_ex) != "neutral"
+            or self.trend.trend(symbol, sell_ex) != "neutral"
+        )
+
+    def _warn_anomaly(self, buy: Quote, sell: Quote, spread: float, now: float) -> None:
+        route = (buy.symbol, buy.exchange, sell.exchange)
+        if now - self._anomaly_logged.get(route, -math.inf) < _ANOMALY_LOG_INTERVAL:
+            return
+        self._anomaly_logged[route] = now
+        log.warning(
+            "%s: spread %.1f %% between %s (ask %s) and %s (bid %s) is beyond "
+            "max_spread_threshold: treated as bad data (wrong symbol mapping, delisting or "
+            "a frozen book?)",
+            buy.symbol, spread * 100, buy.exchange, buy.ask, sell.exchange, sell.bid,
+        )

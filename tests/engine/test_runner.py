@@ -1,0 +1,226 @@
+"""Driving two-legged trades to a final state: fills, partial fills, hedges, unwinds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import attrs
+import pytest
+from arbotd import (
+    Fill,
+    Ledger,
+    Order,
+    OrderStatus,
+    PermanentExchangeError,
+    Side,
+    TemporaryExchangeError,
+    Trade,
+    TradeState,
+)
+from arbotd._execution import TradeRunner
+
+D = Decimal
+FEE = D("0.001")
+
+# What an order does, by (side, purpose): a fraction of it filled, "reject" or "unknown"
+# (the exchange did not answer in time, but filled it).
+Script = dict[tuple[str, str], object]
+
+
+class ScriptedExecutor:
+    mode = "simulation"
+
+    def __init__(self, script: Script, prices: dict[str, tuple[float, float]]) -> None:
+        self.script = script
+        self.prices = prices  # exchange -> (bid, ask)
+        self.placed: list[Order] = []
+        self.unknown: dict[str, tuple[Order, list[Fill]]] = {}
+
+    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        self.placed.append(order)
+        outcome = self.script.get((order.side.value, order.purpose), 1)
+        if outcome == "reject":
+            raise PermanentExchangeError(order.exchange, "insufficient liquidity")
+        if outcome == "unknown":
+            self.unknown[order.client_order_id] = self._fill(order, 1)
+            raise TemporaryExchangeError(order.exchange, "timeout")
+        return self._fill(order, outcome)
+
+    async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        return self.unknown.pop(order.client_order_id)
+
+    def reference_price(self, exchange: str, symbol: str, side: str) -> float | None:
+        bid, ask = self.prices[exchange]
+        return ask if side == "buy" else bid
+
+    def _fill(self, order: Order, fraction: object) -> tuple[Order, list[Fill]]:
+        qty = order.quantity * D(str(fraction))
+        if qty == 0:
+            return attrs.evolve(order, status=OrderStatus.EXPIRED), []
+        bid, ask = self.prices[order.exchange]
+        price = D(str(ask if order.side is Side.BUY else bid))
+        fill = Fill(order.client_order_id, order.trade_id, order.exchange, order.symbol,
+                    order.side, price, qty, price * qty * FEE, "USDT", 0.0)
+        status = OrderStatus.FILLED if qty == order.quantity else OrderStatus.PARTIALLY_FILLED
+        return attrs.evolve(order, status=status, filled_quantity=qty), [fill]
+
+
+def planned_trade(quantity: str = "1") -> Trade:
+    return Trade(id=7, signal_id=3, mode="simulation", symbol="BTCUSDT", buy_exchange="a",
+                 sell_exchange="b", quantity=D(quantity), planned_buy_price=D("100"),
+                 planned_sell_price=D("101"), planned_profit=D("0.749"), started_at=0.0)
+
+
+def funded_ledger() -> Ledger:
+    ledger = Ledger()
+    for venue in ("a", "b"):
+        ledger.set_balance(venue, "USDT", D("10000"))
+        ledger.set_balance(venue, "BTC", D("10"))
+    return ledger
+
+
+async def run(script: Script, *, prices: dict[str, tuple[float, float]] | None = None,
+              stop_loss: float | None = 0.02, flatten_only: bool = False,
+              ) -> tuple[Trade, list[Trade], ScriptedExecutor, Ledger]:
+    executor = ScriptedExecutor(script, prices or {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    ledger = funded_ledger()
+    reports: list[Trade] = []
+    runner = TradeRunner(executor=executor, ledger=ledger, report=reports.append,
+                         clock=lambda: 1.0, stop_loss_fraction=lambda: stop_loss)
+    runner.flatten_only = flatten_only
+    final = await runner.run(planned_trade(), tolerance=0.0005)
+    return final, reports, executor, ledger
+
+
+def states(reports: list[Trade]) -> list[str]:
+    seen: list[str] = []
+    for trade in reports:
+        if not seen or seen[-1] != trade.state:
+            seen.append(trade.state.value)
+    return seen
+
+
+def assert_ledger_reconciles(ledger: Ledger, trade: Trade) -> None:
+    """For every venue and asset: balance change = fills - fees, exactly."""
+    expected: dict[tuple[str, str], Decimal] = {}
+
+    def add(key: tuple[str, str], amount: Decimal) -> None:
+        expected[key] = expected.get(key, D(0)) + amount
+
+    for f in trade.fills:
+        sign = 1 if f.side is Side.BUY else -1
+        add((f.exchange, "BTC"), sign * f.quantity)
+        add((f.exchange, "USDT"), -sign * f.price * f.quantity - f.fee)
+    for venue in ("a", "b"):
+        for asset in ("USDT", "BTC"):
+            change = ledger.total(venue, asset) - ledger.starting[(venue, asset)]
+            assert change == expected.get((venue, asset), D(0)), (venue, asset)
+
+
+async def test_both_legs_fill() -> None:
+    final, reports, executor, ledger = await run({})
+    assert final.state is TradeState.COMPLETED
+    assert states(reports) == ["submitted", "completed"]
+    buy, sell = sorted(executor.placed, key=lambda o: o.side != Side.BUY)
+    assert buy.client_order_id == "arb7b" and sell.client_order_id == "arb7s"
+    assert buy.price == D("100") * D("1.0005")  # the limit allows the tolerance
+    assert sell.price == D("101") * D("0.9995")
+    # 101 - 100 - fees 0.1 and 0.101
+    assert final.realized_profit == D("0.799")
+    assert final.fees_paid == D("0.201")
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_nothing_filled_fails() -> None:
+    final, reports, _, ledger = await run({("buy", "entry"): "reject", ("sell", "entry"): 0})
+    assert final.state is TradeState.FAILED
+    assert "no leg filled" in final.reason
+    assert final.realized_profit == 0
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_missing_leg_is_hedged_within_the_stop_loss() -> None:
+    final, reports, executor, ledger = await run({("sell", "entry"): "reject"})
+    assert final.state is TradeState.COMPLETED
+    assert states(reports) == ["submitted", "partially_filled", "completed"]
+    hedge = executor.placed[-1]
+    assert (hedge.purpose, hedge.side, hedge.exchange) == ("hedge", Side.SELL, "b")
+    assert final.filled(Side.SELL, "hedge") == D("1")
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_filled_leg_is_unwound_beyond_the_stop_loss() -> None:
+    # b's bid fell to 97: 3.96 % below the planned 101, beyond a 2 % stop-loss.
+    final, reports, executor, ledger = await run(
+        {("sell", "entry"): "reject"}, prices={"a": (99.5, 100.0), "b": (97.0, 97.5)}
+    )
+    assert final.state is TradeState.UNWOUND
+    assert states(reports) == ["submitted", "partially_filled", "unwinding", "unwound"]
+    unwind = executor.placed[-1]
+    assert (unwind.purpose, unwind.side, unwind.exchange) == ("unwind", Side.SELL, "a")
+    # Bought 1 at 100, sold back at 99.5: -0.5 and two fees (0.1 + 0.0995).
+    assert final.realized_profit == D("-0.6995")
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_partial_fill_is_evened_out() -> None:
+    final, reports, executor, ledger = await run({("sell", "entry"): D("0.7")})
+    assert final.state is TradeState.COMPLETED
+    hedge = executor.placed[-1]
+    assert (hedge.purpose, hedge.quantity) == ("hedge", D("0.3"))
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_equal_partial_fills_complete_with_less() -> None:
+    final, _, executor, ledger = await run({("buy", "entry"): D("0.5"),
+                                            ("sell", "entry"): D("0.5")})
+    assert final.state is TradeState.COMPLETED
+    assert final.reason == "partially filled: 0.5"
+    assert len(executor.placed) == 2
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_emergency_stop_unwinds_without_hedging() -> None:
+    final, _, executor, ledger = await run({("sell", "entry"): "reject"}, flatten_only=True)
+    assert final.state is TradeState.UNWOUND
+    assert [o.purpose for o in executor.placed] == ["entry", "entry", "unwind"]
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_no_stop_loss_configured_means_unwind() -> None:
+    final, _, executor, _ = await run({("buy", "entry"): "reject"}, stop_loss=None)
+    assert final.state is TradeState.UNWOUND
+    unwind = executor.placed[-1]
+    assert (unwind.side, unwind.exchange) == (Side.BUY, "b")  # buy back what was sold
+
+
+async def test_unknown_outcome_is_asked_of_the_exchange(autojump_clock: object) -> None:
+    final, _, _, ledger = await run({("buy", "entry"): "unknown"})
+    assert final.state is TradeState.COMPLETED
+    assert_ledger_reconciles(ledger, final)
+
+
+async def test_failed_unwind_is_reported_not_hidden(autojump_clock: object) -> None:
+    final, _, executor, ledger = await run(
+        {("sell", "entry"): "reject", ("sell", "unwind"): "reject"},
+        prices={"a": (99.5, 100.0), "b": (90.0, 90.5)},
+    )
+    assert final.state is TradeState.FAILED
+    assert "unwind incomplete: 1 BTCUSDT still open" in final.reason
+    assert [o.purpose for o in executor.placed].count("unwind") == 4
+    assert_ledger_reconciles(ledger, final)
+
+
+def test_state_machine_refuses_illegal_transitions() -> None:
+    trade = planned_trade()
+    with pytest.raises(ValueError, match="cannot go from planned to completed"):
+        trade.advance(TradeState.COMPLETED)
+    done = trade.advance(TradeState.SUBMITTED).advance(TradeState.COMPLETED)
+    with pytest.raises(ValueError):
+        done.advance(TradeState.FAILED)
+
+
+@pytest.mark.parametrize("make", [lambda t: t.advance(TradeState.CANCELLED)])
+def test_final_states(make: Callable[[Trade], Trade]) -> None:
+    assert make(planned_trade()).is_final
