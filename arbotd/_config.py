@@ -17,7 +17,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, MutableSequence, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,10 +25,16 @@ import attrs
 import cattrs
 import tomlkit
 import tomlkit.exceptions
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    list_structure_factory,
+    mapping_structure_factory,
+)
 from cattrs.errors import (
     ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationError,
+    IterableValidationNote,
 )
 
 from arbotd._errors import ConfigError, ConfigProblem
@@ -163,6 +169,30 @@ def _structure_literal(value: Any, tp: Any) -> Any:
     return value
 
 
+def _origin_in(*origins: Any) -> Callable[[Any], bool]:
+    return lambda tp: typing.get_origin(tp) in origins
+
+
+def _strict_container(
+    make_hook: Callable[[Any, cattrs.Converter], Callable[[Any, Any], Any]], kind: type
+) -> Callable[[Any, cattrs.Converter], Callable[[Any, Any], Any]]:
+    """cattrs builds a list from any iterable and a dict from anything with ``items``, so
+    ``symbols = "BTCUSDT"`` would become ``["B", "T", ...]``: accept only the TOML
+    array or table itself."""
+
+    def factory(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+        hook = make_hook(tp, converter)
+
+        def structure(value: Any, cl: Any) -> Any:
+            if not isinstance(value, kind):
+                raise _Mismatch(value)
+            return hook(value, cl)
+
+        return structure
+
+    return factory
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
     converter.register_structure_hook(float, _strict_float)
@@ -170,6 +200,17 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(str, _strict_str)
     converter.register_structure_hook(bool, _strict_bool)
     converter.register_structure_hook_func(_is_literal, _structure_literal)
+    converter.register_structure_hook_factory(
+        _origin_in(list, MutableSequence), _strict_container(list_structure_factory, list)
+    )
+    converter.register_structure_hook_factory(
+        _origin_in(tuple, Sequence),
+        _strict_container(homogenous_tuple_structure_factory, list),
+    )
+    converter.register_structure_hook_factory(
+        _origin_in(dict, Mapping, MutableMapping),
+        _strict_container(mapping_structure_factory, dict),
+    )
     return converter
 
 
@@ -293,11 +334,12 @@ def _problems_from_exception(
         return out
     if isinstance(exc, IterableValidationError):
         out = []
-        element_type = (typing.get_args(tp) or (Any,))[0]
         for sub in exc.exceptions:
-            index = _note_index(sub)
-            sub_path = _join(path, index) if index is not None else path
-            out.extend(_problems_from_exception(sub, sub_path, element_type, None))
+            note = _iterable_note(sub)
+            if note is None:
+                out.extend(_problems_from_exception(sub, path, Any, None))
+            else:
+                out.extend(_problems_from_exception(sub, _join(path, note.index), note.type, None))
         return out
     if isinstance(exc, ExceptionGroup):
         out = []
@@ -321,6 +363,14 @@ def _note_name(exc: BaseException) -> str | None:
     return None
 
 
+def _iterable_note(exc: BaseException) -> IterableValidationNote | None:
+    """The note saying which element of a list or table failed, and its type."""
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, IterableValidationNote):
+            return note
+    return None
+
+
 def _note_index(exc: BaseException) -> Any:
     for note in getattr(exc, "__notes__", ()):
         if hasattr(note, "index"):
@@ -328,33 +378,60 @@ def _note_index(exc: BaseException) -> Any:
     return None
 
 
-def _check_rules(obj: Any, path: str) -> list[tuple[str, str]]:
-    """Check the bounds declared with :func:`setting` on a structured section."""
+def _out_of_bounds(rule: _Rule, value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return (
+        math.isnan(value)
+        or (rule.ge is not None and value < rule.ge)
+        or (rule.gt is not None and value <= rule.gt)
+        or (rule.le is not None and value > rule.le)
+        or (rule.lt is not None and value >= rule.lt)
+    )
+
+
+def _check_written_bounds(
+    cls: type, path: str, written: Any, reported: set[str]
+) -> list[tuple[str, str]]:
+    """The bounds of the numbers written in a section that could not be structured (an
+    unknown key, a wrong type elsewhere), so that they are reported in the same pass."""
+    if not isinstance(written, Mapping) or not attrs.has(cls):
+        return []
+    out: list[tuple[str, str]] = []
+    for field in attrs.fields(cls):
+        key_path = _join(path, field.name)
+        rule: _Rule | None = field.metadata.get(_META)
+        value = written.get(field.name)
+        if rule is not None and key_path not in reported and _out_of_bounds(rule, value):
+            out.append((key_path, f"expected {_describe_field(field)}, got {_show(value)}"))
+    return out
+
+
+def _check_rules(obj: Any, path: str, written: Any) -> list[tuple[str, str]]:
+    """Check the bounds declared with :func:`setting` on a structured section.
+
+    ``written`` is the table as it was in the file, so that an error shows the value the
+    operator wrote (``2``), not the one it was converted to (``2.0``).
+    """
+    written = written if isinstance(written, Mapping) else {}
     out: list[tuple[str, str]] = []
     for field in attrs.fields(type(obj)):
         value = getattr(obj, field.name)
+        found = written.get(field.name, value)
         key_path = _join(path, field.name)
         rule: _Rule | None = field.metadata.get(_META)
-        if rule is not None and isinstance(value, int | float) and not isinstance(value, bool):
-            bad = (
-                math.isnan(value)
-                or (rule.ge is not None and value < rule.ge)
-                or (rule.gt is not None and value <= rule.gt)
-                or (rule.le is not None and value > rule.le)
-                or (rule.lt is not None and value >= rule.lt)
-            )
-            if bad:
-                out.append((key_path, f"expected {_describe_field(field)}, got {_show(value)}"))
+        if rule is not None and _out_of_bounds(rule, value):
+            out.append((key_path, f"expected {_describe_field(field)}, got {_show(found)}"))
         if rule is not None and rule.check is not None:
             message = rule.check(value)
             if message:
                 out.append((key_path, message))
         if attrs.has(type(value)):
-            out.extend(_check_rules(value, key_path))
-        elif isinstance(value, dict):
+            out.extend(_check_rules(value, key_path, found))
+        elif isinstance(value, dict) and isinstance(found, Mapping):
             for key, item in value.items():
                 if attrs.has(type(item)):
-                    out.extend(_check_rules(item, _join(key_path, key)))
+                    out.extend(_check_rules(item, _join(key_path, key), found.get(key)))
     validate = getattr(obj, "validate_config", None)
     if callable(validate):
         for key, message in validate():
@@ -433,7 +510,8 @@ def read_document(path: Path) -> tomlkit.TOMLDocument:
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as err:
-        message = f"line {err.line} column {err.col}: invalid TOML: {_parse_reason(err)}"
+        # tomlkit counts columns from 0; editors (and tomllib) count from 1.
+        message = f"line {err.line} column {err.col + 1}: invalid TOML: {_parse_reason(err)}"
         raise ConfigError([ConfigProblem(name, "", message)]) from err
 
 
@@ -487,9 +565,12 @@ def structure_document(
         try:
             obj = config_converter.structure(found.get(name, {}), cls)
         except Exception as err:  # cattrs reports everything it found in one group
-            problems.extend(_problems_from_exception(err, name, cls, None))
+            section_problems = _problems_from_exception(err, name, cls, None)
+            reported = {key_path for key_path, _ in section_problems}
+            problems.extend(section_problems)
+            problems.extend(_check_written_bounds(cls, name, found.get(name), reported))
             continue
-        rule_problems = _check_rules(obj, name)
+        rule_problems = _check_rules(obj, name, found.get(name))
         if rule_problems:
             problems.extend(rule_problems)
             continue

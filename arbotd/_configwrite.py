@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -48,18 +48,20 @@ def update_config_file(
         table: Any = document
         for depth, key in enumerate(keys[:-1]):
             if key not in table:
-                table.append(key, tomlkit.table(is_super_table=depth < len(keys) - 2))
+                table[key] = tomlkit.table(is_super_table=depth < len(keys) - 2)
             table = table[key]
-            if not isinstance(table, Table | tomlkit.TOMLDocument) and not hasattr(
-                table, "append"
-            ):
+            # Tables split across the file come back as a proxy, not a Table.
+            if not isinstance(table, MutableMapping):
                 where = ".".join(keys[: depth + 1])
                 raise ConfigError([ConfigProblem(str(path), where, "is a value, not a table")])
         current = table.get(keys[-1], _MISSING)
-        current = current.unwrap() if hasattr(current, "unwrap") else current
-        if current is not _MISSING and type(current) is type(value) and current == value:
-            continue
-        table[keys[-1]] = value
+        if current is _MISSING:
+            _add_key(table, keys[-1], value)
+        else:
+            current = current.unwrap() if hasattr(current, "unwrap") else current
+            if type(current) is type(value) and current == value:
+                continue
+            table[keys[-1]] = value
         changed.append(dotted)
     if not changed:
         return []
@@ -67,6 +69,25 @@ def update_config_file(
         structure_document(document, schema, file=str(path), ignored=ignored)
     atomic_write_text(path, tomlkit.dumps(document))
     return changed
+
+
+def _add_key(table: Any, key: str, value: Any) -> None:
+    """Add a key after the last key of ``table``.
+
+    tomlkit keeps the blank lines and comments that come before the next table's header
+    at the end of this table's body; appending after them would move the new key under a
+    comment like ``# arbitrage settings`` meant for the ``[arbitrage]`` below it.
+    """
+    if not isinstance(table, Table):
+        table[key] = value
+        return
+    body = table.value.body
+    trailing = []
+    while body and body[-1][0] is None:
+        trailing.append(body.pop())
+    table[key] = value
+    for _, item in reversed(trailing):
+        table.value.append(None, item)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

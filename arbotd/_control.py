@@ -129,11 +129,15 @@ class Control:
             task_status.started()
             await trio.sleep_forever()
 
+    async def wait_idle(self) -> None:
+        """Return once no trade is in flight."""
+        await self._idle.wait()
+
     async def drain(self) -> None:
         """Stop trading and wait until the trades in flight reach a final state."""
         self.trading = False
         self.engine.market.trading = False
-        await self._idle.wait()
+        await self.wait_idle()
 
     # --- steering -------------------------------------------------------------------------
 

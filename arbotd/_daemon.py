@@ -159,6 +159,13 @@ async def _run_service(service: Service, *, task_status: Any = trio.TASK_STATUS_
         raise
 
 
+def _innermost(err: BaseException) -> BaseException:
+    """The first real error inside the exception groups trio's nurseries wrap it in."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return err
+
+
 def run_daemon(config_path: Path, **kwargs: Any) -> int:
     """Run the daemon to completion and return the process exit status: 0 after a
     requested stop, 1 when it could not start or a service failed."""
@@ -173,8 +180,10 @@ def run_daemon(config_path: Path, **kwargs: Any) -> int:
     try:
         trio.run(daemon.serve)
     except Exception as err:
-        log.error("arbotd stopped on an error: %s", err)
-        daemon.notifier.stopping(f"failed: {err}")
+        cause = _innermost(err)
+        message = f"{type(cause).__name__}: {cause}"
+        log.error("arbotd stopped on an error: %s", message)
+        daemon.notifier.stopping(f"failed: {message}")
         return 1
     finally:
         daemon.notifier.close()

@@ -85,9 +85,7 @@ class Engine:
         if quotes is None:
             quotes = self.book[quote.symbol] = {}
         quotes[quote.exchange] = quote
-        bus = self.bus
-        if bus.subscriber_count:
-            bus.publish_price(quote)
+        self.bus.publish_price(quote)
         market = self.market
         market.now = self.clock()
         for strategy in self.strategies:

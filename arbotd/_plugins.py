@@ -111,16 +111,18 @@ def make_plugin_manager(
             pm.sources[ep.name] = _entry_point_source(ep)
             if ep.dist is not None:
                 pm.versions[ep.name] = ep.dist.version
+    given: set[str] = set()
     for name, plugin in plugins:
+        given.add(name)
         if pm.is_blocked(name):
             continue
         _register(pm, name, plugin)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as err:
-        raise PluginError(f"plugin {err.plugin_name!r}: {err}") from err
+        raise PluginError(f"plugin {pm.get_name(err.plugin)!r}: {err}") from err
     for name in disabled:
-        if pm.disabled.get(name) is None:
+        if pm.disabled.get(name) is None and name not in given:
             log.warning("plugins.disable names %r, but no installed plugin has that name", name)
     return pm
 

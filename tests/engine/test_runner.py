@@ -5,66 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-import attrs
 import pytest
+from scripted import Script, ScriptedExecutor
+
 from arbotd import (
-    Fill,
     Ledger,
-    Order,
-    OrderStatus,
-    PermanentExchangeError,
     Side,
-    TemporaryExchangeError,
     Trade,
     TradeState,
 )
 from arbotd._execution import TradeRunner
 
 D = Decimal
-FEE = D("0.001")
-
-# What an order does, by (side, purpose): a fraction of it filled, "reject" or "unknown"
-# (the exchange did not answer in time, but filled it).
-Script = dict[tuple[str, str], object]
-
-
-class ScriptedExecutor:
-    mode = "simulation"
-
-    def __init__(self, script: Script, prices: dict[str, tuple[float, float]]) -> None:
-        self.script = script
-        self.prices = prices  # exchange -> (bid, ask)
-        self.placed: list[Order] = []
-        self.unknown: dict[str, tuple[Order, list[Fill]]] = {}
-
-    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
-        self.placed.append(order)
-        outcome = self.script.get((order.side.value, order.purpose), 1)
-        if outcome == "reject":
-            raise PermanentExchangeError(order.exchange, "insufficient liquidity")
-        if outcome == "unknown":
-            self.unknown[order.client_order_id] = self._fill(order, 1)
-            raise TemporaryExchangeError(order.exchange, "timeout")
-        return self._fill(order, outcome)
-
-    async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
-        return self.unknown.pop(order.client_order_id)
-
-    def reference_price(self, exchange: str, symbol: str, side: str) -> float | None:
-        bid, ask = self.prices[exchange]
-        return ask if side == "buy" else bid
-
-    def _fill(self, order: Order, fraction: object) -> tuple[Order, list[Fill]]:
-        qty = order.quantity * D(str(fraction))
-        if qty == 0:
-            return attrs.evolve(order, status=OrderStatus.EXPIRED), []
-        bid, ask = self.prices[order.exchange]
-        price = D(str(ask if order.side is Side.BUY else bid))
-        fill = Fill(order.client_order_id, order.trade_id, order.exchange, order.symbol,
-                    order.side, price, qty, price * qty * FEE, "USDT", 0.0)
-        status = OrderStatus.FILLED if qty == order.quantity else OrderStatus.PARTIALLY_FILLED
-        return attrs.evolve(order, status=status, filled_quantity=qty), [fill]
-
 
 def planned_trade(quantity: str = "1") -> Trade:
     return Trade(id=7, signal_id=3, mode="simulation", symbol="BTCUSDT", buy_exchange="a",
@@ -133,7 +85,7 @@ async def test_both_legs_fill() -> None:
 
 
 async def test_nothing_filled_fails() -> None:
-    final, reports, _, ledger = await run({("buy", "entry"): "reject", ("sell", "entry"): 0})
+    final, _, _, ledger = await run({("buy", "entry"): "reject", ("sell", "entry"): 0})
     assert final.state is TradeState.FAILED
     assert "no leg filled" in final.reason
     assert final.realized_profit == 0
@@ -165,7 +117,7 @@ async def test_filled_leg_is_unwound_beyond_the_stop_loss() -> None:
 
 
 async def test_partial_fill_is_evened_out() -> None:
-    final, reports, executor, ledger = await run({("sell", "entry"): D("0.7")})
+    final, _, executor, ledger = await run({("sell", "entry"): D("0.7")})
     assert final.state is TradeState.COMPLETED
     hedge = executor.placed[-1]
     assert (hedge.purpose, hedge.quantity) == ("hedge", D("0.3"))

@@ -1,0 +1,242 @@
+"""The ``arbotd`` command line, in this process and as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import arbotd
+from arbotd._cli import main
+
+pytestmark = pytest.mark.usefixtures("isolated_logging")
+
+VALID = """
+[daemon]
+shutdown_timeout_seconds = 5
+
+[plugins]
+"""
+
+BROKEN = """
+[daemon]
+mode = "paper"
+shutdown_timeout_seconds = "soon"
+
+[deamon]
+"""
+
+
+def broken_problems(path: Path) -> list[str]:
+    return [
+        f"{path}: deamon: unknown section (did you mean 'daemon'?)",
+        f'{path}: daemon.mode: expected one of "simulation", "live", "backtest", got "paper"',
+        f'{path}: daemon.shutdown_timeout_seconds: expected a number in (0, 600], got "soon"',
+    ]
+
+
+# --- in this process -------------------------------------------------------------------------
+
+
+def test_check_a_valid_file(write_config, capsys):
+    path = write_config(VALID)
+
+    assert main(["check", "-c", str(path)]) == 0
+
+    assert capsys.readouterr().out == f"{path}: configuration OK\n"
+
+
+def test_check_lists_every_problem(write_config, capsys):
+    path = write_config(BROKEN)
+
+    assert main(["check", "--config", str(path)]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        *broken_problems(path),
+        f"{path}: configuration invalid (3 problems)",
+    ]
+
+
+def test_check_a_missing_file(tmp_path, capsys):
+    path = tmp_path / "missing.toml"
+
+    assert main(["check", "-c", str(path)]) == 1
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: file not found",
+        f"{path}: configuration invalid (1 problem)",
+    ]
+
+
+def test_check_finds_the_file_through_the_environment(write_config, monkeypatch, capsys):
+    path = write_config(VALID)
+    monkeypatch.setenv("ARBOTD_CONFIG", str(path))
+
+    assert main(["check"]) == 0
+
+    assert capsys.readouterr().out == f"{path}: configuration OK\n"
+
+
+def test_check_finds_etc_arbot_toml_in_the_working_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(
+        "arbotd._config.DEFAULT_CONFIG_PATHS",
+        (tmp_path / "no-system-file.toml", Path("etc/arbot.toml")),
+    )
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "arbot.toml").write_text(VALID)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["check"]) == 0
+
+    assert capsys.readouterr().out == "etc/arbot.toml: configuration OK\n"
+
+
+def test_options_may_come_before_the_command(write_config, capsys):
+    path = write_config(VALID)
+
+    assert main(["-c", str(path), "--log-level", "debug", "check"]) == 0
+
+    assert capsys.readouterr().out == f"{path}: configuration OK\n"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"arbotd {arbotd.__version__}\n"
+
+
+def test_a_command_is_required(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([])
+
+    assert exited.value.code == 2
+    assert "usage: arbotd" in capsys.readouterr().err
+
+
+def test_plugins_lists_an_installed_plugin(installed_everything, write_config, capsys):
+    path = write_config(VALID)
+
+    assert main(["plugins", "-c", str(path)]) == 0
+
+    out = capsys.readouterr().out
+    assert (
+        "everything 1.2.3 (enabled)\n"
+        "    from:  arbotd_test_everything (entry point of arbotd-test-everything 1.2.3)\n"
+        "    hooks: configure, on_reload, provide_storage, register_config_sections, "
+        "register_exchanges, register_executors, register_risk_checks, register_services, "
+        "register_strategies, shutdown\n"
+    ) in out
+
+
+def test_plugins_shows_a_disabled_plugin(installed_everything, write_config, capsys):
+    path = write_config('[plugins]\ndisable = ["everything"]\n')
+
+    assert main(["plugins", "-c", str(path)]) == 0
+
+    out = capsys.readouterr().out
+    assert (
+        "everything 1.2.3 (disabled)\n"
+        "    from:  arbotd_test_everything (entry point of arbotd-test-everything 1.2.3)\n"
+    ) in out
+    assert "everything 1.2.3 (enabled)" not in out
+
+
+def test_check_validates_installed_plugin_sections(installed_everything, write_config, capsys):
+    path = write_config("[everything]\nlevel = 11\n")
+
+    assert main(["check", "-c", str(path)]) == 1
+
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: everything.level: expected a number in [0, 10], got 11",
+        f"{path}: configuration invalid (1 problem)",
+    ]
+
+
+def test_check_accepts_the_section_of_a_disabled_plugin(
+    installed_everything, write_config, capsys
+):
+    path = write_config('[plugins]\ndisable = ["everything"]\n\n[everything]\nlevel = 11\n')
+
+    assert main(["check", "-c", str(path)]) == 0
+
+    assert capsys.readouterr().out == f"{path}: configuration OK\n"
+
+
+# --- as a real subprocess --------------------------------------------------------------------
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("arbotd")
+
+
+def _commands() -> list[pytest.param]:
+    return [
+        pytest.param([sys.executable, "-m", "arbotd"], id="python-m-arbotd"),
+        pytest.param(
+            [str(CONSOLE_SCRIPT)],
+            id="console-script",
+            marks=pytest.mark.skipif(
+                not CONSOLE_SCRIPT.exists(), reason=f"no console script at {CONSOLE_SCRIPT}"
+            ),
+        ),
+    ]
+
+
+def run(command: list[str], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_subprocess_check_a_valid_file(command, write_config):
+    path = write_config(VALID)
+
+    result = run(command, "check", "-c", str(path))
+
+    assert (result.returncode, result.stdout) == (0, f"{path}: configuration OK\n"), result.stderr
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_subprocess_check_a_broken_file(command, write_config):
+    path = write_config(BROKEN)
+
+    result = run(command, "check", "-c", str(path))
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        *broken_problems(path),
+        f"{path}: configuration invalid (3 problems)",
+    ]
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_subprocess_version(command):
+    result = run(command, "--version")
+
+    assert (result.returncode, result.stdout) == (0, f"arbotd {arbotd.__version__}\n")
+
+
+def test_subprocess_plugins_lists_installed_plugins(installed_everything, write_config):
+    path = write_config(VALID)
+
+    result = run(
+        [sys.executable, "-m", "arbotd"],
+        "plugins",
+        "-c",
+        str(path),
+        PYTHONPATH=str(installed_everything),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "everything 1.2.3 (enabled)\n" in result.stdout

@@ -1,0 +1,171 @@
+"""The control facade: starting, stopping, the risk gate, and the emergency stop."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import trio
+import trio.testing
+from scripted import ScriptedExecutor
+
+from arbotd import Bus, Control, Engine, Ledger, Signal, TradeState, TradingError
+
+D = Decimal
+PRICES = {"a": (99.5, 100.0), "b": (101.0, 101.5)}
+
+
+def funded_ledger() -> Ledger:
+    ledger = Ledger()
+    for venue in ("a", "b"):
+        ledger.set_balance(venue, "USDT", D("10000"))
+        ledger.set_balance(venue, "BTC", D("10"))
+    return ledger
+
+
+def signal(signal_id: int = 1, quantity: float = 1.0) -> Signal:
+    return Signal(id=signal_id, symbol="BTCUSDT", buy_exchange="a", sell_exchange="b",
+                  buy_price=100.0, sell_price=101.0, buy_size=5, sell_size=5,
+                  quantity=quantity, profit=0.749, profit_percent=0.749, spread_percent=1.0,
+                  fees=0.201, confidence=0.9, timestamp=1.0, price_tolerance=0.0005)
+
+
+class Rejecting:
+    name = "always_no"
+
+    def check(self, signal: Signal) -> str | None:
+        return "max_concurrent_trades"
+
+    def limits(self) -> list:
+        return []
+
+
+async def make_control(nursery: trio.Nursery, executor: ScriptedExecutor | None = None,
+                       risk_checks: tuple = (), ledger: Ledger | None = None) -> Control:
+    bus = Bus()
+    ledger = ledger or funded_ledger()
+    engine = Engine(strategies=[], bus=bus, ledger=ledger, clock=lambda: 1.0)
+    engine.set_venues({"a": 0.001, "b": 0.001}, {})
+    control = Control(engine=engine, ledger=ledger, bus=bus, clock=lambda: 1.0,
+                      risk_checks=risk_checks,
+                      executors=[executor or ScriptedExecutor({}, PRICES)],
+                      symbols=["BTCUSDT", "ETHUSDT"])
+    await nursery.start(control.run)
+    return control
+
+
+async def test_signals_are_only_watched_until_trading_starts(nursery: trio.Nursery) -> None:
+    control = await make_control(nursery)
+    assert control.consider(signal()) == signal()
+    assert control.active == {}
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("paper",), "VALIDATION_ERROR"),
+        (("live",), "TRADING_DISABLED"),
+        (("simulation", ["DOGEUSDT"]), "INVALID_SYMBOL"),
+        (("simulation", None, ["kraken"]), "EXCHANGE_NOT_AVAILABLE"),
+    ],
+)
+async def test_start_refuses_with_api_error_codes(nursery: trio.Nursery, args: tuple,
+                                                  code: str) -> None:
+    control = await make_control(nursery)
+    with pytest.raises(TradingError) as caught:
+        control.start(*args)
+    assert caught.value.code == code
+    assert not control.trading
+
+
+async def test_invalid_symbol_lists_the_valid_ones(nursery: trio.Nursery) -> None:
+    control = await make_control(nursery)
+    with pytest.raises(TradingError) as caught:
+        control.start("simulation", ["DOGEUSDT"])
+    assert caught.value.details == {"valid_symbols": ["BTCUSDT", "ETHUSDT"],
+                                    "provided_symbol": "DOGEUSDT"}
+
+
+async def test_a_signal_becomes_a_completed_trade(nursery: trio.Nursery) -> None:
+    control = await make_control(nursery)
+    started = control.start("simulation")
+    assert started["symbols_count"] == 2 and started["exchanges_count"] == 2
+    with control.bus.subscribe(kinds=["trade"]) as updates:
+        executed = control.consider(signal())
+        assert executed.executed and executed.reject_reason is None
+        await control.wait_idle()
+        states = []
+        while True:
+            with trio.move_on_after(0.01):
+                states.append((await updates.receive()).payload.state)
+                continue
+            break
+    assert states == [TradeState.PLANNED, TradeState.SUBMITTED, TradeState.COMPLETED]
+    assert control.stats.trades_completed == 1
+    assert control.ledger.reserved("a", "USDT") == 0 and control.ledger.reserved("b", "BTC") == 0
+
+
+async def test_risk_rejection_carries_its_reason(nursery: trio.Nursery) -> None:
+    control = await make_control(nursery, risk_checks=(Rejecting(),))
+    control.start("simulation")
+    rejected = control.consider(signal())
+    assert not rejected.executed
+    assert rejected.reject_reason == "max_concurrent_trades"
+    assert control.engine.rejection_counts() == {"max_concurrent_trades": 1}
+
+
+async def test_money_for_trades_in_flight_is_reserved(nursery: trio.Nursery) -> None:
+    ledger = Ledger()
+    ledger.set_balance("a", "USDT", D("150"))
+    ledger.set_balance("b", "BTC", D("10"))
+    executor = ScriptedExecutor({}, PRICES)
+    executor.holding = True
+    control = await make_control(nursery, executor, ledger=ledger)
+    control.start("simulation")
+    assert control.consider(signal(1)).executed
+    # 100.0 * 1.0005 * 1.001 is reserved: the second trade cannot be paid for.
+    assert control.consider(signal(2)).reject_reason == "balance"
+    executor.hold.set()
+    await control.wait_idle()
+
+
+async def test_stop_lets_running_trades_finish(nursery: trio.Nursery) -> None:
+    executor = ScriptedExecutor({}, PRICES)
+    executor.holding = True
+    control = await make_control(nursery, executor)
+    control.start("simulation")
+    control.consider(signal())
+    stopped = control.stop()
+    assert stopped["pending_trades"] == 1 and not control.trading
+    assert not control.consider(signal(2)).executed
+    executor.hold.set()
+    await control.wait_idle()
+    assert control.stats.trades_completed == 1
+
+
+async def test_emergency_stop_leaves_no_open_position(nursery: trio.Nursery) -> None:
+    executor = ScriptedExecutor({("sell", "entry"): "reject"}, PRICES)
+    executor.holding = True
+    control = await make_control(nursery, executor)
+    control.start("simulation")
+    control.consider(signal())
+    result: dict = {}
+
+    async def stop() -> None:
+        result.update(await control.emergency_stop())
+
+    nursery.start_soon(stop)
+    await trio.testing.wait_all_tasks_blocked()
+    executor.hold.set()
+    await control.wait_idle()
+    await trio.testing.wait_all_tasks_blocked()
+    assert result["trades_cancelled"] == 1 and result["positions_closed"] == 1
+    assert control.emergency and not control.trading
+    [trade] = control.recent_trades.values()
+    assert trade.state is TradeState.UNWOUND
+    for venue in ("a", "b"):
+        assert control.ledger.total(venue, "BTC") == D("10")  # flat again
+    # Trading stays off until it is started again.
+    assert not control.consider(signal(2)).executed
+    control.start("simulation")
+    assert not control.emergency
