@@ -93,8 +93,10 @@ class TradeRunner:
             async with trio.open_nursery() as nursery:
                 for order in (buy, sell):
                     nursery.start_soon(self._place_into, order, results)
-        for order, fills in results.values():
-            trade = self._book(trade, order, fills)
+        # Booked buy first, whichever leg finished first, so records never depend on
+        # scheduling.
+        for order in (buy, sell):
+            trade = self._book(trade, *results[order.client_order_id])
         with trio.CancelScope(shield=True):
             return await self._settle(trade)
 

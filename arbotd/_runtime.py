@@ -156,6 +156,12 @@ class Runtime:
             nursery.cancel_scope.cancel()
         self.bus.close()
 
+    def use_virtual_clock(self, epoch: float) -> None:
+        """Let wall time follow trio's clock from ``epoch`` (seconds since the epoch at trio
+        time 0): with a ``MockClock``, quote ages, cool-downs, fill delays and daily limits
+        then run in virtual time. Call before the daemon assembles the engine."""
+        self.clock = lambda: epoch + trio.current_time()
+
     @property
     def uptime(self) -> float:
         return time.time() - self.started_at

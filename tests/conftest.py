@@ -151,6 +151,40 @@ def start_daemon() -> Callable[..., AbstractAsyncContextManager[Daemon]]:
     return start
 
 
+# --- running the daemon in virtual time -----------------------------------------------------
+
+VIRTUAL_EPOCH = 1_750_000_000.0
+
+
+async def simulate(config_path: Path, seconds: float) -> tuple[Any, list[Any]]:
+    """Run the daemon with the installed plugins on ``config_path`` for ``seconds`` of
+    trio time, its wall clock starting at ``VIRTUAL_EPOCH`` whenever the run starts; return
+    the runtime (stopped) and every quote it published. Use with the ``autojump_clock``
+    fixture, requested by the test itself."""
+    from arbotd import SubscriptionClosed
+
+    daemon = Daemon(config_path, notifier=Notifier(address=""))
+    runtime = daemon.prepare()
+    runtime.use_virtual_clock(VIRTUAL_EPOCH - trio.current_time())
+    quotes: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(daemon.serve)
+        await trio.sleep(0.001)
+        subscription = runtime.bus.subscribe(kinds=["price"], max_pending=10**6)
+
+        async def record() -> None:
+            try:
+                async for event in subscription:
+                    quotes.append(event.payload)
+            except SubscriptionClosed:  # the daemon shut down
+                pass
+
+        nursery.start_soon(record)
+        await trio.sleep(seconds)
+        runtime.shutdown_requested.set()
+    return runtime, quotes
+
+
 # --- systemd's notification socket ----------------------------------------------------------
 
 

@@ -35,32 +35,32 @@ from arbotd import (
     split_symbol,
     to_decimal,
 )
+from arbotd_sim.config import PaperConfig
 
 __all__ = ["PaperExecutor"]
 
 log = logging.getLogger(__name__)
 
-
-@attrs.frozen
-class PaperSettings:
-    seed: int
-    fill_delay_seconds: float
-    partial_fill_rate: float
-    partial_fill_ratio: float
-    reject_rate: float
-    max_quote_age_seconds: float
-    balances: Mapping[str, float]
-    coin_balance_usd: float
-    reference_prices: Mapping[str, float]
+# A venue whose last quote is older than this has no price to fill at.
+MAX_QUOTE_AGE_SECONDS = 10.0
 
 
 class PaperExecutor:
     """The executor of ``simulation`` mode (and of backtests)."""
 
-    def __init__(self, settings: PaperSettings, runtime: Runtime, mode: str = "simulation"
-                 ) -> None:
+    def __init__(
+        self,
+        settings: PaperConfig,
+        runtime: Runtime,
+        *,
+        seed: int,
+        reference_prices: Mapping[str, float],
+        mode: str = "simulation",
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
+        self.seed = seed
+        self.reference_prices = dict(reference_prices)
         self.mode = mode
         self.funded: set[str] = set()
 
@@ -78,12 +78,12 @@ class PaperExecutor:
             base, _ = split_symbol(symbol)
             if base in assets:
                 continue
-            price = self.settings.reference_prices.get(symbol) or engine.price_usd(base)
+            price = self.reference_prices.get(symbol) or engine.price_usd(base)
             if price:
                 assets[base] = self.settings.coin_balance_usd / price
             else:
                 log.warning("no price for %s yet: paper balances start without it "
-                            "(set simulation.balances.%s)", base, base)
+                            "(set simulation.paper.balances.%s)", base, base)
         for venue in sorted(engine.market.fees):
             if venue in self.funded:
                 continue
@@ -97,7 +97,7 @@ class PaperExecutor:
 
     async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
         settings = self.settings
-        rng = random.Random(f"{settings.seed}:{order.client_order_id}")
+        rng = random.Random(f"{self.seed}:{order.client_order_id}")
         await trio.sleep(settings.fill_delay_seconds)
         if rng.random() < settings.reject_rate:
             return attrs.evolve(order, status=OrderStatus.REJECTED,
@@ -154,7 +154,7 @@ class PaperExecutor:
         quote = engine.book.get(symbol, {}).get(exchange)
         if quote is None or not engine.market.usable.get(exchange, False):
             return None
-        if self.runtime.clock() - quote.received_ts > self.settings.max_quote_age_seconds:
+        if self.runtime.clock() - quote.received_ts > MAX_QUOTE_AGE_SECONDS:
             return None
         return quote
 

@@ -17,9 +17,8 @@ import random
 import statistics
 import time
 
-from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy
-
 from arbotd import Bus, Engine, Ledger, Quote
+from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy
 
 VENUES = ("venue_a", "venue_b", "venue_c")
 SYMBOLS = [f"S{i:02d}USDT" for i in range(50)]

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import attrs
 import pytest
-from arbotd_risk import RiskConfig, RiskManager
 
 from arbotd import Bus, Control, Engine, Ledger, LimitUse, Quote, Signal
 from arbotd._control import TradingStats
+from arbotd_risk import RiskConfig, RiskManager
 
 D = Decimal
 NOW = 1_700_000_000.0

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import attrs
 import pytest
+
 from arbotd import Ledger, Quote
 from arbotd._engine import Market
 from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy

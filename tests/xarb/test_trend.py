@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from arbotd import Ledger, Quote
 from arbotd._engine import Market
 from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy, TrendTracker

@@ -1,0 +1,63 @@
+"""The hooks of the builtin ``sim`` plugin: the ``[simulation]`` table, its venues, and
+the paper executor of ``simulation`` mode."""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any
+
+import arbotd
+from arbotd_sim.config import SimulationConfig
+from arbotd_sim.paper import PaperExecutor
+from arbotd_sim.venue import SimSession, SimVenue
+
+# One session per running daemon, so the venues created at a reload resume the market
+# where the running ones are (see SimSession). Keyed weakly by the runtime: no state
+# outlives the daemon it belongs to, and each test's runtime gets its own.
+_sessions: weakref.WeakKeyDictionary[Any, SimSession] = weakref.WeakKeyDictionary()
+
+
+@arbotd.hookimpl
+def register_config_sections() -> dict[str, type]:
+    return {"simulation": SimulationConfig}
+
+
+@arbotd.hookimpl
+def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[SimVenue]:
+    settings: SimulationConfig = config["simulation"]
+    if not settings.enabled:
+        return []
+    session = _session_for(runtime)
+    count = len(settings.venues)
+    return [
+        SimVenue(settings, name, phase=index / count, session=session)
+        for index, name in enumerate(settings.venues)
+    ]
+
+
+@arbotd.hookimpl
+def register_executors(config: arbotd.Config, runtime: arbotd.Runtime) -> list[PaperExecutor]:
+    settings: SimulationConfig = config["simulation"]
+    prices = {s: settings.start_price(s) or 0.0 for s in settings.simulated_symbols()}
+    return [PaperExecutor(settings.paper, runtime, seed=settings.seed, reference_prices=prices)]
+
+
+@arbotd.hookimpl
+def on_reload(new: arbotd.Config, changed: frozenset[str], runtime: arbotd.Runtime) -> None:
+    if "simulation" not in changed or runtime.control is None:
+        return
+    for executor in runtime.control.executors.values():
+        if isinstance(executor, PaperExecutor):
+            executor.settings = new["simulation"].paper
+
+
+def _session_for(runtime: Any) -> SimSession:
+    wall_clock = getattr(runtime, "clock", None) or time.time
+    try:
+        session = _sessions.get(runtime)
+        if session is None:
+            session = _sessions[runtime] = SimSession(wall_clock)
+    except TypeError:  # None, or an object that cannot be weakly referenced (tests)
+        session = SimSession(wall_clock)
+    return session
