@@ -33,6 +33,8 @@ __all__ = ["Daemon", "run_daemon"]
 log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# How often the daemon logs a summary and refreshes systemd's status line.
+STATUS_INTERVAL = 60.0
 
 
 class Daemon:
@@ -81,6 +83,7 @@ class Daemon:
                 daemon_tasks.start_soon(self._stop_when_requested)
                 if self.notifier.watchdog_interval:
                     daemon_tasks.start_soon(self._keep_watchdog_fed)
+                daemon_tasks.start_soon(self._report_status)
                 with trio.CancelScope() as self._services_scope:
                     async with trio.open_nursery() as service_tasks:
                         # Keeps the nursery open when no plugin runs a service.
@@ -103,9 +106,20 @@ class Daemon:
         log.info("arbotd stopped")
 
     def status_line(self) -> str:
+        """One line for ``systemctl status``: mode, trading, feeds, and today's trades."""
         runtime = self.runtime
         assert runtime is not None
         line = f"running, {runtime.config.daemon.mode} mode"
+        control, feeds = runtime.control, runtime.feeds
+        if control is not None and feeds is not None:
+            status = control.status()
+            up = sum(1 for s in feeds.statuses().values() if s.connected)
+            line += (
+                f", trading {'on' if status['trading'] else 'off'}"
+                f"{' (emergency stop)' if status['emergency_stopped'] else ''}"
+                f", feeds {up}/{len(feeds.adapters)} up, {status['signals_last_hour']} "
+                f"signals in the last hour, {status['trades_today']} trades today"
+            )
         if runtime.last_config_error is not None:
             first = runtime.last_config_error.problems[0]
             line += f"; reload failed, previous configuration kept: {first}"
@@ -142,6 +156,24 @@ class Daemon:
             log.exception("a plugin failed in its shutdown hook")
         if self._services_scope is not None:
             self._services_scope.deadline = trio.current_time() + timeout
+
+    async def _report_status(self) -> None:
+        runtime = self.runtime
+        assert runtime is not None
+        while True:
+            await trio.sleep(STATUS_INTERVAL)
+            line = self.status_line()
+            self.notifier.status(line)
+            if runtime.engine is not None and runtime.control is not None:
+                rejected = sorted(runtime.engine.rejection_counts().items(),
+                                  key=lambda item: -item[1])
+                log.info(
+                    "%s; %d quotes processed; realised today %+.4f; rejected: %s",
+                    line,
+                    runtime.engine.quotes_processed,
+                    runtime.control.status()["realized_today"],
+                    ", ".join(f"{reason} {count}" for reason, count in rejected) or "none",
+                )
 
     async def _keep_watchdog_fed(self) -> None:
         interval = self.notifier.watchdog_interval

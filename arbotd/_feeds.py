@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_START = 1.0
 _BACKOFF_MAX = 60.0
+# A feed that ran this long before failing starts again from the shortest delay.
+_HEALTHY_RUN = 60.0
 
 
 class FeedSupervisor:
@@ -87,6 +89,7 @@ class FeedSupervisor:
         backoff = _BACKOFF_START
         with scope:
             while True:
+                started = trio.current_time()
                 try:
                     await adapter.stream_quotes(
                         self.symbols, self.sink, task_status=trio.TASK_STATUS_IGNORED
@@ -95,6 +98,8 @@ class FeedSupervisor:
                 except Exception as err:
                     log.error("%s: feed failed: %s: %s", adapter.name, type(err).__name__, err)
                 self.sink.on_feed_state(adapter.name, False, "feed restarting")
+                if trio.current_time() - started >= _HEALTHY_RUN:
+                    backoff = _BACKOFF_START
                 delay = backoff * (0.5 + random.random())
                 log.info("%s: restarting feed in %.1f s", adapter.name, delay)
                 await trio.sleep(delay)

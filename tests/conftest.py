@@ -156,14 +156,16 @@ def start_daemon() -> Callable[..., AbstractAsyncContextManager[Daemon]]:
 VIRTUAL_EPOCH = 1_750_000_000.0
 
 
-async def simulate(config_path: Path, seconds: float) -> tuple[Any, list[Any]]:
+async def simulate(
+    config_path: Path, seconds: float, notifier: Notifier | None = None
+) -> tuple[Any, list[Any]]:
     """Run the daemon with the installed plugins on ``config_path`` for ``seconds`` of
     trio time, its wall clock starting at ``VIRTUAL_EPOCH`` whenever the run starts; return
     the runtime (stopped) and every quote it published. Use with the ``autojump_clock``
     fixture, requested by the test itself."""
     from arbotd import SubscriptionClosed
 
-    daemon = Daemon(config_path, notifier=Notifier(address=""))
+    daemon = Daemon(config_path, notifier=notifier or Notifier(address=""))
     runtime = daemon.prepare()
     runtime.use_virtual_clock(VIRTUAL_EPOCH - trio.current_time())
     quotes: list[Any] = []

@@ -53,10 +53,15 @@ class RiskManager:
         cfg = self.config
         control = self.runtime.control
         active = len(control.active) if control is not None else 0
+        largest = max(
+            (float(t.quantity * t.planned_buy_price) for t in control.active.values()),
+            default=0.0,
+        ) if control is not None else 0.0
         return [
             LimitUse("max_drawdown_percent", cfg.max_drawdown_percent, self.drawdown_percent()),
             LimitUse("max_concurrent_trades", cfg.max_concurrent_trades, active),
             LimitUse("daily_loss_limit", cfg.daily_loss_limit, self.daily_loss()),
+            LimitUse("max_position_size", cfg.max_position_size, largest),
         ]
 
     # --- measurements -------------------------------------------------------------------

@@ -7,7 +7,7 @@ from decimal import Decimal
 import attrs
 import pytest
 
-from arbotd import Bus, Control, Engine, Ledger, LimitUse, Quote, Signal
+from arbotd import Bus, Control, Engine, Ledger, LimitUse, Quote, Signal, Trade
 from arbotd._control import TradingStats
 from arbotd_risk import RiskConfig, RiskManager
 
@@ -38,6 +38,11 @@ def signal(quantity: float = 0.01, price: float = 10000.0) -> Signal:
                   0.2, 1.0, NOW)
 
 
+def trade(trade_id: int, quantity: str) -> Trade:
+    return Trade(trade_id, trade_id, "simulation", "BTCUSDT", "a", "b", D(quantity),
+                 D("10000"), D("10100"), D("1"), NOW)
+
+
 def manager(**limits: float) -> tuple[RiskManager, FakeRuntime]:
     runtime = FakeRuntime()
     return RiskManager(attrs.evolve(RiskConfig(), **limits), runtime), runtime
@@ -51,10 +56,14 @@ def test_accepts_within_every_limit() -> None:
 
 def test_max_concurrent_trades() -> None:
     risk, runtime = manager(max_concurrent_trades=2)
-    runtime.control.active = {1: object(), 2: object()}
+    runtime.control.active = {i: trade(i, "0.05") for i in (1, 2)}
     assert risk.check(signal()) == "max_concurrent_trades"
-    use = {u.name: u for u in risk.limits()}["max_concurrent_trades"]
-    assert (use.current, use.status) == (2, "critical")
+    uses = {u.name: u for u in risk.limits()}
+    assert (uses["max_concurrent_trades"].current, uses["max_concurrent_trades"].status) == (
+        2, "critical")
+    # The largest trade in flight against max_position_size: 0.05 x 10000 of 1000.
+    assert (uses["max_position_size"].current, uses["max_position_size"].status) == (
+        500.0, "normal")
 
 
 def test_max_position_size() -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from conftest import simulate
+import pytest
+from conftest import RecordingNotifier, simulate
 
 from arbotd import FINAL_STATES, Quote, Runtime, Side, TradeState
 
@@ -96,3 +97,19 @@ async def test_same_seed_same_quotes_signals_and_trades(
     assert outcome(first)[1], "expected some trades to compare"
     _, other_quotes = await run_simulation(tmp_path, 90.0, seed=7)
     assert other_quotes[:5000] != first_quotes[:5000]
+
+
+async def test_a_summary_is_logged_and_sent_to_systemd_every_minute(
+    tmp_path: Path, autojump_clock: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    path = tmp_path / "arbot.toml"
+    path.write_text(CONFIG.format(seed=42))
+    notifier = RecordingNotifier()
+    await simulate(path, 125.0, notifier=notifier)
+    statuses = [f for fields in notifier.sent for f in fields if f.startswith("STATUS=running")]
+    assert len(statuses) >= 3  # READY, then two summaries
+    assert "trading on, feeds 3/3 up" in statuses[-1] and "trades today" in statuses[-1]
+    summaries = [r.getMessage() for r in caplog.records if "quotes processed" in r.getMessage()]
+    assert len(summaries) == 2
+    assert "rejected: " in summaries[-1] and "cooldown" in summaries[-1]

@@ -1,0 +1,102 @@
+"""The feed supervisor: one task per venue, restarted with backoff when it fails, and on
+reload only the feeds whose settings or symbols changed are restarted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+import trio.testing
+
+from arbotd import FeedStatus
+from arbotd._feeds import FeedSupervisor
+
+
+@attrs.define(eq=False)
+class FakeAdapter:
+    name: str
+    setting: int = 0
+    fail: bool = False
+    taker_fee: float = 0.001
+    premium_baseline: float = 0.0
+    starts: list[tuple[str, ...]] = attrs.field(factory=list)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FakeAdapter) and (self.name, self.setting) == (
+            other.name, other.setting)
+
+    async def stream_quotes(self, symbols: Any, sink: Any, *, task_status: Any) -> None:
+        self.starts.append(tuple(symbols))
+        sink.on_feed_state(self.name, True)
+        if self.fail:
+            raise ConnectionError("connection reset by peer")
+        await trio.sleep_forever()
+
+    def feed_status(self) -> FeedStatus:
+        return FeedStatus(connected=bool(self.starts))
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.states: list[tuple[str, bool, str]] = []
+
+    def on_quote(self, quote: object) -> None:
+        pass
+
+    def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
+        self.states.append((exchange, usable, reason))
+
+
+async def test_reload_restarts_only_what_changed(nursery: trio.Nursery) -> None:
+    a, b = FakeAdapter("a"), FakeAdapter("b")
+    feeds = FeedSupervisor(Sink())
+    feeds.configure({"a": a, "b": b}, ["BTCUSDT"])
+    await nursery.start(feeds.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert a.starts == [("BTCUSDT",)] and b.starts == [("BTCUSDT",)]
+
+    # Equal adapters, same symbols: nothing restarts.
+    feeds.configure({"a": FakeAdapter("a"), "b": FakeAdapter("b")}, ["BTCUSDT"])
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(a.starts) == 1 and len(b.starts) == 1
+
+    # b's settings changed: only b restarts, as its new adapter.
+    new_b = FakeAdapter("b", setting=1)
+    feeds.configure({"a": a, "b": new_b}, ["BTCUSDT"])
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(a.starts) == 1 and new_b.starts == [("BTCUSDT",)]
+
+    # The symbol set changed: every feed restarts with it.
+    feeds.configure({"a": a, "b": new_b}, ["BTCUSDT", "ETHUSDT"])
+    await trio.testing.wait_all_tasks_blocked()
+    assert a.starts[-1] == new_b.starts[-1] == ("BTCUSDT", "ETHUSDT")
+    nursery.cancel_scope.cancel()
+
+
+async def test_a_venue_no_longer_enabled_is_stopped_and_marked(nursery: trio.Nursery) -> None:
+    sink = Sink()
+    feeds = FeedSupervisor(sink)
+    feeds.configure({"a": FakeAdapter("a"), "b": FakeAdapter("b")}, ["BTCUSDT"])
+    await nursery.start(feeds.run)
+    feeds.configure({"a": FakeAdapter("a")}, ["BTCUSDT"])
+    assert ("b", False, "disabled") in sink.states
+    assert list(feeds.statuses()) == ["a"]
+    nursery.cancel_scope.cancel()
+
+
+async def test_a_failing_feed_is_marked_unusable_and_retried_with_backoff(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sink = Sink()
+    broken = FakeAdapter("a", fail=True)
+    feeds = FeedSupervisor(sink)
+    feeds.configure({"a": broken}, ["BTCUSDT"])
+    await nursery.start(feeds.run)
+    start = trio.current_time()
+    await trio.sleep(20)
+    # Backoff doubles from 1 s (with jitter): a handful of attempts, not hundreds.
+    assert 3 <= len(broken.starts) <= 7
+    assert ("a", False, "feed restarting") in sink.states
+    assert trio.current_time() - start >= 20
+    nursery.cancel_scope.cancel()
