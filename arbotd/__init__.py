@@ -29,7 +29,9 @@ from arbotd._interfaces import (
     RiskCheck,
     Service,
     Storage,
+    StoredState,
     Strategy,
+    UserStore,
 )
 from arbotd._ledger import USD_ASSETS, Ledger
 from arbotd._model import (
@@ -46,6 +48,7 @@ from arbotd._model import (
     split_symbol,
     to_decimal,
 )
+from arbotd._passwords import hash_password, verify_password
 from arbotd._plugins import PluginManager, make_plugin_manager
 from arbotd._runtime import ReloadOutcome, Runtime
 from arbotd._version import __version__
@@ -87,6 +90,7 @@ __all__ = [
     "Side",
     "Signal",
     "Storage",
+    "StoredState",
     "Strategy",
     "Subscription",
     "SubscriptionClosed",
@@ -94,8 +98,10 @@ __all__ = [
     "Trade",
     "TradeState",
     "TradingError",
+    "UserStore",
     "__version__",
     "client_order_id",
+    "hash_password",
     "hookimpl",
     "make_plugin_manager",
     "secret_from_env",
@@ -103,4 +109,5 @@ __all__ = [
     "split_symbol",
     "to_decimal",
     "update_config_file",
+    "verify_password",
 ]

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import trio
 
 from arbotd._config import resolve_config_path
 from arbotd._errors import ArbotError, ConfigError
+from arbotd._interfaces import UserStore
 from arbotd._logging import setup_logging
+from arbotd._passwords import hash_password
 from arbotd._plugins import make_plugin_manager
-from arbotd._runtime import load_with_plugins, peek_disabled
+from arbotd._runtime import Runtime, load_with_plugins, peek_disabled
 from arbotd._version import __version__
 
 __all__ = ["main"]
@@ -70,6 +77,25 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="list plugins, their versions, hooks and origin",
     )
+    user = commands.add_parser(
+        "user", parents=[common], help="manage the API's users (for JWT login)"
+    )
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    add = user_commands.add_parser(
+        "add",
+        parents=[common],
+        help="add a user; asks for the password on a terminal, else reads one line from "
+        "standard input",
+    )
+    add.add_argument("name")
+    add.add_argument(
+        "--scope",
+        choices=["read", "trading"],
+        default="read",
+        help="read: read-only endpoints; trading: may also start, stop and change "
+        "settings (default: read)",
+    )
+    user_commands.add_parser("list", parents=[common], help="list the users and their scopes")
     return parser
 
 
@@ -78,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
     config_path = resolve_config_path(getattr(args, "config", None))
+    if args.command == "user":
+        return _user(config_path, args)
     handler = {"run": _run, "check": _check, "plugins": _plugins}[args.command]
     return handler(config_path)
 
@@ -121,3 +149,67 @@ def _plugins(config_path: Path) -> int:
         if info.enabled:
             print(f"    hooks: {', '.join(info.hooks) or '-'}")
     return 0
+
+
+def _user(config_path: Path, args: argparse.Namespace) -> int:
+    try:
+        pm = make_plugin_manager(disabled=peek_disabled(config_path))
+        config = load_with_plugins(config_path, pm)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except ArbotError as err:
+        print(f"{config_path}: {err}", file=sys.stderr)
+        return 1
+    storage = pm.hook.provide_storage(config=config, runtime=Runtime(config, pm))
+    if not isinstance(storage, UserStore):
+        print("no enabled storage plugin keeps API users", file=sys.stderr)
+        return 1
+    if args.user_command == "add":
+        password = _read_password()
+        if password is None:
+            return 1
+        hashed = hash_password(password)
+
+        def action() -> Awaitable[Any]:
+            return storage.add_user(args.name, hashed, args.scope)
+    else:
+        action = storage.list_users
+    try:
+        result = trio.run(_with_storage, storage, action)
+    except ArbotError as err:
+        print(f"arbotd user {args.user_command}: {err}", file=sys.stderr)
+        return 1
+    if args.user_command == "add":
+        print(f"user {args.name!r} added with {args.scope} scope")
+    else:
+        for user in result:
+            created = dt.datetime.fromtimestamp(user["created_at"], dt.UTC)
+            print(f"{user['username']}\t{user['scope']}\tcreated {created:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+async def _with_storage(storage: Any, action: Callable[[], Awaitable[Any]]) -> Any:
+    await storage.open()
+    try:
+        return await action()
+    finally:
+        await storage.close()
+
+
+def _read_password() -> str | None:
+    """On a terminal: asked twice without echo. Otherwise: the first line of standard
+    input (``echo "$PW" | arbotd user add alice``)."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("password again: "):
+            print("the passwords differ", file=sys.stderr)
+            return None
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("a password needs at least 8 characters", file=sys.stderr)
+        return None
+    return password

@@ -117,6 +117,7 @@ class Control:
         self.next_trade_id = 1
         self._runner: TradeRunner | None = None
         self._nursery: trio.Nursery | None = None
+        self.unreconciled: list[Trade] = []
         self._idle = trio.Event()
         self._idle.set()
         engine.on_signal = self.consider
@@ -181,6 +182,14 @@ class Control:
                 )
         if self._nursery is None:
             raise TradingError("TRADING_DISABLED", "the daemon is not running")
+        if self.unreconciled:
+            ids = ", ".join(str(t.id) for t in self.unreconciled)
+            raise TradingError(
+                "TRADING_DISABLED",
+                f"trades {ids} were left unfinished by a crash and could not be reconciled; "
+                "check them on the exchanges, then restart the daemon",
+                {"trade_ids": [t.id for t in self.unreconciled]},
+            )
         prepare = getattr(executor, "start", None)
         if callable(prepare):
             prepare()
@@ -246,6 +255,31 @@ class Control:
             "positions_closed": self.stats.positions_unwound - unwound_before,
             "timestamp": _iso(self.clock()),
         }
+
+    async def recover(self, trades: Sequence[Trade], *, price_timeout: float = 30.0) -> None:
+        """Reconcile trades a crash left unfinished, before trading may start: ask the
+        exchanges for orders whose outcome was lost, and flatten any open position at
+        current prices. A trade that cannot be reconciled (no executor for its mode)
+        keeps trading disabled."""
+        for trade in trades:
+            executor = self.executors.get(trade.mode)
+            if executor is None:
+                log.error("trade %d (%s mode) left unfinished: no executor for %s mode to "
+                          "reconcile it; trading stays disabled", trade.id, trade.mode, trade.mode)
+                self.unreconciled.append(trade)
+                continue
+            log.warning("trade %d %s was %s when the daemon stopped: reconciling",
+                        trade.id, trade.symbol, trade.state)
+            with trio.move_on_after(price_timeout):
+                while not all(self.engine.market.usable.get(venue)
+                              for venue in (trade.buy_exchange, trade.sell_exchange)):
+                    await trio.sleep(0.1)
+            runner = TradeRunner(executor=executor, ledger=self.ledger, report=self.report,
+                                 clock=self.clock)
+            self.recent_trades[trade.id] = trade
+            final = await runner.recover(trade)
+            log.warning("trade %d reconciled: %s%s", final.id, final.state,
+                        f" ({final.reason})" if final.reason else "")
 
     # --- signals to trades -------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         on_signal: Callable[[Signal], Signal] | None = None,
         on_signal_recorded: Callable[[Signal], None] | None = None,
+        observe: Callable[[Quote], None] | None = None,
     ) -> None:
         self.strategies = list(strategies)
         self.bus = bus
@@ -71,6 +72,7 @@ class Engine:
         self.book: dict[str, dict[str, Quote]] = {}
         self.on_signal = on_signal
         self.on_signal_recorded = on_signal_recorded
+        self.observe = observe
         self.next_signal_id = 1
         self.quotes_processed = 0
         self.signals_detected = 0
@@ -86,6 +88,8 @@ class Engine:
             quotes = self.book[quote.symbol] = {}
         quotes[quote.exchange] = quote
         self.bus.publish_price(quote)
+        if self.observe is not None:
+            self.observe(quote)
         market = self.market
         market.now = self.clock()
         for strategy in self.strategies:

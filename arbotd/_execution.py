@@ -100,6 +100,19 @@ class TradeRunner:
         with trio.CancelScope(shield=True):
             return await self._settle(trade)
 
+    async def recover(self, trade: Trade) -> Trade:
+        """Bring a trade that a crash left unfinished to a final state: ask the exchange
+        for the outcome of orders sent but never answered, then flatten whatever is open.
+        There is no hedging: prices have moved on since the plan."""
+        self.flatten_only = True
+        if trade.state is TradeState.PLANNED:
+            return self._finish(trade, TradeState.CANCELLED, "not sent before a restart")
+        with trio.CancelScope(shield=True):
+            for order in [o for o in trade.orders if o.status is OrderStatus.NEW]:
+                placed, fills = await self._query(order)
+                trade = self._update(self._book(trade, placed, fills))
+            return await self._settle(trade)
+
     # --- settling -------------------------------------------------------------------------
 
     async def _settle(self, trade: Trade) -> Trade:
@@ -116,10 +129,13 @@ class TradeRunner:
                 f"{o.side} on {o.exchange}: {o.reason or o.status}" for o in trade.orders
             )
             return self._finish(trade, TradeState.FAILED, f"no leg filled ({reasons})")
-        if bought == sold == trade.quantity:
+        if bought == sold == trade.quantity and trade.state is not TradeState.UNWINDING:
             return self._finish(trade, TradeState.COMPLETED)
-        trade = self._update(trade.advance(TradeState.PARTIALLY_FILLED))
-        if bought != sold:
+        if trade.state is TradeState.SUBMITTED:
+            trade = self._update(trade.advance(TradeState.PARTIALLY_FILLED))
+        if trade.state is TradeState.UNWINDING:
+            trade = await self._unwind(trade)
+        elif _open_position(trade) != 0:
             trade = await self._hedge(trade)
             if _open_position(trade) != 0:
                 if min(trade.filled(Side.BUY, "hedge") + bought,
@@ -221,6 +237,11 @@ class TradeRunner:
         except TemporaryExchangeError as err:
             log.warning("order %s: outcome unknown (%s), asking the exchange",
                         order.client_order_id, err)
+        return await self._query(order)
+
+    async def _query(self, order: Order) -> tuple[Order, list[Fill]]:
+        """The outcome of an order whose answer was lost, asked of the exchange with
+        backoff; still ``new`` (unknown) if the exchange never says."""
         for attempt in range(_UNWIND_ATTEMPTS):
             await trio.sleep(self.retry_delay * 2**attempt)
             try:

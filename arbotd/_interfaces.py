@@ -8,12 +8,15 @@ cheap: no I/O, no awaiting, no logging per call.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from arbotd._model import Trade
+
 if TYPE_CHECKING:
-    from arbotd._model import Fill, Order, Quote, Signal
+    from arbotd._model import Balance, Fill, Order, Quote, Signal
 
 __all__ = [
     "ExchangeAdapter",
@@ -25,7 +28,9 @@ __all__ = [
     "RiskCheck",
     "Service",
     "Storage",
+    "StoredState",
     "Strategy",
+    "UserStore",
 ]
 
 
@@ -182,11 +187,69 @@ class Executor(Protocol):
         sell), or ``None`` when unknown."""
 
 
+@attrs.frozen
+class StoredState:
+    """What a storage backend hands the daemon when it opens: where numbering resumes,
+    the trades a crash left unfinished (with their orders and fills), and the paper
+    accounts (``starting``: what each asset was funded with; ``balances``: funding plus
+    every stored fill), so that simulation resumes where it stopped."""
+
+    next_signal_id: int = 1
+    next_trade_id: int = 1
+    unfinished_trades: tuple[Trade, ...] = ()
+    starting: Mapping[tuple[str, str], Decimal] = attrs.field(factory=dict)
+    balances: Mapping[tuple[str, str], Decimal] = attrs.field(factory=dict)
+
+
 @runtime_checkable
 class Storage(Protocol):
-    """Persistence of signals, trades and market history (see the storage plugin). The
-    engine only hands records over; implementations must not block the event loop."""
+    """Persistence of signals, trades, market history and API users.
+
+    The ``record_*`` methods and ``observe_quote`` are called from the event loop and must
+    return at once: they only queue work for the backend's writer. ``observe_quote`` is on
+    the hot path (every quote). Everything that touches the database runs in other
+    threads, and the ``async`` methods never block the event loop while they wait.
+    """
+
+    async def open(self) -> StoredState:
+        """Connect, create or migrate the schema, start the writer, and return the saved
+        state. Raises :class:`arbotd.ArbotError` with a clear message when the database
+        cannot be reached."""
+
+    async def close(self) -> None:
+        """Write everything still queued, then stop the writer."""
+
+    def observe_quote(self, quote: Quote) -> None:
+        """Hot path: fold a quote into its 1-minute bar (and record it, when raw quote
+        recording is on)."""
 
     def record_signal(self, signal: Signal) -> None: ...
 
-    def record_trade(self, trade: Any) -> None: ...
+    def record_trade(self, trade: Trade) -> None:
+        """Called at every state change of a trade; the latest call wins."""
+
+    def record_funding(self, exchange: str, asset: str, amount: Decimal, timestamp: float
+                       ) -> None:
+        """A paper account was given ``amount`` of ``asset`` (its starting balance)."""
+
+    def record_equity(self, timestamp: float, equity_usd: float, balances: Sequence[Balance]
+                      ) -> None:
+        """A snapshot of equity and balances (once a minute)."""
+
+    def backlog(self) -> int:
+        """Records queued and not yet written."""
+
+
+@runtime_checkable
+class UserStore(Protocol):
+    """The API's users, kept by storage backends that support them (``arbotd user``)."""
+
+    async def add_user(self, username: str, password_hash: str, scope: str) -> None:
+        """Add a user; raises :class:`arbotd.ArbotError` when the name is taken."""
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        """Every user: ``username``, ``scope``, ``created_at``."""
+
+    async def get_user(self, username: str) -> dict[str, Any] | None:
+        """``username``, ``password_hash``, ``scope``, ``created_at``; ``None`` when
+        unknown."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import decimal
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 
 from arbotd._model import Balance, Fill, Side, split_symbol
@@ -34,6 +34,8 @@ class Ledger:
         self._reserved: dict[tuple[str, str], Decimal] = {}
         self._available: dict[tuple[str, str], float] = {}
         self.starting: dict[tuple[str, str], Decimal] = {}
+        # Told of every paper funding, so that storage can rebuild the accounts.
+        self.on_funding: Callable[[str, str, Decimal], None] | None = None
 
     # --- reading ---------------------------------------------------------------------
 
@@ -88,6 +90,27 @@ class Ledger:
         self._total[key] = amount
         self.starting.setdefault(key, amount)
         self._refresh(key)
+
+    def fund(self, exchange: str, asset: str, amount: Decimal) -> None:
+        """Give a paper account its starting balance of ``asset`` (recorded, so that a
+        restarted daemon continues with the same accounts)."""
+        self.set_balance(exchange, asset, amount)
+        if self.on_funding is not None:
+            self.on_funding(exchange, asset, amount)
+
+    def restore(
+        self,
+        starting: Mapping[tuple[str, str], Decimal],
+        balances: Mapping[tuple[str, str], Decimal],
+    ) -> None:
+        """Put back the accounts a storage backend saved: what each asset started with
+        and what it holds now."""
+        for key, amount in starting.items():
+            self.starting[key] = amount
+        for key, amount in balances.items():
+            self._total[key] = amount
+            self.starting.setdefault(key, Decimal(0))
+            self._refresh(key)
 
     def reserve(self, exchange: str, asset: str, amount: Decimal) -> bool:
         """Set ``amount`` aside for a trade; ``False`` (and nothing reserved) when not

@@ -25,6 +25,8 @@ __all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
 
 log = logging.getLogger(__name__)
 
+EQUITY_SNAPSHOT_INTERVAL = 60.0
+
 
 def peek_disabled(path: Path) -> list[str]:
     """The ``[plugins] disable`` list, read before the plugins are loaded (their sections
@@ -96,13 +98,19 @@ class Runtime:
         if self.storage is None:
             log.warning("no storage plugin enabled: signals and trades are kept in memory only")
         self.strategies = _flatten(pm.hook.register_strategies(config=config))
+        storage = self.storage
         self.engine = Engine(
             strategies=self.strategies,
             bus=self.bus,
             ledger=self.ledger,
             clock=self.clock,
-            on_signal_recorded=self.storage.record_signal if self.storage else None,
+            on_signal_recorded=storage.record_signal if storage is not None else None,
+            observe=storage.observe_quote if storage is not None else None,
         )
+        if storage is not None:
+            self.ledger.on_funding = lambda exchange, asset, amount: storage.record_funding(
+                exchange, asset, amount, self.clock()
+            )
         self.feeds = FeedSupervisor(self.engine)
         self.control = Control(
             engine=self.engine,
@@ -141,20 +149,54 @@ class Runtime:
             log.error("cannot start trading in %s mode: %s", daemon.mode, err)
 
     async def run_core(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """The core service: feeds and trade execution. On shutdown, trading stops first
-        and trades in flight are allowed to finish (they need the feeds' prices), then the
-        feeds stop."""
+        """The core service: storage, feeds and trade execution.
+
+        Storage opens first (numbering and paper accounts resume where they stopped);
+        trades a crash left unfinished are reconciled before the service counts as
+        started, so trading never resumes around them. On shutdown, trading stops first
+        and trades in flight finish (they need the feeds' prices), then the feeds stop,
+        and storage writes what it still holds last.
+        """
         assert self.feeds is not None and self.control is not None
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self.feeds.run)
-            await nursery.start(self.control.run)
-            task_status.started()
-            await self.shutdown_requested.wait()
-            if self.control.active:
-                log.info("waiting for %d trades in flight to finish", len(self.control.active))
-            await self.control.drain()
-            nursery.cancel_scope.cancel()
-        self.bus.close()
+        assert self.engine is not None
+        state = await self.storage.open() if self.storage is not None else None
+        try:
+            if state is not None:
+                self.engine.next_signal_id = state.next_signal_id
+                self.control.next_trade_id = state.next_trade_id
+                self.ledger.restore(state.starting, state.balances)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.feeds.run)
+                await nursery.start(self.control.run)
+                if state is not None and state.unfinished_trades:
+                    await self.control.recover(state.unfinished_trades)
+                if self.storage is not None:
+                    nursery.start_soon(self._snapshot_equity)
+                task_status.started()
+                await self.shutdown_requested.wait()
+                if self.control.active:
+                    log.info("waiting for %d trades in flight to finish",
+                             len(self.control.active))
+                await self.control.drain()
+                nursery.cancel_scope.cancel()
+        finally:
+            self.bus.close()
+            if self.storage is not None:
+                with trio.CancelScope(shield=True):
+                    await self.storage.close()
+
+    async def _snapshot_equity(self) -> None:
+        """Once a minute: equity and balances, for drawdown and Sharpe ratio."""
+        assert self.engine is not None and self.storage is not None
+        while True:
+            await trio.sleep(EQUITY_SNAPSHOT_INTERVAL)
+            if not any(True for _ in self.ledger.balances()):
+                continue
+            self.storage.record_equity(
+                self.clock(),
+                self.ledger.value_usd(self.engine.price_usd),
+                list(self.ledger.balances()),
+            )
 
     def use_virtual_clock(self, epoch: float) -> None:
         """Let wall time follow trio's clock from ``epoch`` (seconds since the epoch at trio

@@ -67,9 +67,10 @@ class PaperExecutor:
     # --- accounts -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Give every enabled venue its starting paper balances, once: the quote
-        currencies and coins of ``balances``, and for any other coin the strategies trade,
-        ``coin_balance_usd`` worth at its reference price (or its current price)."""
+        """Give every enabled venue its starting paper balances, once (a venue whose
+        account storage restored keeps it): the assets of ``balances``, and for any other
+        coin the strategies trade, ``coin_balance_usd`` worth at its reference price (or
+        its current price)."""
         engine = self.runtime.engine
         assert engine is not None
         ledger = self.runtime.ledger
@@ -84,11 +85,12 @@ class PaperExecutor:
             else:
                 log.warning("no price for %s yet: paper balances start without it "
                             "(set simulation.paper.balances.%s)", base, base)
+        restored = set(ledger.exchanges())  # accounts a restarted daemon got back
         for venue in sorted(engine.market.fees):
-            if venue in self.funded:
+            if venue in self.funded or venue in restored:
                 continue
             for asset, amount in sorted(assets.items()):
-                ledger.set_balance(venue, asset, to_decimal(round(amount, 8)))
+                ledger.fund(venue, asset, to_decimal(round(amount, 8)))
             self.funded.add(venue)
             log.info("paper account on %s: %s", venue,
                      ", ".join(f"{a} {to_decimal(round(v, 8))}" for a, v in sorted(assets.items())))

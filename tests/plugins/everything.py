@@ -89,14 +89,39 @@ class RefusingExecutor:
 
 @attrs.define
 class ListStorage:
+    """A storage that keeps records in lists (the whole ``arbotd.Storage`` protocol)."""
+
     signals: list[Any] = attrs.field(factory=list)
     trades: list[Any] = attrs.field(factory=list)
+    quotes: list[Any] = attrs.field(factory=list)
+    funding: list[Any] = attrs.field(factory=list)
+    equity: list[Any] = attrs.field(factory=list)
+    state: str = "created"
+
+    async def open(self) -> arbotd.StoredState:
+        self.state = "open"
+        return arbotd.StoredState()
+
+    async def close(self) -> None:
+        self.state = "closed"
+
+    def observe_quote(self, quote: Any) -> None:
+        self.quotes.append(quote)
 
     def record_signal(self, signal: Any) -> None:
         self.signals.append(signal)
 
     def record_trade(self, trade: Any) -> None:
         self.trades.append(trade)
+
+    def record_funding(self, exchange: str, asset: str, amount: Any, timestamp: float) -> None:
+        self.funding.append((exchange, asset, amount, timestamp))
+
+    def record_equity(self, timestamp: float, equity_usd: float, balances: Any) -> None:
+        self.equity.append((timestamp, equity_usd, balances))
+
+    def backlog(self) -> int:
+        return 0
 
 
 class RecordingService:

@@ -1,0 +1,262 @@
+"""The database schema (peewee models), the same on SQLite and PostgreSQL.
+
+Money that is accounted for (fills, fees, profits, balances) is stored as decimal text so
+that it round-trips exactly on both backends; prices and sizes of signals, bars and raw
+quotes are floats (they are floats in the engine too). Times are seconds since the epoch
+(UTC) as floats, indexed where queries filter on them.
+
+Every model binds to :data:`database`, a :class:`peewee.DatabaseProxy` that the storage
+initialises with the configured database.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import peewee
+
+__all__ = [
+    "MODELS",
+    "SCHEMA_VERSION",
+    "ApiUser",
+    "BalanceSnapshot",
+    "Bar",
+    "EquitySnapshot",
+    "ExactDecimalField",
+    "FillRecord",
+    "Funding",
+    "OrderRecord",
+    "RawQuote",
+    "SchemaVersion",
+    "SignalRecord",
+    "TradeRecord",
+    "database",
+]
+
+SCHEMA_VERSION = 1
+"""The version the models describe; migrations in ``migrations.py`` bring an older
+database up to it."""
+
+database = peewee.DatabaseProxy()
+
+
+class ExactDecimalField(peewee.TextField):
+    """A :class:`~decimal.Decimal` stored as its exact text."""
+
+    def db_value(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return str(value if isinstance(value, Decimal) else Decimal(str(value)))
+
+    def python_value(self, value: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """One row: the schema version of this database."""
+
+    version = peewee.IntegerField()
+    applied_at = peewee.FloatField()
+
+
+class SignalRecord(BaseModel):
+    """``Signal``: an opportunity found, executed or not."""
+
+    id = peewee.BigIntegerField(primary_key=True)
+    timestamp = peewee.FloatField(index=True)
+    symbol = peewee.CharField(max_length=32, index=True)
+    buy_exchange = peewee.CharField(max_length=32)
+    sell_exchange = peewee.CharField(max_length=32)
+    buy_price = peewee.FloatField()
+    sell_price = peewee.FloatField()
+    quantity = peewee.FloatField()
+    profit = peewee.FloatField()
+    profit_percent = peewee.FloatField()
+    spread_percent = peewee.FloatField()
+    fees = peewee.FloatField()
+    confidence = peewee.FloatField()
+    executed = peewee.BooleanField(index=True)
+    reject_reason = peewee.CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "signals"
+
+
+class TradeRecord(BaseModel):
+    """``Trade``: the latest state of a trade, with its figures once final.
+
+    ``actual_buy_price``/``actual_sell_price`` are volume-weighted over the entry and
+    hedge fills; ``actual_profit`` is the realised cash flow of every fill, fees included;
+    ``slippage`` is planned minus actual profit before fees.
+    """
+
+    id = peewee.BigIntegerField(primary_key=True)
+    signal_id = peewee.BigIntegerField(index=True)
+    mode = peewee.CharField(max_length=16)
+    symbol = peewee.CharField(max_length=32, index=True)
+    buy_exchange = peewee.CharField(max_length=32)
+    sell_exchange = peewee.CharField(max_length=32)
+    quantity = ExactDecimalField()
+    planned_buy_price = ExactDecimalField()
+    planned_sell_price = ExactDecimalField()
+    planned_profit = ExactDecimalField()
+    actual_buy_price = ExactDecimalField(null=True)
+    actual_sell_price = ExactDecimalField(null=True)
+    actual_profit = ExactDecimalField(null=True)
+    fees_paid = ExactDecimalField(null=True)
+    slippage = ExactDecimalField(null=True)
+    state = peewee.CharField(max_length=24, index=True)
+    reason = peewee.TextField(null=True)
+    started_at = peewee.FloatField(index=True)
+    completed_at = peewee.FloatField(null=True, index=True)
+
+    class Meta:
+        table_name = "trades"
+
+
+class OrderRecord(BaseModel):
+    """``Order``: one order of a trade (entry legs, hedges, unwinds)."""
+
+    client_order_id = peewee.CharField(max_length=64, primary_key=True)
+    trade = peewee.ForeignKeyField(TradeRecord, backref="orders", on_delete="CASCADE")
+    exchange = peewee.CharField(max_length=32)
+    symbol = peewee.CharField(max_length=32)
+    side = peewee.CharField(max_length=4)
+    price = ExactDecimalField()
+    quantity = ExactDecimalField()
+    status = peewee.CharField(max_length=24)
+    filled_quantity = ExactDecimalField()
+    exchange_order_id = peewee.CharField(max_length=128, null=True)
+    purpose = peewee.CharField(max_length=16)
+    reason = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "orders"
+
+
+class FillRecord(BaseModel):
+    """``Fill``: an execution. ``seq`` numbers the fills of one order, so writing a trade
+    again never stores a fill twice."""
+
+    order_id = peewee.CharField(max_length=64)
+    seq = peewee.IntegerField()
+    trade = peewee.ForeignKeyField(TradeRecord, backref="fills", on_delete="CASCADE")
+    exchange = peewee.CharField(max_length=32)
+    symbol = peewee.CharField(max_length=32)
+    side = peewee.CharField(max_length=4)
+    price = ExactDecimalField()
+    quantity = ExactDecimalField()
+    fee = ExactDecimalField()
+    fee_asset = peewee.CharField(max_length=16)
+    timestamp = peewee.FloatField(index=True)
+
+    class Meta:
+        table_name = "fills"
+        primary_key = peewee.CompositeKey("order_id", "seq")
+
+
+class Bar(BaseModel):
+    """1-minute OHLC of the mid price of a symbol on an exchange. ``minute`` is the bar's
+    start (seconds since the epoch, a multiple of 60). ``volume`` is traded volume in base
+    currency where the exchange adapter provides a trade stream, else 0."""
+
+    symbol = peewee.CharField(max_length=32)
+    exchange = peewee.CharField(max_length=32)
+    minute = peewee.BigIntegerField()
+    open = peewee.FloatField()
+    high = peewee.FloatField()
+    low = peewee.FloatField()
+    close = peewee.FloatField()
+    volume = peewee.FloatField(default=0.0)
+
+    class Meta:
+        table_name = "bars_1m"
+        primary_key = peewee.CompositeKey("symbol", "exchange", "minute")
+        indexes = ((("minute",), False),)
+
+
+class EquitySnapshot(BaseModel):
+    """Equity (every balance at current prices, in USD) once a minute."""
+
+    timestamp = peewee.FloatField(index=True)
+    mode = peewee.CharField(max_length=16)
+    equity_usd = peewee.FloatField()
+
+    class Meta:
+        table_name = "equity_snapshots"
+
+
+class BalanceSnapshot(BaseModel):
+    """Balances once a minute, with the equity snapshot of the same time."""
+
+    timestamp = peewee.FloatField(index=True)
+    exchange = peewee.CharField(max_length=32)
+    asset = peewee.CharField(max_length=16)
+    free = ExactDecimalField()
+    locked = ExactDecimalField()
+
+    class Meta:
+        table_name = "balance_snapshots"
+
+
+class Funding(BaseModel):
+    """A paper account's starting balance of one asset."""
+
+    timestamp = peewee.FloatField()
+    exchange = peewee.CharField(max_length=32)
+    asset = peewee.CharField(max_length=16)
+    amount = ExactDecimalField()
+
+    class Meta:
+        table_name = "funding"
+
+
+class ApiUser(BaseModel):
+    """A user of the API's JWT login. ``scope`` is ``read`` or ``trading``."""
+
+    username = peewee.CharField(max_length=64, unique=True)
+    password_hash = peewee.TextField()
+    scope = peewee.CharField(max_length=16)
+    created_at = peewee.FloatField()
+
+    class Meta:
+        table_name = "api_users"
+
+
+class RawQuote(BaseModel):
+    """Every quote received, when ``[storage] record_quotes`` is on (for backtests)."""
+
+    received_ts = peewee.FloatField(index=True)
+    exchange_ts = peewee.FloatField()
+    exchange = peewee.CharField(max_length=32)
+    symbol = peewee.CharField(max_length=32)
+    bid = peewee.FloatField()
+    ask = peewee.FloatField()
+    bid_size = peewee.FloatField()
+    ask_size = peewee.FloatField()
+
+    class Meta:
+        table_name = "raw_quotes"
+
+
+MODELS: tuple[type[BaseModel], ...] = (
+    SchemaVersion,
+    SignalRecord,
+    TradeRecord,
+    OrderRecord,
+    FillRecord,
+    Bar,
+    EquitySnapshot,
+    BalanceSnapshot,
+    Funding,
+    ApiUser,
+    RawQuote,
+)
+"""Every table, in an order that creates referenced tables first."""
