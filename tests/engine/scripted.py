@@ -49,6 +49,8 @@ class ScriptedExecutor:
         return self._fill(order, outcome)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        if order.client_order_id not in self.unknown:  # it never reached the exchange
+            raise PermanentExchangeError(order.exchange, "order does not exist")
         return self.unknown.pop(order.client_order_id)
 
     def reference_price(self, exchange: str, symbol: str, side: str) -> float | None:

@@ -169,3 +169,20 @@ async def test_emergency_stop_leaves_no_open_position(nursery: trio.Nursery) -> 
     assert not control.consider(signal(2)).executed
     control.start("simulation")
     assert not control.emergency
+
+
+async def test_a_trade_that_cannot_be_reconciled_keeps_trading_disabled(
+    nursery: trio.Nursery,
+) -> None:
+    control = await make_control(nursery)
+    from arbotd import Trade
+
+    stuck = Trade(id=9, signal_id=1, mode="live", symbol="BTCUSDT", buy_exchange="a",
+                  sell_exchange="b", quantity=D("1"), planned_buy_price=D("100"),
+                  planned_sell_price=D("101"), planned_profit=D("1"), started_at=0.0
+                  ).advance(TradeState.SUBMITTED)
+    await control.recover([stuck])
+    with pytest.raises(TradingError) as caught:
+        control.start("simulation")
+    assert caught.value.code == "TRADING_DISABLED"
+    assert "trades 9 were left unfinished" in str(caught.value)

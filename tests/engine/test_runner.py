@@ -10,6 +10,7 @@ from scripted import Script, ScriptedExecutor
 
 from arbotd import (
     Ledger,
+    Order,
     Side,
     Trade,
     TradeState,
@@ -176,3 +177,58 @@ def test_state_machine_refuses_illegal_transitions() -> None:
 @pytest.mark.parametrize("make", [lambda t: t.advance(TradeState.CANCELLED)])
 def test_final_states(make: Callable[[Trade], Trade]) -> None:
     assert make(planned_trade()).is_final
+
+
+# --- reconciling trades a crash left unfinished ------------------------------------------
+
+
+def runner_for(executor: ScriptedExecutor, reports: list[Trade]) -> tuple[TradeRunner, Ledger]:
+    ledger = funded_ledger()
+    return TradeRunner(executor=executor, ledger=ledger, report=reports.append,
+                       clock=lambda: 2.0, stop_loss_fraction=lambda: 0.5), ledger
+
+
+async def test_a_trade_never_sent_is_cancelled() -> None:
+    reports: list[Trade] = []
+    runner, _ = runner_for(ScriptedExecutor({}, {"a": (99.5, 100.0), "b": (101.0, 101.5)}),
+                           reports)
+    final = await runner.recover(planned_trade())
+    assert final.state is TradeState.CANCELLED and final.reason == "not sent before a restart"
+
+
+async def test_orders_with_a_lost_answer_are_asked_for_then_flattened(
+    autojump_clock: object,
+) -> None:
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    # The crash came after both legs were sent: the buy filled (the exchange knows it),
+    # the sell never reached the exchange.
+    trade = planned_trade()
+    buy, sell = (
+        Order("arb7b", 7, "a", "BTCUSDT", Side.BUY, D("100"), D("1")),
+        Order("arb7s", 7, "b", "BTCUSDT", Side.SELL, D("101"), D("1")),
+    )
+    trade = trade.advance(TradeState.SUBMITTED, orders=(buy, sell))
+    executor.unknown["arb7b"] = executor._fill(buy, 1)
+    reports: list[Trade] = []
+    runner, ledger = runner_for(executor, reports)
+    final = await runner.recover(trade)
+    # No hedge after a restart, even within the stop-loss: the bought leg is sold back.
+    assert final.state is TradeState.UNWOUND
+    assert [o.purpose for o in final.orders] == ["entry", "entry", "unwind"]
+    assert final.realized_profit == D("-0.6995")
+    assert ledger.total("a", "BTC") == D("10")
+
+
+async def test_an_unwind_interrupted_by_a_crash_is_finished() -> None:
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    reports: list[Trade] = []
+    runner, _ = runner_for(executor, [])
+    buy = Order("arb7b", 7, "a", "BTCUSDT", Side.BUY, D("100"), D("1"))
+    placed, fills = executor._fill(buy, 1)
+    trade = (planned_trade().advance(TradeState.SUBMITTED, orders=(placed,))
+             .with_fills(*fills).advance(TradeState.PARTIALLY_FILLED)
+             .advance(TradeState.UNWINDING))
+    runner.report = reports.append
+    final = await runner.recover(trade)
+    assert final.state is TradeState.UNWOUND
+    assert final.orders[-1].purpose == "unwind"
