@@ -68,24 +68,10 @@ class TradeRunner:
     async def run(self, trade: Trade, tolerance: float = 0.0) -> Trade:
         """Execute a ``planned`` trade and return it in a final state."""
         tol = to_decimal(tolerance)
-        buy = Order(
-            client_order_id=client_order_id(trade.id, "b"),
-            trade_id=trade.id,
-            exchange=trade.buy_exchange,
-            symbol=trade.symbol,
-            side=Side.BUY,
-            price=trade.planned_buy_price * (1 + tol),
-            quantity=trade.quantity,
-        )
-        sell = Order(
-            client_order_id=client_order_id(trade.id, "s"),
-            trade_id=trade.id,
-            exchange=trade.sell_exchange,
-            symbol=trade.symbol,
-            side=Side.SELL,
-            price=trade.planned_sell_price * (1 - tol),
-            quantity=trade.quantity,
-        )
+        buy = _order(trade, Side.BUY, trade.buy_exchange, trade.quantity, "entry", "b",
+                     price=trade.planned_buy_price * (1 + tol))
+        sell = _order(trade, Side.SELL, trade.sell_exchange, trade.quantity, "entry", "s",
+                      price=trade.planned_sell_price * (1 - tol))
         trade = self._update(trade.advance(TradeState.SUBMITTED, orders=(buy, sell)))
         results: dict[str, tuple[Order, list[Fill]]] = {}
         # Once sent, an order's outcome must be known before anything else happens.
@@ -180,7 +166,7 @@ class TradeRunner:
                 trade.id, trade.symbol, exchange, float(adverse) * 100,
             )
             return trade
-        order = self._market_order(trade, side, exchange, abs(position), "hedge", "h")
+        order = _order(trade, side, exchange, abs(position), "hedge", "h")
         return await self._send(trade, order)
 
     async def _unwind(self, trade: Trade) -> Trade:
@@ -194,26 +180,11 @@ class TradeRunner:
             else:
                 side, exchange = Side.BUY, trade.sell_exchange
             leg = f"u{attempt}"
-            order = self._market_order(trade, side, exchange, abs(position), "unwind", leg)
+            order = _order(trade, side, exchange, abs(position), "unwind", leg)
             trade = await self._send(trade, order)
             if _open_position(trade) != 0:
                 await trio.sleep(self.retry_delay * 2**attempt)
         return trade
-
-    def _market_order(
-        self, trade: Trade, side: Side, exchange: str, quantity: Decimal, purpose: str,
-        leg: str,
-    ) -> Order:
-        return Order(
-            client_order_id=client_order_id(trade.id, leg),
-            trade_id=trade.id,
-            exchange=exchange,
-            symbol=trade.symbol,
-            side=side,
-            price=Decimal(0),
-            quantity=quantity,
-            purpose=purpose,
-        )
 
     async def _send(self, trade: Trade, order: Order) -> Trade:
         trade = self._update(trade.with_orders(order))
@@ -267,6 +238,30 @@ class TradeRunner:
         trade = trade.advance(state, completed_at=self.clock(), reason=reason)
         self.report(trade)
         return trade
+
+
+def _order(
+    trade: Trade,
+    side: Side,
+    exchange: str,
+    quantity: Decimal,
+    purpose: str,
+    leg: str,
+    *,
+    price: Decimal = Decimal(0),
+) -> Order:
+    """An order of ``trade``: an entry leg at a limit ``price``, or a hedge or unwind at
+    market (price 0)."""
+    return Order(
+        client_order_id=client_order_id(trade.id, leg),
+        trade_id=trade.id,
+        exchange=exchange,
+        symbol=trade.symbol,
+        side=side,
+        price=price,
+        quantity=quantity,
+        purpose=purpose,
+    )
 
 
 def _open_position(trade: Trade) -> Decimal:

@@ -10,6 +10,7 @@ import trio
 
 from arbotd import (
     Fill,
+    Ledger,
     Order,
     OrderStatus,
     PermanentExchangeError,
@@ -69,3 +70,12 @@ class ScriptedExecutor:
         return attrs.evolve(order, status=status, filled_quantity=qty), [fill]
 
 
+
+
+def funded_ledger() -> Ledger:
+    """Venues ``a`` and ``b`` with 10,000 USDT and 10 BTC each."""
+    ledger = Ledger()
+    for venue in ("a", "b"):
+        ledger.set_balance(venue, "USDT", D("10000"))
+        ledger.set_balance(venue, "BTC", D("10"))
+    return ledger

@@ -7,20 +7,12 @@ from decimal import Decimal
 import pytest
 import trio
 import trio.testing
-from scripted import ScriptedExecutor
+from scripted import ScriptedExecutor, funded_ledger
 
 from arbotd import Bus, Control, Engine, Ledger, Signal, TradeState, TradingError
 
 D = Decimal
 PRICES = {"a": (99.5, 100.0), "b": (101.0, 101.5)}
-
-
-def funded_ledger() -> Ledger:
-    ledger = Ledger()
-    for venue in ("a", "b"):
-        ledger.set_balance(venue, "USDT", D("10000"))
-        ledger.set_balance(venue, "BTC", D("10"))
-    return ledger
 
 
 def signal(signal_id: int = 1, quantity: float = 1.0) -> Signal:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from scripted import Script, ScriptedExecutor
+from scripted import Script, ScriptedExecutor, funded_ledger
 
 from arbotd import (
     Ledger,
@@ -23,14 +23,6 @@ def planned_trade(quantity: str = "1") -> Trade:
     return Trade(id=7, signal_id=3, mode="simulation", symbol="BTCUSDT", buy_exchange="a",
                  sell_exchange="b", quantity=D(quantity), planned_buy_price=D("100"),
                  planned_sell_price=D("101"), planned_profit=D("0.749"), started_at=0.0)
-
-
-def funded_ledger() -> Ledger:
-    ledger = Ledger()
-    for venue in ("a", "b"):
-        ledger.set_balance(venue, "USDT", D("10000"))
-        ledger.set_balance(venue, "BTC", D("10"))
-    return ledger
 
 
 async def run(script: Script, *, prices: dict[str, tuple[float, float]] | None = None,
