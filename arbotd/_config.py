@@ -513,6 +513,8 @@ def read_document(path: Path) -> tomlkit.TOMLDocument:
         # tomlkit counts columns from 0; editors (and tomllib) count from 1.
         message = f"line {err.line} column {err.col + 1}: invalid TOML: {_parse_reason(err)}"
         raise ConfigError([ConfigProblem(name, "", message)]) from err
+    except tomlkit.exceptions.TOMLKitError as err:  # e.g. a key written twice
+        raise ConfigError([ConfigProblem(name, "", f"invalid TOML: {err}")]) from err
 
 
 def _parse_reason(err: tomlkit.exceptions.ParseError) -> str:

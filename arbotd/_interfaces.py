@@ -219,6 +219,9 @@ class Storage(Protocol):
     async def close(self) -> None:
         """Write everything still queued, then stop the writer."""
 
+    async def flush(self) -> None:
+        """Return once everything recorded so far is written."""
+
     def observe_quote(self, quote: Quote) -> None:
         """Hot path: fold a quote into its 1-minute bar (and record it, when raw quote
         recording is on)."""

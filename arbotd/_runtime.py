@@ -170,6 +170,8 @@ class Runtime:
                 await nursery.start(self.control.run)
                 if state is not None and state.unfinished_trades:
                     await self.control.recover(state.unfinished_trades)
+                    # The outcome is on disk before anything else happens.
+                    await self.storage.flush()
                 if self.storage is not None:
                     nursery.start_soon(self._snapshot_equity)
                 task_status.started()

@@ -27,18 +27,21 @@ EVERYTHING_SOURCE = TESTS / "plugins" / "everything.py"
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                       ) -> None:
     """Tests start without systemd's variables or an ``$ARBOTD_CONFIG``, even when the suite
-    itself runs under systemd (CI as a service) or in an operator's shell."""
+    itself runs under systemd (CI as a service) or in an operator's shell; and a daemon
+    whose configuration names no state directory keeps its state (the SQLite database) in
+    a temporary one, never in the working tree."""
     for name in (
         "ARBOTD_CONFIG",
         "JOURNAL_STREAM",
         "NOTIFY_SOCKET",
-        "STATE_DIRECTORY",
         "WATCHDOG_PID",
         "WATCHDOG_USEC",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture
@@ -157,7 +160,7 @@ VIRTUAL_EPOCH = 1_750_000_000.0
 
 
 async def simulate(
-    config_path: Path, seconds: float, notifier: Notifier | None = None
+    config_path: Path, seconds: float, notifier: RecordingNotifier | None = None
 ) -> tuple[Any, list[Any]]:
     """Run the daemon with the installed plugins on ``config_path`` for ``seconds`` of
     trio time, its wall clock starting at ``VIRTUAL_EPOCH`` whenever the run starts; return
@@ -165,13 +168,16 @@ async def simulate(
     fixture, requested by the test itself."""
     from arbotd import SubscriptionClosed
 
-    daemon = Daemon(config_path, notifier=notifier or Notifier(address=""))
+    notifier = notifier or RecordingNotifier()
+    daemon = Daemon(config_path, notifier=notifier)
     runtime = daemon.prepare()
     runtime.use_virtual_clock(VIRTUAL_EPOCH - trio.current_time())
     quotes: list[Any] = []
     async with trio.open_nursery() as nursery:
         nursery.start_soon(daemon.serve)
-        await trio.sleep(0.001)
+        # Opening storage runs in a thread, during which the autojump clock moves on:
+        # count the run's time from READY, when the feeds and trading have started.
+        await notifier.wait_for("READY=1")
         subscription = runtime.bus.subscribe(kinds=["price"], max_pending=10**6)
 
         async def record() -> None:

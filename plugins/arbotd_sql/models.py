@@ -3,7 +3,9 @@
 Money that is accounted for (fills, fees, profits, balances) is stored as decimal text so
 that it round-trips exactly on both backends; prices and sizes of signals, bars and raw
 quotes are floats (they are floats in the engine too). Times are seconds since the epoch
-(UTC) as floats, indexed where queries filter on them.
+(UTC) as floats, indexed where queries filter on them. Floats are ``DoubleField``: peewee
+maps ``FloatField`` to ``REAL``, which PostgreSQL stores in single precision (a timestamp
+would lose minutes).
 
 Every model binds to :data:`database`, a :class:`peewee.DatabaseProxy` that the storage
 initialises with the configured database.
@@ -63,25 +65,25 @@ class SchemaVersion(BaseModel):
     """One row: the schema version of this database."""
 
     version = peewee.IntegerField()
-    applied_at = peewee.FloatField()
+    applied_at = peewee.DoubleField()
 
 
 class SignalRecord(BaseModel):
     """``Signal``: an opportunity found, executed or not."""
 
     id = peewee.BigIntegerField(primary_key=True)
-    timestamp = peewee.FloatField(index=True)
+    timestamp = peewee.DoubleField(index=True)
     symbol = peewee.CharField(max_length=32, index=True)
     buy_exchange = peewee.CharField(max_length=32)
     sell_exchange = peewee.CharField(max_length=32)
-    buy_price = peewee.FloatField()
-    sell_price = peewee.FloatField()
-    quantity = peewee.FloatField()
-    profit = peewee.FloatField()
-    profit_percent = peewee.FloatField()
-    spread_percent = peewee.FloatField()
-    fees = peewee.FloatField()
-    confidence = peewee.FloatField()
+    buy_price = peewee.DoubleField()
+    sell_price = peewee.DoubleField()
+    quantity = peewee.DoubleField()
+    profit = peewee.DoubleField()
+    profit_percent = peewee.DoubleField()
+    spread_percent = peewee.DoubleField()
+    fees = peewee.DoubleField()
+    confidence = peewee.DoubleField()
     executed = peewee.BooleanField(index=True)
     reject_reason = peewee.CharField(max_length=64, null=True)
 
@@ -114,8 +116,8 @@ class TradeRecord(BaseModel):
     slippage = ExactDecimalField(null=True)
     state = peewee.CharField(max_length=24, index=True)
     reason = peewee.TextField(null=True)
-    started_at = peewee.FloatField(index=True)
-    completed_at = peewee.FloatField(null=True, index=True)
+    started_at = peewee.DoubleField(index=True)
+    completed_at = peewee.DoubleField(null=True, index=True)
 
     class Meta:
         table_name = "trades"
@@ -136,6 +138,8 @@ class OrderRecord(BaseModel):
     exchange_order_id = peewee.CharField(max_length=128, null=True)
     purpose = peewee.CharField(max_length=16)
     reason = peewee.TextField(null=True)
+    # The order's place in ``Trade.orders``, so a trade is rebuilt exactly as it was.
+    position = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "orders"
@@ -155,7 +159,9 @@ class FillRecord(BaseModel):
     quantity = ExactDecimalField()
     fee = ExactDecimalField()
     fee_asset = peewee.CharField(max_length=16)
-    timestamp = peewee.FloatField(index=True)
+    timestamp = peewee.DoubleField(index=True)
+    # The fill's place in ``Trade.fills``, so a trade is rebuilt exactly as it was.
+    position = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "fills"
@@ -170,11 +176,11 @@ class Bar(BaseModel):
     symbol = peewee.CharField(max_length=32)
     exchange = peewee.CharField(max_length=32)
     minute = peewee.BigIntegerField()
-    open = peewee.FloatField()
-    high = peewee.FloatField()
-    low = peewee.FloatField()
-    close = peewee.FloatField()
-    volume = peewee.FloatField(default=0.0)
+    open = peewee.DoubleField()
+    high = peewee.DoubleField()
+    low = peewee.DoubleField()
+    close = peewee.DoubleField()
+    volume = peewee.DoubleField(default=0.0)
 
     class Meta:
         table_name = "bars_1m"
@@ -185,9 +191,9 @@ class Bar(BaseModel):
 class EquitySnapshot(BaseModel):
     """Equity (every balance at current prices, in USD) once a minute."""
 
-    timestamp = peewee.FloatField(index=True)
+    timestamp = peewee.DoubleField(index=True)
     mode = peewee.CharField(max_length=16)
-    equity_usd = peewee.FloatField()
+    equity_usd = peewee.DoubleField()
 
     class Meta:
         table_name = "equity_snapshots"
@@ -196,7 +202,7 @@ class EquitySnapshot(BaseModel):
 class BalanceSnapshot(BaseModel):
     """Balances once a minute, with the equity snapshot of the same time."""
 
-    timestamp = peewee.FloatField(index=True)
+    timestamp = peewee.DoubleField(index=True)
     exchange = peewee.CharField(max_length=32)
     asset = peewee.CharField(max_length=16)
     free = ExactDecimalField()
@@ -209,7 +215,7 @@ class BalanceSnapshot(BaseModel):
 class Funding(BaseModel):
     """A paper account's starting balance of one asset."""
 
-    timestamp = peewee.FloatField()
+    timestamp = peewee.DoubleField()
     exchange = peewee.CharField(max_length=32)
     asset = peewee.CharField(max_length=16)
     amount = ExactDecimalField()
@@ -224,7 +230,7 @@ class ApiUser(BaseModel):
     username = peewee.CharField(max_length=64, unique=True)
     password_hash = peewee.TextField()
     scope = peewee.CharField(max_length=16)
-    created_at = peewee.FloatField()
+    created_at = peewee.DoubleField()
 
     class Meta:
         table_name = "api_users"
@@ -233,14 +239,14 @@ class ApiUser(BaseModel):
 class RawQuote(BaseModel):
     """Every quote received, when ``[storage] record_quotes`` is on (for backtests)."""
 
-    received_ts = peewee.FloatField(index=True)
-    exchange_ts = peewee.FloatField()
+    received_ts = peewee.DoubleField(index=True)
+    exchange_ts = peewee.DoubleField()
     exchange = peewee.CharField(max_length=32)
     symbol = peewee.CharField(max_length=32)
-    bid = peewee.FloatField()
-    ask = peewee.FloatField()
-    bid_size = peewee.FloatField()
-    ask_size = peewee.FloatField()
+    bid = peewee.DoubleField()
+    ask = peewee.DoubleField()
+    bid_size = peewee.DoubleField()
+    ask_size = peewee.DoubleField()
 
     class Meta:
         table_name = "raw_quotes"

@@ -14,6 +14,7 @@ from arbotd import ConfigError, DaemonConfig, PluginsConfig, secret_from_env, se
 from arbotd._config import (
     changed_sections,
     load_config,
+    read_document,
     resolve_config_path,
     structure_document,
 )
@@ -517,6 +518,7 @@ def test_secrets_are_kept_out_of_repr():
 
 def test_state_dir_from_config_then_systemd_then_var(monkeypatch):
     assert DaemonConfig(state_dir="~/arbot").resolved_state_dir() == Path.home() / "arbot"
+    monkeypatch.delenv("STATE_DIRECTORY")
     assert DaemonConfig().resolved_state_dir() == Path("var")
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/arbotd:/var/lib/other")
     assert DaemonConfig().resolved_state_dir() == Path("/var/lib/arbotd")
@@ -557,3 +559,11 @@ def test_changed_sections_lists_tables_whose_values_differ(write_config):
 
     assert changed_sections(old, new) == {"arbitrage", "exchanges.okx"}
     assert changed_sections(old, old) == frozenset()
+
+
+def test_a_key_written_twice_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "arbot.toml"
+    path.write_text('[daemon]\nmode = "live"\nmode = "simulation"\n')
+    with pytest.raises(ConfigError) as caught:
+        read_document(path)
+    assert 'Key "mode" already exists' in str(caught.value)

@@ -105,6 +105,9 @@ class ListStorage:
     async def close(self) -> None:
         self.state = "closed"
 
+    async def flush(self) -> None:
+        pass
+
     def observe_quote(self, quote: Any) -> None:
         self.quotes.append(quote)
 

@@ -1,0 +1,122 @@
+"""The Quart-Trio application: authentication, rate limits and CORS around every route.
+
+Order of work per request (``before_request``): read the credentials (a wrong one is
+remembered, not yet refused), take a token from the client's bucket (keyed by API key,
+else JWT user, else IP address) so that every answer, refusals included, carries the
+rate-limit headers; then refuse: 429, 401 for wrong or missing credentials, 403 for the
+read scope on a write route. Unknown routes count as reads.
+"""
+
+from __future__ import annotations
+
+from quart import Response, current_app, g, request
+from quart_trio import QuartTrio
+
+from arbotd_api.auth import Principal
+from arbotd_api.context import ApiState, state
+from arbotd_api.errors import ApiError, install_error_handlers
+from arbotd_api.routes import register_routes
+from arbotd_api.ws import register_websocket
+
+__all__ = ["create_app"]
+
+_ANONYMOUS = Principal("anonymous", "trading", "anonymous")
+
+
+def endpoint_kind() -> str:
+    rule = request.url_rule
+    if rule is None:
+        return "read"
+    view = current_app.view_functions.get(rule.endpoint)
+    return getattr(view, "_api_kind", "read")
+
+
+def rate_kind(kind: str) -> str:
+    return "write" if kind.endswith("write") else "read"
+
+
+def create_app(api: ApiState) -> QuartTrio:
+    app = QuartTrio("arbotd_api")
+    app.config["ARBOTD"] = api
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    install_error_handlers(app)
+    register_routes(app)
+    register_websocket(app)
+
+    @app.before_request
+    async def _guard() -> Response | None:
+        current = state()
+        kind = endpoint_kind()
+        try:
+            principal = current.credentials.authenticate(request.headers)
+            auth_error = None
+        except ApiError as err:
+            principal, auth_error = None, err
+        client = principal.client_id if principal else f"ip:{request.remote_addr}"
+        decision = current.limiter.take(client, rate_kind(kind))
+        g.rate_headers = decision.headers()
+        if not decision.allowed:
+            raise ApiError(
+                "RATE_LIMIT_EXCEEDED",
+                "API rate limit exceeded",
+                {"limit": decision.limit, "retry_after": decision.retry_after,
+                 "type": rate_kind(kind)},
+            )
+        if _is_preflight():
+            return Response(b"", status=204)
+        public = kind.startswith("public")
+        if auth_error is not None and not public:
+            raise auth_error
+        if principal is None:
+            if current.settings.auth_required and not public:
+                raise ApiError("UNAUTHORIZED", "Invalid or missing authentication",
+                               {"accepted": ["X-API-Key", "Authorization: Bearer"]})
+            principal = _ANONYMOUS
+        if kind == "write" and not principal.may_trade:
+            raise ApiError("FORBIDDEN", "This endpoint needs the trading scope",
+                           {"scope": principal.scope, "required_scope": "trading"})
+        g.principal = principal
+        return None
+
+    @app.after_request
+    async def _headers(response: Response) -> Response:
+        response.headers.update(getattr(g, "rate_headers", {}))
+        _cors(response)
+        return response
+
+    return app
+
+
+def _is_preflight() -> bool:
+    return (
+        request.method == "OPTIONS"
+        and state().settings.cors_enabled
+        and "Origin" in request.headers
+        and "Access-Control-Request-Method" in request.headers
+    )
+
+
+def _cors(response: Response) -> None:
+    settings = state().settings
+    origin = request.headers.get("Origin")
+    if not settings.cors_enabled or not origin:
+        return
+    allowed = settings.cors_origins
+    if "*" in allowed:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin in allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    else:
+        return
+    response.headers["Access-Control-Expose-Headers"] = (
+        "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Type, "
+        "Retry-After"
+    )
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Content-Type, Authorization, X-API-Key"
+        )
+        response.headers["Access-Control-Max-Age"] = "600"

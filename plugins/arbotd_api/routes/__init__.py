@@ -1,0 +1,18 @@
+"""The REST endpoints, one module per area of the API reference. Each module has a
+blueprint; later areas (history, trades, signals, performance, batch, analytics) add a
+module and a line here."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from arbotd_api.routes import market, system, trading
+
+__all__ = ["register_routes"]
+
+PREFIX = "/api/v1"
+
+
+def register_routes(app: Quart) -> None:
+    for module in (system, trading, market):
+        app.register_blueprint(module.blueprint, url_prefix=PREFIX)

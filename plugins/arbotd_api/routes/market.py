@@ -1,0 +1,136 @@
+"""Live market and account data: ``/prices/current``, ``/spreads/current``, ``/balances``.
+
+Spreads, for every symbol and ordered pair of exchanges (buy on A, sell on B) whose
+feeds are usable: ``spread = bid_B - ask_A``, listed when positive; ``spread_percent`` is
+that as a percent of ``ask_A``. ``profit_after_fees`` is the profit in the quote currency
+for the quantity a trade of ``[arbitrage] trade_amount_usd`` buys (capped by the sizes
+displayed at both prices) after both venues' taker fees; ``profit_percent`` is it as a
+percent of the money spent. ``min_profit`` filters on that net profit as a fraction, the
+unit of ``min_profit_threshold`` (``0.002`` = 0.2 %). Sorted by ``profit_percent``, best
+first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from arbotd_api.context import float_param, kind, state
+from arbotd_api.errors import ApiError, json_response
+
+blueprint = Blueprint("market", __name__)
+
+_DEFAULT_TRADE_AMOUNT = 100.0
+
+
+def _engine() -> Any:
+    engine = state().runtime.engine
+    assert engine is not None
+    return engine
+
+
+def _symbol_filter() -> str | None:
+    symbol = request.args.get("symbol")
+    if not symbol:
+        return None
+    control = state().runtime.control
+    valid = list(control.symbols) if control is not None else []
+    if symbol not in valid:
+        raise ApiError("INVALID_SYMBOL", f"Symbol {symbol!r} is not supported",
+                       {"valid_symbols": valid, "provided_symbol": symbol})
+    return symbol
+
+
+def _exchange_filter() -> str | None:
+    exchange = request.args.get("exchange")
+    if not exchange:
+        return None
+    venues = sorted(_engine().market.fees)
+    if exchange not in venues:
+        raise ApiError("EXCHANGE_NOT_AVAILABLE", f"Exchange {exchange!r} is not enabled",
+                       {"available_exchanges": venues, "provided_exchange": exchange})
+    return exchange
+
+
+@blueprint.get("/prices/current")
+@kind("read")
+async def current_prices() -> Response:
+    symbol, exchange = _symbol_filter(), _exchange_filter()
+    prices: dict[str, dict[str, Any]] = {}
+    for name, quotes in sorted(_engine().book.items()):
+        if symbol is not None and name != symbol:
+            continue
+        row = {
+            venue: {"bid": q.bid, "ask": q.ask, "bid_size": q.bid_size,
+                    "ask_size": q.ask_size, "timestamp": q.received_ts}
+            for venue, q in sorted(quotes.items())
+            if exchange is None or venue == exchange
+        }
+        if row:
+            prices[name] = row
+    return json_response({"timestamp": time.time(), "prices": prices})
+
+
+def compute_spreads(book: dict[str, dict[str, Any]], fees: dict[str, float],
+                    usable: dict[str, bool], trade_amount: float) -> list[dict[str, Any]]:
+    spreads: list[dict[str, Any]] = []
+    for symbol, quotes in book.items():
+        venues = [v for v in quotes if usable.get(v, False)]
+        for buy in venues:
+            for sell in venues:
+                if buy == sell:
+                    continue
+                ask, bid = quotes[buy].ask, quotes[sell].bid
+                spread = bid - ask
+                if spread <= 0 or ask <= 0:
+                    continue
+                qty = min(trade_amount / ask, quotes[buy].ask_size, quotes[sell].bid_size)
+                cost = ask * qty
+                fee = (ask * fees.get(buy, 0.0) + bid * fees.get(sell, 0.0)) * qty
+                profit = spread * qty - fee
+                spreads.append({
+                    "symbol": symbol,
+                    "buy_exchange": buy,
+                    "sell_exchange": sell,
+                    "buy_price": ask,
+                    "sell_price": bid,
+                    "spread": spread,
+                    "spread_percent": spread / ask * 100,
+                    "profit_after_fees": profit,
+                    "profit_percent": profit / cost * 100 if cost > 0 else 0.0,
+                })
+    spreads.sort(key=lambda s: s["profit_percent"], reverse=True)
+    return spreads
+
+
+@blueprint.get("/spreads/current")
+@kind("read")
+async def current_spreads() -> Response:
+    symbol = _symbol_filter()
+    min_profit = float_param("min_profit")
+    engine = _engine()
+    arbitrage = state().runtime.config.get("arbitrage")
+    amount = getattr(arbitrage, "trade_amount_usd", _DEFAULT_TRADE_AMOUNT)
+    book = engine.book if symbol is None else {symbol: engine.book.get(symbol, {})}
+    spreads = compute_spreads(book, engine.market.fees, engine.market.usable, amount)
+    if min_profit is not None:
+        spreads = [s for s in spreads if s["profit_percent"] / 100 >= min_profit]
+    return json_response({"timestamp": time.time(), "spreads": spreads})
+
+
+@blueprint.get("/balances")
+@kind("read")
+async def balances() -> Response:
+    runtime = state().runtime
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for balance in runtime.ledger.balances():
+        out.setdefault(balance.exchange, {})[balance.asset] = {
+            "free": float(balance.free),
+            "locked": float(balance.locked),
+            "total": float(balance.total),
+        }
+    total = runtime.ledger.value_usd(_engine().price_usd)
+    return json_response({"timestamp": time.time(), "balances": out,
+                          "total_value_usd": total})

@@ -1,0 +1,175 @@
+"""``/status``, ``/health`` and ``/auth/login``.
+
+``status``: ``"running"`` while trading is on, ``"emergency_stopped"`` after an emergency
+stop until trading is started again, ``"stopping"`` once the daemon shuts down, else
+``"idle"`` (watching the markets, not trading). ``mode`` is the mode trading was last
+started in, else ``[daemon] mode``.
+
+``/health`` answers 200 when every check passes and 503 otherwise, with the same body:
+- ``database``: the storage backend's ``ping()`` if it has one (else ``backlog()``, failing
+  above 100,000 queued records), timed; ``pass`` without storage (nothing to check);
+- ``exchanges``: feeds connected of those enabled; fails unless all are connected;
+- ``memory``: the machine's memory in use, ``(MemTotal - MemAvailable) / MemTotal`` from
+  ``/proc/meminfo``, fails above ``[api] health_max_memory_percent``;
+- ``disk``: free space (GB = 10^9 bytes) where the daemon keeps its state, fails below
+  ``[api] health_min_free_disk_gb``;
+- ``config``: fails while the last reload was refused, with the problems.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+from quart import Blueprint, Response
+
+from arbotd import UserStore, __version__, verify_password
+from arbotd_api.auth import SCOPES
+from arbotd_api.context import json_body, kind, state
+from arbotd_api.errors import ApiError, json_response
+
+blueprint = Blueprint("system", __name__)
+
+_BACKLOG_LIMIT = 100_000
+_DB_TIMEOUT = 2.0
+# verify_password against this when the user is unknown, so that the time taken does not
+# tell which user names exist.
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+
+
+@blueprint.get("/status")
+@kind("read")
+async def get_status() -> Response:
+    runtime = state().runtime
+    control, feeds = runtime.control, runtime.feeds
+    assert control is not None and feeds is not None
+    summary = control.status()
+    if runtime.shutdown_requested.is_set():
+        status = "stopping"
+    elif control.trading:
+        status = "running"
+    elif control.emergency:
+        status = "emergency_stopped"
+    else:
+        status = "idle"
+    return json_response({
+        "status": status,
+        "uptime": int(runtime.uptime),
+        "version": __version__,
+        "mode": control.mode or runtime.config.daemon.mode,
+        "exchanges": {
+            name: {
+                "connected": feed.connected,
+                "last_update": feed.last_update,
+                "latency_ms": feed.latency_ms,
+            }
+            for name, feed in sorted(feeds.statuses().items())
+        },
+        "active_symbols": len(control.selected_symbols or control.symbols),
+        "signals_last_hour": summary["signals_last_hour"],
+        "trades_today": summary["trades_today"],
+    })
+
+
+async def _database_check(storage: Any) -> dict[str, Any]:
+    if storage is None:
+        return {"status": "pass", "response_time_ms": 0.0}
+    started = time.perf_counter()
+    ok = True
+    try:
+        ping = getattr(storage, "ping", None)
+        if callable(ping):
+            with trio.fail_after(_DB_TIMEOUT):
+                await ping()
+        else:
+            ok = storage.backlog() <= _BACKLOG_LIMIT
+    except Exception:
+        ok = False
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    return {"status": "pass" if ok else "fail", "response_time_ms": elapsed}
+
+
+def memory_usage_percent() -> float:
+    info: dict[str, int] = {}
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        for line in meminfo:
+            name, _, rest = line.partition(":")
+            info[name] = int(rest.split()[0])
+    total = info["MemTotal"]
+    return round((total - info["MemAvailable"]) / total * 100, 1)
+
+
+def free_space_gb(path: Path) -> float:
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return round(shutil.disk_usage(path).free / 1e9, 1)
+
+
+@blueprint.get("/health")
+@kind("public_read")
+async def get_health() -> Response:
+    current = state()
+    runtime, settings = current.runtime, current.settings
+    statuses = runtime.feeds.statuses() if runtime.feeds is not None else {}
+    connected = sum(1 for s in statuses.values() if s.connected)
+    try:
+        memory = memory_usage_percent()
+    except (OSError, KeyError, ValueError, ZeroDivisionError):
+        memory = 0.0
+    disk = free_space_gb(runtime.config.daemon.resolved_state_dir())
+    checks: dict[str, dict[str, Any]] = {
+        "database": await _database_check(runtime.storage),
+        "exchanges": {
+            "status": "pass" if statuses and connected == len(statuses) else "fail",
+            "connected_count": connected,
+            "total_count": len(statuses),
+        },
+        "memory": {
+            "status": "pass" if memory <= settings.health_max_memory_percent else "fail",
+            "usage_percent": memory,
+        },
+        "disk": {
+            "status": "pass" if disk >= settings.health_min_free_disk_gb else "fail",
+            "free_space_gb": disk,
+        },
+    }
+    error = runtime.last_config_error
+    if error is None:
+        checks["config"] = {"status": "pass"}
+    else:
+        checks["config"] = {
+            "status": "fail",
+            "message": "the last reload was refused; the previous configuration is in force",
+            "problems": [{"field": p.path, "message": p.message} for p in error.problems],
+        }
+    healthy = all(check["status"] == "pass" for check in checks.values())
+    return json_response({"healthy": healthy, "checks": checks}, 200 if healthy else 503)
+
+
+@blueprint.post("/auth/login")
+@kind("public_write")
+async def login() -> Response:
+    current = state()
+    body = await json_body()
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ApiError("VALIDATION_ERROR", "username and password (strings) are required",
+                       {"fields": ["username", "password"]})
+    storage = current.runtime.storage
+    if not isinstance(storage, UserStore):
+        raise ApiError("UNAUTHORIZED", "Login needs a storage backend that keeps users")
+    if current.credentials.jwt_secret is None:
+        raise ApiError("UNAUTHORIZED", "JWT login is not configured on this server",
+                       {"missing_environment_variable": current.settings.jwt_secret_env})
+    user = await storage.get_user(username)
+    stored = user["password_hash"] if user else _DUMMY_HASH
+    matches = await trio.to_thread.run_sync(verify_password, password, stored)
+    if user is None or not matches or user.get("scope") not in SCOPES:
+        raise ApiError("UNAUTHORIZED", "Invalid username or password")
+    return json_response(current.credentials.issue_token(username, user["scope"]))

@@ -1,0 +1,107 @@
+"""Creating the schema, and bringing an older database forward to the models' version.
+
+A new database is created from the models as they are and stamped with
+:data:`~arbotd_sql.models.SCHEMA_VERSION` (version 1 is every table of ``MODELS``). A
+database stamped with an older version gets each missing step of :data:`MIGRATIONS`, in
+order, each in its own transaction together with its new stamp, so a failed step leaves
+the database at the version before it.
+
+To change the schema: change the models, bump ``SCHEMA_VERSION`` to N, and add to
+``MIGRATIONS`` a function N that does to an existing database what the change did to
+the models, with ``playhouse.migrate`` operations::
+
+    def _add_signal_venue_count(migrator: SchemaMigrator) -> None:
+        migrate(migrator.add_column("signals", "venues", IntegerField(default=2)))
+
+    MIGRATIONS = {2: _add_signal_venue_count}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import peewee
+from playhouse.migrate import SchemaMigrator
+
+from arbotd_sql.database import StorageError
+from arbotd_sql.models import MODELS, SCHEMA_VERSION, SchemaVersion
+
+__all__ = ["MIGRATIONS", "Migration", "migrate_schema", "schema_version"]
+
+log = logging.getLogger(__name__)
+
+Migration = Callable[[SchemaMigrator], None]
+
+MIGRATIONS: Mapping[int, Migration] = {}
+"""Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
+
+# Any constant: PostgreSQL serialises two daemons (or a daemon and `arbotd user add`)
+# that create the schema at the same time.
+_PG_LOCK_KEY = 0x4172_626F_7464
+
+
+def schema_version(database: peewee.Database) -> int | None:
+    """The version a database is stamped with, ``None`` for one without the schema."""
+    if not database.table_exists(SchemaVersion._meta.table_name):
+        return None
+    return SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
+
+
+def migrate_schema(
+    database: peewee.Database,
+    *,
+    target: int | None = None,
+    migrations: Mapping[int, Migration] | None = None,
+) -> tuple[int | None, int]:
+    """Create or migrate the schema of ``database`` (connected, models bound to it) up to
+    ``target`` (default: :data:`SCHEMA_VERSION`, with :data:`MIGRATIONS`); return the
+    version found (``None``: created) and the version now.
+
+    Raises :class:`StorageError` for a database newer than ``target`` (an older arbotd
+    must not write into a schema it does not know) or a step that fails.
+    """
+    target = SCHEMA_VERSION if target is None else target
+    migrations = MIGRATIONS if migrations is None else migrations
+    with database.atomic():
+        _lock(database)
+        found = schema_version(database)
+        if found is None:
+            database.create_tables(MODELS)
+            _stamp(target)
+            log.info("created the database schema (version %d)", target)
+            return None, target
+    if found > target:
+        raise StorageError(
+            f"the database has schema version {found}, newer than this arbotd knows "
+            f"({target}): upgrade arbotd, or point [storage] url at another database"
+        )
+    for version in range(found + 1, target + 1):
+        step = migrations.get(version)
+        if step is None:
+            raise StorageError(f"no migration of the schema from version {version - 1} "
+                               f"to {version}")
+        try:
+            with database.atomic():
+                _lock(database)
+                if schema_version(database) != version - 1:  # another process did it
+                    continue
+                step(SchemaMigrator.from_database(database))
+                _stamp(version)
+        except peewee.DatabaseError as err:
+            raise StorageError(
+                f"migrating the schema from version {version - 1} to {version} failed: {err}"
+            ) from err
+        log.info("migrated the database schema from version %d to %d", version - 1, version)
+    return found, target
+
+
+def _lock(database: peewee.Database) -> None:
+    if isinstance(database, peewee.PostgresqlDatabase):
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+
+
+def _stamp(version: int) -> None:
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=version, applied_at=time.time())

@@ -1,0 +1,707 @@
+"""The queries the API serves: one plain synchronous function each.
+
+They run in the storage's reader thread with :data:`arbotd_sql.models.database`
+connected (``await storage.read(queries.trades, symbol="BTCUSDT")``), take arguments the
+API layer has already validated, and return JSON-ready dicts in the shapes of the API
+reference. Times in arguments are epoch seconds (floats), dates :class:`datetime.date`
+(UTC days).
+
+Conventions of every answer:
+
+- fields named ``*_at`` are ISO-8601 UTC strings to the second (``"2024-01-01T12:00:00Z"``,
+  sub-seconds cut off) or ``None``; fields named ``timestamp`` are epoch seconds;
+- money and sizes are floats (stored exactly as decimals; sums rounded to 8 places);
+  ``win_rate`` and ``*_percent`` are percent;
+- newest first wherever rows are listed.
+
+The SQL is portable between SQLite and PostgreSQL: plain comparisons, ``MIN``/``MAX``/
+``SUM``/``COUNT`` and integer arithmetic on integer columns; decimal text columns are
+summed in Python (SQL would add them as floats, or refuse on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import peewee
+
+from arbotd_sql.metrics import (
+    TradeResult,
+    daily_breakdown,
+    daily_closes,
+    max_drawdown_percent,
+    money,
+    sharpe_ratio,
+    trade_metrics,
+    utc_date,
+    win_rate,
+)
+from arbotd_sql.models import (
+    Bar,
+    EquitySnapshot,
+    FillRecord,
+    OrderRecord,
+    SignalRecord,
+    TradeRecord,
+    database,
+)
+
+__all__ = [
+    "COUNTED_STATES",
+    "INTERVALS",
+    "PERIODS",
+    "SYMBOL_METRICS",
+    "performance",
+    "price_history",
+    "signals",
+    "symbol_performance",
+    "trade",
+    "trades",
+]
+
+INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400}
+"""Price history intervals and their length in seconds."""
+
+PERIODS: dict[str, int] = {"day": 1, "week": 7, "month": 30, "year": 365}
+"""Performance periods: the last N UTC days, today included."""
+
+COUNTED_STATES = ("completed", "unwound", "failed")
+"""Final states whose trades count in performance figures (``cancelled`` trades never sent
+an order)."""
+
+SYMBOL_METRICS = ("profit", "win_rate", "volume")
+"""The metrics :func:`symbol_performance` knows."""
+
+_LEG_ORDER = {"entry": 0, "hedge": 1, "unwind": 2}
+_ZERO = Decimal(0)
+
+
+# --- GET /trades -----------------------------------------------------------------------
+
+
+def trades(
+    *,
+    start_date: dt.date | None = None,
+    end_date: dt.date | None = None,
+    symbol: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """A page of trade history, for ``GET /trades``.
+
+    Returns ``{"trades": [trade, ...], "total_count": int, "pagination": {"limit": int,
+    "offset": int, "has_more": bool}}`` where each trade is ``{"id", "symbol",
+    "buy_exchange", "sell_exchange", "quantity": float, "planned_profit": float,
+    "actual_profit": float | None, "fees_paid": float | None, "status": str (the trade's
+    state), "started_at": str, "completed_at": str | None}``. ``actual_profit`` and
+    ``fees_paid`` are ``None`` while the trade has not settled.
+
+    ``start_date``/``end_date`` select trades by the UTC day they *started*, both days
+    included; ``status`` is a trade state (``completed``, ``failed``, ...). Rows come
+    newest first (``started_at``, then ``id``, descending); ``total_count`` counts every
+    matching trade, ``has_more`` says whether rows follow this page.
+    """
+    conditions = []
+    if start_date is not None:
+        conditions.append(TradeRecord.started_at >= _day_start(start_date))
+    if end_date is not None:
+        conditions.append(TradeRecord.started_at < _day_start(end_date) + 86400)
+    if symbol is not None:
+        conditions.append(TradeRecord.symbol == symbol)
+    if status is not None:
+        conditions.append(TradeRecord.state == status)
+    query = TradeRecord.select()
+    if conditions:
+        query = query.where(*conditions)
+    total = query.count()
+    page = list(
+        query.order_by(TradeRecord.started_at.desc(), TradeRecord.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return {
+        "trades": [_trade_summary(row) for row in page],
+        "total_count": total,
+        "pagination": {
+            "limit": limit,
+            "offset": offset,
+            "has_more": offset + len(page) < total,
+        },
+    }
+
+
+def _trade_summary(row: TradeRecord) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "symbol": row.symbol,
+        "buy_exchange": row.buy_exchange,
+        "sell_exchange": row.sell_exchange,
+        "quantity": float(row.quantity),
+        "planned_profit": float(row.planned_profit),
+        "actual_profit": _float(row.actual_profit),
+        "fees_paid": _float(row.fees_paid),
+        "status": row.state,
+        "started_at": _iso(row.started_at),
+        "completed_at": _iso(row.completed_at),
+    }
+
+
+# --- GET /trades/{id} ------------------------------------------------------------------
+
+
+def trade(trade_id: int) -> dict[str, Any] | None:
+    """One trade in detail, for ``GET /trades/{trade_id}``; ``None`` if there is no such
+    trade.
+
+    Returns the reference's fields ``{"id", "signal_id", "symbol", "buy_exchange",
+    "sell_exchange", "buy_order_id", "sell_order_id", "planned_buy_price",
+    "planned_sell_price", "actual_buy_price", "actual_sell_price", "quantity",
+    "planned_profit", "actual_profit", "fees_paid", "slippage", "status", "started_at",
+    "completed_at", "execution_time_ms"}`` plus ``"mode"`` (simulation, live, backtest),
+    ``"reason"`` (why the trade ended as it did, or ``None``) and ``"legs"``.
+
+    ``buy_order_id``/``sell_order_id`` are the entry orders' exchange order ids, or their
+    client order ids where the exchange gave none (``None`` before orders exist).
+    ``actual_*`` prices, ``actual_profit``, ``fees_paid`` and ``slippage`` are ``None``
+    until known; ``execution_time_ms`` is ``round((completed_at - started_at) * 1000)``,
+    ``None`` while the trade runs.
+
+    ``legs`` lists every order of the trade in the order the trade sent them (entry buy,
+    entry sell, then hedges and unwinds): ``{"client_order_id", "exchange_order_id",
+    "exchange", "side", "purpose", "price" (0.0 for a market order), "quantity",
+    "status", "filled_quantity", "reason", "fills": [{"price", "quantity", "fee",
+    "fee_asset", "timestamp" (epoch seconds)}]}``, fills in the order they happened.
+    """
+    row = TradeRecord.get_or_none(TradeRecord.id == trade_id)
+    if row is None:
+        return None
+    # ``position`` is the order's place in the trade; rows written with equal positions
+    # fall back to entry, hedge, unwind and the leg suffix (``b`` < ``s``, ``u0`` < ``u1``).
+    orders = sorted(
+        OrderRecord.select().where(OrderRecord.trade == trade_id),
+        key=lambda o: (
+            o.position,
+            _LEG_ORDER.get(o.purpose, len(_LEG_ORDER)),
+            len(o.client_order_id),
+            o.client_order_id,
+        ),
+    )
+    fills: dict[str, list[dict[str, Any]]] = {}
+    for fill in (
+        FillRecord.select()
+        .where(FillRecord.trade == trade_id)
+        .order_by(FillRecord.position, FillRecord.seq)
+    ):
+        fills.setdefault(fill.order_id, []).append(
+            {
+                "price": float(fill.price),
+                "quantity": float(fill.quantity),
+                "fee": float(fill.fee),
+                "fee_asset": fill.fee_asset,
+                "timestamp": fill.timestamp,
+            }
+        )
+    execution_ms = None
+    if row.completed_at is not None:
+        execution_ms = round((row.completed_at - row.started_at) * 1000)
+    return {
+        "id": row.id,
+        "signal_id": row.signal_id,
+        "symbol": row.symbol,
+        "buy_exchange": row.buy_exchange,
+        "sell_exchange": row.sell_exchange,
+        "buy_order_id": _entry_order_id(orders, "buy"),
+        "sell_order_id": _entry_order_id(orders, "sell"),
+        "planned_buy_price": float(row.planned_buy_price),
+        "planned_sell_price": float(row.planned_sell_price),
+        "actual_buy_price": _float(row.actual_buy_price),
+        "actual_sell_price": _float(row.actual_sell_price),
+        "quantity": float(row.quantity),
+        "planned_profit": float(row.planned_profit),
+        "actual_profit": _float(row.actual_profit),
+        "fees_paid": _float(row.fees_paid),
+        "slippage": _float(row.slippage),
+        "status": row.state,
+        "started_at": _iso(row.started_at),
+        "completed_at": _iso(row.completed_at),
+        "execution_time_ms": execution_ms,
+        "mode": row.mode,
+        "reason": row.reason,
+        "legs": [
+            {
+                "client_order_id": order.client_order_id,
+                "exchange_order_id": order.exchange_order_id,
+                "exchange": order.exchange,
+                "side": order.side,
+                "purpose": order.purpose,
+                "price": float(order.price),
+                "quantity": float(order.quantity),
+                "status": order.status,
+                "filled_quantity": float(order.filled_quantity),
+                "reason": order.reason,
+                "fills": fills.get(order.client_order_id, []),
+            }
+            for order in orders
+        ],
+    }
+
+
+def _entry_order_id(orders: Iterable[OrderRecord], side: str) -> str | None:
+    for order in orders:
+        if order.purpose == "entry" and order.side == side:
+            return order.exchange_order_id or order.client_order_id
+    return None
+
+
+# --- GET /signals ----------------------------------------------------------------------
+
+
+def signals(
+    *,
+    start_time: float | None = None,
+    end_time: float | None = None,
+    symbol: str | None = None,
+    executed: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Signals found, for ``GET /signals``.
+
+    Returns ``{"signals": [{"id", "symbol", "buy_exchange", "sell_exchange", "buy_price",
+    "sell_price", "profit", "profit_percent" (percent), "confidence", "executed": bool,
+    "timestamp": float (epoch seconds)}, ...], "total_count": int}``, newest first
+    (``timestamp``, then ``id``, descending). ``start_time <= timestamp <= end_time``,
+    both ends included; ``total_count`` counts every matching signal, not just this page.
+    """
+    conditions = []
+    if start_time is not None:
+        conditions.append(SignalRecord.timestamp >= start_time)
+    if end_time is not None:
+        conditions.append(SignalRecord.timestamp <= end_time)
+    if symbol is not None:
+        conditions.append(SignalRecord.symbol == symbol)
+    if executed is not None:
+        conditions.append(SignalRecord.executed == executed)
+    query = SignalRecord.select()
+    if conditions:
+        query = query.where(*conditions)
+    total = query.count()
+    page = (
+        query.order_by(SignalRecord.timestamp.desc(), SignalRecord.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return {
+        "signals": [
+            {
+                "id": row.id,
+                "symbol": row.symbol,
+                "buy_exchange": row.buy_exchange,
+                "sell_exchange": row.sell_exchange,
+                "buy_price": row.buy_price,
+                "sell_price": row.sell_price,
+                "profit": row.profit,
+                "profit_percent": row.profit_percent,
+                "confidence": row.confidence,
+                "executed": bool(row.executed),
+                "timestamp": row.timestamp,
+            }
+            for row in page
+        ],
+        "total_count": total,
+    }
+
+
+# --- GET /prices/history ---------------------------------------------------------------
+
+
+def price_history(
+    *,
+    symbol: str,
+    exchange: str | None = None,
+    start_time: float,
+    end_time: float,
+    interval: str = "1m",
+) -> dict[str, Any]:
+    """OHLC candles of the mid price, for ``GET /prices/history``.
+
+    Returns ``{"symbol": str, "exchange": str | None, "interval": str, "data":
+    [{"timestamp": int, "open", "high", "low", "close", "volume"}, ...]}``, oldest candle
+    first.
+
+    Candles are built from the stored 1-minute bars: a candle of ``interval`` (``1m``,
+    ``5m``, ``1h``, ``1d``; ``ValueError`` for another) starts at a multiple of its length
+    in epoch seconds, so candles are aligned to UTC (a ``1d`` candle is a UTC day). Its
+    open is the open of its first bar, close the close of its last, high the highest
+    high, low the lowest low, volume the sum (base currency; 0 where the exchange adapter
+    has no trade stream). A candle appears when its *start* lies in ``[start_time,
+    end_time]`` and is always built from all of its bars, also those after
+    ``end_time``, so the same candle looks the same whatever range asked for it (as
+    exchanges' kline endpoints do). Periods without bars give no candle (no filling).
+
+    With ``exchange=None`` the candles are those of the one exchange with the most bars
+    of the symbol in the range (ties: alphabetical), named in ``"exchange"``: mixing
+    exchanges would make candles that never traded anywhere, and the answer has room
+    for one exchange only. ``"exchange"`` is ``None`` (and ``data`` empty) when no
+    exchange has a bar there.
+    """
+    try:
+        size = INTERVALS[interval]
+    except KeyError:
+        raise ValueError(
+            f"unknown interval {interval!r}; expected one of {', '.join(INTERVALS)}"
+        ) from None
+    first = math.ceil(start_time / size) * size
+    last = math.floor(end_time / size) * size
+    answer: dict[str, Any] = {
+        "symbol": symbol,
+        "exchange": exchange,
+        "interval": interval,
+        "data": [],
+    }
+    if first > last:
+        return answer
+    in_range = (Bar.symbol == symbol) & (Bar.minute >= first) & (Bar.minute < last + size)
+    if exchange is None:
+        busiest = (
+            Bar.select(Bar.exchange)
+            .where(in_range)
+            .group_by(Bar.exchange)
+            .order_by(peewee.fn.COUNT(Bar.minute).desc(), Bar.exchange)
+            .limit(1)
+            .scalar()
+        )
+        if busiest is None:
+            return answer
+        exchange = answer["exchange"] = busiest
+    answer["data"] = _candles(symbol, exchange, in_range & (Bar.exchange == exchange), size)
+    return answer
+
+
+def _candles(
+    symbol: str, exchange: str, condition: peewee.Expression, size: int
+) -> list[dict[str, Any]]:
+    if size == 60:
+        rows = (
+            Bar.select(Bar.minute, Bar.open, Bar.high, Bar.low, Bar.close, Bar.volume)
+            .where(condition)
+            .order_by(Bar.minute)
+            .tuples()
+        )
+    else:
+        # The bucket length is written into the SQL as a literal: with two parameters
+        # PostgreSQL could not tell that the SELECT and GROUP BY expressions are equal.
+        length = peewee.SQL(str(size))
+        bucket = (Bar.minute / length) * length
+        groups = (
+            Bar.select(
+                bucket.alias("bucket"),
+                peewee.fn.MIN(Bar.minute).alias("first_minute"),
+                peewee.fn.MAX(Bar.minute).alias("last_minute"),
+                peewee.fn.MAX(Bar.high).alias("high"),
+                peewee.fn.MIN(Bar.low).alias("low"),
+                peewee.fn.SUM(Bar.volume).alias("volume"),
+            )
+            .where(condition)
+            .group_by(bucket)
+            .alias("buckets")
+        )
+        first_bar = Bar.alias("first_bar")
+        last_bar = Bar.alias("last_bar")
+
+        def same_series(bar: Any) -> peewee.Expression:
+            return (bar.symbol == symbol) & (bar.exchange == exchange)
+
+        rows = (
+            groups.select_from(
+                groups.c.bucket,
+                first_bar.open,
+                groups.c.high,
+                groups.c.low,
+                last_bar.close,
+                groups.c.volume,
+            )
+            .join(
+                first_bar,
+                on=same_series(first_bar) & (first_bar.minute == groups.c.first_minute),
+            )
+            .join(
+                last_bar,
+                on=same_series(last_bar) & (last_bar.minute == groups.c.last_minute),
+            )
+            .order_by(groups.c.bucket)
+            .tuples()
+        )
+    return [
+        {
+            "timestamp": int(start),
+            "open": float(open_),
+            "high": float(high),
+            "low": float(low),
+            "close": float(close),
+            # Summed as floats by the database, in an order it chooses.
+            "volume": round(float(volume or 0.0), 8),
+        }
+        for start, open_, high, low, close, volume in rows
+    ]
+
+
+# --- GET /performance ------------------------------------------------------------------
+
+
+def performance(
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    period: str | None = None,
+    today: dt.date | None = None,
+    mode: str | None = None,
+) -> dict[str, Any]:
+    """Trading performance over a range of UTC days, for ``GET /performance``.
+
+    Returns ``{"period": str, "start_date": "YYYY-MM-DD", "end_date": "YYYY-MM-DD",
+    "metrics": {"total_trades", "successful_trades", "win_rate", "total_profit",
+    "total_fees", "net_profit", "avg_profit_per_trade", "max_profit", "max_loss",
+    "avg_execution_time_seconds", "sharpe_ratio", "max_drawdown_percent",
+    "profit_factor"}, "daily_breakdown": [{"date", "trades", "profit", "win_rate"}]}``.
+    The trade figures are defined in :func:`arbotd_sql.metrics.trade_metrics`;
+    ``profit_factor`` is ``None`` when no trade lost.
+
+    The range: with ``start`` or ``end`` it is custom (``"period": "custom"``, and
+    ``period`` is ignored; a missing ``end`` is ``today``, a missing ``start`` the day of
+    the first counted trade, or ``end`` when there is none);
+    otherwise ``period`` (default ``"month"``) is the last 1, 7, 30 or 365 UTC days up
+    to and including ``today`` (default: today in UTC), not a calendar day, week, month
+    or year, so that every period is full-length whatever the date. Both ends are
+    included. ``ValueError`` for an unknown period or ``start`` after ``end``.
+
+    A trade counts on the UTC day it reached its final state, if that state is
+    completed, unwound or failed *and* it has at least one fill: an attempt whose orders
+    all went unfilled moved no money and would make the win rate measure how often
+    prices moved away before the orders arrived (such trades stay visible in ``/trades``
+    as ``failed``). A missing ``actual_profit`` or ``fees_paid`` counts as 0.
+
+    ``sharpe_ratio`` comes from the last equity snapshot of each UTC day in the range,
+    preceded by the last snapshot before the range (so the first day has a return too);
+    ``max_drawdown_percent`` from every snapshot in the range (see
+    :mod:`arbotd_sql.metrics`). ``mode`` (simulation, live, backtest) restricts trades
+    and equity to one mode; without it every mode counts, which only makes sense for a
+    database that has seen one mode.
+    """
+    today = today or dt.datetime.now(dt.UTC).date()
+    if start is not None or end is not None:
+        label = "custom"
+        end = end or today
+        if start is None:
+            first_close = _counted_trades(mode).select(
+                peewee.fn.MIN(TradeRecord.completed_at)
+            ).scalar()
+            start = end if first_close is None else min(utc_date(first_close), end)
+    else:
+        label = period or "month"
+        if label not in PERIODS:
+            raise ValueError(f"unknown period {label!r}; expected one of {', '.join(PERIODS)}")
+        end = today
+        start = today - dt.timedelta(days=PERIODS[label] - 1)
+    if start > end:
+        raise ValueError(f"start date {start} is after end date {end}")
+    low, high = _day_start(start), _day_start(end) + 86400
+
+    results = _trade_results(
+        _counted_trades(mode).where(
+            TradeRecord.completed_at >= low, TradeRecord.completed_at < high
+        )
+    )
+    equity_query = EquitySnapshot.select(EquitySnapshot.timestamp, EquitySnapshot.equity_usd)
+    if mode is not None:
+        equity_query = equity_query.where(EquitySnapshot.mode == mode)
+    snapshots = _raw_rows(
+        equity_query.where(
+            EquitySnapshot.timestamp >= low, EquitySnapshot.timestamp < high
+        ).order_by(EquitySnapshot.timestamp)
+    )
+    before = (
+        equity_query.where(EquitySnapshot.timestamp < low)
+        .order_by(EquitySnapshot.timestamp.desc())
+        .limit(1)
+        .tuples()
+        .first()
+    )
+    closes = daily_closes(snapshots)
+    if before is not None:
+        closes.insert(0, before[1])
+
+    figures = trade_metrics(results)
+    metrics = {
+        key: figures[key]
+        for key in (
+            "total_trades",
+            "successful_trades",
+            "win_rate",
+            "total_profit",
+            "total_fees",
+            "net_profit",
+            "avg_profit_per_trade",
+            "max_profit",
+            "max_loss",
+            "avg_execution_time_seconds",
+        )
+    }
+    metrics["sharpe_ratio"] = sharpe_ratio(closes)
+    metrics["max_drawdown_percent"] = max_drawdown_percent([e for _, e in snapshots])
+    metrics["profit_factor"] = figures["profit_factor"]
+    return {
+        "period": label,
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "metrics": metrics,
+        "daily_breakdown": daily_breakdown(results),
+    }
+
+
+# --- POST /analytics/query: symbol_performance -----------------------------------------
+
+
+def symbol_performance(
+    *,
+    symbols: Sequence[str] | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    metrics: Sequence[str] = SYMBOL_METRICS,
+    mode: str | None = None,
+) -> dict[str, dict[str, float]]:
+    """Per-symbol results, for the ``symbol_performance`` query of
+    ``POST /analytics/query`` (its ``results`` object).
+
+    Returns ``{symbol: {metric: float}}`` with only the requested ``metrics``, in the
+    order asked (``ValueError`` for a metric not in :data:`SYMBOL_METRICS`):
+
+    - ``profit``: the sum of the trades' net results (fees included);
+    - ``win_rate``: percent of trades with a net result above zero;
+    - ``volume``: base currency the trades executed: per trade, the larger of the
+      quantity its entry and hedge orders bought and the quantity they sold (a completed
+      arbitrage counts its size once; an unwound one the leg that filled; unwind orders
+      do not add to it).
+
+    Trades count as in :func:`performance` (final state other than cancelled, at least
+    one fill, by the UTC day they closed, ``start`` and ``end`` included, either open
+    when ``None``). Without ``symbols`` every symbol with a counted trade appears, sorted;
+    with ``symbols`` exactly those appear, in that order, zeros for a symbol without
+    trades.
+    """
+    unknown = [name for name in metrics if name not in SYMBOL_METRICS]
+    if unknown:
+        raise ValueError(
+            f"unknown metric {', '.join(unknown)}; expected some of {', '.join(SYMBOL_METRICS)}"
+        )
+    query = _counted_trades(mode)
+    if start is not None:
+        query = query.where(TradeRecord.completed_at >= _day_start(start))
+    if end is not None:
+        query = query.where(TradeRecord.completed_at < _day_start(end) + 86400)
+    if symbols is not None:
+        query = query.where(TradeRecord.symbol.in_(list(symbols)))
+    results = _trade_results(query)
+    volumes = _executed_quantities(query) if "volume" in metrics else {}
+
+    by_symbol: dict[str, list[TradeResult]] = {name: [] for name in symbols or ()}
+    for result in results:
+        by_symbol.setdefault(result.symbol, []).append(result)
+    names = list(symbols) if symbols is not None else sorted(by_symbol)
+    answer: dict[str, dict[str, float]] = {}
+    for name in names:
+        own = by_symbol[name]
+        figures = {
+            "profit": money(sum((r.net_profit for r in own), _ZERO)),
+            "win_rate": win_rate(own),
+            "volume": money(sum((volumes.get(r.trade_id, _ZERO) for r in own), _ZERO)),
+        }
+        answer[name] = {metric: figures[metric] for metric in metrics}
+    return answer
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _counted_trades(mode: str | None) -> peewee.ModelSelect:
+    """Trades that count in performance figures (see :func:`performance`)."""
+    query = TradeRecord.select().where(
+        TradeRecord.state.in_(COUNTED_STATES),
+        TradeRecord.completed_at.is_null(False),
+        TradeRecord.id.in_(FillRecord.select(FillRecord.trade)),
+    )
+    if mode is not None:
+        query = query.where(TradeRecord.mode == mode)
+    return query
+
+
+def _trade_results(query: peewee.ModelSelect) -> list[TradeResult]:
+    rows = _raw_rows(
+        query.select(
+            TradeRecord.id,
+            TradeRecord.symbol,
+            TradeRecord.actual_profit,
+            TradeRecord.fees_paid,
+            TradeRecord.started_at,
+            TradeRecord.completed_at,
+        ).order_by(TradeRecord.completed_at, TradeRecord.id)
+    )
+    return [
+        TradeResult(
+            trade_id=trade_id,
+            symbol=symbol,
+            closed_at=completed_at,
+            net_profit=_ZERO if profit is None else Decimal(profit),
+            fees=_ZERO if fees is None else Decimal(fees),
+            execution_seconds=max(0.0, completed_at - started_at),
+        )
+        for trade_id, symbol, profit, fees, started_at, completed_at in rows
+    ]
+
+
+def _executed_quantities(trades_query: peewee.ModelSelect) -> dict[int, Decimal]:
+    """Per trade id: the larger of base currency bought and sold by entry and hedge
+    orders."""
+    bought: dict[int, Decimal] = {}
+    sold: dict[int, Decimal] = {}
+    fills = _raw_rows(
+        FillRecord.select(FillRecord.trade, FillRecord.side, FillRecord.quantity)
+        .join(OrderRecord, on=(FillRecord.order_id == OrderRecord.client_order_id))
+        .where(
+            OrderRecord.purpose.in_(("entry", "hedge")),
+            FillRecord.trade.in_(trades_query.select(TradeRecord.id)),
+        )
+    )
+    for trade_id, side, quantity in fills:
+        totals = bought if side == "buy" else sold
+        totals[trade_id] = totals.get(trade_id, _ZERO) + Decimal(quantity)
+    return {
+        trade_id: max(bought.get(trade_id, _ZERO), sold.get(trade_id, _ZERO))
+        for trade_id in bought.keys() | sold.keys()
+    }
+
+
+def _raw_rows(query: peewee.Query) -> list[tuple[Any, ...]]:
+    """The rows as the driver gives them (decimal columns as text): on answers of a
+    hundred thousand rows peewee's conversion of each row costs more than the SQL."""
+    return list(database.execute(query).fetchall())
+
+
+def _day_start(day: dt.date) -> float:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = dt.datetime.fromtimestamp(math.floor(timestamp), dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)

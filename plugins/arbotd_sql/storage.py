@@ -1,0 +1,405 @@
+"""``SqlStorage``: the :class:`arbotd.Storage` backend on peewee (SQLite or PostgreSQL).
+
+Nothing here touches the database on the event loop's thread. ``record_*`` and
+``observe_quote`` queue for the writer thread (:mod:`arbotd_sql.writer`); ``open``,
+``read`` and the user methods run in trio's worker threads, each read with its own
+connection (SQLite in WAL mode lets them read while the writer writes).
+
+Every model is bound to ``models.database``, which ``open`` points at this storage's
+database: one open ``SqlStorage`` per process.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import peewee
+import trio
+from playhouse.pool import PooledDatabase
+
+from arbotd import (
+    ArbotError,
+    Balance,
+    Quote,
+    Signal,
+    StoredState,
+    Trade,
+    secret_from_env,
+    to_decimal,
+)
+from arbotd_sql import models
+from arbotd_sql.config import StorageConfig, parse_database_url
+from arbotd_sql.database import (
+    CONNECTION_ERRORS,
+    StorageError,
+    describe_error,
+    make_database,
+)
+from arbotd_sql.migrations import migrate_schema
+from arbotd_sql.models import ApiUser, Bar, RawQuote
+from arbotd_sql.records import BAR, EQUITY, FUNDING, QUOTE, SIGNAL, TRADE, write_records
+from arbotd_sql.state import load_state
+from arbotd_sql.writer import RetryPolicy, Writer
+
+__all__ = ["SCOPES", "SqlStorage"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCOPES = ("read", "trading")
+"""The scopes an API user may have."""
+
+_DAY = 86_400.0
+
+
+class SqlStorage:
+    """Signals, trades, price bars, equity and API users in a SQL database.
+
+    ``mode`` tells the trading mode an equity snapshot belongs to. ``shutdown_timeout``
+    bounds how long :meth:`close` keeps retrying a database that is away.
+    ``lock_timeout`` is how long a SQLite writer waits for another writer's lock.
+    """
+
+    def __init__(
+        self,
+        settings: StorageConfig,
+        *,
+        state_dir: Path,
+        mode: Callable[[], str] = lambda: "simulation",
+        shutdown_timeout: float = 10.0,
+        lock_timeout: float = 5.0,
+        retry: RetryPolicy | None = None,
+        retention_interval: float = 3600.0,
+    ) -> None:
+        try:
+            self.target = parse_database_url(settings.url, state_dir)
+        except ValueError as err:
+            raise StorageError(f"[storage] url: {err}") from err
+        self.settings = settings
+        self.display = self.target.display
+        self._mode = mode
+        self._shutdown_timeout = shutdown_timeout
+        self._lock_timeout = lock_timeout
+        self._writer = Writer(
+            display=self.display,
+            write=write_records,
+            flush_interval=settings.flush_interval_seconds,
+            flush_max_rows=settings.flush_max_rows,
+            max_backlog=settings.max_backlog,
+            retry=retry,
+            periodic=self._retention_job if settings.max_history_days else None,
+            periodic_interval=retention_interval,
+        )
+        self._record_quotes = settings.record_quotes
+        # (symbol, exchange) -> [open, high, low, close] of the minute starting at _minute
+        self._bars: dict[tuple[str, str], list[float]] = {}
+        self._minute = 0
+        self._database: peewee.Database | None = None
+        self._password: str | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SqlStorage({self.display!r})"
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> StoredState:
+        """Connect, create or migrate the schema, start the writer and return the saved
+        state. Raises :class:`StorageError` naming the database and the cause."""
+        if self._database is not None:
+            raise StorageError(f"the database {self.display} is already open")
+        name = self.settings.password_env
+        self._password = secret_from_env(name) if name else None
+        if name and self._password is None:
+            raise StorageError(
+                f"cannot open the database {self.display}: the environment variable {name} "
+                "named by [storage] password_env is not set"
+            )
+        try:
+            database, state = await trio.to_thread.run_sync(self._open_database)
+        except StorageError as err:
+            raise StorageError(f"cannot open the database {self.display}: {err}") from err
+        except (peewee.PeeweeException, OSError) as err:
+            cause = describe_error(err, self._password)
+            raise StorageError(f"cannot open the database {self.display}: {cause}") from err
+        self._database = database
+        self._writer.start(database)
+        log.info("storage: %s open; %d unfinished trades to reconcile", self.display,
+                 len(state.unfinished_trades))
+        return state
+
+    def _open_database(self) -> tuple[peewee.Database, StoredState]:
+        if self.target.path is not None:
+            _make_directory(self.target.path.parent)
+        database = make_database(self.target, self._password, lock_timeout=self._lock_timeout)
+        models.database.initialize(database)
+        try:
+            with database.connection_context():
+                if isinstance(database, peewee.SqliteDatabase):
+                    # Kept in the file: readers never wait for the writer, nor it for them.
+                    database.execute_sql("PRAGMA journal_mode=wal")
+                migrate_schema(database)
+                state = load_state()
+        except BaseException:
+            _close_all(database)
+            raise
+        return database, state
+
+    async def close(self) -> None:
+        """Write everything queued (and the bars of the current minute), then stop the
+        writer and close the connections. Gives up after ``shutdown_timeout`` seconds of a
+        database that is away, saying in the log what could not be written."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue_bars()
+        if self._database is None:
+            if self._writer.backlog():
+                log.error("storage: closed before it was opened; %d records not written",
+                          self._writer.backlog())
+            return
+        self._writer.stop(self._shutdown_timeout)
+        await trio.to_thread.run_sync(self._writer.join)
+        _close_all(self._database)
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Write what is queued now, and the bars of the current minute so far (a later
+        write of the same minute merges into them). ``False`` if not done in ``timeout``
+        seconds."""
+        self._queue_bars()
+        return await trio.to_thread.run_sync(
+            self._writer.wait_written, timeout, abandon_on_cancel=True
+        )
+
+    # --- queueing (event loop) -------------------------------------------------------------------
+
+    def observe_quote(self, quote: Quote) -> None:
+        """Hot path: fold the mid price into the quote's 1-minute bar (local receive
+        time, so virtual time in a backtest); a new minute queues the bars of the last."""
+        if self._record_quotes:
+            self._writer.put_sheddable((QUOTE, quote))
+        bid, ask = quote.bid, quote.ask
+        if not (bid > 0 and ask > 0):  # one-sided book (or NaN): no mid price
+            return
+        mid = (bid + ask) / 2
+        minute = int(quote.received_ts // 60) * 60
+        if minute > self._minute:
+            self._roll(minute)
+        key = (quote.symbol, quote.exchange)
+        bar = self._bars.get(key)
+        if bar is None:
+            self._bars[key] = [mid, mid, mid, mid]
+            return
+        if mid > bar[1]:
+            bar[1] = mid
+        elif mid < bar[2]:
+            bar[2] = mid
+        bar[3] = mid
+
+    def _roll(self, minute: int) -> None:
+        self._queue_bars()
+        self._bars.clear()
+        self._minute = minute
+
+    def _queue_bars(self) -> None:
+        put, start = self._writer.put_sheddable, self._minute
+        for (symbol, exchange), (open_, high, low, close) in self._bars.items():
+            put((BAR, (symbol, exchange, start, open_, high, low, close)))
+
+    def record_signal(self, signal: Signal) -> None:
+        self._put((SIGNAL, signal))
+
+    def record_trade(self, trade: Trade) -> None:
+        self._put((TRADE, trade))
+
+    def record_funding(self, exchange: str, asset: str, amount: Decimal, timestamp: float
+                       ) -> None:
+        self._put((FUNDING, (exchange, asset, to_decimal(amount), timestamp)))
+
+    def record_equity(self, timestamp: float, equity_usd: float, balances: Sequence[Balance]
+                      ) -> None:
+        self._put((EQUITY, (timestamp, equity_usd, self._mode(), tuple(balances))))
+
+    def _put(self, record: tuple[str, Any]) -> None:
+        if self._closed:
+            log.error("storage: a %s record came after close and is not written: %r", *record)
+            return
+        self._writer.put(record)
+
+    # --- state for /health ---------------------------------------------------------------------
+
+    def backlog(self) -> int:
+        return self._writer.backlog()
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the writer's last attempt to write succeeded."""
+        return self._writer.healthy
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the database cannot be written to now (``None`` while it can)."""
+        return self._writer.last_error
+
+    @property
+    def dropped_bars(self) -> int:
+        """Price bars dropped because the backlog was full."""
+        return self._writer.dropped[BAR]
+
+    @property
+    def dropped_quotes(self) -> int:
+        """Raw quotes dropped because the backlog was full."""
+        return self._writer.dropped[QUOTE]
+
+    @property
+    def writer(self) -> Writer:
+        return self._writer
+
+    def status(self) -> dict[str, Any]:
+        """For ``/health`` and the status line."""
+        return {
+            "database": self.display,
+            "healthy": self.healthy,
+            "last_error": self.last_error,
+            "backlog": self.backlog(),
+            "dropped_bars": self.dropped_bars,
+            "dropped_quotes": self.dropped_quotes,
+        }
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread with a connection of its own: ``fn``
+        is a plain function using the models (``await storage.read(queries.trades,
+        limit=50)``). Database errors become :class:`StorageError`."""
+        database = self._database
+        if database is None or self._closed:
+            raise StorageError(f"the database {self.display} is not open")
+        call = functools.partial(self._read_in_thread, database, fn, args, kwargs)
+        return await trio.to_thread.run_sync(call)
+
+    def _read_in_thread(self, database: peewee.Database, fn: Callable[..., T],
+                        args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        # A pooled connection may have been cut while idle (the server restarted): its
+        # first use fails and it is not handed out again, so one more try gets a new one.
+        attempts = 2 if isinstance(database, PooledDatabase) else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with database.connection_context():
+                    return fn(*args, **kwargs)
+            except CONNECTION_ERRORS as err:
+                if attempt < attempts:
+                    continue
+                raise StorageError(f"cannot read from the database {self.display}: "
+                                   f"{describe_error(err, self._password)}") from err
+            except peewee.PeeweeException as err:
+                raise StorageError(f"the database {self.display} refused a query: "
+                                   f"{describe_error(err, self._password)}") from err
+        raise AssertionError("unreachable")
+
+    # --- retention ---------------------------------------------------------------------------
+
+    async def prune_history(self, now: float | None = None) -> int:
+        """Delete the price bars and raw quotes older than ``max_history_days`` before
+        ``now`` (default: the time of the latest quote seen, else the wall clock); return
+        how many rows went. Trades, fills and signals are never deleted."""
+        days = self.settings.max_history_days
+        if not days:
+            return 0
+        return await self.read(_prune_before, (now or self._now()) - days * _DAY)
+
+    def _retention_job(self) -> None:
+        """Run by the writer thread every ``retention_interval``."""
+        deleted = _prune_before(self._now() - self.settings.max_history_days * _DAY)
+        if deleted:
+            log.info("storage: deleted %d price bars and raw quotes older than %d days",
+                     deleted, self.settings.max_history_days)
+
+    def _now(self) -> float:
+        # Quotes carry the daemon's clock (virtual in a backtest); the writer thread
+        # cannot ask trio's clock.
+        return self._minute + 60.0 if self._minute else time.time()
+
+    # --- users ---------------------------------------------------------------------------------
+
+    async def add_user(self, username: str, password_hash: str, scope: str) -> None:
+        """Add an API user; raises :class:`arbotd.ArbotError` when the name is taken."""
+        if scope not in SCOPES:
+            raise ArbotError(f"a user's scope is read or trading, not {scope!r}")
+        if not username or len(username) > 64:
+            raise ArbotError("a user name has 1 to 64 characters")
+        if not await self.read(_insert_user, username, password_hash, scope, time.time()):
+            raise ArbotError(f"user {username!r} already exists")
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        """Every user: ``username``, ``scope``, ``created_at``, by name."""
+        return await self.read(_list_users)
+
+    async def get_user(self, username: str) -> dict[str, Any] | None:
+        """``username``, ``password_hash``, ``scope``, ``created_at``; ``None`` when
+        unknown."""
+        return await self.read(_get_user, username)
+
+    async def set_password(self, username: str, password_hash: str) -> None:
+        """Replace a user's password hash; raises :class:`arbotd.ArbotError` for an unknown
+        user."""
+        if not await self.read(_set_password, username, password_hash):
+            raise ArbotError(f"no user {username!r}")
+
+
+# --- the sync functions that run in worker threads ---------------------------------------------
+
+
+def _make_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the directory should be
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(directory)) from None
+
+
+def _close_all(database: peewee.Database) -> None:
+    if isinstance(database, PooledDatabase):
+        database.close_all()
+    elif not database.is_closed():
+        database.close()
+
+
+def _prune_before(cutoff: float) -> int:
+    with models.database.atomic():
+        bars = Bar.delete().where(Bar.minute < cutoff).execute()
+        quotes = RawQuote.delete().where(RawQuote.received_ts < cutoff).execute()
+    return bars + quotes
+
+
+def _insert_user(username: str, password_hash: str, scope: str, created_at: float) -> bool:
+    try:
+        with models.database.atomic():
+            ApiUser.create(username=username, password_hash=password_hash, scope=scope,
+                           created_at=created_at)
+    except peewee.IntegrityError:
+        return False
+    return True
+
+
+def _list_users() -> list[dict[str, Any]]:
+    query = ApiUser.select(ApiUser.username, ApiUser.scope, ApiUser.created_at)
+    return list(query.order_by(ApiUser.username).dicts())
+
+
+def _get_user(username: str) -> dict[str, Any] | None:
+    query = ApiUser.select(ApiUser.username, ApiUser.password_hash, ApiUser.scope,
+                           ApiUser.created_at).where(ApiUser.username == username)
+    return query.dicts().first()
+
+
+def _set_password(username: str, password_hash: str) -> bool:
+    query = ApiUser.update(password_hash=password_hash).where(ApiUser.username == username)
+    return query.execute() > 0

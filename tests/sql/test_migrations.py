@@ -1,0 +1,134 @@
+"""The schema: created at the current version, older databases migrated forward with
+their data, and a database newer than the code refused."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import peewee
+import pytest
+from _storage_values import T0, D, completed_lifecycle, signal
+from playhouse.migrate import SchemaMigrator, migrate
+
+from arbotd_sql import SqlStorage, StorageError, migrations, models
+from arbotd_sql.migrations import schema_version
+from arbotd_sql.models import MODELS, SCHEMA_VERSION, SchemaVersion, SignalRecord, TradeRecord
+
+Make = Callable[..., SqlStorage]
+
+
+def _version() -> int | None:
+    return schema_version(models.database)
+
+
+def _columns(table: str) -> Callable[[], list[str]]:
+    return lambda: [c.name for c in models.database.get_columns(table)]
+
+
+def _indexed(table: str) -> Callable[[], list[list[str]]]:
+    return lambda: [index.columns for index in models.database.get_indexes(table)]
+
+
+async def test_a_new_database_gets_every_table_at_the_current_version(
+    make_storage: Make, database_url: str
+) -> None:
+    storage = make_storage(database_url)
+    await storage.open()
+    assert await storage.read(_version) == SCHEMA_VERSION
+    tables = set(await storage.read(models.database.get_tables))
+    assert {model._meta.table_name for model in MODELS} <= tables
+
+
+def _add_note_and_index(migrator: SchemaMigrator) -> None:
+    """What a version 2 could be: a column and an index the previous schema lacked."""
+    migrate(
+        migrator.add_column("signals", "note", peewee.TextField(null=True)),
+        migrator.add_index("trades", ("mode", "state"), False),
+    )
+
+
+async def test_an_older_database_is_migrated_and_keeps_its_data(
+    make_storage: Make, database_url: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="arbotd_sql")
+    # The previous release's database: version 1, with data.
+    old = make_storage(database_url)
+    await old.open()
+    for signal_id in (1, 2, 3):
+        old.record_signal(signal(signal_id))
+    trade = completed_lifecycle(1)[-1]
+    old.record_trade(trade)
+    old.record_funding("sim_alpha", "USDT", D("10000"), T0)
+    await old.close()
+
+    # This release: version 2.
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {2: _add_note_and_index})
+    new = make_storage(database_url)
+    state = await new.open()
+
+    assert await new.read(_version) == 2
+    assert "note" in await new.read(_columns("signals"))
+    assert ["mode", "state"] in await new.read(_indexed("trades"))
+    assert state.next_signal_id == 102 and state.next_trade_id == 2
+    assert state.starting == {("sim_alpha", "USDT"): D("10000")}
+    ids = await new.read(lambda: [s.id for s in SignalRecord.select().order_by(SignalRecord.id)])
+    assert ids == [1, 2, 3]
+    row = await new.read(lambda: TradeRecord.get_by_id(1))
+    assert (row.state, row.actual_profit) == ("completed", trade.realized_profit)
+    await new.close()
+
+    again = make_storage(database_url)  # already at version 2: nothing to do
+    await again.open()
+    assert await again.read(_version) == 2
+    assert len([r for r in caplog.records if "migrated" in r.getMessage()]) == 1
+
+
+def _fails_halfway(migrator: SchemaMigrator) -> None:
+    migrate(
+        migrator.add_column("signals", "note", peewee.TextField(null=True)),
+        migrator.add_column("no_such_table", "x", peewee.TextField(null=True)),
+    )
+
+
+async def test_a_failed_migration_leaves_the_database_as_it_was(
+    make_storage: Make, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = make_storage(database_url)
+    await old.open()
+    old.record_signal(signal(1))
+    await old.close()
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {2: _fails_halfway})
+    with pytest.raises(StorageError, match="from version 1 to 2 failed"):
+        await make_storage(database_url).open()
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 1)
+    storage = make_storage(database_url)
+    assert (await storage.open()).next_signal_id == 2
+    assert await storage.read(_version) == 1
+    assert "note" not in await storage.read(_columns("signals"))
+
+
+async def test_a_missing_step_is_an_error(make_storage: Make, database_url: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    first = make_storage(database_url)
+    await first.open()
+    await first.close()
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {})
+    with pytest.raises(StorageError, match="no migration of the schema from version 1 to 2"):
+        await make_storage(database_url).open()
+
+
+async def test_a_database_newer_than_this_arbotd_is_refused(make_storage: Make,
+                                                            database_url: str) -> None:
+    storage = make_storage(database_url)
+    await storage.open()
+    await storage.read(lambda: SchemaVersion.update(version=SCHEMA_VERSION + 1).execute())
+    await storage.close()
+    with pytest.raises(StorageError, match="newer than this arbotd knows"):
+        await make_storage(database_url).open()
