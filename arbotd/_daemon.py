@@ -162,6 +162,8 @@ class Daemon:
         assert runtime is not None
         while True:
             await trio.sleep(STATUS_INTERVAL)
+            if runtime.shutdown_requested.is_set():
+                return  # stopping: STOPPING=1 says what matters
             line = self.status_line()
             self.notifier.status(line)
             if runtime.engine is not None and runtime.control is not None:

@@ -26,6 +26,9 @@ CONFIG = """\
 shutdown_timeout_seconds = 10
 
 [plugins]
+
+[api]
+port = 0
 """
 
 TIMEOUT = 20  # seconds; generous, for a loaded two-core machine

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import simulate
+from support import simulate
 
 import arbotd
 from arbotd._model import Signal
@@ -300,6 +300,9 @@ cooldown_seconds = 5.0
 
 [symbol_blocklist]
 symbols = ["BTCUSDT", "BNBUSDT"]
+
+[api]
+port = 0
 
 [plugins]
 disable = {disable}

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import RecordingNotifier, simulate
+from support import RecordingNotifier, simulate
 
 from arbotd import FINAL_STATES, Quote, Runtime, Side, TradeState
 
@@ -26,6 +26,9 @@ cooldown_seconds = 10.0
 
 [simulation]
 seed = {seed}
+
+[api]
+port = 0
 
 [simulation.paper]
 # Off the venues' tick grid, so a fill never lands on the instant of a quote.

@@ -18,6 +18,9 @@ mode = "simulation"
 autostart = true
 state_dir = "{state}"
 
+[api]
+port = 0
+
 [storage]
 url = "sqlite:///{state}/arbot.db"
 flush_interval_seconds = 0.05
