@@ -7,6 +7,7 @@ cheap: no I/O, no awaiting, no logging per call.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -22,6 +23,7 @@ __all__ = [
     "ExchangeAdapter",
     "Executor",
     "FeedStatus",
+    "HistoryStore",
     "LimitUse",
     "MarketView",
     "QuoteSink",
@@ -256,3 +258,81 @@ class UserStore(Protocol):
     async def get_user(self, username: str) -> dict[str, Any] | None:
         """``username``, ``password_hash``, ``scope``, ``created_at``; ``None`` when
         unknown."""
+
+
+@runtime_checkable
+class HistoryStore(Protocol):
+    """The history the API serves, kept by storage backends that support it.
+
+    Every method answers a JSON-ready dict in the shape of the API reference's response
+    for its endpoint (named below), and raises ``ValueError`` with a message for the
+    caller when an argument is invalid (an unknown interval, period or metric, a start
+    after the end). Dates are UTC days, times epoch seconds. ``mode`` (``simulation``,
+    ``live``, ``backtest``) keeps one trading mode's results apart from the others';
+    ``None`` counts every mode.
+    """
+
+    async def trades(
+        self,
+        *,
+        start_date: dt.date | None = None,
+        end_date: dt.date | None = None,
+        symbol: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """``GET /trades``: ``{"trades", "total_count", "pagination"}``, newest first;
+        the dates select trades by the UTC day they started, both included."""
+
+    async def trade(self, trade_id: int) -> dict[str, Any] | None:
+        """``GET /trades/{trade_id}``: one trade in detail, ``None`` when unknown."""
+
+    async def signals(
+        self,
+        *,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        symbol: str | None = None,
+        executed: bool | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """``GET /signals``: ``{"signals", "total_count"}``, newest first."""
+
+    async def price_history(
+        self,
+        *,
+        symbol: str,
+        exchange: str | None = None,
+        start_time: float,
+        end_time: float,
+        interval: str = "1m",
+    ) -> dict[str, Any]:
+        """``GET /prices/history``: ``{"symbol", "exchange", "interval", "data"}``, OHLC
+        candles (``1m``, ``5m``, ``1h``, ``1d``) oldest first."""
+
+    async def performance(
+        self,
+        *,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        period: str | None = None,
+        mode: str | None = None,
+    ) -> dict[str, Any]:
+        """``GET /performance``: ``{"period", "start_date", "end_date", "metrics",
+        "daily_breakdown"}`` over ``start``..``end`` (custom) or the last ``period``
+        (``day``, ``week``, ``month``, ``year``)."""
+
+    async def symbol_performance(
+        self,
+        *,
+        symbols: Sequence[str] | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        metrics: Sequence[str] | None = None,
+        mode: str | None = None,
+    ) -> dict[str, Any]:
+        """The ``results`` of ``POST /analytics/query`` with ``"query_type":
+        "symbol_performance"``: ``{symbol: {metric: float}}`` (``profit``, ``win_rate``,
+        ``volume``; ``None`` is all three)."""

@@ -2,7 +2,8 @@
 
 Every failure answers ``{"error": {"code", "message", "details", "timestamp"}}`` with the
 codes of the API reference, plus ``VALIDATION_ERROR`` (malformed body or parameter),
-``FORBIDDEN`` (read scope on a write route), ``NOT_FOUND`` and ``METHOD_NOT_ALLOWED``.
+``FORBIDDEN`` (read scope on a write route), ``NOT_FOUND``, ``METHOD_NOT_ALLOWED`` and
+``STORAGE_NOT_AVAILABLE`` (history endpoints without a storage that keeps history).
 Unexpected exceptions are logged here and answered ``INTERNAL_ERROR`` without any detail:
 no stack trace leaves the server.
 """
@@ -35,6 +36,7 @@ STATUS: dict[str, int] = {
     "RATE_LIMIT_EXCEEDED": 429,
     "INTERNAL_ERROR": 500,
     "EXCHANGE_NOT_AVAILABLE": 503,
+    "STORAGE_NOT_AVAILABLE": 503,
 }
 
 

@@ -11,6 +11,7 @@ database: one open ``SqlStorage`` per process.
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import functools
 import logging
@@ -34,7 +35,7 @@ from arbotd import (
     secret_from_env,
     to_decimal,
 )
-from arbotd_sql import models
+from arbotd_sql import models, queries
 from arbotd_sql.config import StorageConfig, parse_database_url
 from arbotd_sql.database import (
     CONNECTION_ERRORS,
@@ -304,6 +305,51 @@ class SqlStorage:
                 raise StorageError(f"the database {self.display} refused a query: "
                                    f"{describe_error(err, self._password)}") from err
         raise AssertionError("unreachable")
+
+    # --- history for the API (arbotd.HistoryStore) -------------------------------------------
+
+    async def trades(self, *, start_date: dt.date | None = None,
+                     end_date: dt.date | None = None, symbol: str | None = None,
+                     status: str | None = None, limit: int = 100, offset: int = 0
+                     ) -> dict[str, Any]:
+        """:func:`arbotd_sql.queries.trades`."""
+        return await self.read(queries.trades, start_date=start_date, end_date=end_date,
+                               symbol=symbol, status=status, limit=limit, offset=offset)
+
+    async def trade(self, trade_id: int) -> dict[str, Any] | None:
+        """:func:`arbotd_sql.queries.trade`."""
+        return await self.read(queries.trade, trade_id)
+
+    async def signals(self, *, start_time: float | None = None,
+                      end_time: float | None = None, symbol: str | None = None,
+                      executed: bool | None = None, limit: int = 100, offset: int = 0
+                      ) -> dict[str, Any]:
+        """:func:`arbotd_sql.queries.signals`."""
+        return await self.read(queries.signals, start_time=start_time, end_time=end_time,
+                               symbol=symbol, executed=executed, limit=limit, offset=offset)
+
+    async def price_history(self, *, symbol: str, exchange: str | None = None,
+                            start_time: float, end_time: float, interval: str = "1m"
+                            ) -> dict[str, Any]:
+        """:func:`arbotd_sql.queries.price_history`."""
+        return await self.read(queries.price_history, symbol=symbol, exchange=exchange,
+                               start_time=start_time, end_time=end_time, interval=interval)
+
+    async def performance(self, *, start: dt.date | None = None, end: dt.date | None = None,
+                          period: str | None = None, mode: str | None = None
+                          ) -> dict[str, Any]:
+        """:func:`arbotd_sql.queries.performance`."""
+        return await self.read(queries.performance, start=start, end=end, period=period,
+                               mode=mode)
+
+    async def symbol_performance(self, *, symbols: Sequence[str] | None = None,
+                                 start: dt.date | None = None, end: dt.date | None = None,
+                                 metrics: Sequence[str] | None = None,
+                                 mode: str | None = None) -> dict[str, Any]:
+        """:func:`arbotd_sql.queries.symbol_performance` (``metrics=None``: all)."""
+        return await self.read(queries.symbol_performance, symbols=symbols, start=start,
+                               end=end, metrics=queries.SYMBOL_METRICS if metrics is None
+                               else metrics, mode=mode)
 
     # --- retention ---------------------------------------------------------------------------
 
