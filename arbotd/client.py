@@ -56,26 +56,32 @@ Real-time data, in a trio program::
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import attrs
 import httpx
 import orjson
-import trio
-from trio_websocket import (
-    ConnectionClosed,
-    ConnectionRejected,
-    HandshakeError,
-    WebSocketConnection,
-    open_websocket_url,
-)
 
-from arbotd._errors import ArbotError
+from arbotd._client_errors import (
+    ArbotApiError,
+    ConnectionFailed,
+    ExchangeNotAvailable,
+    Forbidden,
+    InsufficientBalance,
+    InternalError,
+    InvalidSymbol,
+    NotFound,
+    RateLimitExceeded,
+    StreamClosed,
+    TradingDisabled,
+    Unauthorized,
+    ValidationError,
+    error_from_response,
+)
+from arbotd._client_ws import API_PREFIX, Subscription, open_subscription
 
 __all__ = [
     "ArbotApiError",
@@ -98,168 +104,6 @@ __all__ = [
     "open_subscription",
 ]
 
-API_PREFIX = "/api/v1"
-DATA_MESSAGES = frozenset({"price_update", "signal", "trade_update"})
-_ACKS = frozenset({"authenticated", "subscribed", "unsubscribed"})
-
-
-class ArbotApiError(ArbotError):
-    """An error answer from the API, or no answer at all.
-
-    ``code`` is the error object's code (``None`` when the body was not an error object),
-    ``details`` its details, ``status`` the HTTP status (``None`` without an HTTP answer).
-    """
-
-    code_name: str | None = None
-
-    def __init__(self, code: str | None, message: str,
-                 details: Mapping[str, Any] | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
-        self.status = status
-
-    def __str__(self) -> str:
-        prefix = f"{self.status} " if self.status is not None else ""
-        return f"{prefix}{self.code or 'error'}: {self.message}"
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
-                f"details={self.details!r}, status={self.status!r})")
-
-
-class InvalidSymbol(ArbotApiError):
-    """The symbol is not traded; ``details["valid_symbols"]`` lists those that are."""
-
-    code_name = "INVALID_SYMBOL"
-
-
-class ExchangeNotAvailable(ArbotApiError):
-    """The exchange is unknown, disabled or not connected."""
-
-    code_name = "EXCHANGE_NOT_AVAILABLE"
-
-
-class InsufficientBalance(ArbotApiError):
-    """An account does not hold enough for the operation."""
-
-    code_name = "INSUFFICIENT_BALANCE"
-
-
-class RateLimitExceeded(ArbotApiError):
-    """Too many requests; ``retry_after`` is the seconds to wait (``None`` if not said)."""
-
-    code_name = "RATE_LIMIT_EXCEEDED"
-
-    def __init__(self, code: str | None, message: str,
-                 details: Mapping[str, Any] | None = None, status: int | None = None,
-                 retry_after: int | None = None) -> None:
-        super().__init__(code, message, details, status)
-        if retry_after is None:
-            retry_after = _int_or_none(self.details.get("retry_after"))
-        self.retry_after = retry_after
-
-
-class Unauthorized(ArbotApiError):
-    """Credentials are missing, wrong or expired."""
-
-    code_name = "UNAUTHORIZED"
-
-
-class Forbidden(ArbotApiError):
-    """The credentials are valid but their scope does not allow this (read on a write)."""
-
-    code_name = "FORBIDDEN"
-
-
-class TradingDisabled(ArbotApiError):
-    """Trading is not allowed now (for example live mode without live trading enabled)."""
-
-    code_name = "TRADING_DISABLED"
-
-
-class ValidationError(ArbotApiError):
-    """A body or parameter is malformed; ``details`` usually names the field."""
-
-    code_name = "VALIDATION_ERROR"
-
-
-class NotFound(ArbotApiError):
-    """No such endpoint or object."""
-
-    code_name = "NOT_FOUND"
-
-
-class InternalError(ArbotApiError):
-    """The server failed; its log says why (the answer never does)."""
-
-    code_name = "INTERNAL_ERROR"
-
-
-class ConnectionFailed(ArbotApiError):
-    """The server could not be reached or did not answer: the cause is ``__cause__``."""
-
-    code_name = "CONNECTION_FAILED"
-
-
-class StreamClosed(ArbotApiError):
-    """The server closed a WebSocket subscription; ``close_code`` and ``message`` (the
-    close reason) say why: 1001 at shutdown, 1008 for a policy violation (a client too
-    slow to keep up, failed authentication)."""
-
-    code_name = "STREAM_CLOSED"
-
-    @property
-    def close_code(self) -> int | None:
-        return _int_or_none(self.details.get("close_code"))
-
-
-_BY_CODE: dict[str, type[ArbotApiError]] = {
-    cls.code_name: cls
-    for cls in (InvalidSymbol, ExchangeNotAvailable, InsufficientBalance, RateLimitExceeded,
-                Unauthorized, Forbidden, TradingDisabled, ValidationError, NotFound,
-                InternalError)
-    if cls.code_name
-}
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _from_error_object(error: Mapping[str, Any], status: int | None,
-                       retry_after: int | None = None) -> ArbotApiError:
-    code = error.get("code")
-    code = code if isinstance(code, str) else None
-    message = error.get("message")
-    message = message if isinstance(message, str) else "error"
-    details = error.get("details")
-    details = details if isinstance(details, Mapping) else {}
-    cls = _BY_CODE.get(code or "", ArbotApiError)
-    if cls is RateLimitExceeded:
-        return RateLimitExceeded(code, message, details, status, retry_after=retry_after)
-    return cls(code, message, details, status)
-
-
-def error_from_response(response: httpx.Response) -> ArbotApiError:
-    """The exception for an error answer: the class of its error code, or
-    ``ArbotApiError`` with ``code=None`` when the body is not the error object."""
-    retry_after = _int_or_none(response.headers.get("Retry-After"))
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return _from_error_object(error, response.status_code, retry_after)
-    text = response.text.strip()[:200] or response.reason_phrase
-    if response.status_code == 429:
-        return RateLimitExceeded(None, text, {}, 429, retry_after=retry_after)
-    return ArbotApiError(None, text, {}, response.status_code)
 
 
 @attrs.frozen
@@ -531,143 +375,3 @@ class ArbotClient:
 
 
 # WebSocket
-
-
-def _ws_url(url: str) -> str:
-    """``ws://host/api/v1/ws`` as given; an ``http(s)://`` base URL becomes the
-    WebSocket URL of that server."""
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    path = parts.path
-    if parts.scheme in ("http", "https") and path.rstrip("/") in ("", API_PREFIX):
-        path = API_PREFIX + "/ws"
-    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
-
-
-class Subscription:
-    """An open WebSocket subscription: iterate over it for the data messages
-    (``{"type": "price_update" | "signal" | "trade_update", "data": {...}}``).
-
-    Iteration ends when the server closes the socket normally; an ``error`` message
-    raises the exception of its code, any other close :class:`StreamClosed`.
-    """
-
-    def __init__(self, ws: WebSocketConnection) -> None:
-        self._ws = ws
-        self._pending: deque[dict[str, Any]] = deque()
-
-    async def _receive(self) -> dict[str, Any] | None:
-        """The next message, ``None`` after a normal close; raises for errors."""
-        try:
-            raw = await self._ws.get_message()
-        except ConnectionClosed as closed:
-            reason = closed.reason
-            if reason is None or reason.code == 1000:
-                return None
-            raise StreamClosed("STREAM_CLOSED", reason.reason or reason.name,
-                               {"close_code": reason.code, "reason": reason.reason}
-                               ) from None
-        message = orjson.loads(raw)
-        if not isinstance(message, dict):
-            raise ArbotApiError(None, "The server sent a message that is not an object")
-        if message.get("type") == "error":
-            error = message.get("error")
-            raise _from_error_object(error if isinstance(error, dict) else {}, None)
-        return message
-
-    async def _expect(self, reply: str) -> dict[str, Any]:
-        """Wait for the ``reply`` acknowledgement, keeping data messages for later."""
-        while True:
-            message = await self._receive()
-            if message is None:
-                raise StreamClosed("STREAM_CLOSED", f"closed before {reply!r}",
-                                   {"close_code": 1000})
-            if message.get("type") == reply:
-                return message
-            if message.get("type") in DATA_MESSAGES:
-                self._pending.append(message)
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        try:
-            await self._ws.send_message(orjson.dumps(message).decode())
-        except ConnectionClosed as closed:
-            # The server closed first: the error message it sent before closing, if any,
-            # says why (``_receive`` raises it), else the close reason does.
-            while await self._receive() is not None:
-                pass
-            raise StreamClosed("STREAM_CLOSED", "The server closed the connection",
-                               {"close_code": 1000}) from closed
-
-    async def authenticate(self, token: str) -> dict[str, Any]:
-        """Send the ``auth`` message; returns the server's ``authenticated`` reply (with
-        the ``scope``). Raises :class:`Unauthorized` for a wrong token."""
-        await self._send({"type": "auth", "token": token})
-        return await self._expect("authenticated")
-
-    async def subscribe(self, channel: str, symbols: Iterable[str] | None = None
-                        ) -> dict[str, Any]:
-        """Subscribe to ``channel`` ("prices", "signals", "trades"), only for ``symbols``
-        if given; returns the ``subscribed`` reply."""
-        message: dict[str, Any] = {"type": "subscribe", "channel": channel}
-        if symbols is not None:
-            message["symbols"] = list(symbols)
-        await self._send(message)
-        return await self._expect("subscribed")
-
-    async def unsubscribe(self, channel: str) -> dict[str, Any]:
-        """Stop receiving ``channel``; returns the ``unsubscribed`` reply."""
-        await self._send({"type": "unsubscribe", "channel": channel})
-        return await self._expect("unsubscribed")
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        while not self._pending:
-            message = await self._receive()
-            if message is None:
-                raise StopAsyncIteration
-            if message.get("type") in DATA_MESSAGES:
-                return message
-        return self._pending.popleft()
-
-
-@asynccontextmanager
-async def open_subscription(url: str, channels: Iterable[str] = ("prices",),
-                            symbols: Iterable[str] | None = None, token: str | None = None,
-                            ) -> AsyncIterator[Subscription]:
-    """Connect to the API's WebSocket, authenticate with ``token`` (a JWT or an API key)
-    when given, subscribe to ``channels`` (filtered by ``symbols`` when given) and yield
-    the :class:`Subscription` to iterate over.
-
-    ``url`` is the WebSocket URL (``ws://localhost:8080/api/v1/ws``) or the server's
-    base URL (``http://localhost:8080``). Raises :class:`ConnectionFailed` when the server
-    cannot be reached, the exception of the error code when it refuses the connection
-    (:class:`RateLimitExceeded`), the credentials or a subscription.
-    """
-    target = _ws_url(url)
-    symbol_list = list(symbols) if symbols is not None else None
-    opened = False
-    try:
-        async with open_websocket_url(target) as ws:
-            opened = True
-            subscription = Subscription(ws)
-            if token is not None:
-                await subscription.authenticate(token)
-            for channel in channels:
-                await subscription.subscribe(channel, symbol_list)
-            yield subscription
-    except ConnectionRejected as rejected:
-        raise _rejection(rejected) from rejected
-    except (HandshakeError, OSError, trio.BrokenResourceError) as err:
-        if opened:  # raised by the caller's code, or after the handshake: not ours
-            raise
-        raise ConnectionFailed("CONNECTION_FAILED",
-                               f"{target}: {type(err).__name__}: {err}") from err
-
-
-def _rejection(rejected: ConnectionRejected) -> ArbotApiError:
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in rejected.headers or ()}
-    response = httpx.Response(rejected.status_code, headers=headers,
-                              content=rejected.body or b"")
-    return error_from_response(response)

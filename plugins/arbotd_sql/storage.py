@@ -35,7 +35,7 @@ from arbotd import (
     secret_from_env,
     to_decimal,
 )
-from arbotd_sql import models, queries
+from arbotd_sql import candles, models, queries
 from arbotd_sql.config import StorageConfig, parse_database_url
 from arbotd_sql.database import (
     CONNECTION_ERRORS,
@@ -331,8 +331,8 @@ class SqlStorage:
     async def price_history(self, *, symbol: str, exchange: str | None = None,
                             start_time: float, end_time: float, interval: str = "1m"
                             ) -> dict[str, Any]:
-        """:func:`arbotd_sql.queries.price_history`."""
-        return await self.read(queries.price_history, symbol=symbol, exchange=exchange,
+        """:func:`arbotd_sql.candles.price_history`."""
+        return await self.read(candles.price_history, symbol=symbol, exchange=exchange,
                                start_time=start_time, end_time=end_time, interval=interval)
 
     async def performance(self, *, start: dt.date | None = None, end: dt.date | None = None,

@@ -22,7 +22,7 @@ from _fixtures_queries import (
     insert_ledger,
 )
 
-from arbotd_sql import queries
+from arbotd_sql import candles, queries
 from arbotd_sql.models import MODELS, Bar, EquitySnapshot, database
 
 JAN1 = dt.date(2024, 1, 1)
@@ -334,7 +334,7 @@ def candle(at: float, open_: float, high: float, low: float, close: float,
 def test_bars_aggregate_into_hours_and_a_day(db: peewee.Database) -> None:
     assert len(MINUTES) == 130
     add_bars()
-    answer = queries.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1,
+    answer = candles.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1,
                                    end_time=DAY2 - 1, interval="1h")
     assert (answer["symbol"], answer["exchange"], answer["interval"]) == ("BTCUSDT", "a", "1h")
     assert answer["data"] == [
@@ -347,7 +347,7 @@ def test_bars_aggregate_into_hours_and_a_day(db: peewee.Database) -> None:
         # 03:00: k 180..189; volume 0.01 * (180 + 189) * 10 / 2 = 18.45
         candle(DAY1 + 3 * HOUR, 1180.0, 1190.0, 1179.0, 1189.5, 18.45),
     ]
-    day = queries.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1,
+    day = candles.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1,
                                 end_time=DAY1, interval="1d")["data"]
     # 2.85 + 53.7 + 83.6 + 18.45 = 158.6
     assert day == [candle(DAY1, 1055.0, 2000.0, 500.0, 1189.5, 158.6)]
@@ -355,7 +355,7 @@ def test_bars_aggregate_into_hours_and_a_day(db: peewee.Database) -> None:
 
 def test_bars_aggregate_into_five_minutes_with_gaps(db: peewee.Database) -> None:
     add_bars()
-    data = queries.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1,
+    data = candles.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1,
                                  end_time=DAY2, interval="5m")["data"]
     # k 55..119 make 13 buckets and k 125..189 another 13; 02:00 has no bars.
     assert len(data) == 26
@@ -376,7 +376,7 @@ def test_one_minute_bars_come_as_stored(db: peewee.Database) -> None:
     add_bars()
     # 00:55:30 .. 00:58:00: bars start 00:56, 00:57, 00:58 (a bar starting at end_time
     # is included).
-    data = queries.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1 + 55 * 60 + 30,
+    data = candles.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1 + 55 * 60 + 30,
                                  end_time=DAY1 + 58 * 60)["data"]
     assert data == [
         candle(DAY1 + 56 * 60, 1056.0, 1057.0, 1055.0, 1056.5, 0.56),
@@ -389,12 +389,12 @@ def test_candles_are_chosen_by_their_start_and_always_whole(db: peewee.Database)
     add_bars()
     # 01:00:01 .. 03:00:00: the 01:00 candle starts before the range and is left out;
     # the 03:00 candle starts at its end and comes whole (bars up to 03:09).
-    data = queries.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1 + HOUR + 1,
+    data = candles.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1 + HOUR + 1,
                                  end_time=DAY1 + 3 * HOUR, interval="1h")["data"]
     assert [c["timestamp"] for c in data] == [DAY1 + 2 * HOUR, DAY1 + 3 * HOUR]
     assert data[1]["close"] == 1189.5
     # A range inside one candle that does not contain its start: nothing.
-    assert queries.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1 + HOUR + 1,
+    assert candles.price_history(symbol="BTCUSDT", exchange="a", start_time=DAY1 + HOUR + 1,
                                  end_time=DAY1 + 2 * HOUR - 1, interval="1h")["data"] == []
 
 
@@ -402,7 +402,7 @@ def test_without_an_exchange_the_busiest_one_is_chosen(db: peewee.Database) -> N
     add_bars("a")
     add_bars("b", minutes=[55, 56, 57])
     add_bars("c", minutes=list(range(60, 200)))  # 140 bars, but only 5 in 01:00..01:04
-    answer = queries.price_history(symbol="BTCUSDT", start_time=DAY1,
+    answer = candles.price_history(symbol="BTCUSDT", start_time=DAY1,
                                    end_time=DAY1 + 60 * 60, interval="5m")
     # 00:55 and 01:00 candles: a has 5 + 5 bars, b 3, c 5.
     assert answer["exchange"] == "a"
@@ -410,20 +410,20 @@ def test_without_an_exchange_the_busiest_one_is_chosen(db: peewee.Database) -> N
     # Equal counts: alphabetical.
     add_bars("b", minutes=[200], symbol="ETHUSDT")
     add_bars("a", minutes=[201], symbol="ETHUSDT")
-    tie = queries.price_history(symbol="ETHUSDT", start_time=DAY1, end_time=DAY2)
+    tie = candles.price_history(symbol="ETHUSDT", start_time=DAY1, end_time=DAY2)
     assert tie["exchange"] == "a"
     assert [c["timestamp"] for c in tie["data"]] == [DAY1 + 201 * 60]
 
 
 def test_no_bars_and_bad_interval(db: peewee.Database) -> None:
     add_bars()
-    assert queries.price_history(symbol="XRPUSDT", start_time=DAY1, end_time=DAY2) == {
+    assert candles.price_history(symbol="XRPUSDT", start_time=DAY1, end_time=DAY2) == {
         "symbol": "XRPUSDT", "exchange": None, "interval": "1m", "data": [],
     }
-    assert queries.price_history(symbol="BTCUSDT", exchange="b", start_time=DAY1,
+    assert candles.price_history(symbol="BTCUSDT", exchange="b", start_time=DAY1,
                                  end_time=DAY2, interval="1d")["data"] == []
     with pytest.raises(ValueError, match="unknown interval '2m'"):
-        queries.price_history(symbol="BTCUSDT", start_time=DAY1, end_time=DAY2, interval="2m")
+        candles.price_history(symbol="BTCUSDT", start_time=DAY1, end_time=DAY2, interval="2m")
 
 
 # --- GET /performance ----------------------------------------------------------------------
