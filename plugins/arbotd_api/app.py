@@ -4,7 +4,8 @@ Order of work per request (``before_request``): read the credentials (a wrong on
 remembered, not yet refused), take a token from the client's bucket (keyed by API key,
 else JWT user, else IP address) so that every answer, refusals included, carries the
 rate-limit headers; then refuse: 429, 401 for wrong or missing credentials, 403 for the
-read scope on a write route. Unknown routes count as reads.
+read scope on a write route, 400 for a query parameter given more than once. Unknown
+routes count as reads.
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ def create_app(api: ApiState) -> QuartTrio:
             raise ApiError("FORBIDDEN", "This endpoint needs the trading scope",
                            {"scope": principal.scope, "required_scope": "trading"})
         g.principal = principal
+        repeated = [name for name, values in request.args.lists() if len(values) > 1]
+        if repeated:
+            # Taking one of the values silently would answer a different question than
+            # the caller asked.
+            raise ApiError("VALIDATION_ERROR", f"{repeated[0]} is given more than once",
+                           {"field": repeated[0]})
         return None
 
     @app.after_request

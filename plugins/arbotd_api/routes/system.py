@@ -1,9 +1,11 @@
-"""``/status``, ``/health`` and ``/auth/login``.
+"""``/status``, ``/health``, ``/auth/login`` and ``/openapi.json``.
 
 ``status``: ``"running"`` while trading is on, ``"emergency_stopped"`` after an emergency
 stop until trading is started again, ``"stopping"`` once the daemon shuts down, else
 ``"idle"`` (watching the markets, not trading). ``mode`` is the mode trading was last
 started in, else ``[daemon] mode``.
+
+``/openapi.json`` is public like ``/health``: the OpenAPI document (:mod:`arbotd_api.openapi`).
 
 ``/health`` answers 200 when every check passes and 503 otherwise, with the same body:
 - ``database``: the storage backend's ``ping()`` if it has one (else ``backlog()``, failing
@@ -173,3 +175,15 @@ async def login() -> Response:
     if user is None or not matches or user.get("scope") not in SCOPES:
         raise ApiError("UNAUTHORIZED", "Invalid username or password")
     return json_response(current.credentials.issue_token(username, user["scope"]))
+
+
+@blueprint.get("/openapi.json")
+@kind("public_read")
+async def get_openapi() -> Response:
+    """The OpenAPI document. Public like ``/health``: it describes the API and holds no
+    secret, so tools can load it before they have credentials."""
+    # Imported here: arbotd_api.openapi reads the routes' constants, so importing it at
+    # the top would make a cycle through arbotd_api.routes.
+    from arbotd_api.openapi import openapi_document
+
+    return json_response(openapi_document())

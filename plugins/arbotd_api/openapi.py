@@ -1,0 +1,533 @@
+"""The OpenAPI 3.0.3 description of the REST API, served at ``GET /api/v1/openapi.json``.
+
+Parameters are described as the handlers check them (types, formats, enums, bounds),
+request bodies with their required fields (``additionalProperties: false`` where the
+handler refuses unknown fields), responses with exactly the fields the handlers send
+(``additionalProperties: false`` on every fixed-shape object), and every error status a
+route can answer with the API's error object. Every response carries the
+``X-RateLimit-*`` headers.
+
+The document describes the API, not this server's configuration: symbols and exchanges
+are plain strings (an unknown one answers ``INVALID_SYMBOL`` or ``EXCHANGE_NOT_AVAILABLE``),
+so the document is built once and needs no credentials to read.
+``tests/api/test_openapi.py`` fails when a route is missing from it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from arbotd import TradeState, __version__
+from arbotd_api.errors import STATUS
+from arbotd_api.routes.history import (
+    INTERVALS,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    MAX_OPERATIONS,
+    OPERATION_TYPES,
+    PERIODS,
+    QUERY_TYPES,
+    SYMBOL_METRICS,
+)
+
+__all__ = ["openapi_document"]
+
+Schema = dict[str, Any]
+
+MODES = ["simulation", "live", "backtest"]
+SCOPES = ["read", "trading"]
+MAX_ID = 2**63 - 1
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_DESCRIPTIONS = {
+    400: "The request is malformed (VALIDATION_ERROR, details.field names the culprit), "
+         "names an unknown symbol (INVALID_SYMBOL) or cannot be met (INSUFFICIENT_BALANCE)",
+    401: "Missing, wrong or expired credentials (UNAUTHORIZED)",
+    403: "The trading scope is needed (FORBIDDEN) or trading is disabled (TRADING_DISABLED)",
+    404: "No such resource (NOT_FOUND)",
+    405: "Method not allowed on this endpoint (METHOD_NOT_ALLOWED)",
+    429: "Rate limit exceeded (RATE_LIMIT_EXCEEDED); Retry-After says when to come back",
+    500: "Internal server error (INTERNAL_ERROR); no details leave the server",
+    503: "An exchange (EXCHANGE_NOT_AVAILABLE) or the storage with history "
+         "(STORAGE_NOT_AVAILABLE) is not available",
+}
+
+
+# --- schema helpers -----------------------------------------------------------------------
+
+
+def obj(properties: dict[str, Schema], *, optional: tuple[str, ...] = (),
+        extra: bool | Schema = False, **more: Any) -> Schema:
+    """An object with ``properties``, all required but ``optional``; ``extra`` is its
+    ``additionalProperties`` (``False``: exactly these fields)."""
+    schema: Schema = {"type": "object", "properties": properties}
+    required = [name for name in properties if name not in optional]
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = extra
+    return schema | more
+
+
+def mapping(values: Schema, description: str) -> Schema:
+    """An object keyed by names (symbols, exchanges, assets) with the same kind of value."""
+    return {"type": "object", "additionalProperties": values, "description": description}
+
+
+def array(items: Schema, **more: Any) -> Schema:
+    return {"type": "array", "items": items, **more}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {**schema, "nullable": True}
+
+
+def number(**more: Any) -> Schema:
+    return {"type": "number", **more}
+
+
+def integer(**more: Any) -> Schema:
+    return {"type": "integer", **more}
+
+
+def string(**more: Any) -> Schema:
+    return {"type": "string", **more}
+
+
+def enum(values: Any) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+BOOLEAN: Schema = {"type": "boolean"}
+NUMBER = number()
+INTEGER = integer()
+STRING = string()
+DATE = string(format="date", pattern=r"^\d{4}-\d{2}-\d{2}$")
+DATE_TIME = string(format="date-time")
+EPOCH = number(minimum=0, description="Unix time in seconds")
+TRUE: Schema = {"type": "boolean", "enum": [True]}
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def query(name: str, schema: Schema, description: str, *, required: bool = False) -> Schema:
+    """A query parameter. The handlers take an empty optional one as not given."""
+    parameter = {"name": name, "in": "query", "required": required, "schema": schema,
+                 "description": description}
+    return parameter if required else parameter | {"allowEmptyValue": True}
+
+
+SYMBOL = query("symbol", STRING, "Only this symbol (INVALID_SYMBOL if it is not configured)")
+EXCHANGE = query("exchange", STRING, "Only this exchange "
+                 "(EXCHANGE_NOT_AVAILABLE if it is not enabled)")
+LIMIT = query("limit", integer(minimum=1, maximum=MAX_LIMIT, default=100),
+              "Maximum number of results")
+OFFSET = query("offset", integer(minimum=0, maximum=MAX_OFFSET, default=0),
+               "Pagination offset")
+START_DATE = query("start_date", DATE, "First UTC day (YYYY-MM-DD), included")
+END_DATE = query("end_date", DATE, "Last UTC day (YYYY-MM-DD), included")
+
+
+def json_content(schema: Schema) -> Schema:
+    return {"application/json": {"schema": schema}}
+
+
+def response(description: str, schema: Schema, *, retry_after: bool = False) -> Schema:
+    headers = {name: {"$ref": f"#/components/headers/{name}"}
+               for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining",
+                            "X-RateLimit-Reset", "X-RateLimit-Type")}
+    if retry_after:
+        headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+    return {"description": description, "headers": headers, "content": json_content(schema)}
+
+
+def operation(summary: str, tag: str, ok: Schema, *errors: int,
+              public: bool = False, write: bool = False, parameters: list[Schema] | None = None,
+              body: Schema | None = None, body_required: bool = True,
+              ok_status: int = 200) -> Schema:
+    """One operation. Every operation may answer 429 and 500; those needing credentials
+    401 too, and write operations 403 (the trading scope)."""
+    codes = set(errors) | {429, 500}
+    if not public:
+        codes.add(401)
+    if write:
+        codes.add(403)
+    if parameters or body is not None:
+        codes.add(400)
+    op: Schema = {"summary": summary, "tags": [tag], "operationId": _operation_id(summary),
+                  "responses": {str(ok_status): response("Success", ok)}}
+    for code in sorted(codes):
+        op["responses"][str(code)] = {"$ref": f"#/components/responses/Error{code}"}
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": json_content(body)}
+    if public:
+        op["security"] = []
+    return op
+
+
+def _operation_id(summary: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in summary).split()
+    return words[0].lower() + "".join(w.capitalize() for w in words[1:])
+
+
+# --- response shapes ----------------------------------------------------------------------
+
+
+def _error_schema() -> Schema:
+    return obj({"error": obj({
+        "code": enum(STATUS),
+        "message": STRING,
+        "details": {"type": "object", "description": "What went wrong, by code"},
+        "timestamp": DATE_TIME,
+    })})
+
+
+def _status() -> Schema:
+    feed = obj({"connected": BOOLEAN, "last_update": nullable(EPOCH),
+                "latency_ms": nullable(NUMBER)})
+    return obj({
+        "status": enum(["running", "idle", "emergency_stopped", "stopping"]),
+        "uptime": integer(minimum=0, description="Seconds since the daemon started"),
+        "version": STRING,
+        "mode": enum(MODES),
+        "exchanges": mapping(feed, "By exchange"),
+        "active_symbols": integer(minimum=0),
+        "signals_last_hour": integer(minimum=0),
+        "trades_today": integer(minimum=0),
+    })
+
+
+def _health() -> Schema:
+    status = enum(["pass", "fail"])
+    problem = obj({"field": STRING, "message": STRING})
+    return obj({
+        "healthy": BOOLEAN,
+        "checks": obj({
+            "database": obj({"status": status, "response_time_ms": number(minimum=0)}),
+            "exchanges": obj({"status": status, "connected_count": integer(minimum=0),
+                              "total_count": integer(minimum=0)}),
+            "memory": obj({"status": status, "usage_percent": number(minimum=0, maximum=100)}),
+            "disk": obj({"status": status, "free_space_gb": number(minimum=0)}),
+            "config": obj({"status": status, "message": STRING, "problems": array(problem)},
+                          optional=("message", "problems")),
+        }),
+    })
+
+
+def _arbitrage_table(*, editing: bool) -> Schema:
+    fields = {
+        "min_profit_threshold": NUMBER,
+        "max_position_size": NUMBER,
+        "trade_amount_usd": NUMBER,
+        "use_trend_filter": BOOLEAN,
+        "trend_filter_mode": STRING,
+    }
+    return obj(fields, optional=tuple(fields), **({"minProperties": 1} if editing else {}))
+
+
+def _risk_table(*, editing: bool) -> Schema:
+    fields = {"max_drawdown_percent": NUMBER, "stop_loss_percent": NUMBER,
+              "max_concurrent_trades": INTEGER}
+    return obj(fields, optional=tuple(fields), **({"minProperties": 1} if editing else {}))
+
+
+def _trading_config() -> Schema:
+    return obj({
+        "arbitrage": _arbitrage_table(editing=False),
+        "risk_management": _risk_table(editing=False),
+        "exchanges": mapping(obj({"enabled": BOOLEAN}), "By exchange"),
+    })
+
+
+def _config_update() -> Schema:
+    exchange = obj({"enabled": BOOLEAN})
+    return obj({
+        "arbitrage": _arbitrage_table(editing=True),
+        "risk_management": _risk_table(editing=True),
+        "exchanges": mapping(exchange, "By exchange") | {"minProperties": 1},
+    }, optional=("arbitrage", "risk_management", "exchanges"), minProperties=1,
+        description="Partial tables; invalid values answer VALIDATION_ERROR naming the field")
+
+
+def _quote() -> Schema:
+    return obj({"bid": NUMBER, "ask": NUMBER, "bid_size": NUMBER, "ask_size": NUMBER,
+                "timestamp": EPOCH})
+
+
+def _spread() -> Schema:
+    return obj({
+        "symbol": STRING, "buy_exchange": STRING, "sell_exchange": STRING,
+        "buy_price": NUMBER, "sell_price": NUMBER, "spread": NUMBER,
+        "spread_percent": NUMBER, "profit_after_fees": NUMBER, "profit_percent": NUMBER,
+    })
+
+
+def _balances() -> Schema:
+    amounts = obj({"free": NUMBER, "locked": NUMBER, "total": NUMBER})
+    return obj({
+        "timestamp": EPOCH,
+        "balances": mapping(mapping(amounts, "By asset"), "By exchange"),
+        "total_value_usd": NUMBER,
+    })
+
+
+TRADE_STATUS = enum(member.value for member in TradeState)
+_TRADE_COMMON: dict[str, Schema] = {
+    "symbol": STRING, "buy_exchange": STRING, "sell_exchange": STRING,
+}
+
+
+def _trade_summary() -> Schema:
+    return obj({
+        "id": integer(minimum=1), **_TRADE_COMMON,
+        "quantity": NUMBER, "planned_profit": NUMBER,
+        "actual_profit": nullable(NUMBER), "fees_paid": nullable(NUMBER),
+        "status": TRADE_STATUS, "started_at": DATE_TIME,
+        "completed_at": nullable(DATE_TIME),
+    })
+
+
+def _trade_detail() -> Schema:
+    fill = obj({"price": NUMBER, "quantity": NUMBER, "fee": NUMBER,
+                "fee_asset": nullable(STRING), "timestamp": EPOCH})
+    leg = obj({
+        "client_order_id": STRING, "exchange_order_id": nullable(STRING),
+        "exchange": STRING, "side": enum(["buy", "sell"]),
+        "purpose": enum(["entry", "hedge", "unwind"]), "price": NUMBER,
+        "quantity": NUMBER, "status": STRING, "filled_quantity": NUMBER,
+        "reason": nullable(STRING), "fills": array(fill),
+    })
+    return obj({
+        "id": integer(minimum=1), "signal_id": nullable(INTEGER), **_TRADE_COMMON,
+        "buy_order_id": nullable(STRING), "sell_order_id": nullable(STRING),
+        "planned_buy_price": NUMBER, "planned_sell_price": NUMBER,
+        "actual_buy_price": nullable(NUMBER), "actual_sell_price": nullable(NUMBER),
+        "quantity": NUMBER, "planned_profit": NUMBER,
+        "actual_profit": nullable(NUMBER), "fees_paid": nullable(NUMBER),
+        "slippage": nullable(NUMBER), "status": TRADE_STATUS,
+        "started_at": DATE_TIME, "completed_at": nullable(DATE_TIME),
+        "execution_time_ms": nullable(integer(minimum=0)),
+        "mode": enum(MODES), "reason": nullable(STRING), "legs": array(leg),
+    })
+
+
+def _trades() -> Schema:
+    return obj({
+        "trades": array(_trade_summary()),
+        "total_count": integer(minimum=0),
+        "pagination": obj({"limit": integer(minimum=1), "offset": integer(minimum=0),
+                           "has_more": BOOLEAN}),
+    })
+
+
+def _signals() -> Schema:
+    signal = obj({
+        "id": integer(minimum=1), **_TRADE_COMMON,
+        "buy_price": NUMBER, "sell_price": NUMBER, "profit": NUMBER,
+        "profit_percent": NUMBER, "confidence": NUMBER, "executed": BOOLEAN,
+        "timestamp": EPOCH,
+    })
+    return obj({"signals": array(signal), "total_count": integer(minimum=0)})
+
+
+def _price_history() -> Schema:
+    candle = obj({"timestamp": integer(), "open": NUMBER, "high": NUMBER, "low": NUMBER,
+                  "close": NUMBER, "volume": NUMBER})
+    return obj({"symbol": STRING, "exchange": nullable(STRING),
+                "interval": enum(INTERVALS), "data": array(candle)})
+
+
+def _performance() -> Schema:
+    metrics = obj({
+        "total_trades": integer(minimum=0), "successful_trades": integer(minimum=0),
+        "win_rate": NUMBER, "total_profit": NUMBER, "total_fees": NUMBER,
+        "net_profit": NUMBER, "avg_profit_per_trade": NUMBER, "max_profit": NUMBER,
+        "max_loss": NUMBER, "avg_execution_time_seconds": NUMBER, "sharpe_ratio": NUMBER,
+        "max_drawdown_percent": NUMBER,
+        "profit_factor": nullable(NUMBER) | {"description": "null when no trade lost"},
+    })
+    day = obj({"date": DATE, "trades": integer(minimum=0), "profit": NUMBER,
+               "win_rate": NUMBER})
+    return obj({"period": enum([*PERIODS, "custom"]), "start_date": DATE, "end_date": DATE,
+                "metrics": metrics, "daily_breakdown": array(day)})
+
+
+def _analytics_request() -> Schema:
+    listed = {"minItems": 1}
+    parameters = obj({
+        "symbols": nullable(array(string(), **listed)),
+        "start_date": nullable(DATE),
+        "end_date": nullable(DATE),
+        "metrics": nullable(array(enum(SYMBOL_METRICS), **listed)),
+    }, optional=("symbols", "start_date", "end_date", "metrics"))
+    return obj({"query_type": enum(QUERY_TYPES), "parameters": parameters},
+               optional=("parameters",))
+
+
+def _analytics_response() -> Schema:
+    return obj({
+        "query_type": enum(QUERY_TYPES),
+        "results": mapping(mapping(NUMBER, "By metric"), "By symbol"),
+        "execution_time_ms": integer(minimum=0),
+    })
+
+
+def _batch_request() -> Schema:
+    identifier = integer(minimum=1, maximum=MAX_ID)
+    execute = obj({"type": enum(OPERATION_TYPES[:1]), "signal_id": identifier,
+                   "quantity": number(exclusiveMinimum=True, minimum=0)},
+                  optional=("quantity",))
+    cancel = obj({"type": enum(OPERATION_TYPES[1:]), "trade_id": identifier})
+    return obj({"operations": array({"oneOf": [execute, cancel]}, minItems=1,
+                                    maxItems=MAX_OPERATIONS)})
+
+
+def _batch_response() -> Schema:
+    result = obj({"operation": integer(minimum=1), "success": BOOLEAN,
+                  "trade_id": integer(minimum=1), "error": STRING},
+                 optional=("trade_id", "error"))
+    return obj({"results": array(result)})
+
+
+def _start_request() -> Schema:
+    names = nullable(array(STRING))
+    return {"type": "object", "properties": {
+        "mode": enum(MODES), "symbols": names, "exchanges": names,
+    }, "description": "Every field is optional: mode defaults to [daemon] mode, symbols "
+                      "and exchanges to all configured"}
+
+
+# --- the document ---------------------------------------------------------------------------
+
+
+def _paths() -> dict[str, dict[str, Schema]]:
+    ok = obj({"success": TRUE, "message": STRING})
+    started = obj({**ok["properties"], "mode": enum(MODES), "start_time": DATE_TIME,
+                   "symbols_count": integer(minimum=0),
+                   "exchanges_count": integer(minimum=0)})
+    stopped = obj({**ok["properties"], "stop_time": DATE_TIME,
+                   "trades_completed": integer(minimum=0),
+                   "pending_trades": integer(minimum=0)})
+    emergency = obj({**ok["properties"], "trades_cancelled": integer(minimum=0),
+                     "positions_closed": integer(minimum=0), "timestamp": DATE_TIME})
+    updated = obj({**ok["properties"], "updated_fields": array(STRING)})
+    limits = obj({"limits": mapping(NUMBER, "Each limit and its current use"),
+                  "status": enum(["normal", "warning", "critical"]),
+                  "warnings": array(STRING)})
+    token = obj({"access_token": STRING, "token_type": enum(["bearer"]),
+                 "expires_in": integer(minimum=1), "scope": enum(SCOPES)})
+    login = obj({"username": STRING, "password": STRING}, extra=True)
+    health = operation("Health check", "system", _health(), public=True)
+    health["responses"]["503"] = response("A check failed (same body)", _health())
+    trade_id = {"name": "trade_id", "in": "path", "required": True,
+                "schema": integer(minimum=1, maximum=MAX_ID)}
+    times = [query("start_time", EPOCH, "From this time"),
+             query("end_time", EPOCH, "Until this time")]
+    return {
+        "/api/v1/status": {"get": operation("System status", "system", _status())},
+        "/api/v1/health": {"get": health},
+        "/api/v1/openapi.json": {"get": operation(
+            "OpenAPI document", "system", {"type": "object"}, public=True)},
+        "/api/v1/auth/login": {"post": operation(
+            "Log in for a JWT", "auth", token, 401, public=True, body=login)},
+        "/api/v1/trading/start": {"post": operation(
+            "Start trading", "trading", started, 503, write=True, body=_start_request(),
+            body_required=False)},
+        "/api/v1/trading/stop": {"post": operation(
+            "Stop trading", "trading", stopped, write=True)},
+        "/api/v1/trading/config": {
+            "get": operation("Trading configuration", "trading", _trading_config()),
+            "put": operation("Update trading configuration", "trading", updated,
+                             write=True, body=_config_update()),
+        },
+        "/api/v1/risk/emergency-stop": {"post": operation(
+            "Emergency stop", "risk", emergency, write=True)},
+        "/api/v1/risk/limits": {"get": operation("Risk limits", "risk", limits)},
+        "/api/v1/prices/current": {"get": operation(
+            "Current prices", "market",
+            obj({"timestamp": EPOCH,
+                 "prices": mapping(mapping(_quote(), "By exchange"), "By symbol")}),
+            503, parameters=[SYMBOL, EXCHANGE])},
+        "/api/v1/spreads/current": {"get": operation(
+            "Current spreads", "market", obj({"timestamp": EPOCH, "spreads": array(_spread())}),
+            parameters=[SYMBOL, query("min_profit", NUMBER,
+                                      "Minimum net profit as a fraction (0.002 = 0.2 %)")])},
+        "/api/v1/balances": {"get": operation("Balances", "market", _balances())},
+        "/api/v1/trades": {"get": operation(
+            "Trade history", "history", _trades(), 503,
+            parameters=[START_DATE, END_DATE, SYMBOL,
+                        query("status", TRADE_STATUS, "Only trades in this state"),
+                        LIMIT, OFFSET])},
+        "/api/v1/trades/{trade_id}": {"get": operation(
+            "One trade", "history", _trade_detail(), 404, 503, parameters=[trade_id])},
+        "/api/v1/signals": {"get": operation(
+            "Signals", "history", _signals(), 503,
+            parameters=[*times, SYMBOL, query("executed", BOOLEAN, "Executed or not"),
+                        LIMIT, OFFSET])},
+        "/api/v1/prices/history": {"get": operation(
+            "Price history", "history", _price_history(), 503,
+            parameters=[query("symbol", string(minLength=1), "Trading symbol", required=True),
+                        EXCHANGE,
+                        *(query(p["name"], EPOCH, p["description"], required=True)
+                          for p in times),
+                        query("interval", enum(INTERVALS) | {"default": "1m"},
+                              "Candle interval")])},
+        "/api/v1/performance": {"get": operation(
+            "Performance", "history", _performance(), 503,
+            parameters=[query("period", enum(PERIODS), "Last 1, 7, 30 or 365 UTC days "
+                              "(default month); not with start_date/end_date"),
+                        START_DATE, END_DATE])},
+        "/api/v1/analytics/query": {"post": operation(
+            "Analytics query", "history", _analytics_response(), 503,
+            body=_analytics_request())},
+        "/api/v1/batch/trades": {"post": operation(
+            "Batch trade operations", "trading", _batch_response(), write=True,
+            body=_batch_request())},
+    }
+
+
+def _components() -> Schema:
+    int_header = {"schema": integer(minimum=0), "required": True}
+    headers = {
+        "X-RateLimit-Limit": int_header | {"description": "Requests per minute of this type"},
+        "X-RateLimit-Remaining": int_header | {"description": "Requests allowed right now"},
+        "X-RateLimit-Reset": int_header | {"description": "Unix time the bucket is full"},
+        "X-RateLimit-Type": {"schema": enum(["requests"]), "required": True},
+        "Retry-After": {"schema": integer(minimum=1), "required": True,
+                        "description": "Seconds until a request is allowed again"},
+    }
+    responses = {
+        f"Error{code}": response(text, _ERROR_REF, retry_after=code == 429)
+        for code, text in _DESCRIPTIONS.items()
+    }
+    responses["Error405"]["headers"]["Allow"] = {"schema": STRING, "required": True}
+    return {
+        "schemas": {"Error": _error_schema()},
+        "responses": responses,
+        "headers": headers,
+        "securitySchemes": {
+            "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        },
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The document; built on first use and shared (do not mutate it)."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "arbotd API",
+            "version": __version__,
+            "description": "Cross-exchange arbitrage daemon. Read endpoints need the read or "
+                           "trading scope, write endpoints the trading scope; health, login "
+                           "and this document are public. Unknown routes answer 404 and "
+                           "unsupported methods 405, both with the error object.",
+        },
+        "security": [{"ApiKeyAuth": []}, {"BearerAuth": []}],
+        "paths": _paths(),
+        "components": _components(),
+    }
