@@ -156,7 +156,13 @@ class LimitUse:
 @runtime_checkable
 class RiskCheck(Protocol):
     """Decides whether a signal may be executed. Called once per signal (not per quote)
-    while trading."""
+    while trading.
+
+    A check may also have a ``stop_loss_fraction`` attribute (0.02 = 2 %): when one leg of
+    a trade fills and the other does not, the missing leg is completed at market only
+    while its price has moved less than this against the plan (the smallest value of all
+    checks applies); without any, the filled leg is always unwound.
+    """
 
     name: str
 
@@ -171,6 +177,10 @@ class Executor(Protocol):
     """Places orders in one trading mode. The core's trade runner drives both legs, the
     partial-fill reconciliation and the unwind; an executor only knows how to execute one
     order where it trades (on paper against the book, or on a real exchange).
+
+    An executor may also have a ``start()`` method, called each time trading starts in its
+    mode (the paper executor funds its accounts there; a live one can refuse to start,
+    raising :class:`arbotd.TradingError`).
     """
 
     mode: str
