@@ -75,6 +75,9 @@ class Engine:
         self.observe = observe
         self.next_signal_id = 1
         self.quotes_processed = 0
+        # Counts changes to the book other than new quotes (venues or symbols removed), so
+        # that ``(quotes_processed, book_revision)`` identifies the book's content.
+        self.book_revision = 0
         self.signals_detected = 0
         self._signal_times: collections.deque[float] = collections.deque()
         self.last_signals: collections.deque[Signal] = collections.deque(maxlen=1000)
@@ -153,6 +156,7 @@ class Engine:
     def set_venues(self, fees: Mapping[str, float], premium: Mapping[str, float]) -> None:
         """Install the taker fees and premium baselines of the enabled venues, and forget
         the quotes of venues no longer enabled."""
+        self.book_revision += 1
         self.market.fees = dict(fees)
         self.market.premium = dict(premium)
         for exchange in list(self.market.usable):
@@ -164,6 +168,7 @@ class Engine:
 
     def set_symbols(self, symbols: Sequence[str]) -> None:
         """Forget the quotes of symbols no longer watched."""
+        self.book_revision += 1
         for symbol in [s for s in self.book if s not in symbols]:
             del self.book[symbol]
 

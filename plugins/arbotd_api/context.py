@@ -13,6 +13,7 @@ from arbotd import Runtime
 from arbotd_api.auth import Credentials
 from arbotd_api.config import ApiConfig
 from arbotd_api.errors import ApiError
+from arbotd_api.pricecache import PriceCache
 from arbotd_api.ratelimit import RateLimiter
 
 __all__ = ["ApiState", "json_body", "kind", "state"]
@@ -30,6 +31,7 @@ class ApiState:
     settings: ApiConfig
     credentials: Credentials
     limiter: RateLimiter
+    prices: PriceCache = attrs.field(factory=PriceCache)
 
 
 def state() -> ApiState:

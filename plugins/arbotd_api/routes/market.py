@@ -58,19 +58,8 @@ def _exchange_filter() -> str | None:
 @kind("read")
 async def current_prices() -> Response:
     symbol, exchange = _symbol_filter(), _exchange_filter()
-    prices: dict[str, dict[str, Any]] = {}
-    for name, quotes in sorted(_engine().book.items()):
-        if symbol is not None and name != symbol:
-            continue
-        row = {
-            venue: {"bid": q.bid, "ask": q.ask, "bid_size": q.bid_size,
-                    "ask_size": q.ask_size, "timestamp": q.received_ts}
-            for venue, q in sorted(quotes.items())
-            if exchange is None or venue == exchange
-        }
-        if row:
-            prices[name] = row
-    return json_response({"timestamp": time.time(), "prices": prices})
+    body = state().prices.answer(_engine(), symbol, exchange)
+    return Response(body, status=200, content_type="application/json")
 
 
 def compute_spreads(book: dict[str, dict[str, Any]], fees: dict[str, float],
