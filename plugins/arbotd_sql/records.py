@@ -259,8 +259,8 @@ def write_records(records: Sequence[Record]) -> None:
             raise ValueError(f"unknown record kind {kind!r}")
     if signals:
         _upsert(SignalRecord, [signal_row(s) for s in signals.values()], [SignalRecord.id])
-    for trade in trades.values():
-        _write_trade(trade)
+    if trades:
+        _write_trades(list(trades.values()))
     _insert(Funding, funding)
     for timestamp, equity_usd, mode, balances in equity:
         EquitySnapshot.create(timestamp=timestamp, equity_usd=equity_usd, mode=mode)
@@ -270,9 +270,18 @@ def write_records(records: Sequence[Record]) -> None:
     _insert(RawQuote, quotes)
 
 
-def _write_trade(trade: Trade) -> None:
-    row, orders, fills = trade_rows(trade)
-    _upsert(TradeRecord, [row], [TradeRecord.id])
+def _write_trades(trades: list[Trade]) -> None:
+    """Every trade of a batch in one statement per table (trades before the orders and
+    fills that refer to them); a fill already stored is left alone."""
+    rows: list[dict[str, Any]] = []
+    orders: list[dict[str, Any]] = []
+    fills: list[dict[str, Any]] = []
+    for trade in trades:
+        row, trade_orders, trade_fills = trade_rows(trade)
+        rows.append(row)
+        orders.extend(trade_orders)
+        fills.extend(trade_fills)
+    _upsert(TradeRecord, rows, [TradeRecord.id])
     _upsert(OrderRecord, orders, [OrderRecord.client_order_id])
     for chunk in _chunks(FillRecord, fills):
         FillRecord.insert_many(chunk).on_conflict_ignore().execute()
