@@ -87,6 +87,10 @@ class Runtime:
         self.engine: Engine | None = None
         self.control: Control | None = None
         self.feeds: FeedSupervisor | None = None
+        # Objects a plugin keeps for this daemon (its server, its market session), keyed
+        # "plugin.what": they live exactly as long as the daemon, so no plugin needs
+        # module-level state.
+        self.plugin_state: dict[str, Any] = {}
 
     # --- assembling the trading core --------------------------------------------------
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
-
 from arbotd import Config, Runtime, hookimpl
 from arbotd_api.config import ApiConfig
 from arbotd_api.service import ApiService
 
-# The running server of each daemon, for its reloads (and tests, which ask it for the
-# bound address). Weakly keyed: nothing outlives its daemon.
-_services: weakref.WeakKeyDictionary[Any, ApiService] = weakref.WeakKeyDictionary()
+_SERVICE = "api.service"
 
 
 def service_for(runtime: Runtime) -> ApiService | None:
-    return _services.get(runtime)
+    """The daemon's API server, for its reloads (and tests, which ask for the bound
+    address)."""
+    return runtime.plugin_state.get(_SERVICE)
 
 
 @hookimpl
@@ -29,12 +26,12 @@ def register_services(config: Config, runtime: Runtime) -> list[ApiService]:
     if not settings.enabled:
         return []
     service = ApiService(settings, runtime)
-    _services[runtime] = service
+    runtime.plugin_state[_SERVICE] = service
     return [service]
 
 
 @hookimpl
 def on_reload(new: Config, changed: frozenset[str], runtime: Runtime) -> None:
-    service = _services.get(runtime)
+    service = service_for(runtime)
     if "api" in changed and service is not None:
         service.apply(new["api"])

@@ -4,18 +4,12 @@ the paper executor of ``simulation`` mode."""
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Any
 
 import arbotd
 from arbotd_sim.config import SimulationConfig
 from arbotd_sim.paper import PaperExecutor
 from arbotd_sim.venue import SimSession, SimVenue
-
-# One session per running daemon, so the venues created at a reload resume the market
-# where the running ones are (see SimSession). Keyed weakly by the runtime: no state
-# outlives the daemon it belongs to, and each test's runtime gets its own.
-_sessions: weakref.WeakKeyDictionary[Any, SimSession] = weakref.WeakKeyDictionary()
 
 
 @arbotd.hookimpl
@@ -53,11 +47,10 @@ def on_reload(new: arbotd.Config, changed: frozenset[str], runtime: arbotd.Runti
 
 
 def _session_for(runtime: Any) -> SimSession:
+    """One session per running daemon, so that venues created at a reload resume the
+    market where the running ones are (see SimSession)."""
     wall_clock = getattr(runtime, "clock", None) or time.time
-    try:
-        session = _sessions.get(runtime)
-        if session is None:
-            session = _sessions[runtime] = SimSession(wall_clock)
-    except TypeError:  # None, or an object that cannot be weakly referenced (tests)
-        session = SimSession(wall_clock)
-    return session
+    state = getattr(runtime, "plugin_state", None)
+    if state is None:  # a runtime-like object of a test
+        return SimSession(wall_clock)
+    return state.setdefault("sim.session", SimSession(wall_clock))

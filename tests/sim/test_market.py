@@ -411,6 +411,9 @@ def make_config(**simulation: Any) -> arbotd.Config:
 class FakeRuntime:
     clock = staticmethod(lambda: WALL)
 
+    def __init__(self) -> None:
+        self.plugin_state: dict[str, Any] = {}
+
 
 def test_the_plugin_owns_the_simulation_table() -> None:
     pm = arbotd.make_plugin_manager(plugins=[("sim", plugin)], entry_points=False)
