@@ -17,7 +17,7 @@ from arbotd._control import Control
 from arbotd._engine import Engine
 from arbotd._errors import ConfigError, PluginError, TradingError
 from arbotd._feeds import FeedSupervisor
-from arbotd._interfaces import ExchangeAdapter, Strategy
+from arbotd._interfaces import ExchangeAdapter, Storage, Strategy
 from arbotd._ledger import Ledger
 from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
 
@@ -82,7 +82,7 @@ class Runtime:
 
         self.bus = Bus()
         self.ledger = Ledger()
-        self.storage: Any = None
+        self.storage: Storage | None = None
         self.strategies: list[Strategy] = []
         self.engine: Engine | None = None
         self.control: Control | None = None
