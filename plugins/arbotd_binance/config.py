@@ -1,0 +1,53 @@
+"""The ``[exchanges.binance]`` table.
+
+Fees are fractions (``0.001`` = 0.1 %, Binance's base-tier spot taker fee,
+exchange-protocols.md section 6); ``premium_baseline`` is a percent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from arbotd import setting
+
+__all__ = ["MAINNET_WS_URL", "MAX_STREAMS_PER_CONNECTION", "TESTNET_WS_URL", "BinanceConfig"]
+
+MAINNET_WS_URL = "wss://stream.binance.com:9443"
+TESTNET_WS_URL = "wss://stream.testnet.binance.vision"
+# Binance accepts at most 1024 streams on one connection (web-socket-streams.md, "Limits").
+MAX_STREAMS_PER_CONNECTION = 1024
+
+
+def _check_url(url: Any) -> str | None:
+    if url and not url.startswith(("wss://", "ws://")):
+        return f"expected a ws:// or wss:// URL (or \"\" for the default), got {url!r}"
+    return None
+
+
+@attrs.frozen
+class BinanceConfig:
+    """``[exchanges.binance]``: Binance spot."""
+
+    enabled: bool = setting(False)
+    # Use Binance's spot testnet (wss://stream.testnet.binance.vision).
+    testnet: bool = setting(False)
+    # WebSocket base URL; "" means wss://stream.binance.com:9443, or the testnet's URL
+    # when testnet = true.
+    ws_url: str = setting("", check=_check_url)
+    taker_fee: float = setting(0.001, ge=0, lt=0.1)
+    premium_baseline: float = setting(0.0, ge=-100, le=100)
+    # Names of the environment variables holding the API key and secret (trading only).
+    api_key_env: str = setting("BINANCE_API_KEY")
+    api_secret_env: str = setting("BINANCE_API_SECRET")
+    # A connection that brings no message for this long is marked unusable and reopened.
+    stale_after_seconds: float = setting(10.0, gt=0, le=3600)
+    # Streams (symbols) per WebSocket connection; more symbols open more connections.
+    max_streams_per_connection: int = setting(200, ge=1, le=MAX_STREAMS_PER_CONNECTION)
+
+    def resolved_ws_url(self) -> str:
+        """``ws_url`` without a trailing slash, or the default for ``testnet``."""
+        if self.ws_url:
+            return self.ws_url.rstrip("/")
+        return TESTNET_WS_URL if self.testnet else MAINNET_WS_URL
