@@ -205,7 +205,10 @@ class BinanceFeed:
             # connection at 24 h): reconnect at once, and back off only if that fails.
             failures = 0 if healthy else failures + 1
             delay = self.backoff.delay(failures) if failures else 0.0
-            log.info("binance: connection %d: %s; reconnecting in %.1f s", index, reason, delay)
+            # A planned reconnect is news; a failing one is a problem the operator must see.
+            level = logging.WARNING if failures else logging.INFO
+            log.log(level, "binance: connection %d: %s; reconnecting in %.1f s",
+                    index, reason, delay)
             await trio.sleep(delay)
 
     async def _session(
@@ -260,11 +263,11 @@ class BinanceFeed:
                         deliver(quote)
                 return f"no message for {stale_after:g} s (stale)"
         except HandshakeError as err:
-            return f"connection failed: {err!r}"
+            return f"connection failed: {_cause(err)}"
         except ConnectionClosed as err:
             return f"connection closed: {err.reason}"
         except OSError as err:
-            return f"connection error: {err!r}"
+            return f"connection error: {_cause(err)}"
 
     def _mark_up(self, index: int, sink: QuoteSink, all_up: trio.Event) -> None:
         self._up.add(index)
@@ -292,3 +295,11 @@ def _is_server_shutdown(raw: str | bytes) -> bool:
     return message.get("stream") == "!serverShutdown" or (
         isinstance(data, dict) and data.get("e") == "serverShutdown"
     )
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost cause of a connection error, which says what went wrong (a name that
+    does not resolve, a refused port, a timeout) where the outer error does not."""
+    while (inner := err.__cause__ or err.__context__) is not None:
+        err = inner
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
