@@ -3,6 +3,15 @@ folder is on ``sys.path`` through pytest's ``pythonpath`` setting)."""
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +80,80 @@ async def simulate(
         await trio.sleep(seconds)
         runtime.shutdown_requested.set()
     return runtime, quotes
+
+
+# --- a throwaway PostgreSQL server ------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_bindir() -> Path | None:
+    """Where ``initdb`` and ``pg_ctl`` are: on the PATH, else Debian's newest
+    ``/usr/lib/postgresql/<major>/bin``; ``None`` without PostgreSQL."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                      key=lambda p: int(Path(p).parts[-3]))
+    return Path(versions[-1]).parent if versions else None
+
+
+@contextlib.contextmanager
+def throwaway_postgres(
+    bindir: Path,
+    database: str = "arbot_test",
+    settings: Iterable[str] = (),
+    start_timeout: int = 30,
+) -> Iterator[str]:
+    """A PostgreSQL cluster in a temporary directory, on a free loopback port, trusting
+    loopback connections (it lives for one test session or benchmark and holds nothing),
+    fsync off; run as the ``postgres`` user when we are root, as ``.ci/run`` does.
+    ``settings`` are extra ``name=value`` server settings. Yields the url of the empty
+    ``database``; the cluster is stopped and deleted afterwards. Raises ``LookupError``
+    when running as root without a ``postgres`` user to run the server as."""
+    import psycopg2  # only PostgreSQL runs need it
+
+    directory = Path(tempfile.mkdtemp(prefix="arbotd-pg-"))
+    prefix: list[str] = []
+    try:
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                raise LookupError("running as root and there is no postgres user to run "
+                                  "PostgreSQL") from None
+            os.chown(directory, owner.pw_uid, owner.pw_gid)
+            prefix = ["runuser", "-u", "postgres", "--"]
+        data, port = directory / "data", free_port()
+
+        def run(*args: str) -> None:
+            subprocess.run([*prefix, *args], check=True, capture_output=True, text=True,
+                           cwd=directory)
+
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "arbot", "--auth=trust",
+            "-E", "UTF8", "--no-sync", "--no-instructions")
+        options = " ".join(
+            [f"-p {port} -k {directory} -c listen_addresses=127.0.0.1",
+             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+             *(f"-c {setting}" for setting in settings)]
+        )
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
+            "-l", str(directory / "server.log"), "-w", "-t", str(start_timeout), "start")
+        try:
+            admin = psycopg2.connect(host="127.0.0.1", port=port, user="arbot",
+                                     dbname="postgres")
+            admin.autocommit = True
+            with admin.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {database}")
+            admin.close()
+            yield f"postgresql://arbot@127.0.0.1:{port}/{database}"
+        finally:
+            with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
+                run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -18,9 +18,9 @@ import attrs
 import httpx
 import pytest
 import trio
+from support import RecordingNotifier
 
 from arbotd._daemon import Daemon
-from arbotd._sdnotify import Notifier
 from arbotd_api.plugin import service_for
 
 API_KEY = "trading-key-0123456789"
@@ -80,16 +80,6 @@ class Running:
         return httpx.AsyncClient(base_url=self.url, timeout=10, **kwargs)
 
 
-class _Notifier(Notifier):
-    def __init__(self) -> None:
-        super().__init__(address="", watchdog_usec="")
-        self.ready_event = trio.Event()
-
-    def notify(self, *fields: str) -> None:
-        if "READY=1" in fields:
-            self.ready_event.set()
-
-
 def server_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                    ) -> Callable[..., AbstractAsyncContextManager[Running]]:
     """For a ``serve_api`` fixture: ``async with serve_api(extra_toml) as api`` runs the
@@ -104,14 +94,14 @@ def server_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         path = tmp_path / "arbot.toml"
         text = textwrap.dedent(BASE_CONFIG).format(state_dir=tmp_path / "state", port=port)
         path.write_text(text + textwrap.dedent(extra), encoding="utf-8")
-        notifier = _Notifier()
+        notifier = RecordingNotifier()
         daemon = Daemon(path, notifier=notifier)
         runtime = daemon.prepare()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(daemon.serve)
                 with trio.fail_after(20):
-                    await notifier.ready_event.wait()
+                    await notifier.wait_for("READY=1")
                     while wait_feeds and not all(
                         s.connected for s in runtime.feeds.statuses().values()
                     ):

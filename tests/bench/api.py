@@ -89,33 +89,24 @@ def _announce(url: str) -> None:
 
 async def serve_daemon(workdir: Path) -> None:
     import trio
+    from support import RecordingNotifier
 
     from arbotd import Quote
     from arbotd._daemon import Daemon
-    from arbotd._sdnotify import Notifier
     from arbotd_api.plugin import service_for
-
-    class ReadyNotifier(Notifier):
-        def __init__(self) -> None:
-            super().__init__(address="", watchdog_usec="")
-            self.ready_event = trio.Event()
-
-        def notify(self, *fields: str) -> None:
-            if "READY=1" in fields:
-                self.ready_event.set()
 
     for name in ("ARBOT_API_KEY", "ARBOT_JWT_SECRET"):
         os.environ.pop(name, None)
     path = workdir / "arbot.toml"
     path.write_text(textwrap.dedent(DAEMON_CONFIG).format(state_dir=workdir / "state"),
                     encoding="utf-8")
-    notifier = ReadyNotifier()
+    notifier = RecordingNotifier()
     daemon = Daemon(path, notifier=notifier)
     runtime = daemon.prepare()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(daemon.serve)
         with trio.fail_after(30):
-            await notifier.ready_event.wait()
+            await notifier.wait_for("READY=1")
         engine = runtime.engine
         # The simulated venues quote the configured symbols themselves: wait for them.
         with trio.fail_after(30):

@@ -435,7 +435,8 @@ def main() -> None:
         if bindir is None:
             print("\n== postgresql: skipped, no PostgreSQL binaries (initdb) found ==")
             return
-        with throwaway_postgres(bindir) as url:
+        # A large WAL: the query phase loads over a million rows in big transactions.
+        with throwaway_postgres(bindir, "arbot_bench", ("max_wal_size=4GB",), 60) as url:
             run_backend(f"postgresql {postgres_version(bindir)}",
                         _with_schema(url, "bench_insert"), _with_schema(url, "bench_query"),
                         root / "state", sizes)

@@ -10,14 +10,9 @@ gets its own schema in it, so tests never see each other's rows.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
-import shutil
 import socket
 import sqlite3
-import subprocess
-import tempfile
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+from support import postgres_bindir, throwaway_postgres
 
 from arbotd_sql import RetryPolicy, SqlStorage, StorageConfig
 
@@ -37,64 +33,6 @@ FAST_RETRY = RetryPolicy(initial=0.02, factor=2.0, maximum=0.2)
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def _postgres_bindir() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                      key=lambda p: int(Path(p).parts[-3]))
-    return Path(versions[-1]).parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _ThrowawayPostgres:
-    """A PostgreSQL cluster in a temporary directory, trusting loopback connections (it
-    lives for one test session and holds nothing)."""
-
-    def __init__(self, bindir: Path) -> None:
-        self.bindir = bindir
-        self.dir = Path(tempfile.mkdtemp(prefix="arbotd-pg-"))
-        self.data = self.dir / "data"
-        self.port = _free_port()
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:
-            try:
-                owner = pwd.getpwnam("postgres")
-            except KeyError:
-                pytest.skip("running as root and there is no postgres user to run PostgreSQL")
-            os.chown(self.dir, owner.pw_uid, owner.pw_gid)
-            self.prefix = ["runuser", "-u", "postgres", "--"]
-
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self.prefix, *args], check=True, capture_output=True, text=True)
-
-    def start(self) -> str:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "arbot",
-                  "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
-                  "-l", str(self.dir / "server.log"), "-w", "-t", "30", "start")
-        admin = psycopg2.connect(host="127.0.0.1", port=self.port, user="arbot",
-                                 dbname="postgres")
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute("CREATE DATABASE arbot_test")
-        admin.close()
-        return f"postgresql://arbot@127.0.0.1:{self.port}/arbot_test"
-
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                      "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The URL of a PostgreSQL database the tests may create schemas in."""
@@ -102,15 +40,15 @@ def postgres_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    bindir = _postgres_bindir()
+    bindir = postgres_bindir()
     if bindir is None:
         pytest.skip("no PostgreSQL binaries (initdb) on this machine and "
                     "$ARBOTD_TEST_POSTGRES_URL is not set")
-    server = _ThrowawayPostgres(bindir)
     try:
-        yield server.start()
-    finally:
-        server.stop()
+        with throwaway_postgres(bindir) as url:
+            yield url
+    except LookupError as err:
+        pytest.skip(str(err))
 
 
 def _connect(url: str) -> Any:
