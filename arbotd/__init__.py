@@ -20,6 +20,7 @@ from arbotd._errors import (
 )
 from arbotd._execution import client_order_id
 from arbotd._interfaces import (
+    ExchangeAccount,
     ExchangeAdapter,
     Executor,
     FeedStatus,
@@ -68,6 +69,7 @@ __all__ = [
     "DaemonConfig",
     "Engine",
     "Event",
+    "ExchangeAccount",
     "ExchangeAdapter",
     "ExchangeError",
     "Executor",

@@ -192,7 +192,7 @@ class Control:
             )
         prepare = getattr(executor, "start", None)
         if callable(prepare):
-            prepare()
+            prepare(list(exchanges) if exchanges else venues)
         self.mode = mode
         self.selected_symbols = frozenset(symbols) if symbols else None
         self.selected_exchanges = frozenset(exchanges) if exchanges else None
@@ -295,6 +295,12 @@ class Control:
             or signal.sell_exchange not in self.selected_exchanges
         ):
             return self._reject(signal, "exchange_not_selected")
+        admit = getattr(self._runner.executor, "admit", None)
+        if admit is not None:
+            admitted = admit(signal)
+            if isinstance(admitted, str):
+                return self._reject(signal, admitted)
+            signal = admitted
         for check in self.risk_checks:
             reason = check.check(signal)
             if reason:

@@ -18,8 +18,10 @@ from arbotd._model import Trade
 
 if TYPE_CHECKING:
     from arbotd._model import Balance, Fill, Order, Quote, Signal
+    from arbotd.exchange.rules import SymbolRules
 
 __all__ = [
+    "ExchangeAccount",
     "ExchangeAdapter",
     "Executor",
     "FeedStatus",
@@ -178,9 +180,14 @@ class Executor(Protocol):
     partial-fill reconciliation and the unwind; an executor only knows how to execute one
     order where it trades (on paper against the book, or on a real exchange).
 
-    An executor may also have a ``start()`` method, called each time trading starts in its
-    mode (the paper executor funds its accounts there; a live one can refuse to start,
-    raising :class:`arbotd.TradingError`).
+    An executor may also have
+
+    * a ``start(venues)`` method, called each time trading starts in its mode with the
+      exchanges it will trade on (the paper executor funds its accounts there; the live
+      one refuses to start without keys, raising :class:`arbotd.TradingError`);
+    * an ``admit(signal)`` method, called for every signal before the risk checks while
+      trading: it returns the signal (resized, e.g. to the exchanges' lot sizes) or a
+      reason to reject it (``"filters"``).
     """
 
     mode: str
@@ -197,6 +204,57 @@ class Executor(Protocol):
     def reference_price(self, exchange: str, symbol: str, side: str) -> float | None:
         """The price an order on ``side`` would get now (best ask to buy, best bid to
         sell), or ``None`` when unknown."""
+
+
+@runtime_checkable
+class ExchangeAccount(Protocol):
+    """A trading account on a real exchange, for ``live`` mode.
+
+    ``name`` is the venue's name, the same as its :class:`ExchangeAdapter`'s. An account
+    is created whether or not its keys are set (``missing_credentials`` says which are
+    not); the live executor opens it only when live trading is wanted. Every method that
+    talks to the exchange raises :class:`arbotd.TemporaryExchangeError` (worth retrying:
+    timeouts, 5xx, 429/418 with ``retry_after``) or :class:`arbotd.PermanentExchangeError`
+    (a rejected order, a bad key), never a bare library exception, and never puts a secret
+    in a message.
+    """
+
+    name: str
+
+    def missing_credentials(self) -> list[str]:
+        """The names of the environment variables that must be set to trade here and are
+        not (empty when the account can trade)."""
+
+    async def open(self) -> None:
+        """Get ready to trade: measure the clock offset, load every symbol's trading rules
+        (:meth:`rules`). Called at the start of live trading and again once a day."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    def rules(self, symbol: str) -> SymbolRules | None:
+        """The exchange's rules for ``symbol`` (exchange-neutral name), ``None`` when
+        the symbol is not listed or the rules are not loaded yet."""
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Every asset held: asset -> (free, locked)."""
+
+    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        """Send ``order`` with its ``client_order_id``: an immediate-or-cancel limit order
+        at ``order.price``, or a market order when the price is 0 (hedges and unwinds).
+        Price and quantity are already rounded to the rules. Return the order with its
+        final status, filled quantity and exchange order id, and its fills (fees as the
+        exchange charged them). Raise :class:`arbotd.TemporaryExchangeError` when the
+        outcome is unknown (a timeout): the caller then asks :meth:`query_order`."""
+
+    async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        """The state and fills of an order sent earlier, by its client order id. Raise
+        :class:`arbotd.PermanentExchangeError` when the exchange does not know it (it
+        was never placed)."""
+
+    async def cancel_order(self, order: Order) -> None:
+        """Cancel an order still open, by its client order id (nothing when it is
+        already final)."""
 
 
 @attrs.frozen

@@ -34,6 +34,7 @@ import pluggy
 if TYPE_CHECKING:
     from arbotd._config import Config
     from arbotd._interfaces import (
+        ExchangeAccount,
         ExchangeAdapter,
         Executor,
         RiskCheck,
@@ -86,6 +87,18 @@ def register_exchanges(config: Config, runtime: Runtime) -> list[ExchangeAdapter
 
     Return an empty list when none of this plugin's venues is enabled. Venue names must be
     unique across plugins.
+    """
+
+
+@hookspec
+def register_accounts(config: Config, runtime: Runtime) -> list[ExchangeAccount]:
+    """Return the trading accounts of this plugin's enabled real exchanges, for ``live``
+    mode (simulated venues have none: they trade on paper).
+
+    Called at start and after every reload; return accounts whether or not their API keys
+    are set (``missing_credentials`` tells), so that live mode can say which are missing.
+    An account should compare equal to the one built from the same settings, so that a
+    reload keeps it (and its connections and loaded rules).
     """
 
 

@@ -17,18 +17,14 @@ Quirks (exchange-protocols.md section 1.1, from Binance's ``web-socket-streams.m
 
 from __future__ import annotations
 
-import logging
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
 import orjson
-import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from arbotd import FeedStatus, Quote, QuoteSink
+from arbotd import Quote
+from arbotd.exchange.feed import Backoff, Connection, Resync, WebSocketFeed
 from arbotd_binance.config import BinanceConfig
 from arbotd_binance.symbols import (
     book_ticker_stream,
@@ -39,29 +35,7 @@ from arbotd_binance.symbols import (
 
 __all__ = ["Backoff", "BinanceFeed", "parse_book_ticker"]
 
-log = logging.getLogger(__name__)
-
 EXCHANGE = "binance"
-_LOG_INTERVAL = 60.0
-
-
-@attrs.frozen
-class Backoff:
-    """Reconnect delays: ``first`` doubling to ``maximum``, each drawn from
-    [0.5, 1.5) times the nominal delay. A connection that stayed up ``healthy_after``
-    seconds is reopened at once, and the next failure starts again from ``first``."""
-
-    first: float = 1.0
-    maximum: float = 60.0
-    healthy_after: float = 60.0
-
-    def delay(self, failures: int) -> float:
-        nominal = min(self.first * 2 ** max(failures - 1, 0), self.maximum)
-        return nominal * (0.5 + random.random())
-
-
-class _BadMessage(Exception):
-    pass
 
 
 def parse_book_ticker(
@@ -89,27 +63,8 @@ def parse_book_ticker(
     return int(data["u"]), quote
 
 
-class _RateLimitedLog:
-    """Logs a kind of problem at most once per ``_LOG_INTERVAL``, with a count of the
-    occurrences since the last line."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-        self._count: dict[str, int] = {}
-
-    def warning(self, kind: str, message: str, *args: Any) -> None:
-        self._count[kind] = self._count.get(kind, 0) + 1
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < _LOG_INTERVAL:
-            return
-        self._last[kind] = now
-        count = self._count.pop(kind)
-        log.warning(f"binance: {message} ({count} since the last report)", *args)
-
-
-class BinanceFeed:
-    """Binance spot best bid/ask: an ``arbotd.ExchangeAdapter`` (market data only).
+class BinanceFeed(WebSocketFeed):
+    """Binance spot best bid/ask: an ``arbotd.ExchangeAdapter`` (market data).
 
     Two feeds compare equal when their settings are equal.
     """
@@ -123,165 +78,52 @@ class BinanceFeed:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            config,
+            taker_fee=config.taker_fee,
+            premium_baseline=config.premium_baseline,
+            stale_after=config.stale_after_seconds,
+            backoff=backoff,
+            clock=clock,
+        )
         self.config = config
-        self.taker_fee = config.taker_fee
-        self.premium_baseline = config.premium_baseline
-        self.backoff = backoff if backoff is not None else Backoff()
-        self.clock = clock
         self.dropped_out_of_order = 0
-        self.skipped_messages = 0
-        self._connections = 0
-        self._up: set[int] = set()
-        self._usable = False
-        self._last_update: float | None = None
-        self._latency_ms: float | None = None
-        self._problems = _RateLimitedLog()
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, BinanceFeed):
-            return NotImplemented
-        return self.config == other.config
-
-    def __hash__(self) -> int:
-        return hash(self.config)
 
     def __repr__(self) -> str:
         return f"BinanceFeed({self.config.resolved_ws_url()!r})"
 
-    def feed_status(self) -> FeedStatus:
-        return FeedStatus(self._usable, self._last_update, self._latency_ms)
-
-    async def stream_quotes(
-        self,
-        symbols: Sequence[str],
-        sink: QuoteSink,
-        *,
-        task_status: Any = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Stream ``symbols`` until cancelled, one connection per
-        ``max_streams_per_connection`` symbols, each reconnecting by itself;
-        ``task_status.started()`` once every connection is subscribed."""
+    def connections(self, symbols: Sequence[str]) -> list[Connection]:
+        """One combined-stream connection per ``max_streams_per_connection`` symbols."""
         by_binance = {to_binance(s): s for s in symbols}
         groups = chunk_streams(
             [book_ticker_stream(s) for s in by_binance], self.config.max_streams_per_connection
         )
-        self._connections = len(groups)
-        self._up.clear()
-        if not groups:
-            task_status.started()
-            await trio.sleep_forever()
-        all_up = trio.Event()
-        try:
-            async with trio.open_nursery() as nursery:
-                for index, streams in enumerate(groups):
-                    nursery.start_soon(
-                        self._keep_connected, index, streams, by_binance, sink, all_up
-                    )
-                await all_up.wait()
-                task_status.started()
-        finally:
-            self._up.clear()
-            self._usable = False
+        base = self.config.resolved_ws_url()
+        plan = []
+        for streams in groups:
+            wanted = set(streams)
+            carried = {b: n for b, n in by_binance.items() if book_ticker_stream(b) in wanted}
+            plan.append(Connection(combined_stream_url(base, streams), carried))
+        return plan
 
-    async def _keep_connected(
-        self,
-        index: int,
-        streams: list[str],
-        symbols: Mapping[str, str],
-        sink: QuoteSink,
-        all_up: trio.Event,
-    ) -> None:
-        url = combined_stream_url(self.config.resolved_ws_url(), streams)
-        failures = 0
-        while True:
-            connected_at: list[float] = []
-            reason = await self._session(index, url, symbols, sink, all_up, connected_at)
-            self._mark_down(index, sink, reason)
-            healthy = (
-                bool(connected_at)
-                and trio.current_time() - connected_at[0] >= self.backoff.healthy_after
+    def parse(
+        self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
+    ) -> Quote | None:
+        try:
+            u, quote = parse_book_ticker(raw, connection.symbols, received)
+        except (ValueError, KeyError, TypeError):
+            if _is_server_shutdown(raw):
+                raise Resync("server shutdown announced") from None
+            raise
+        previous = state.get(quote.symbol)
+        if previous is not None and u < previous:
+            self.dropped_out_of_order += 1
+            self.problems.warning(
+                "order", "dropped out-of-order update %d < %d for %s", u, previous, quote.symbol
             )
-            # A connection that had been up for a while ended (Binance closes every
-            # connection at 24 h): reconnect at once, and back off only if that fails.
-            failures = 0 if healthy else failures + 1
-            delay = self.backoff.delay(failures) if failures else 0.0
-            # A planned reconnect is news; a failing one is a problem the operator must see.
-            level = logging.WARNING if failures else logging.INFO
-            log.log(level, "binance: connection %d: %s; reconnecting in %.1f s",
-                    index, reason, delay)
-            await trio.sleep(delay)
-
-    async def _session(
-        self,
-        index: int,
-        url: str,
-        symbols: Mapping[str, str],
-        sink: QuoteSink,
-        all_up: trio.Event,
-        connected_at: list[float],
-    ) -> str:
-        """One connection, until it fails; returns why it ended."""
-        stale_after = self.config.stale_after_seconds
-        last_u: dict[str, int] = {}
-        deliver = sink.on_quote
-        clock = self.clock
-        try:
-            async with open_websocket_url(
-                url, connect_timeout=10, disconnect_timeout=2
-            ) as ws:
-                connected_at.append(trio.current_time())
-                self._mark_up(index, sink, all_up)
-                with trio.CancelScope() as watchdog:
-                    watchdog.deadline = trio.current_time() + stale_after
-                    while True:
-                        raw = await ws.get_message()
-                        watchdog.deadline = trio.current_time() + stale_after
-                        received = clock()
-                        try:
-                            u, quote = parse_book_ticker(raw, symbols, received)
-                        except (ValueError, KeyError, TypeError) as err:
-                            if _is_server_shutdown(raw):
-                                return "server shutdown announced"
-                            self.skipped_messages += 1
-                            self._problems.warning(
-                                "bad", "skipped a message that is not a bookTicker event: "
-                                "%s: %.200r", type(err).__name__, raw
-                            )
-                            continue
-                        previous = last_u.get(quote.symbol)
-                        if previous is not None and u < previous:
-                            self.dropped_out_of_order += 1
-                            self._problems.warning(
-                                "order", "dropped out-of-order update %d < %d for %s",
-                                u, previous, quote.symbol
-                            )
-                            continue
-                        last_u[quote.symbol] = u
-                        self._last_update = received
-                        if quote.exchange_ts != received:
-                            self._latency_ms = (received - quote.exchange_ts) * 1000.0
-                        deliver(quote)
-                return f"no message for {stale_after:g} s (stale)"
-        except HandshakeError as err:
-            return f"connection failed: {_cause(err)}"
-        except ConnectionClosed as err:
-            return f"connection closed: {err.reason}"
-        except OSError as err:
-            return f"connection error: {_cause(err)}"
-
-    def _mark_up(self, index: int, sink: QuoteSink, all_up: trio.Event) -> None:
-        self._up.add(index)
-        if len(self._up) == self._connections:
-            all_up.set()
-            if not self._usable:
-                self._usable = True
-                sink.on_feed_state(self.name, True)
-
-    def _mark_down(self, index: int, sink: QuoteSink, reason: str) -> None:
-        self._up.discard(index)
-        if self._usable:
-            self._usable = False
-            sink.on_feed_state(self.name, False, reason)
+            return None
+        state[quote.symbol] = u
+        return quote
 
 
 def _is_server_shutdown(raw: str | bytes) -> bool:
@@ -295,11 +137,3 @@ def _is_server_shutdown(raw: str | bytes) -> bool:
     return message.get("stream") == "!serverShutdown" or (
         isinstance(data, dict) and data.get("e") == "serverShutdown"
     )
-
-
-def _cause(err: BaseException) -> str:
-    """The innermost cause of a connection error, which says what went wrong (a name that
-    does not resolve, a refused port, a timeout) where the outer error does not."""
-    while (inner := err.__cause__ or err.__context__) is not None:
-        err = inner
-    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

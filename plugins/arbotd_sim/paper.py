@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import attrs
@@ -66,11 +66,12 @@ class PaperExecutor:
 
     # --- accounts -------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, venues: Sequence[str] | None = None) -> None:
         """Give every enabled venue its starting paper balances, once (a venue whose
         account storage restored keeps it): the assets of ``balances``, and for any other
         coin the strategies trade, ``coin_balance_usd`` worth at its reference price (or
-        its current price)."""
+        its current price). Every venue is funded, not only ``venues`` (the ones this
+        start trades on), so that a later start on other venues finds its accounts."""
         engine = self.runtime.engine
         assert engine is not None
         ledger = self.runtime.ledger

@@ -168,6 +168,12 @@ def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[Q
 
 
 @arbotd.hookimpl
+def register_accounts(config: arbotd.Config, runtime: arbotd.Runtime) -> list[object]:
+    calls.append(("register_accounts", {"config": config, "runtime": runtime}))
+    return []
+
+
+@arbotd.hookimpl
 def register_strategies(config: arbotd.Config) -> list[NeverStrategy]:
     calls.append(("register_strategies", {"config": config}))
     return [NeverStrategy()]

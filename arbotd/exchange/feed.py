@@ -1,0 +1,323 @@
+"""A reconnecting WebSocket market-data feed, shared by the exchange plugins.
+
+An exchange plugin subclasses :class:`WebSocketFeed` and says only what differs between
+exchanges: which connections to open for a set of symbols (:meth:`connections`: URLs and
+subscription messages, within the exchange's per-connection limits), what heartbeat to
+send (:attr:`heartbeat_interval`, :meth:`heartbeat`), and how to turn one message into a
+:class:`~arbotd.Quote` (:meth:`parse`). The base class does the rest the same way for
+every exchange:
+
+* each connection runs on its own, reconnecting with jittered exponential backoff; a
+  connection that stayed up for ``backoff.healthy_after`` seconds is reopened at once,
+  so a planned disconnect (Binance's 24 h) costs only the reconnect;
+* a connection that brings no message for ``stale_after`` seconds is closed and opened
+  again; while any connection is down the venue is unusable (``sink.on_feed_state``), so
+  no trade uses its quotes;
+* messages are parsed and handed to the engine synchronously, with no channel hop;
+* garbage is skipped and counted, and :class:`Resync` (a sequence gap, a server's
+  "reconnect now" notice) closes the connection and starts a fresh one;
+* problems are logged at most once a minute per kind, with a count.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
+
+from arbotd._interfaces import FeedStatus, QuoteSink
+from arbotd._model import Quote
+
+__all__ = ["Backoff", "Connection", "ProblemLog", "Resync", "WebSocketFeed", "error_cause"]
+
+log = logging.getLogger(__name__)
+
+_LOG_INTERVAL = 60.0
+
+
+@attrs.frozen
+class Backoff:
+    """Reconnect delays: ``first`` doubling to ``maximum``, each drawn from
+    [0.5, 1.5) times the nominal delay. A connection that stayed up ``healthy_after``
+    seconds is reopened at once, and the next failure starts again from ``first``."""
+
+    first: float = 1.0
+    maximum: float = 60.0
+    healthy_after: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        nominal = min(self.first * 2 ** max(failures - 1, 0), self.maximum)
+        return nominal * (0.5 + random.random())
+
+
+@attrs.frozen
+class Connection:
+    """One WebSocket connection of a feed: where to connect, the text messages to send
+    once connected (subscriptions), and the symbols it carries (exchange form ->
+    exchange-neutral form)."""
+
+    url: str
+    symbols: Mapping[str, str]
+    subscribe: tuple[str, ...] = ()
+
+
+class Resync(Exception):
+    """Raised by :meth:`WebSocketFeed.parse` when the connection must start afresh: a
+    sequence gap, a book reset, a server announcing it will close. The message says why
+    and is logged."""
+
+
+class ProblemLog:
+    """Logs a kind of problem at most once per minute, with a count of the occurrences
+    since the last line, so that a flood of bad messages cannot flood the journal."""
+
+    def __init__(self, prefix: str, logger: logging.Logger = log) -> None:
+        self.prefix = prefix
+        self.logger = logger
+        self._last: dict[str, float] = {}
+        self._count: dict[str, int] = {}
+
+    def warning(self, kind: str, message: str, *args: Any) -> None:
+        self._count[kind] = self._count.get(kind, 0) + 1
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < _LOG_INTERVAL:
+            return
+        self._last[kind] = now
+        count = self._count.pop(kind)
+        self.logger.warning(
+            f"{self.prefix}: {message} ({count} since the last report)", *args
+        )
+
+
+def error_cause(err: BaseException) -> str:
+    """The innermost cause of a connection error, which says what went wrong (a name that
+    does not resolve, a refused port, a timeout) where the outer error does not."""
+    while (inner := err.__cause__ or err.__context__) is not None:
+        err = inner
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+class WebSocketFeed:
+    """Base of an exchange's best bid/ask feed: an :class:`arbotd.ExchangeAdapter`.
+
+    Subclasses set ``name`` and implement :meth:`connections` and :meth:`parse` (and, if
+    the exchange wants one, :meth:`heartbeat`). ``settings`` is the plugin's config
+    section: two feeds compare equal when their classes and settings are equal, so a
+    reload with unchanged settings keeps the feed running.
+    """
+
+    name: str = ""
+    #: Seconds between heartbeats sent by the client (``None``: the server pings, and
+    #: trio-websocket answers its pings by itself).
+    heartbeat_interval: float | None = None
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        taker_fee: float,
+        premium_baseline: float = 0.0,
+        stale_after: float = 10.0,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.taker_fee = taker_fee
+        self.premium_baseline = premium_baseline
+        self.stale_after = stale_after
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.clock = clock
+        self.connect_timeout = connect_timeout
+        self.skipped_messages = 0
+        self.resyncs = 0
+        self._connections = 0
+        self._up: set[int] = set()
+        self._usable = False
+        self._last_update: float | None = None
+        self._latency_ms: float | None = None
+        self.problems = ProblemLog(self.name or type(self).__name__,
+                                   logging.getLogger(type(self).__module__))
+
+    # --- what a subclass provides ------------------------------------------------------
+
+    def connections(self, symbols: Sequence[str]) -> list[Connection]:
+        """The connections that carry ``symbols`` (exchange-neutral names)."""
+        raise NotImplementedError
+
+    def parse(
+        self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
+    ) -> Quote | None:
+        """Turn one message into a quote, or ``None`` for a message that carries none (an
+        acknowledgement, a pong). ``state`` is a dict that lives as long as the
+        connection (for sequence numbers). Raise :class:`Resync` to reconnect, and
+        ``ValueError``, ``KeyError`` or ``TypeError`` for a malformed message (it is
+        skipped and counted). Runs once per message: keep it cheap."""
+        raise NotImplementedError
+
+    def heartbeat(self) -> str | None:
+        """The text message to send every :attr:`heartbeat_interval` seconds."""
+        return None
+
+    # --- ExchangeAdapter ------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, WebSocketFeed)
+        return self.settings == other.settings
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.settings))
+
+    def feed_status(self) -> FeedStatus:
+        return FeedStatus(self._usable, self._last_update, self._latency_ms)
+
+    async def stream_quotes(
+        self,
+        symbols: Sequence[str],
+        sink: QuoteSink,
+        *,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Stream ``symbols`` until cancelled, each connection reconnecting by itself;
+        ``task_status.started()`` once every connection is up."""
+        plan = self.connections(symbols)
+        self._connections = len(plan)
+        self._up.clear()
+        if not plan:
+            task_status.started()
+            await trio.sleep_forever()
+        all_up = trio.Event()
+        try:
+            async with trio.open_nursery() as nursery:
+                for index, connection in enumerate(plan):
+                    nursery.start_soon(self._keep_connected, index, connection, sink, all_up)
+                await all_up.wait()
+                task_status.started()
+        finally:
+            self._up.clear()
+            self._usable = False
+
+    # --- connections ------------------------------------------------------------------------
+
+    async def _keep_connected(
+        self, index: int, connection: Connection, sink: QuoteSink, all_up: trio.Event
+    ) -> None:
+        failures = 0
+        while True:
+            connected_at: list[float] = []
+            reason = await self._session(index, connection, sink, all_up, connected_at)
+            self._mark_down(index, sink, reason)
+            healthy = (
+                bool(connected_at)
+                and trio.current_time() - connected_at[0] >= self.backoff.healthy_after
+            )
+            # A connection that had been up for a while ended (a planned disconnect):
+            # reconnect at once, and back off only if that fails.
+            failures = 0 if healthy else failures + 1
+            delay = self.backoff.delay(failures) if failures else 0.0
+            # A planned reconnect is news; a failing one is a problem the operator must see.
+            level = logging.WARNING if failures else logging.INFO
+            log.log(level, "%s: connection %d: %s; reconnecting in %.1f s",
+                    self.name, index, reason, delay)
+            await trio.sleep(delay)
+
+    async def _session(
+        self,
+        index: int,
+        connection: Connection,
+        sink: QuoteSink,
+        all_up: trio.Event,
+        connected_at: list[float],
+    ) -> str:
+        """One connection, until it fails; returns why it ended."""
+        try:
+            async with open_websocket_url(
+                connection.url, connect_timeout=self.connect_timeout, disconnect_timeout=2
+            ) as ws:
+                for message in connection.subscribe:
+                    await ws.send_message(message)
+                connected_at.append(trio.current_time())
+                self._mark_up(index, sink, all_up)
+                if self.heartbeat_interval is None:
+                    return await self._read(ws, connection, sink)
+                async with trio.open_nursery() as beats:
+                    beats.start_soon(self._beat, ws)
+                    reason = await self._read(ws, connection, sink)
+                    beats.cancel_scope.cancel()
+                return reason
+        except HandshakeError as err:
+            return f"connection failed: {error_cause(err)}"
+        except ConnectionClosed as err:
+            return f"connection closed: {err.reason}"
+        except OSError as err:
+            return f"connection error: {error_cause(err)}"
+
+    async def _read(self, ws: Any, connection: Connection, sink: QuoteSink) -> str:
+        """Receive, parse and deliver until the connection fails; returns why."""
+        stale_after = self.stale_after
+        state: dict[str, Any] = {}
+        deliver = sink.on_quote
+        clock = self.clock
+        parse = self.parse
+        try:
+            with trio.CancelScope() as watchdog:
+                watchdog.deadline = trio.current_time() + stale_after
+                while True:
+                    raw = await ws.get_message()
+                    watchdog.deadline = trio.current_time() + stale_after
+                    received = clock()
+                    try:
+                        quote = parse(raw, connection, state, received)
+                    except Resync as err:
+                        self.resyncs += 1
+                        return f"resynchronising: {err}"
+                    except (ValueError, KeyError, TypeError, IndexError) as err:
+                        self.skipped_messages += 1
+                        self.problems.warning(
+                            "bad", "skipped a message that is not understood: %s: %.200r",
+                            type(err).__name__, raw
+                        )
+                        continue
+                    if quote is None:
+                        continue
+                    self._last_update = received
+                    if quote.exchange_ts != received:
+                        self._latency_ms = (received - quote.exchange_ts) * 1000.0
+                    deliver(quote)
+            return f"no message for {stale_after:g} s (stale)"
+        except ConnectionClosed as err:
+            return f"connection closed: {err.reason}"
+
+    async def _beat(self, ws: Any) -> None:
+        assert self.heartbeat_interval is not None
+        try:
+            while True:
+                await trio.sleep(self.heartbeat_interval)
+                message = self.heartbeat()
+                if message is not None:
+                    await ws.send_message(message)
+        except ConnectionClosed:
+            return  # the reader sees the close and says why
+
+    def _mark_up(self, index: int, sink: QuoteSink, all_up: trio.Event) -> None:
+        self._up.add(index)
+        if len(self._up) == self._connections:
+            all_up.set()
+            if not self._usable:
+                self._usable = True
+                sink.on_feed_state(self.name, True)
+
+    def _mark_down(self, index: int, sink: QuoteSink, reason: str) -> None:
+        self._up.discard(index)
+        if self._usable:
+            self._usable = False
+            sink.on_feed_state(self.name, False, reason)

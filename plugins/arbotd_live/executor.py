@@ -1,0 +1,330 @@
+"""Live execution: real orders through the exchanges' trading accounts.
+
+The core's trade runner drives both legs, partial fills, hedging and unwinding the same
+way in every mode; this executor only places one order at a time on the right exchange,
+after rounding it to that exchange's rules. It also
+
+* admits a signal only when both legs, sized to a quantity both exchanges' lot sizes
+  accept, meet the exchanges' minimums (``admit``: the engine's signal is otherwise
+  rejected with the reason ``filters``);
+* refuses to start without API keys for every exchange traded, naming the missing
+  environment variables, or while an exchange has not answered yet;
+* keeps the accounts ready as a service: clock offset and rules loaded at start and every
+  ``rules_refresh_hours``, balances fetched every ``balance_refresh_seconds`` and after
+  every trade, and put in the ledger while live trading is on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import trio
+
+from arbotd import (
+    ExchangeAccount,
+    ExchangeError,
+    Fill,
+    Order,
+    OrderStatus,
+    PermanentExchangeError,
+    Quote,
+    Runtime,
+    Signal,
+    TemporaryExchangeError,
+    TradingError,
+    to_decimal,
+)
+from arbotd.exchange import ProblemLog, SymbolRules, common_quantity
+from arbotd_live.config import LiveConfig
+
+__all__ = ["AccountState", "LiveExecutor"]
+
+log = logging.getLogger(__name__)
+
+# A venue whose last quote is older than this gives no reference price for a market order.
+MAX_QUOTE_AGE_SECONDS = 10.0
+
+
+@attrs.define
+class AccountState:
+    """What the executor knows of one account: whether it is open (rules loaded), when,
+    the last error, and the last balances fetched."""
+
+    opened_at: float | None = None
+    last_error: str | None = None
+    balances: dict[str, tuple[Decimal, Decimal]] | None = None
+    lock: trio.Lock = attrs.field(factory=trio.Lock)
+
+
+class LiveExecutor:
+    """The executor of ``live`` mode, and the service that keeps its accounts ready."""
+
+    mode = "live"
+    name = "live"
+
+    def __init__(self, settings: LiveConfig, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.accounts: dict[str, ExchangeAccount] = {}
+        self.states: dict[str, AccountState] = {}
+        self.filter_rejections = 0
+        self._refresh_wanted = trio.Event()
+        self._problems = ProblemLog("live", log)
+
+    def set_accounts(self, accounts: Iterable[ExchangeAccount]) -> None:
+        """Install the accounts of the enabled exchanges (at start and after a reload).
+        An account that is the same object as before keeps its state."""
+        new = {account.name: account for account in accounts}
+        for name, account in new.items():
+            if self.accounts.get(name) is not account:
+                self.states[name] = AccountState()
+        for name in set(self.states) - set(new):
+            del self.states[name]
+        self.accounts = new
+        self._refresh_wanted.set()
+
+    # --- starting --------------------------------------------------------------------------
+
+    def start(self, venues: Sequence[str] | None = None) -> None:
+        """Check that live trading can start on ``venues`` (every enabled venue when
+        ``None``): each has an account, its keys are set, and it has answered. Raises
+        :class:`arbotd.TradingError` saying what is missing."""
+        engine = self.runtime.engine
+        assert engine is not None
+        venues = list(venues) if venues is not None else sorted(engine.market.fees)
+        if not venues:
+            raise TradingError("TRADING_DISABLED", "live trading needs an enabled exchange")
+        without = [v for v in venues if v not in self.accounts]
+        if without:
+            raise TradingError(
+                "TRADING_DISABLED",
+                f"live trading needs a real exchange account for every exchange it trades "
+                f"on; {', '.join(without)} {'has' if len(without) == 1 else 'have'} none "
+                "(simulated venues trade on paper only: set simulation.enabled = false, "
+                "or start with \"exchanges\" naming real exchanges only)",
+                {"exchanges_without_account": without},
+            )
+        missing = {
+            v: names for v in venues if (names := self.accounts[v].missing_credentials())
+        }
+        if missing:
+            listed = "; ".join(f"{v} ({', '.join(names)})" for v, names in missing.items())
+            raise TradingError(
+                "TRADING_DISABLED",
+                f"live trading needs API keys for every exchange it trades on; set these "
+                f"environment variables: {listed}",
+                {"missing_credentials": missing},
+            )
+        not_ready = {
+            v: self.states[v].last_error or "not connected yet"
+            for v in venues
+            if self.states[v].opened_at is None or self.states[v].balances is None
+        }
+        if not_ready:
+            listed = "; ".join(f"{v}: {why}" for v, why in not_ready.items())
+            raise TradingError(
+                "EXCHANGE_NOT_AVAILABLE",
+                f"cannot trade live until every exchange has answered: {listed}",
+                {"not_ready": not_ready},
+            )
+        for venue in venues:
+            balances = self.states[venue].balances
+            assert balances is not None
+            self._apply_balances(venue, balances)
+        log.info("live trading on %s", ", ".join(venues))
+
+    # --- signals ---------------------------------------------------------------------------
+
+    def admit(self, signal: Signal) -> Signal | str:
+        """``signal`` sized to a quantity both exchanges accept, or the reason to reject it
+        (``"filters"``, with the details logged)."""
+        symbol = signal.symbol
+        buy = self._rules(signal.buy_exchange, symbol)
+        sell = self._rules(signal.sell_exchange, symbol)
+        if buy is None or sell is None:
+            where = signal.buy_exchange if buy is None else signal.sell_exchange
+            return self._filter_reject(symbol, f"no trading rules for {symbol} on {where}")
+        quantity = common_quantity(to_decimal(signal.quantity), buy, sell)
+        tolerance = to_decimal(signal.price_tolerance)
+        market = self.settings.entry_orders == "market"
+        legs = (
+            (signal.buy_exchange, buy, buy.round_price(
+                to_decimal(signal.buy_price) * (1 + tolerance), "buy")),
+            (signal.sell_exchange, sell, sell.round_price(
+                to_decimal(signal.sell_price) * (1 - tolerance), "sell")),
+        )
+        for exchange, rules, price in legs:
+            problem = rules.problem(quantity, price, market=market)
+            if problem:
+                return self._filter_reject(symbol, f"{exchange}: {problem}")
+        if quantity == to_decimal(signal.quantity):
+            return signal
+        return attrs.evolve(signal, quantity=float(quantity))
+
+    def _filter_reject(self, symbol: str, why: str) -> str:
+        self.filter_rejections += 1
+        self._problems.warning(f"filters:{symbol}", "signal on %s skipped: %s", symbol, why)
+        return "filters"
+
+    def _rules(self, exchange: str, symbol: str) -> SymbolRules | None:
+        account = self.accounts.get(exchange)
+        return account.rules(symbol) if account is not None else None
+
+    # --- orders ------------------------------------------------------------------------------
+
+    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        account = self.accounts.get(order.exchange)
+        if account is None:
+            raise PermanentExchangeError(order.exchange, "no trading account for this exchange")
+        try:
+            await self._ensure_open(account)
+        except ExchangeError as err:
+            # Nothing was sent: the order is refused, not unknown.
+            raise PermanentExchangeError(order.exchange, f"not sent: {err}") from err
+        rules = account.rules(order.symbol)
+        if rules is None:
+            return _refused(order, f"not sent: no trading rules for {order.symbol}"), []
+        quantity = rules.round_quantity(order.quantity)
+        price = order.price
+        if order.purpose == "entry" and self.settings.entry_orders == "market":
+            price = Decimal(0)
+        elif price > 0:
+            price = rules.round_price(price, order.side.value)
+        estimate = price
+        if price == 0:
+            reference = self.reference_price(order.exchange, order.symbol, order.side.value)
+            estimate = to_decimal(reference) if reference is not None else Decimal(0)
+        problem = rules.problem(quantity, estimate, market=price == 0)
+        if problem:
+            return _refused(order, f"not sent: {problem}"), []
+        try:
+            return await account.place_order(attrs.evolve(order, quantity=quantity, price=price))
+        finally:
+            self._refresh_wanted.set()
+
+    async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        account = self.accounts.get(order.exchange)
+        if account is None:
+            raise TemporaryExchangeError(order.exchange, "no trading account to ask (yet)")
+        await self._ensure_open(account)
+        return await account.query_order(order)
+
+    def reference_price(self, exchange: str, symbol: str, side: str) -> float | None:
+        quote = self._quote(exchange, symbol)
+        if quote is None:
+            return None
+        return quote.ask if side == "buy" else quote.bid
+
+    def _quote(self, exchange: str, symbol: str) -> Quote | None:
+        engine = self.runtime.engine
+        assert engine is not None
+        quote = engine.book.get(symbol, {}).get(exchange)
+        if quote is None or not engine.market.usable.get(exchange, False):
+            return None
+        if self.runtime.clock() - quote.received_ts > MAX_QUOTE_AGE_SECONDS:
+            return None
+        return quote
+
+    # --- the service ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the accounts whose keys are set (waiting up to ``connect_timeout_seconds``,
+        so that live trading can start as soon as the daemon is up), then keep their rules
+        and balances fresh until the daemon stops."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._stop_on_shutdown, nursery.cancel_scope)
+                with trio.move_on_after(self.settings.connect_timeout_seconds):
+                    await self._refresh()
+                task_status.started()
+                while True:
+                    with trio.move_on_after(self.settings.balance_refresh_seconds):
+                        await self._refresh_wanted.wait()
+                    self._refresh_wanted = trio.Event()
+                    await self._refresh()
+        finally:
+            with trio.CancelScope(shield=True):
+                for account in list(self.accounts.values()):
+                    try:
+                        await account.close()
+                    except Exception:
+                        log.exception("%s: closing the account failed", account.name)
+
+    async def _stop_on_shutdown(self, scope: trio.CancelScope) -> None:
+        await self.runtime.shutdown_requested.wait()
+        scope.cancel()
+
+    async def _refresh(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for account in list(self.accounts.values()):
+                if not account.missing_credentials():
+                    nursery.start_soon(self._refresh_account, account)
+
+    async def _refresh_account(self, account: ExchangeAccount) -> None:
+        state = self.states.get(account.name)
+        if state is None:
+            return
+        try:
+            await self._ensure_open(account)
+            balances = await account.balances()
+        except ExchangeError as err:
+            state.last_error = str(err)
+            self._problems.warning(f"refresh:{account.name}", "%s", err)
+            return
+        state.balances = balances
+        state.last_error = None
+        control = self.runtime.control
+        # Balances go into the ledger only while live trading is on, and never while a
+        # trade is in flight (its fills are booked as they come; a balance fetched before
+        # them would undo them).
+        if control is not None and control.trading and control.mode == "live" \
+                and not control.active:
+            self._apply_balances(account.name, balances)
+
+    async def _ensure_open(self, account: ExchangeAccount) -> None:
+        """Open ``account`` if it is not open, or its rules are older than
+        ``rules_refresh_hours``. Raises :class:`arbotd.ExchangeError`."""
+        state = self.states.setdefault(account.name, AccountState())
+        max_age = self.settings.rules_refresh_hours * 3600
+        async with state.lock:
+            now = trio.current_time()
+            if state.opened_at is not None and now - state.opened_at < max_age:
+                return
+            try:
+                await account.open()
+            except ExchangeError as err:
+                state.last_error = str(err)
+                raise
+            if state.opened_at is None:
+                log.info("%s: trading account ready", account.name)
+            state.opened_at = now
+
+    def _apply_balances(self, exchange: str, balances: dict[str, tuple[Decimal, Decimal]]
+                        ) -> None:
+        """Make the ledger show what the exchange holds (free amounts: what is locked in
+        other orders cannot be traded)."""
+        ledger = self.runtime.ledger
+        known = {b.asset for b in ledger.balances() if b.exchange == exchange}
+        for asset, (free, _locked) in balances.items():
+            ledger.set_balance(exchange, asset, free)
+        for asset in known - set(balances):
+            ledger.set_balance(exchange, asset, Decimal(0))
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per account: whether keys are set, whether it is ready, and the last error."""
+        return {
+            name: {
+                "credentials": not account.missing_credentials(),
+                "ready": self.states[name].opened_at is not None,
+                "last_error": self.states[name].last_error,
+            }
+            for name, account in self.accounts.items()
+        }
+
+
+def _refused(order: Order, reason: str) -> Order:
+    return attrs.evolve(order, status=OrderStatus.REJECTED, reason=reason)

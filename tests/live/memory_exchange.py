@@ -1,0 +1,129 @@
+"""In-memory exchanges for the live executor's tests: a venue whose quotes the test
+pushes, and a trading account that fills immediate-or-cancel and market orders against
+the venue's book, with rules and balances the test sets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import trio
+
+import arbotd
+from arbotd import (
+    FeedStatus,
+    Fill,
+    Order,
+    OrderStatus,
+    PermanentExchangeError,
+    Quote,
+    Side,
+    split_symbol,
+)
+from arbotd.exchange import SymbolRules
+
+D = Decimal
+
+
+class MemoryVenue:
+    """An exchange adapter that only marks itself usable; the test delivers quotes."""
+
+    premium_baseline = 0.0
+
+    def __init__(self, name: str, taker_fee: float = 0.001) -> None:
+        self.name = name
+        self.taker_fee = taker_fee
+
+    async def stream_quotes(self, symbols: Any, sink: Any, *, task_status: Any) -> None:
+        sink.on_feed_state(self.name, True)
+        task_status.started()
+        await trio.sleep_forever()
+
+    def feed_status(self) -> FeedStatus:
+        return FeedStatus(True)
+
+
+@attrs.define(eq=False)
+class MemoryAccount:
+    name: str
+    rules_by_symbol: dict[str, SymbolRules]
+    holdings: dict[str, Decimal]
+    book: dict[str, tuple[Decimal, Decimal, Decimal]] = attrs.field(factory=dict)
+    credentials: bool = True
+    fee: Decimal = D("0.001")
+    fail_open: str | None = None
+    orders: list[Order] = attrs.field(factory=list)
+    opened: int = 0
+    closed: bool = False
+
+    def missing_credentials(self) -> list[str]:
+        upper = self.name.upper()
+        return [] if self.credentials else [f"{upper}_API_KEY", f"{upper}_API_SECRET"]
+
+    async def open(self) -> None:
+        if self.fail_open:
+            raise arbotd.TemporaryExchangeError(self.name, self.fail_open)
+        self.opened += 1
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def rules(self, symbol: str) -> SymbolRules | None:
+        return self.rules_by_symbol.get(symbol) if self.opened else None
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        return {asset: (amount, D(0)) for asset, amount in self.holdings.items()}
+
+    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        self.orders.append(order)
+        bid, ask, size = self.book[order.symbol]
+        buying = order.side is Side.BUY
+        price = ask if buying else bid
+        if order.price > 0 and (price > order.price if buying else price < order.price):
+            return attrs.evolve(order, status=OrderStatus.EXPIRED), []
+        quantity = min(order.quantity, size)
+        base, quote = split_symbol(order.symbol)
+        cost = price * quantity
+        if buying and self.holdings.get(quote, D(0)) < cost:
+            raise PermanentExchangeError(self.name, "insufficient balance")
+        sign = 1 if buying else -1
+        self.holdings[base] = self.holdings.get(base, D(0)) + sign * quantity
+        fee = cost * self.fee
+        self.holdings[quote] = self.holdings.get(quote, D(0)) - sign * cost - fee
+        fill = Fill(order.client_order_id, order.trade_id, self.name, order.symbol, order.side,
+                    price, quantity, fee, quote, 0.0)
+        status = OrderStatus.FILLED if quantity == order.quantity else \
+            OrderStatus.PARTIALLY_FILLED
+        return attrs.evolve(order, status=status, filled_quantity=quantity,
+                            exchange_order_id=f"{self.name}-{len(self.orders)}"), [fill]
+
+    async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        raise PermanentExchangeError(self.name, f"order {order.client_order_id} does not exist")
+
+    async def cancel_order(self, order: Order) -> None:
+        return None
+
+
+def quote(venue: str, bid: str, ask: str, size: str = "50", symbol: str = "BTCUSDT",
+          now: float | None = None) -> Quote:
+    import time
+
+    ts = time.time() if now is None else now
+    return Quote(venue, symbol, float(bid), float(ask), float(size), float(size), ts, ts)
+
+
+class MemoryExchangesPlugin:
+    """Provides the venues and accounts a test sets up."""
+
+    def __init__(self, accounts: list[MemoryAccount], venues: list[str] | None = None) -> None:
+        self.accounts = accounts
+        self.venues = venues if venues is not None else [a.name for a in accounts]
+
+    @arbotd.hookimpl
+    def register_exchanges(self, config: Any, runtime: Any) -> list[MemoryVenue]:
+        return [MemoryVenue(name) for name in self.venues]
+
+    @arbotd.hookimpl
+    def register_accounts(self, config: Any, runtime: Any) -> list[MemoryAccount]:
+        return list(self.accounts)
