@@ -38,7 +38,16 @@ def rate_limits(settings: ApiConfig) -> dict[str, tuple[int, int]]:
     }
 
 
+# Settings that need a new listener (or new credentials) to take effect.
+_LISTENER_KEYS = ("host", "port", "ssl_cert", "ssl_key", "api_keys_env", "jwt_secret_env")
+
+
 class ApiService:
+    """The API server. A reload applies limits, CORS and auth settings in place; a new
+    host, port, certificate or secret variable starts a new listener, and the old one
+    stops (its requests in flight finish) only once the new one is serving, so a mistake
+    such as a port in use leaves the API where it was."""
+
     name = "api"
 
     def __init__(self, settings: ApiConfig, runtime: Runtime) -> None:
@@ -46,25 +55,28 @@ class ApiService:
         self.runtime = runtime
         self.urls: list[str] = []
         self.state: ApiState | None = None
+        self._pending: ApiConfig | None = None
+        self._restart = trio.Event()
 
     def apply(self, settings: ApiConfig) -> None:
-        """A reload: limits, CORS and auth settings take effect at once; host, port and
-        TLS need a restart."""
+        """A reload: limits, CORS and auth settings take effect at once; a changed
+        listener or secret variable restarts the server."""
         if self.state is None:
             return
-        for key in ("host", "port", "ssl_cert", "ssl_key", "api_keys_env", "jwt_secret_env"):
-            if getattr(settings, key) != getattr(self.settings, key):
-                log.warning("[api] %s changed: restart the daemon for it to take effect", key)
         problem = settings.startup_problem()
-        if problem and settings.host == self.settings.host:
+        if problem:
             log.error("[api] change not applied: %s", problem)
             return
+        if any(getattr(settings, k) != getattr(self.settings, k) for k in _LISTENER_KEYS):
+            self._pending = settings
+            self._restart.set()
+            return
+        self.settings = settings
         self.state.settings = settings
         self.state.credentials.jwt_lifetime = settings.jwt_lifetime_seconds
         self.state.limiter.configure(rate_limits(settings))
 
-    def _hypercorn_config(self) -> HypercornConfig:
-        settings = self.settings
+    def _hypercorn_config(self, settings: ApiConfig) -> HypercornConfig:
         config = HypercornConfig()
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         config.bind = [f"{host}:{settings.port}"]
@@ -79,11 +91,9 @@ class ApiService:
             config.keyfile = settings.ssl_key
         return config
 
-    def _where(self) -> str:
-        return f"{self.settings.host}:{self.settings.port}"
-
-    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        settings = self.settings
+    def _prepare(self, settings: ApiConfig) -> tuple[ApiState, Any, HypercornConfig, Any]:
+        """Credentials, app and bound sockets for ``settings``. Raises
+        :class:`arbotd.ConfigError` or ``OSError`` naming what is wrong."""
         problem = settings.startup_problem()
         if problem:
             raise ConfigError([ConfigProblem(str(self.runtime.config.path), "api.host",
@@ -97,36 +107,80 @@ class ApiService:
         if settings.auth_required and not credentials.any_configured:
             log.warning("[api] auth_required = true but neither $%s nor $%s is set: only "
                         "/health will answer", settings.api_keys_env, settings.jwt_secret_env)
-        self.state = ApiState(self.runtime, settings, credentials,
-                              RateLimiter(rate_limits(settings)))
-        app = create_app(self.state)
+        limiter = (self.state.limiter if self.state is not None
+                   else RateLimiter(rate_limits(settings)))
+        limiter.configure(rate_limits(settings))
+        api_state = ApiState(self.runtime, settings, credentials, limiter)
+        app = create_app(api_state)
         try:
-            config = self._hypercorn_config()
+            config = self._hypercorn_config(settings)
         except Exception as err:
             raise ConfigError([ConfigProblem(str(self.runtime.config.path), "api.ssl_cert",
                                              f"cannot load the TLS certificate: {err}")]
                               ) from None
-
         # Bind here rather than inside Hypercorn, so that a port in use is one clear
         # error naming the address, not a nest of exception groups.
+        where = f"{settings.host}:{settings.port}"
         try:
             sockets = config.create_sockets()
         except OSError as err:
             reason = ("the address is already in use" if err.errno == errno.EADDRINUSE
                       else err.strerror)
-            raise OSError(err.errno, f"API: cannot listen on {self._where()}: {reason}"
-                          ) from None
+            raise OSError(err.errno, f"API: cannot listen on {where}: {reason}") from None
         for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
             sock.listen(config.backlog)
+        return api_state, app, config, sockets
 
-        async def serving(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-            await worker_serve(wrap_app(app, config.wsgi_max_body_size, None), config,
-                               sockets=sockets,
-                               shutdown_trigger=self.runtime.shutdown_requested.wait,
-                               task_status=task_status)
+    async def _serve(self, app: Any, config: HypercornConfig, sockets: Any, stop: trio.Event,
+                     *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """One listener, until the daemon stops or ``stop`` is set."""
 
+        async def stopped() -> None:
+            await _first_of(stop, self.runtime.shutdown_requested)
+
+        await worker_serve(wrap_app(app, config.wsgi_max_body_size, None), config,
+                           sockets=sockets, shutdown_trigger=stopped, task_status=task_status)
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self.state, app, config, sockets = self._prepare(self.settings)
         async with trio.open_nursery() as nursery:
-            self.urls = await nursery.start(serving)
-            log.info("API listening on %s (auth %s)", ", ".join(self.urls),
-                     "required" if settings.auth_required else "not required")
+            stop = trio.Event()
+            self.urls = await nursery.start(self._serve, app, config, sockets, stop)
+            self._log_listening()
             task_status.started()
+            while True:
+                await self._restart_or_shutdown()
+                if self.runtime.shutdown_requested.is_set():
+                    break  # the listeners stop by themselves, gracefully
+                self._restart = trio.Event()
+                settings, self._pending = self._pending, None
+                if settings is None:
+                    continue
+                try:
+                    api_state, app, config, sockets = self._prepare(settings)
+                except (ConfigError, OSError) as err:
+                    log.error("[api] change not applied, still serving on %s: %s",
+                              ", ".join(self.urls), err)
+                    continue
+                new_stop = trio.Event()
+                urls = await nursery.start(self._serve, app, config, sockets, new_stop)
+                stop.set()  # the old listener finishes its requests in flight and ends
+                stop, self.urls, self.state, self.settings = new_stop, urls, api_state, settings
+                self._log_listening()
+
+    async def _restart_or_shutdown(self) -> None:
+        await _first_of(self._restart, self.runtime.shutdown_requested)
+
+    def _log_listening(self) -> None:
+        log.info("API listening on %s (auth %s)", ", ".join(self.urls),
+                 "required" if self.settings.auth_required else "not required")
+
+
+async def _first_of(*events: Any) -> None:
+    """Return once any of ``events`` is set."""
+    async with trio.open_nursery() as nursery:
+        async def wait_then_cancel(event: Any) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+        for event in events:
+            nursery.start_soon(wait_then_cancel, event)

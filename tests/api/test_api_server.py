@@ -7,6 +7,7 @@ import socket
 import ssl
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import trio
@@ -15,9 +16,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support import free_port
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from arbotd import ConfigError
+from arbotd_api.plugin import service_for
 
 
 @pytest.fixture
@@ -165,3 +168,47 @@ async def test_websocket_connection_rate_limit(serve_api):
         with pytest.raises(HandshakeError):
             async with open_websocket_url(ws_url(api)):
                 pass
+
+
+async def test_a_new_port_on_reload_moves_the_api_without_a_restart(serve_api, caplog):
+    async with serve_api() as api:
+        old_url = api.url
+        new_port = free_port()
+        text = api.config_path.read_text().replace("port = 0", f"port = {new_port}")
+        api.config_path.write_text(text)
+        outcome = await api.runtime.reload()
+        assert outcome.ok and "api" in outcome.changed
+        service = service_for(api.runtime)
+        with trio.fail_after(10):
+            while not service.urls[0].endswith(f":{new_port}"):
+                await trio.sleep(0.02)
+        async with httpx_client(service.urls[0]) as client:
+            assert (await client.get("/api/v1/health")).status_code in (200, 503)
+        # The old listener is gone once its requests finished.
+        with trio.fail_after(10):
+            while True:
+                try:
+                    async with httpx_client(old_url) as client:
+                        await client.get("/api/v1/health")
+                except httpx.ConnectError:
+                    break
+                await trio.sleep(0.05)
+
+        # A port that is taken leaves the API where it is, and says why.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = taken.getsockname()[1]
+            api.config_path.write_text(text.replace(f"port = {new_port}", f"port = {busy}"))
+            assert (await api.runtime.reload()).ok
+            with trio.fail_after(10):
+                while "still serving on" not in caplog.text:
+                    await trio.sleep(0.02)
+            assert "already in use" in caplog.text
+            assert service.urls[0].endswith(f":{new_port}")
+            async with httpx_client(service.urls[0]) as client:
+                assert (await client.get("/api/v1/health")).status_code in (200, 503)
+
+
+def httpx_client(url: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=url, timeout=5)
