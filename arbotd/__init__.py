@@ -53,6 +53,7 @@ from arbotd._model import (
 from arbotd._passwords import hash_password, verify_password
 from arbotd._plugins import PluginManager, make_plugin_manager
 from arbotd._runtime import ReloadOutcome, Runtime
+from arbotd._timefmt import iso_utc
 from arbotd._version import __version__
 from arbotd.hookspecs import hookimpl
 
@@ -107,6 +108,7 @@ __all__ = [
     "client_order_id",
     "hash_password",
     "hookimpl",
+    "iso_utc",
     "make_plugin_manager",
     "secret_from_env",
     "setting",

@@ -24,6 +24,7 @@ from arbotd._execution import TradeRunner
 from arbotd._interfaces import Executor, RiskCheck, Storage
 from arbotd._ledger import Ledger
 from arbotd._model import FINAL_STATES, Signal, Trade, TradeState, split_symbol, to_decimal
+from arbotd._timefmt import iso_utc
 
 __all__ = ["Control", "TradingStats"]
 
@@ -34,10 +35,6 @@ MODES = ("simulation", "live", "backtest")
 
 def _utc_day(timestamp: float) -> dt.date:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).date()
-
-
-def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @attrs.define
@@ -214,7 +211,7 @@ class Control:
         self.bus.publish("status", {"event": "trading_started", "mode": mode})
         return {
             "mode": mode,
-            "start_time": _iso(self.started_at),
+            "start_time": iso_utc(self.started_at),
             "symbols_count": symbol_count,
             "exchanges_count": exchange_count,
         }
@@ -228,7 +225,7 @@ class Control:
             log.info("trading stopped; %d trades still finishing", len(self.active))
             self.bus.publish("status", {"event": "trading_stopped"})
         return {
-            "stop_time": _iso(self.clock()),
+            "stop_time": iso_utc(self.clock()),
             "trades_completed": self.stats.trades_completed,
             "pending_trades": len(self.active),
         }
@@ -253,7 +250,7 @@ class Control:
         return {
             "trades_cancelled": interrupted,
             "positions_closed": self.stats.positions_unwound - unwound_before,
-            "timestamp": _iso(self.clock()),
+            "timestamp": iso_utc(self.clock()),
         }
 
     async def recover(self, trades: Sequence[Trade], *, price_timeout: float = 30.0) -> None:

@@ -10,7 +10,6 @@ no stack trace leaves the server.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
@@ -18,7 +17,7 @@ import orjson
 from quart import Quart, Response
 from werkzeug.exceptions import HTTPException
 
-from arbotd import TradingError
+from arbotd import TradingError, iso_utc
 
 __all__ = ["STATUS", "ApiError", "error_response", "install_error_handlers", "iso_now"]
 
@@ -62,7 +61,7 @@ class ApiError(Exception):
 
 
 def iso_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc()
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -18,7 +18,6 @@ prices; a client more than ``[api] ws_max_pending`` signals and trades behind is
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
@@ -26,7 +25,7 @@ import orjson
 import trio
 from quart import Quart, Response, websocket
 
-from arbotd import Quote, Signal, SubscriptionClosed, Trade
+from arbotd import Quote, Signal, SubscriptionClosed, Trade, iso_utc
 from arbotd_api.context import state
 from arbotd_api.errors import ApiError, error_body, error_response
 
@@ -41,9 +40,7 @@ GOING_AWAY = 1001
 
 
 def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if timestamp is None else iso_utc(timestamp)
 
 
 def price_data(q: Quote) -> dict[str, Any]:

@@ -22,13 +22,13 @@ summed in Python (SQL would add them as floats, or refuse on PostgreSQL).
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import peewee
 
+from arbotd import iso_utc
 from arbotd_sql.metrics import (
     TradeResult,
     daily_breakdown,
@@ -557,10 +557,7 @@ def _day_start(day: dt.date) -> float:
 
 
 def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    moment = dt.datetime.fromtimestamp(math.floor(timestamp), dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if timestamp is None else iso_utc(timestamp)
 
 
 def _float(value: Decimal | None) -> float | None:
