@@ -1,0 +1,83 @@
+"""The ``[exchanges.bybit]`` table.
+
+Fees are fractions (``0.001`` = 0.1 %, Bybit's base-tier spot taker fee,
+exchange-protocols.md section 6); ``premium_baseline`` is a percent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from arbotd import setting
+
+__all__ = [
+    "MAINNET_REST_URL",
+    "MAINNET_WS_URL",
+    "MAX_TOPICS_PER_CONNECTION",
+    "TESTNET_REST_URL",
+    "TESTNET_WS_URL",
+    "BybitConfig",
+]
+
+# Hosts of the public WebSocket and of REST (exchange-protocols.md 2.1 and 2.2); the
+# spot stream's path (/v5/public/spot) is added by the feed.
+MAINNET_WS_URL = "wss://stream.bybit.com"
+TESTNET_WS_URL = "wss://stream-testnet.bybit.com"
+MAINNET_REST_URL = "https://api.bybit.com"
+TESTNET_REST_URL = "https://api-testnet.bybit.com"
+# Bybit caps the subscription args of one connection at 21,000 characters
+# (exchange-protocols.md 2.1); 500 topics of the longest symbols stay well inside it.
+MAX_TOPICS_PER_CONNECTION = 500
+
+
+def _check_ws_url(url: Any) -> str | None:
+    if url and not url.startswith(("wss://", "ws://")):
+        return f"expected a ws:// or wss:// URL (or \"\" for the default), got {url!r}"
+    return None
+
+
+def _check_rest_url(url: Any) -> str | None:
+    if url and not url.startswith(("https://", "http://")):
+        return f"expected an http:// or https:// URL (or \"\" for the default), got {url!r}"
+    return None
+
+
+@attrs.frozen
+class BybitConfig:
+    """``[exchanges.bybit]``: Bybit v5 spot."""
+
+    enabled: bool = setting(False)
+    # Use Bybit's testnet (stream-testnet.bybit.com, api-testnet.bybit.com).
+    testnet: bool = setting(False)
+    # WebSocket host; "" means wss://stream.bybit.com, or the testnet's when testnet = true.
+    ws_url: str = setting("", check=_check_ws_url)
+    # REST base URL; "" means https://api.bybit.com, or the testnet's.
+    rest_url: str = setting("", check=_check_rest_url)
+    taker_fee: float = setting(0.001, ge=0, lt=0.1)
+    premium_baseline: float = setting(0.0, ge=-100, le=100)
+    # Names of the environment variables holding the API key and secret (trading only).
+    api_key_env: str = setting("BYBIT_API_KEY")
+    api_secret_env: str = setting("BYBIT_API_SECRET")
+    # How long a signed request stays valid after its timestamp (X-BAPI-RECV-WINDOW, ms).
+    recv_window_ms: int = setting(5000, ge=100, le=60000)
+    # A connection that brings no message for this long is marked unusable and reopened.
+    stale_after_seconds: float = setting(10.0, gt=0, le=3600)
+    # Topics (symbols) per WebSocket connection; more symbols open more connections.
+    max_topics_per_connection: int = setting(100, ge=1, le=MAX_TOPICS_PER_CONNECTION)
+    # Share of each request limit the daemon allows itself, so it slows down before Bybit
+    # answers "too many visits".
+    request_budget_fraction: float = setting(0.8, gt=0, le=1)
+
+    def resolved_ws_url(self) -> str:
+        """``ws_url`` without a trailing slash, or the default for ``testnet``."""
+        if self.ws_url:
+            return self.ws_url.rstrip("/")
+        return TESTNET_WS_URL if self.testnet else MAINNET_WS_URL
+
+    def resolved_rest_url(self) -> str:
+        """``rest_url`` without a trailing slash, or the default for ``testnet``."""
+        if self.rest_url:
+            return self.rest_url.rstrip("/")
+        return TESTNET_REST_URL if self.testnet else MAINNET_REST_URL
