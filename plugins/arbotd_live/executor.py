@@ -73,6 +73,7 @@ class LiveExecutor:
         self.states: dict[str, AccountState] = {}
         self.filter_rejections = 0
         self._refresh_wanted = trio.Event()
+        self._retired: list[ExchangeAccount] = []
         self._problems = ProblemLog("live", log)
 
     def set_accounts(self, accounts: Iterable[ExchangeAccount]) -> None:
@@ -82,6 +83,9 @@ class LiveExecutor:
         for name, account in new.items():
             if self.accounts.get(name) is not account:
                 self.states[name] = AccountState()
+        # Accounts replaced or gone are closed by the service (closing awaits).
+        kept = {id(account) for account in new.values()}
+        self._retired.extend(a for a in self.accounts.values() if id(a) not in kept)
         for name in set(self.states) - set(new):
             del self.states[name]
         self.accounts = new
@@ -248,6 +252,7 @@ class LiveExecutor:
                     await self._refresh()
         finally:
             with trio.CancelScope(shield=True):
+                await self._close_retired()
                 for account in list(self.accounts.values()):
                     try:
                         await account.close()
@@ -258,7 +263,16 @@ class LiveExecutor:
         await self.runtime.shutdown_requested.wait()
         scope.cancel()
 
+    async def _close_retired(self) -> None:
+        while self._retired:
+            account = self._retired.pop()
+            try:
+                await account.close()
+            except Exception:
+                log.exception("%s: closing the replaced account failed", account.name)
+
     async def _refresh(self) -> None:
+        await self._close_retired()
         async with trio.open_nursery() as nursery:
             for account in list(self.accounts.values()):
                 if not account.missing_credentials():

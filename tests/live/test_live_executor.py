@@ -210,3 +210,17 @@ async def test_balances_are_refreshed_after_a_reload_keeps_the_accounts(
             while runtime.ledger.total("cheap", "USDT") != D("750"):
                 await trio.sleep(0.05)
         assert cheap.opened == 1  # same account object: not opened again
+
+
+async def test_an_account_replaced_by_a_reload_is_closed(start_daemon, config_path: Path
+                                                         ) -> None:
+    cheap, dear = accounts()
+    plugin = MemoryExchangesPlugin([cheap, dear])
+    async with start_daemon(config_path, *plugins(("mem", plugin))) as daemon:
+        replacement = MemoryAccount("dear", dear.rules_by_symbol, dict(dear.holdings))
+        plugin.accounts = [cheap, replacement]
+        assert (await daemon.runtime.reload()).ok
+        with trio.fail_after(10):
+            while not dear.closed:
+                await trio.sleep(0.02)
+        assert not cheap.closed and executor_of(daemon.runtime).accounts["dear"] is replacement
