@@ -11,6 +11,7 @@ asked to be left alone.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 
 import trio
@@ -36,6 +37,15 @@ class RequestBudget:
     """``limit`` units per ``window`` seconds, of which the daemon uses at most
     ``fraction``. Windows are fixed and aligned to ``clock`` (trio's clock by default),
     as Binance's and OKX's are.
+
+    With ``sliding=True`` the use is counted over the last ``window`` seconds instead, so
+    that no span of ``window`` seconds, wherever the exchange's own windows start, holds
+    more than the allowance (a fixed window can take a burst at its end and another at
+    the start of the next one). A request is counted from the moment it is allowed; when
+    its caller passes what :meth:`acquire` returned to :meth:`finish` once the answer is
+    in, it is counted from then on: the exchange received it at some point in between,
+    so however the network delayed it, the exchange never counts more in a window than
+    the budget does.
     """
 
     def __init__(
@@ -46,6 +56,7 @@ class RequestBudget:
         *,
         fraction: float = 0.8,
         clock: Callable[[], float] = trio.current_time,
+        sliding: bool = False,
     ) -> None:
         if limit <= 0 or window <= 0 or not 0 < fraction <= 1:
             raise ValueError("limit and window must be positive, fraction in (0, 1]")
@@ -58,12 +69,23 @@ class RequestBudget:
         self.used = 0.0
         self.blocked_until = 0.0
         self.waits = 0
+        self.sliding = sliding
+        # [time, cost] of the requests of the last window, in the order they were
+        # allowed (sliding only).
+        self._recent: deque[list[float]] = deque()
 
     def _current_window(self) -> float:
         now = self._clock()
         return now - now % self.window
 
     def _roll(self) -> None:
+        if self.sliding:
+            horizon = self._clock() - self.window
+            while self._recent and self._recent[0][0] <= horizon:
+                self.used = max(self.used - self._recent.popleft()[1], 0.0)
+            if not self._recent:
+                self.used = 0.0
+            return
         start = self._current_window()
         if start != self._window_start:
             self._window_start = start
@@ -78,8 +100,9 @@ class RequestBudget:
         self._roll()
         return self._clock() >= self.blocked_until and self.used + cost <= self.allowance
 
-    async def acquire(self, cost: float = 1.0) -> None:
-        """Wait until a request of ``cost`` fits, then count it."""
+    async def acquire(self, cost: float = 1.0) -> list[float] | None:
+        """Wait until a request of ``cost`` fits, then count it. Returns what to pass to
+        :meth:`finish` (sliding windows only; ``None`` otherwise)."""
         if cost > self.allowance:
             raise ValueError(f"{self.name}: a request of {cost} never fits {self.allowance}")
         waited = False
@@ -89,7 +112,8 @@ class RequestBudget:
             if now < self.blocked_until:
                 wake = self.blocked_until
             elif self.used + cost > self.allowance:
-                wake = self._window_start + self.window
+                wake = (self._recent[0][0] + self.window if self.sliding and self._recent
+                        else self._window_start + self.window)
             else:
                 break
             if not waited:
@@ -98,6 +122,17 @@ class RequestBudget:
                 log.info("%s: request budget spent, waiting %.2f s", self.name, wake - now)
             await trio.sleep(max(wake - now, 0.001))
         self.used += cost
+        if not self.sliding:
+            return None
+        use = [self._clock(), cost]
+        self._recent.append(use)
+        return use
+
+    def finish(self, use: list[float] | None) -> None:
+        """The request ``use`` (from :meth:`acquire`) has its answer: count it for a
+        window from now, the latest the exchange can have received it."""
+        if use is not None:
+            use[0] = max(use[0], self._clock())
 
     def blocked_for(self) -> float:
         """Seconds until the exchange allows requests again after a 429/418 (0 when it

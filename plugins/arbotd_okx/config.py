@@ -1,0 +1,85 @@
+"""The ``[exchanges.okx]`` table.
+
+Fees are fractions (``0.001`` = 0.1 %, OKX's Lv1 spot taker fee, exchange-protocols.md
+section 6); ``premium_baseline`` is a percent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from arbotd import setting
+
+__all__ = [
+    "DEMO_WS_URL",
+    "MAINNET_REST_URL",
+    "MAINNET_WS_URL",
+    "MAX_CHANNELS_PER_CONNECTION",
+    "OkxConfig",
+]
+
+# The public WebSocket endpoint, and demo trading's (exchange-protocols.md 0 and 3.1).
+MAINNET_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
+DEMO_WS_URL = "wss://wspap.okx.com:8443/ws/v5/public"
+# REST has one host; demo trading is the same host with the ``x-simulated-trading: 1``
+# header (exchange-protocols.md 3.2).
+MAINNET_REST_URL = "https://www.okx.com"
+# OKX documents no channel cap for bbo-tbt, only 64 KB of args per subscribe request
+# and 480 subscribe requests an hour per connection (exchange-protocols.md 3.1); this
+# bound keeps one connection's subscription well inside the first.
+MAX_CHANNELS_PER_CONNECTION = 1000
+
+
+def _check_ws_url(url: Any) -> str | None:
+    if url and not url.startswith(("wss://", "ws://")):
+        return f"expected a ws:// or wss:// URL (or \"\" for the default), got {url!r}"
+    return None
+
+
+def _check_rest_url(url: Any) -> str | None:
+    if url and not url.startswith(("https://", "http://")):
+        return f"expected an http:// or https:// URL (or \"\" for the default), got {url!r}"
+    return None
+
+
+@attrs.frozen
+class OkxConfig:
+    """``[exchanges.okx]``: OKX v5 spot."""
+
+    enabled: bool = setting(False)
+    # Use OKX's demo trading: the demo WebSocket host and, on REST, the
+    # ``x-simulated-trading: 1`` header (demo keys are made in OKX's demo trading mode).
+    testnet: bool = setting(False)
+    # Public WebSocket endpoint; "" means wss://ws.okx.com:8443/ws/v5/public, or the
+    # demo's (wss://wspap.okx.com:8443/ws/v5/public) when testnet = true.
+    ws_url: str = setting("", check=_check_ws_url)
+    # REST base URL; "" means https://www.okx.com (also for demo trading).
+    rest_url: str = setting("", check=_check_rest_url)
+    taker_fee: float = setting(0.001, ge=0, lt=0.1)
+    premium_baseline: float = setting(0.0, ge=-100, le=100)
+    # Names of the environment variables holding the API key, its secret and the
+    # passphrase chosen when the key was made (trading only).
+    api_key_env: str = setting("OKX_API_KEY")
+    api_secret_env: str = setting("OKX_API_SECRET")
+    passphrase_env: str = setting("OKX_API_PASSPHRASE")
+    # A connection that brings no message (not even the answer to its ping) for this long
+    # is marked unusable and reopened.
+    stale_after_seconds: float = setting(10.0, gt=0, le=3600)
+    # bbo-tbt channels (symbols) per WebSocket connection; more symbols open more
+    # connections.
+    max_channels_per_connection: int = setting(100, ge=1, le=MAX_CHANNELS_PER_CONNECTION)
+    # Share of each REST endpoint's request limit the daemon allows itself, so that it
+    # slows down before OKX answers 50011 "Too Many Requests".
+    request_budget_fraction: float = setting(0.8, gt=0, le=1)
+
+    def resolved_ws_url(self) -> str:
+        """``ws_url``, or the default for ``testnet``."""
+        if self.ws_url:
+            return self.ws_url
+        return DEMO_WS_URL if self.testnet else MAINNET_WS_URL
+
+    def resolved_rest_url(self) -> str:
+        """``rest_url`` without a trailing slash, or OKX's REST host."""
+        return (self.rest_url or MAINNET_REST_URL).rstrip("/")
