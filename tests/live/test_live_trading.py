@@ -1,0 +1,256 @@
+"""Live trades through the whole daemon against fake Bybit and OKX servers on loopback:
+real WebSocket feeds, signed REST requests the fakes verify, IOC orders matched against
+the fakes' books. Buy on Bybit (ask 65000), sell on OKX (bid 65700)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import trio
+from exchanges.fake_bybit import FakeBybit, open_fake_bybit
+from exchanges.fake_okx import FakeOkx, open_fake_okx
+
+import arbotd
+import arbotd_bybit.plugin
+import arbotd_live.plugin
+import arbotd_okx.plugin
+import arbotd_risk.plugin
+import arbotd_xarb.plugin
+from arbotd import TradeState
+
+D = Decimal
+
+CONFIG = """
+[daemon]
+mode = "live"
+autostart = true
+
+[arbitrage]
+symbols = ["BTCUSDT"]
+min_profit_threshold = 0.001
+trade_amount_usd = 1000.0
+cooldown_seconds = 3600.0
+
+[live]
+balance_refresh_seconds = 5.0
+
+[exchanges.bybit]
+enabled = true
+ws_url = "{bybit_ws}"
+rest_url = "{bybit_rest}"
+
+[exchanges.okx]
+enabled = true
+ws_url = "{okx_ws}"
+rest_url = "{okx_rest}"
+"""
+
+
+@pytest.fixture
+def keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BYBIT_API_KEY", "test-api-key")
+    monkeypatch.setenv("BYBIT_API_SECRET", "test-api-secret")
+    monkeypatch.setenv("OKX_API_KEY", "test-okx-key")
+    monkeypatch.setenv("OKX_API_SECRET", "test-okx-secret")
+    monkeypatch.setenv("OKX_API_PASSPHRASE", "test-okx-passphrase")
+
+
+@asynccontextmanager
+async def exchanges() -> AsyncIterator[tuple[FakeBybit, FakeOkx]]:
+    async with open_fake_bybit(interval=0.05) as bybit, open_fake_okx(interval=0.05) as okx:
+        # No opportunity until the test opens one.
+        bybit.set_book("BTCUSDT", [("64990.0", "5")], [("65000.0", "5")])
+        okx.set_book("BTC-USDT", [("64995.0", "5")], [("65005.0", "5")])
+        yield bybit, okx
+
+
+def write_config(path: Path, bybit: FakeBybit, okx: FakeOkx, extra: str = "") -> Path:
+    path.write_text(CONFIG.format(bybit_ws=bybit.ws_url, bybit_rest=bybit.rest_url,
+                                  okx_ws=okx.ws_url, okx_rest=okx.rest_url) + extra)
+    return path
+
+
+def plugins(*, risk: bool = True) -> list[tuple[str, object]]:
+    chosen = [("live", arbotd_live.plugin), ("xarb", arbotd_xarb.plugin),
+              ("bybit", arbotd_bybit.plugin), ("okx", arbotd_okx.plugin)]
+    return [*chosen, ("risk", arbotd_risk.plugin)] if risk else chosen
+
+
+async def next_final_trade(runtime: arbotd.Runtime) -> arbotd.Trade:
+    subscription = runtime.bus.subscribe(kinds=["trade"])
+    with trio.fail_after(20):
+        async for event in subscription:
+            if event.payload.is_final:
+                return event.payload
+    raise AssertionError("the bus closed")
+
+
+def open_opportunity(okx: FakeOkx, bid_levels: list[tuple[str, str]]) -> None:
+    okx.set_book("BTC-USDT", bid_levels, [("65710.0", "5")])
+
+
+def fills_of(trade: arbotd.Trade, exchange: str) -> Decimal:
+    return sum((f.quantity if f.side is arbotd.Side.BUY else -f.quantity
+                for f in trade.fills if f.exchange == exchange), D(0))
+
+
+async def test_both_legs_fill(start_daemon, tmp_path, keys) -> None:
+    async with exchanges() as (bybit, okx):
+        config = write_config(tmp_path / "arbot.toml", bybit, okx)
+        async with start_daemon(config, *plugins()) as daemon:
+            runtime = daemon.runtime
+            assert runtime.control.trading and runtime.control.mode == "live"
+            open_opportunity(okx, [("65700.0", "5")])
+            trade = await next_final_trade(runtime)
+        assert trade.state is TradeState.COMPLETED, trade.reason
+        assert (trade.buy_exchange, trade.sell_exchange) == ("bybit", "okx")
+        # 1000 USDT at 65000 on both lot sizes (Bybit 0.000001, OKX 0.00000001).
+        assert trade.quantity == D("0.015384")
+        assert fills_of(trade, "bybit") == D("0.015384") == -fills_of(trade, "okx")
+        placed = bybit.orders["arb1b"]
+        assert placed["orderType"] == "Limit" and placed["timeInForce"] == "IOC"
+        assert D(placed["price"]) == D("65032.5")  # 65000 widened by 0.05 %, on the tick
+        [sell] = [o for o in okx.orders.values() if o["clOrdId"] == "arb1s"]
+        assert sell["ordType"] == "ioc" and D(sell["px"]) == D("65667.2")
+        assert trade.realized_profit > 0
+
+
+async def test_a_partly_filled_leg_is_completed_at_market(start_daemon, tmp_path, keys,
+                                                          monkeypatch) -> None:
+    async with exchanges() as (bybit, okx):
+        config = write_config(tmp_path / "arbot.toml", bybit, okx)
+        place = FakeOkx.place
+
+        def thinner_book_first(self: FakeOkx, body: dict) -> object:
+            # Between the quote and the order, most of OKX's best bid went: 0.005 BTC is
+            # left at 65700, and the next bid (65600) is below the IOC limit, so the sell
+            # leg fills 0.005 and the hedge sells the rest at market.
+            if body.get("clOrdId") == "arb1s":
+                open_opportunity(self, [("65700.0", "0.005"), ("65600.0", "5")])
+            return place(self, body)
+
+        monkeypatch.setattr(FakeOkx, "place", thinner_book_first)
+        async with start_daemon(config, *plugins()) as daemon:
+            open_opportunity(okx, [("65700.0", "5")])
+            trade = await next_final_trade(daemon.runtime)
+        assert trade.state is TradeState.COMPLETED, trade.reason
+        sells = {o.purpose: o for o in trade.orders if o.exchange == "okx"}
+        assert sells["entry"].filled_quantity < trade.quantity
+        assert sells["hedge"].client_order_id == "arb1h"
+        assert fills_of(trade, "bybit") == -fills_of(trade, "okx") == trade.quantity
+        [hedge] = [o for o in okx.orders.values() if o["clOrdId"] == "arb1h"]
+        assert hedge["ordType"] == "market"
+
+
+async def test_a_leg_the_exchange_refuses_is_unwound(start_daemon, tmp_path, keys) -> None:
+    async with exchanges() as (bybit, okx):
+        # Without a stop-loss (no risk plugin), a one-legged trade is always unwound.
+        config = write_config(tmp_path / "arbot.toml", bybit, okx)
+        okx.reject_next = ("51008", "Order failed. Insufficient USDT balance in account.")
+        async with start_daemon(config, *plugins(risk=False)) as daemon:
+            open_opportunity(okx, [("65700.0", "5")])
+            trade = await next_final_trade(daemon.runtime)
+        assert trade.state is TradeState.UNWOUND, trade.reason
+        entry_sell = next(o for o in trade.orders if o.client_order_id == "arb1s")
+        assert entry_sell.status is arbotd.OrderStatus.REJECTED
+        assert "51008" in entry_sell.reason
+        unwind = bybit.orders["arb1u0"]
+        assert unwind["side"] == "Sell" and unwind["orderType"] == "Market"
+        assert fills_of(trade, "bybit") == 0 and fills_of(trade, "okx") == 0
+        assert trade.realized_profit < 0  # the spread and two fees: the recorded loss
+
+
+async def test_live_refuses_to_start_without_okx_keys(start_daemon, tmp_path, keys,
+                                                      monkeypatch, caplog) -> None:
+    monkeypatch.delenv("OKX_API_PASSPHRASE")
+    async with exchanges() as (bybit, okx):
+        config = write_config(tmp_path / "arbot.toml", bybit, okx)
+        async with start_daemon(config, *plugins()) as daemon:
+            assert not daemon.runtime.control.trading
+            assert "OKX_API_PASSPHRASE" in caplog.text
+            assert "cannot start trading in live mode" in caplog.text
+        assert not bybit.orders and not okx.orders
+
+
+CRASH_EXTRA = """
+[storage]
+url = "sqlite:///{db}"
+flush_interval_seconds = 0.05
+
+[simulation]
+enabled = false
+
+[api]
+enabled = false
+"""
+
+
+def db_rows(db: Path, sql: str) -> list[tuple]:
+    import sqlite3
+
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as connection:
+        try:
+            return connection.execute(sql).fetchall()
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return []
+
+
+@pytest.mark.slow
+async def test_a_live_trade_cut_off_by_sigkill_is_reconciled_with_the_exchanges(
+    start_daemon, tmp_path, keys
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    import arbotd_api.plugin
+    import arbotd_sim.plugin
+    import arbotd_sql.plugin
+
+    db = tmp_path / "arbot.db"
+    async with exchanges() as (bybit, okx):
+        config = write_config(tmp_path / "arbot.toml", bybit, okx, CRASH_EXTRA.format(db=db))
+        # OKX takes the sell order (and fills it) but its answer never comes back before
+        # the daemon dies.
+        okx.stall_orders, okx.stall_seconds = True, 120.0
+        log = (tmp_path / "first.log").open("w")
+        first = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "arbotd", "run", "-c", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=tmp_path,
+        )
+        try:
+            with trio.fail_after(60):
+                while not db_rows(db, "select 1 from trades where state = 'submitted'"):
+                    await trio.sleep(0.1)
+                    if first.poll() is None and "trading started" in \
+                            (tmp_path / "first.log").read_text():
+                        open_opportunity(okx, [("65700.0", "5")])
+                    assert first.poll() is None, (tmp_path / "first.log").read_text()
+                while not any(o["clOrdId"] == "arb1s" for o in okx.orders.values()):
+                    await trio.sleep(0.05)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+            log.close()
+        assert db_rows(db, "select state from trades where id = 1") == [("submitted",)]
+
+        okx.stall_orders = False
+        async with start_daemon(config, *plugins(), ("sql", arbotd_sql.plugin),
+                                ("sim", arbotd_sim.plugin), ("api", arbotd_api.plugin)
+                                ) as daemon:
+            # READY=1 came only after the reconciliation.
+            trade = daemon.runtime.control.recent_trades[1]
+            assert trade.state is TradeState.COMPLETED, trade.reason
+            assert fills_of(trade, "bybit") == -fills_of(trade, "okx") == trade.quantity
+            # Each leg was placed once: the restart asked for it, it did not resend it.
+            assert len([o for o in okx.orders.values() if o["clOrdId"] == "arb1s"]) == 1
+            assert list(bybit.orders) == ["arb1b"]
+        assert db_rows(db, "select state from trades where id = 1") == [("completed",)]
+        assert db_rows(db, "select count(*) from fills") == [(2,)]
