@@ -117,6 +117,10 @@ class WebSocketFeed:
     #: Seconds between heartbeats sent by the client (``None``: the server pings, and
     #: trio-websocket answers its pings by itself).
     heartbeat_interval: float | None = None
+    #: Seconds between opening one connection and the next, for exchanges that limit how
+    #: many connections an IP may open per second (OKX: 3/s). Connection ``i`` waits
+    #: ``i * connect_interval`` before each (re)connect that is not already backing off.
+    connect_interval: float = 0.0
 
     def __init__(
         self,
@@ -212,6 +216,7 @@ class WebSocketFeed:
         self, index: int, connection: Connection, sink: QuoteSink, all_up: trio.Event
     ) -> None:
         failures = 0
+        await trio.sleep(index * self.connect_interval)
         while True:
             connected_at: list[float] = []
             reason = await self._session(index, connection, sink, all_up, connected_at)
@@ -223,7 +228,7 @@ class WebSocketFeed:
             # A connection that had been up for a while ended (a planned disconnect):
             # reconnect at once, and back off only if that fails.
             failures = 0 if healthy else failures + 1
-            delay = self.backoff.delay(failures) if failures else 0.0
+            delay = self.backoff.delay(failures) if failures else index * self.connect_interval
             # A planned reconnect is news; a failing one is a problem the operator must see.
             level = logging.WARNING if failures else logging.INFO
             log.log(level, "%s: connection %d: %s; reconnecting in %.1f s",
@@ -262,38 +267,50 @@ class WebSocketFeed:
             return f"connection error: {error_cause(err)}"
 
     async def _read(self, ws: Any, connection: Connection, sink: QuoteSink) -> str:
-        """Receive, parse and deliver until the connection fails; returns why."""
-        stale_after = self.stale_after
+        """Receive, parse and deliver until the connection fails or goes stale; returns
+        why."""
+        # The time of the latest message, read by the watchdog. Moving a cancel scope's
+        # deadline on every message costs as much as parsing it; storing a time does not.
+        seen = [trio.current_time()]
+        reason: str | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watchdog, seen, self.stale_after, nursery.cancel_scope)
+            reason = await self._receive(ws, connection, sink, seen)
+            nursery.cancel_scope.cancel()
+        return reason if reason is not None else f"no message for {self.stale_after:g} s (stale)"
+
+    async def _receive(
+        self, ws: Any, connection: Connection, sink: QuoteSink, seen: list[float]
+    ) -> str:
+        """The per-message loop (the hot path of market data)."""
         state: dict[str, Any] = {}
         deliver = sink.on_quote
         clock = self.clock
         parse = self.parse
+        now = trio.current_time
         try:
-            with trio.CancelScope() as watchdog:
-                watchdog.deadline = trio.current_time() + stale_after
-                while True:
-                    raw = await ws.get_message()
-                    watchdog.deadline = trio.current_time() + stale_after
-                    received = clock()
-                    try:
-                        quote = parse(raw, connection, state, received)
-                    except Resync as err:
-                        self.resyncs += 1
-                        return f"resynchronising: {err}"
-                    except (ValueError, KeyError, TypeError, IndexError) as err:
-                        self.skipped_messages += 1
-                        self.problems.warning(
-                            "bad", "skipped a message that is not understood: %s: %.200r",
-                            type(err).__name__, raw
-                        )
-                        continue
-                    if quote is None:
-                        continue
-                    self._last_update = received
-                    if quote.exchange_ts != received:
-                        self._latency_ms = (received - quote.exchange_ts) * 1000.0
-                    deliver(quote)
-            return f"no message for {stale_after:g} s (stale)"
+            while True:
+                raw = await ws.get_message()
+                seen[0] = now()
+                received = clock()
+                try:
+                    quote = parse(raw, connection, state, received)
+                except Resync as err:
+                    self.resyncs += 1
+                    return f"resynchronising: {err}"
+                except (ValueError, KeyError, TypeError, IndexError) as err:
+                    self.skipped_messages += 1
+                    self.problems.warning(
+                        "bad", "skipped a message that is not understood: %s: %.200r",
+                        type(err).__name__, raw
+                    )
+                    continue
+                if quote is None:
+                    continue
+                self._last_update = received
+                if quote.exchange_ts != received:
+                    self._latency_ms = (received - quote.exchange_ts) * 1000.0
+                deliver(quote)
         except ConnectionClosed as err:
             return f"connection closed: {err.reason}"
 
@@ -321,3 +338,14 @@ class WebSocketFeed:
         if self._usable:
             self._usable = False
             sink.on_feed_state(self.name, False, reason)
+
+
+async def _watchdog(seen: list[float], stale_after: float, reader: trio.CancelScope) -> None:
+    """Cancel ``reader`` once no message has come for ``stale_after`` seconds (``seen[0]``
+    is the trio time of the latest)."""
+    while True:
+        deadline = seen[0] + stale_after
+        if trio.current_time() >= deadline:
+            reader.cancel()
+            return
+        await trio.sleep_until(deadline)

@@ -119,6 +119,8 @@ class OkxFeed(WebSocketFeed):
     """
 
     name = EXCHANGE
+    # OKX accepts 3 new connections per second per IP (exchange-protocols.md 3.1).
+    connect_interval = 0.4
 
     def __init__(
         self,

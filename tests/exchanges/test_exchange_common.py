@@ -114,3 +114,42 @@ async def test_a_request_that_can_never_fit_is_an_error():
     budget = RequestBudget("test", limit=10, window=1, fraction=0.5)
     with pytest.raises(ValueError, match="never fits"):
         await budget.acquire(6)
+
+
+async def test_connections_are_spaced_by_connect_interval() -> None:
+    from trio_websocket import serve_websocket
+
+    from arbotd.exchange import Connection, WebSocketFeed
+
+    opened: list[float] = []
+
+    async def handler(request):  # type: ignore[no-untyped-def]
+        opened.append(trio.current_time())
+        ws = await request.accept()
+        await trio.sleep_forever()
+        await ws.aclose()
+
+    class SpacedFeed(WebSocketFeed):
+        name = "spaced"
+        connect_interval = 0.2
+
+        def connections(self, symbols):  # type: ignore[no-untyped-def]
+            return [Connection(url, {s: s}) for s in symbols]
+
+        def parse(self, raw, connection, state, received):  # type: ignore[no-untyped-def]
+            return None
+
+    class Sink:
+        def on_quote(self, quote): ...  # type: ignore[no-untyped-def]
+        def on_feed_state(self, exchange, usable, reason=""): ...  # type: ignore[no-untyped-def]
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+        url = f"ws://127.0.0.1:{server.port}/"
+        feed = SpacedFeed(None, taker_fee=0.001)
+        with trio.fail_after(10):
+            await nursery.start(feed.stream_quotes, ["A", "B", "C"], Sink())
+        nursery.cancel_scope.cancel()
+    assert len(opened) == 3
+    # Each connection waited its turn (a lower bound: sleeping never ends early).
+    assert opened[2] - opened[0] >= 0.4

@@ -440,3 +440,4 @@ async def test_an_unreachable_server_is_retried_without_failing() -> None:
         await feed.stream_quotes(["BTCUSDT"], sink)
     assert scope.cancelled_caught
     assert sink.states == [] and not feed.feed_status().connected
+
