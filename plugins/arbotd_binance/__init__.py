@@ -1,10 +1,21 @@
-"""arbotd_binance: Binance spot market data (best bid/ask over the public WebSocket).
+"""arbotd_binance: Binance spot, market data and trading.
 
-This first slice streams ``<symbol>@bookTicker`` over combined streams into Quotes; it
-places no orders and makes no REST calls.
+Best bid/ask streams as ``<symbol>@bookTicker`` over combined WebSocket streams into
+Quotes (:class:`BinanceFeed`); live orders, balances and trading rules go through the
+signed REST API (:class:`BinanceAccount` over :class:`BinanceRest`).
 """
 
+from arbotd_binance.account import BinanceAccount, parse_exchange_info
 from arbotd_binance.config import BinanceConfig
+from arbotd_binance.rest import BinanceRest
 from arbotd_binance.stream import Backoff, BinanceFeed, parse_book_ticker
 
-__all__ = ["Backoff", "BinanceConfig", "BinanceFeed", "parse_book_ticker"]
+__all__ = [
+    "Backoff",
+    "BinanceAccount",
+    "BinanceConfig",
+    "BinanceFeed",
+    "BinanceRest",
+    "parse_book_ticker",
+    "parse_exchange_info",
+]

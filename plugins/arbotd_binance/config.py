@@ -12,12 +12,24 @@ import attrs
 
 from arbotd import setting
 
-__all__ = ["MAINNET_WS_URL", "MAX_STREAMS_PER_CONNECTION", "TESTNET_WS_URL", "BinanceConfig"]
+__all__ = [
+    "MAINNET_REST_URL",
+    "MAINNET_WS_URL",
+    "MAX_RECV_WINDOW_MS",
+    "MAX_STREAMS_PER_CONNECTION",
+    "TESTNET_REST_URL",
+    "TESTNET_WS_URL",
+    "BinanceConfig",
+]
 
 MAINNET_WS_URL = "wss://stream.binance.com:9443"
 TESTNET_WS_URL = "wss://stream.testnet.binance.vision"
+MAINNET_REST_URL = "https://api.binance.com"
+TESTNET_REST_URL = "https://testnet.binance.vision"
 # Binance accepts at most 1024 streams on one connection (web-socket-streams.md, "Limits").
 MAX_STREAMS_PER_CONNECTION = 1024
+# recvWindow may be at most 60000 ms (exchange-protocols.md 1.2, "Signing").
+MAX_RECV_WINDOW_MS = 60000
 
 
 def _check_url(url: Any) -> str | None:
@@ -26,16 +38,26 @@ def _check_url(url: Any) -> str | None:
     return None
 
 
+def _check_rest_url(url: Any) -> str | None:
+    if url and not url.startswith(("https://", "http://")):
+        return f"expected an https:// or http:// URL (or \"\" for the default), got {url!r}"
+    return None
+
+
 @attrs.frozen
 class BinanceConfig:
     """``[exchanges.binance]``: Binance spot."""
 
     enabled: bool = setting(False)
-    # Use Binance's spot testnet (wss://stream.testnet.binance.vision).
+    # Use Binance's spot testnet (wss://stream.testnet.binance.vision,
+    # https://testnet.binance.vision).
     testnet: bool = setting(False)
     # WebSocket base URL; "" means wss://stream.binance.com:9443, or the testnet's URL
     # when testnet = true.
     ws_url: str = setting("", check=_check_url)
+    # REST base URL; "" means https://api.binance.com, or https://testnet.binance.vision
+    # when testnet = true.
+    rest_url: str = setting("", check=_check_rest_url)
     taker_fee: float = setting(0.001, ge=0, lt=0.1)
     premium_baseline: float = setting(0.0, ge=-100, le=100)
     # Names of the environment variables holding the API key and secret (trading only).
@@ -45,9 +67,24 @@ class BinanceConfig:
     stale_after_seconds: float = setting(10.0, gt=0, le=3600)
     # Streams (symbols) per WebSocket connection; more symbols open more connections.
     max_streams_per_connection: int = setting(200, ge=1, le=MAX_STREAMS_PER_CONNECTION)
+    # How long (ms) a signed request stays valid after its timestamp; Binance refuses it
+    # later than that (default 5000, at most 60000).
+    recv_window_ms: int = setting(5000, ge=1, le=MAX_RECV_WINDOW_MS)
+    # Share of Binance's request weight limit (6000 per minute per IP) the daemon allows
+    # itself; past it, requests wait for the next minute instead of risking a 429 or ban.
+    request_budget_fraction: float = setting(0.8, gt=0, le=1)
+    # A REST request that has not answered after this many seconds is given up (for an
+    # order: its outcome is unknown, and the order is looked up by its client order id).
+    request_timeout_seconds: float = setting(10.0, gt=0, le=120)
 
     def resolved_ws_url(self) -> str:
         """``ws_url`` without a trailing slash, or the default for ``testnet``."""
         if self.ws_url:
             return self.ws_url.rstrip("/")
         return TESTNET_WS_URL if self.testnet else MAINNET_WS_URL
+
+    def resolved_rest_url(self) -> str:
+        """``rest_url`` without a trailing slash, or the default for ``testnet``."""
+        if self.rest_url:
+            return self.rest_url.rstrip("/")
+        return TESTNET_REST_URL if self.testnet else MAINNET_REST_URL

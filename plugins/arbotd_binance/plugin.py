@@ -1,13 +1,17 @@
-"""The hooks of the builtin ``binance`` plugin: the ``[exchanges.binance]`` table and the
-Binance market-data feed."""
+"""The hooks of the builtin ``binance`` plugin: the ``[exchanges.binance]`` table, the
+Binance market-data feed and the Binance trading account."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import arbotd
+from arbotd_binance.account import BinanceAccount
 from arbotd_binance.config import BinanceConfig
 from arbotd_binance.stream import BinanceFeed
+
+ACCOUNT_STATE = "binance.account"
 
 
 @arbotd.hookimpl
@@ -22,3 +26,23 @@ def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[B
         return []
     clock = getattr(runtime, "clock", None) or time.time
     return [BinanceFeed(settings, clock=clock)]
+
+
+@arbotd.hookimpl
+def register_accounts(config: arbotd.Config, runtime: arbotd.Runtime) -> list[BinanceAccount]:
+    """The Binance account, the same object across reloads while ``[exchanges.binance]``
+    is unchanged (its connections, loaded rules and request budget carry on)."""
+    settings: BinanceConfig = config["exchanges.binance"]
+    if not settings.enabled:
+        return []
+    state: dict[str, Any] = runtime.plugin_state
+    account = state.get(ACCOUNT_STATE)
+    if not isinstance(account, BinanceAccount) or account.config != settings:
+        account = BinanceAccount(settings, symbols=lambda: _traded_symbols(runtime))
+        state[ACCOUNT_STATE] = account
+    return [account]
+
+
+def _traded_symbols(runtime: arbotd.Runtime) -> list[str]:
+    """Every symbol a strategy trades now (the feeds subscribe to the same set)."""
+    return list(dict.fromkeys(s for strategy in runtime.strategies for s in strategy.symbols))

@@ -7,9 +7,18 @@ Facts (exchange-protocols.md sections 1.2 and 1.3, from Binance's ``rest-api.md`
   plus the ``X-MBX-APIKEY`` header. Binance rejects it (``-1021``) when ``timestamp >=
   server + 1 s`` or ``server - timestamp > recvWindow``, so signed requests use the local
   clock plus the offset measured by :meth:`BinanceRest.sync_time`.
-* Every response carries ``X-MBX-USED-WEIGHT-1M``; ``REQUEST_WEIGHT`` is 6000/min per IP.
-* 429 (limit hit) and 418 (IP banned for ignoring 429s) carry ``Retry-After`` (seconds).
+* ``REQUEST_WEIGHT`` is 6000/min per IP; every endpoint has a weight (:data:`WEIGHTS`) and
+  every response carries ``X-MBX-USED-WEIGHT-1M``, the weight used in the current minute.
+* 429 (limit hit) and 418 (IP banned for ignoring 429s, 2 min to 3 days) carry
+  ``Retry-After`` (seconds).
+* 5xx and ``-1007`` mean the outcome is unknown (an order may have been placed).
 * Errors come as ``{"code": -1121, "msg": "Invalid symbol."}``.
+
+Pacing: before sending, a request takes its weight from an
+:class:`arbotd.exchange.RequestBudget` (``budget_fraction`` of the limit), which waits
+for the next minute when the budget is spent; the budget follows what Binance reports
+in ``X-MBX-USED-WEIGHT-1M``, and a 429/418 blocks every request until ``Retry-After`` has
+passed, so the daemon never keeps knocking while it is being told to stop.
 
 The API secret is never logged nor put in an exception message; the API key is only sent
 in its header.
@@ -17,7 +26,6 @@ in its header.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -29,12 +37,17 @@ from urllib.parse import urlencode
 
 import httpx
 
-from arbotd._errors import PermanentExchangeError, TemporaryExchangeError
+from arbotd import PermanentExchangeError, TemporaryExchangeError
+from arbotd.exchange import RequestBudget, parse_retry_after
+from arbotd_binance.config import MAINNET_REST_URL, MAX_RECV_WINDOW_MS, TESTNET_REST_URL
 
 __all__ = [
     "MAINNET_REST_URL",
     "REQUEST_WEIGHT_LIMIT",
     "TESTNET_REST_URL",
+    "WEIGHTS",
+    "BinanceNotSent",
+    "BinanceRejection",
     "BinanceRest",
     "sign",
 ]
@@ -42,16 +55,29 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EXCHANGE = "binance"
-MAINNET_REST_URL = "https://api.binance.com"
-TESTNET_REST_URL = "https://testnet.binance.vision"
 # REQUEST_WEIGHT per minute per IP (exchange-protocols.md 1.3, CHANGELOG 2023-08-25).
 REQUEST_WEIGHT_LIMIT = 6000
+WEIGHT_WINDOW_SECONDS = 60.0
 DEFAULT_RECV_WINDOW = 5000
-MAX_RECV_WINDOW = 60000
-# Request weights (exchange-protocols.md 1.2).
-WEIGHTS = {"/api/v3/time": 1, "/api/v3/account": 20}
+MAX_RECV_WINDOW = MAX_RECV_WINDOW_MS
+# Request weights (exchange-protocols.md 1.2). myTrades with an orderId weighs 5
+# (Binance rest-api.md "Account trade list"; not in the research table).
+WEIGHTS: dict[tuple[str, str], int] = {
+    ("GET", "/api/v3/time"): 1,
+    ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/account"): 20,
+    ("POST", "/api/v3/order"): 1,
+    ("GET", "/api/v3/order"): 4,
+    ("DELETE", "/api/v3/order"): 1,
+    ("GET", "/api/v3/myTrades"): 5,
+}
+# When a 429/418 comes without Retry-After: a 429 is about the current minute, and a ban
+# lasts at least 2 minutes (exchange-protocols.md 1.3).
+_DEFAULT_PAUSE = {429: 60.0, 418: 120.0}
 
 INVALID_TIMESTAMP = -1021
+# "Timeout waiting for response from backend server. Send status unknown."
+UNKNOWN_OUTCOME = -1007
 
 
 def sign(secret: str, query: str) -> str:
@@ -60,14 +86,20 @@ def sign(secret: str, query: str) -> str:
     return hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
+class BinanceRejection(PermanentExchangeError):
+    """Binance refused a request (HTTP 4xx with ``{"code", "msg"}``): ``code`` and ``msg``
+    are Binance's, so that callers can tell a duplicate order from a rejected one."""
+
+    def __init__(self, message: str, *, status: int, code: int | None, msg: str) -> None:
+        self.status = status
+        self.code = code
+        self.msg = msg
+        super().__init__(EXCHANGE, message)
+
+
+class BinanceNotSent(TemporaryExchangeError):
+    """A temporary failure that certainly left the request unprocessed (429/418, -1021, a
+    refused connection, a pause still running): an order was not placed."""
 
 
 class BinanceRest:
@@ -75,8 +107,9 @@ class BinanceRest:
     or call :meth:`aclose`.
 
     ``budget_fraction`` of ``weight_limit`` is the share of the per-minute request weight
-    the daemon allows itself, so that it slows down before Binance answers 429 (and bans
-    with 418 after repeated 429s).
+    the daemon allows itself (or pass a ready ``budget``). A request that would have to
+    wait more than ``max_wait`` seconds for a ban to pass fails at once with
+    :class:`arbotd.TemporaryExchangeError` (``retry_after`` set) instead of waiting.
     """
 
     def __init__(
@@ -89,6 +122,8 @@ class BinanceRest:
         timeout: float = 10.0,
         weight_limit: int = REQUEST_WEIGHT_LIMIT,
         budget_fraction: float = 0.8,
+        budget: RequestBudget | None = None,
+        max_wait: float = 30.0,
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -100,9 +135,14 @@ class BinanceRest:
         self._api_secret = api_secret
         self.base_url = base_url.rstrip("/")
         self.recv_window = recv_window
-        self.weight_limit = weight_limit
-        self.budget_fraction = budget_fraction
+        self.max_wait = max_wait
         self._clock = clock
+        # Binance's weight minutes follow its clock; the local wall clock is close enough
+        # for the windows to line up, and X-MBX-USED-WEIGHT-1M corrects the count.
+        self.budget = budget if budget is not None else RequestBudget(
+            "binance request weight", weight_limit, WEIGHT_WINDOW_SECONDS,
+            fraction=budget_fraction, clock=clock,
+        )
         # Server time minus local time, in milliseconds.
         self.offset_ms = 0
         # The last X-MBX-USED-WEIGHT-1M seen, None before the first response.
@@ -123,13 +163,16 @@ class BinanceRest:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self._api_key and self._api_secret)
+
     # -- weight budget -----------------------------------------------------------------
 
     def budget_ok(self, weight: int = 1) -> bool:
-        """Whether a request of ``weight`` keeps the used weight of this minute at or below
-        ``budget_fraction`` of ``weight_limit``."""
-        used = self.used_weight or 0
-        return used + weight <= self.budget_fraction * self.weight_limit
+        """Whether a request of ``weight`` may go now without waiting: the weight used this
+        minute stays within the budget and no 429/418 pause is running."""
+        return self.budget.available(weight)
 
     # -- clock ---------------------------------------------------------------------------
 
@@ -139,7 +182,7 @@ class BinanceRest:
 
     async def server_time(self) -> int:
         """Binance's clock (``GET /api/v3/time``), in milliseconds."""
-        data = await self._request("GET", "/api/v3/time")
+        data = await self.public("GET", "/api/v3/time")
         try:
             return int(data["serverTime"])
         except (KeyError, TypeError, ValueError) as err:
@@ -157,12 +200,20 @@ class BinanceRest:
 
     # -- requests ------------------------------------------------------------------------
 
+    async def public(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """An unsigned (market data) request."""
+        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        return await self._request(method, path, query=query)
+
     async def signed(
         self, method: str, path: str, params: Mapping[str, Any] | None = None
     ) -> Any:
         """A signed (USER_DATA/TRADE) request; parameters go in the query string."""
-        if not self._api_key or not self._api_secret:
+        if not self.has_credentials:
             raise PermanentExchangeError(EXCHANGE, "API key and secret are not configured")
+        assert self._api_key is not None and self._api_secret is not None
         query_params = {k: v for k, v in (params or {}).items() if v is not None}
         query_params["recvWindow"] = self.recv_window
         query_params["timestamp"] = self.timestamp()
@@ -192,37 +243,49 @@ class BinanceRest:
         headers: Mapping[str, str] | None = None,
         signed: bool = False,
     ) -> Any:
+        where = f"{method} {path}"
+        paused = self.budget.blocked_for()
+        if paused > self.max_wait:
+            raise BinanceNotSent(
+                EXCHANGE, f"{where}: not sent, Binance asked for a pause of {paused:.0f} s "
+                "more (429/418)", retry_after=paused,
+            )
+        await self.budget.acquire(WEIGHTS.get((method, path), 1))
         url = f"{path}?{query}" if query else path
         try:
             response = await self._client.request(method, url, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            raise BinanceNotSent(
+                EXCHANGE, f"{where}: connection failed ({type(err).__name__})"
+            ) from err
         except httpx.TimeoutException as err:
-            raise TemporaryExchangeError(EXCHANGE, f"{method} {path}: timed out") from err
+            raise TemporaryExchangeError(EXCHANGE, f"{where}: timed out") from err
         except httpx.TransportError as err:
             raise TemporaryExchangeError(
-                EXCHANGE, f"{method} {path}: connection failed ({type(err).__name__})"
+                EXCHANGE, f"{where}: connection failed ({type(err).__name__})"
             ) from err
         self._track_weight(response)
-        log.debug("binance %s %s -> %d", method, path, response.status_code)
+        log.debug("binance %s -> %d", where, response.status_code)
         if response.status_code < 400:
             try:
                 return response.json()
             except ValueError as err:
-                raise TemporaryExchangeError(
-                    EXCHANGE, f"{method} {path}: answer is not JSON"
-                ) from err
-        await self._raise_for(method, path, response, signed)
+                raise TemporaryExchangeError(EXCHANGE, f"{where}: answer is not JSON") from err
+        await self._raise_for(where, response, signed)
 
     def _track_weight(self, response: httpx.Response) -> None:
         value = response.headers.get("X-MBX-USED-WEIGHT-1M")
-        if value is not None:
-            with contextlib.suppress(ValueError):
-                self.used_weight = int(value)
+        if value is None:
+            return
+        try:
+            used = int(value)
+        except ValueError:
+            return
+        self.used_weight = used
+        self.budget.observe_used(used)
 
-    async def _raise_for(
-        self, method: str, path: str, response: httpx.Response, signed: bool
-    ) -> None:
+    async def _raise_for(self, where: str, response: httpx.Response, signed: bool) -> None:
         status = response.status_code
-        where = f"{method} {path}"
         code: int | None = None
         msg = ""
         try:
@@ -233,31 +296,29 @@ class BinanceRest:
         except ValueError:
             pass
         detail = f" (code {code}: {msg})" if code is not None else ""
-        if status == 418:
-            retry_after = _retry_after(response)
-            log.warning("binance banned this IP (HTTP 418), retry after %s s", retry_after)
-            raise TemporaryExchangeError(
-                EXCHANGE,
-                f"{where}: HTTP 418, IP banned for ignoring rate limits{detail}",
-                retry_after=retry_after,
+        if status in (418, 429):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            self.budget.block_for(retry_after if retry_after is not None
+                                  else _DEFAULT_PAUSE[status])
+            if status == 418:
+                log.warning("binance banned this IP (HTTP 418), retry after %s s", retry_after)
+                what = "IP banned for ignoring rate limits"
+            else:
+                what = "request rate limit hit"
+            raise BinanceNotSent(
+                EXCHANGE, f"{where}: HTTP {status}, {what}{detail}", retry_after=retry_after
             )
-        if status == 429:
-            raise TemporaryExchangeError(
-                EXCHANGE,
-                f"{where}: HTTP 429, request rate limit hit{detail}",
-                retry_after=_retry_after(response),
-            )
-        if status >= 500:
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: HTTP {status}, outcome unknown{detail}"
-            )
+        if status >= 500 or code == UNKNOWN_OUTCOME:
+            raise TemporaryExchangeError(EXCHANGE, f"{where}: HTTP {status}, outcome unknown"
+                                                   f"{detail}")
         if code == INVALID_TIMESTAMP and signed:
             # Only signed requests carry a timestamp; re-syncing on an unsigned one could
             # loop (the re-sync's own request answering -1021).
             offset = await self.sync_time()
-            raise TemporaryExchangeError(
+            raise BinanceNotSent(
                 EXCHANGE,
                 f"{where}: timestamp outside recvWindow{detail}; clock re-synced "
                 f"(offset {offset} ms)",
             )
-        raise PermanentExchangeError(EXCHANGE, f"{where}: HTTP {status}{detail}")
+        raise BinanceRejection(f"{where}: HTTP {status}{detail}", status=status, code=code,
+                               msg=msg)

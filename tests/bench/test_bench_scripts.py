@@ -42,3 +42,12 @@ def test_api_bench_runs(client: str) -> None:
     for route in ("trivial route (/ping)", "GET /api/v1/status", "GET /api/v1/prices/current"):
         assert route in out, out
     assert "of the trivial route's rate" in out, out
+
+
+@pytest.mark.slow
+def test_feed_ingest_bench_runs() -> None:
+    out = run_script("feed_ingest.py")
+    assert "150 symbols x 3 venues" in out
+    for line in ("bare trio-websocket client", "BinanceFeed -> Engine (xarb)",
+                 "feed/bare rate ratio:"):
+        assert line in out, out

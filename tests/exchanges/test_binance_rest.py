@@ -155,6 +155,7 @@ async def test_secret_never_in_errors_or_logs(caplog: pytest.LogCaptureFixture) 
     errors: list[BaseException] = []
     async with open_fake_binance_rest(KEY, SECRET) as fake, _client(fake.url) as rest:
         assert SECRET not in repr(rest) and KEY not in repr(rest)
+        fake.retry_after = 0  # no pause between the faults
         for fault in ["429", "418", "500", "-1021", "-1022", None]:
             fake.fault = fault
             try:

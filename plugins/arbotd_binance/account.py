@@ -1,0 +1,443 @@
+"""A Binance spot trading account (``arbotd.ExchangeAccount``) for live mode.
+
+Facts relied on (exchange-protocols.md sections 1.2 and 1.3, Binance ``rest-api.md`` and
+``filters.md``):
+
+* Trading rules come from ``GET /api/v3/exchangeInfo?symbols=[...]``: ``status``
+  (``TRADING`` when open), and the filters ``PRICE_FILTER`` (``tickSize``), ``LOT_SIZE``
+  (``stepSize``, ``minQty``, ``maxQty``), ``MARKET_LOT_SIZE`` (``maxQty`` of market
+  orders) and ``NOTIONAL`` (``minNotional``; older listings carry ``MIN_NOTIONAL``).
+* ``POST /api/v3/order``: an immediate-or-cancel order is ``type=LIMIT`` with
+  ``timeInForce=IOC``; a ``MARKET`` order's ``quantity`` is in the base currency (the
+  quote-currency form is the separate ``quoteOrderQty``), so market buys need no
+  conversion. ``newOrderRespType=FULL`` answers with the final status and the ``fills``
+  with their commission, so a placement usually needs no second request.
+* An IOC or market order that fills partly ends ``EXPIRED``; one that finds nothing at
+  its price ends ``EXPIRED`` with ``executedQty`` 0.
+* ``-2010`` (NEW_ORDER_REJECTED) is a refused order ("Account has insufficient balance
+  for requested action.", ...), except "Duplicate order sent.", which says an order
+  with this client order id exists: it is looked up instead of placed again. ``-1013``
+  is a filter failure. ``-2013`` (NO_SUCH_ORDER) on a query means the order never
+  reached Binance; ``-2011`` on a cancel means it is no longer open.
+* ``newClientOrderId`` is unique only among *open* orders: Binance accepts a second
+  order with the id of one already filled or expired. A retried placement therefore
+  first asks whether the id is known, and only sends when Binance has never seen it
+  and the earlier attempt's ``recvWindow`` has passed (after that Binance refuses the
+  earlier request if it is still in flight).
+* ``GET /api/v3/order`` (by ``origClientOrderId``) answers the order without fills;
+  ``GET /api/v3/myTrades?orderId=`` lists its executions with ``commission`` and
+  ``commissionAsset``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+import httpx
+import orjson
+import trio
+
+from arbotd import (
+    Fill,
+    Order,
+    OrderStatus,
+    PermanentExchangeError,
+    TemporaryExchangeError,
+    secret_from_env,
+)
+from arbotd.exchange import RequestBudget, SymbolRules, decimal_text
+from arbotd_binance.config import BinanceConfig
+from arbotd_binance.rest import BinanceNotSent, BinanceRejection, BinanceRest
+from arbotd_binance.symbols import to_binance
+
+__all__ = ["BinanceAccount", "UnknownOrder", "order_state", "parse_exchange_info"]
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "binance"
+
+NEW_ORDER_REJECTED = -2010
+FILTER_FAILURE = -1013
+CANCEL_REJECTED = -2011
+NO_SUCH_ORDER = -2013
+BAD_SYMBOL = -1121
+DUPLICATE_ORDER = "duplicate order sent"
+
+_FINAL = {
+    "FILLED": OrderStatus.FILLED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
+    "CANCELED": OrderStatus.CANCELLED,
+    "REJECTED": OrderStatus.REJECTED,
+}
+_OPEN = frozenset({"NEW", "PENDING_NEW", "PARTIALLY_FILLED"})
+# Client order ids remembered to recognise a retried placement.
+_REMEMBERED_ORDERS = 10_000
+
+
+class UnknownOrder(PermanentExchangeError):
+    """Binance does not know the order (``-2013``): it was never placed."""
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as err:
+        raise ValueError(f"{what} is not a number: {value!r}") from err
+
+
+def parse_exchange_info(
+    data: Mapping[str, Any], wanted: Mapping[str, str]
+) -> dict[str, SymbolRules]:
+    """``GET /api/v3/exchangeInfo`` -> rules of the ``wanted`` symbols (Binance form ->
+    exchange-neutral form), keyed by the neutral name. Symbols not in ``wanted`` are
+    ignored; filters arbotd does not apply (PERCENT_PRICE, ICEBERG_PARTS...) too."""
+    rules: dict[str, SymbolRules] = {}
+    for entry in data["symbols"]:
+        neutral = wanted.get(entry["symbol"])
+        if neutral is None:
+            continue
+        fields: dict[str, Any] = {}
+        for f in entry.get("filters", ()):
+            kind = f.get("filterType")
+            if kind == "PRICE_FILTER":
+                fields["tick_size"] = _decimal(f["tickSize"], "tickSize")
+            elif kind == "LOT_SIZE":
+                fields["step_size"] = _decimal(f["stepSize"], "stepSize")
+                fields["min_qty"] = _decimal(f["minQty"], "minQty")
+                max_qty = _decimal(f["maxQty"], "maxQty")
+                fields["max_qty"] = max_qty if max_qty > 0 else None
+            elif kind == "MARKET_LOT_SIZE":
+                max_qty = _decimal(f["maxQty"], "maxQty")
+                fields["max_market_qty"] = max_qty if max_qty > 0 else None
+            elif kind in ("NOTIONAL", "MIN_NOTIONAL"):
+                fields["min_notional"] = _decimal(f["minNotional"], "minNotional")
+        status = str(entry.get("status", ""))
+        trading = status == "TRADING" and entry.get("isSpotTradingAllowed", True) is not False
+        rules[neutral] = SymbolRules(symbol=neutral, trading=trading, status=status, **fields)
+    return rules
+
+
+def order_state(order: Order, data: Mapping[str, Any]) -> tuple[Order, bool]:
+    """An order answer (placement or query) -> ``(order updated, whether it is final)``."""
+    status = data["status"]
+    executed = _decimal(data["executedQty"], "executedQty")
+    exchange_id = str(data["orderId"])
+    if status in _OPEN:
+        return attrs.evolve(order, filled_quantity=executed,
+                            exchange_order_id=exchange_id), False
+    final = _FINAL.get(status)
+    if final is None:
+        raise ValueError(f"unknown order status {status!r}")
+    reason = None
+    if final is not OrderStatus.FILLED and executed > 0:
+        final = OrderStatus.PARTIALLY_FILLED
+        reason = f"filled {decimal_text(executed)} of {decimal_text(order.quantity)}"
+    elif final is OrderStatus.EXPIRED:
+        reason = "no liquidity within the limit price (immediate-or-cancel expired)"
+    elif final is OrderStatus.CANCELLED:
+        reason = "cancelled"
+    elif final is OrderStatus.REJECTED:
+        reason = "rejected by Binance"
+    return attrs.evolve(order, status=final, filled_quantity=executed,
+                        exchange_order_id=exchange_id, reason=reason), True
+
+
+def _fill(order: Order, price: Any, qty: Any, fee: Any, asset: Any, ms: Any) -> Fill:
+    return Fill(
+        order_id=order.client_order_id,
+        trade_id=order.trade_id,
+        exchange=EXCHANGE,
+        symbol=order.symbol,
+        side=order.side,
+        price=_decimal(price, "price"),
+        quantity=_decimal(qty, "qty"),
+        fee=_decimal(fee, "commission"),
+        fee_asset=str(asset),
+        timestamp=int(ms) / 1000.0,
+    )
+
+
+class BinanceAccount:
+    """Binance spot trading through the REST API: an ``arbotd.ExchangeAccount``.
+
+    ``symbols`` tells which symbols to load rules for at :meth:`open` (the symbols the
+    strategies trade). Two accounts built from equal settings compare equal, so a reload
+    that leaves ``[exchanges.binance]`` alone keeps the account and its loaded rules.
+    ``poll_interval``/``poll_attempts`` bound how long an order that is not final yet is
+    polled before :class:`arbotd.TemporaryExchangeError` says its outcome is unknown.
+    """
+
+    name = EXCHANGE
+
+    def __init__(
+        self,
+        config: BinanceConfig,
+        *,
+        symbols: Callable[[], Sequence[str]] = tuple,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.2,
+        poll_attempts: int = 15,
+        budget: RequestBudget | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.config = config
+        self._symbols = symbols
+        self._clock = clock
+        self.poll_interval = poll_interval
+        self.poll_attempts = poll_attempts
+        self._budget = budget
+        self._transport = transport
+        self._rest: BinanceRest | None = None
+        self._rules: dict[str, SymbolRules] = {}
+        # client order id -> local time it was last sent
+        self._sent: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"BinanceAccount({self.config.resolved_rest_url()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, BinanceAccount)
+        return self.config == other.config
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.config))
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def missing_credentials(self) -> list[str]:
+        return [
+            variable
+            for variable in (self.config.api_key_env, self.config.api_secret_env)
+            if secret_from_env(variable) is None
+        ]
+
+    @property
+    def rest(self) -> BinanceRest:
+        """The REST client, created on first use with the keys the environment holds
+        then (and again after :meth:`close`)."""
+        if self._rest is None:
+            config = self.config
+            self._rest = BinanceRest(
+                secret_from_env(config.api_key_env),
+                secret_from_env(config.api_secret_env),
+                config.resolved_rest_url(),
+                recv_window=config.recv_window_ms,
+                timeout=config.request_timeout_seconds,
+                budget_fraction=config.request_budget_fraction,
+                budget=self._budget,
+                clock=self._clock,
+                transport=self._transport,
+            )
+            # One budget per account, kept when the client is recreated: the weight
+            # used this minute and a running ban outlive a reconnect.
+            self._budget = self._rest.budget
+        return self._rest
+
+    async def open(self) -> None:
+        await self.rest.sync_time()
+        await self.load_rules(self._symbols())
+
+    async def close(self) -> None:
+        if self._rest is not None:
+            rest, self._rest = self._rest, None
+            await rest.aclose()
+
+    # --- rules -------------------------------------------------------------------------
+
+    def rules(self, symbol: str) -> SymbolRules | None:
+        return self._rules.get(symbol)
+
+    async def load_rules(self, symbols: Sequence[str]) -> dict[str, SymbolRules]:
+        """Load the trading rules of ``symbols`` (exchange-neutral names) and keep them
+        for :meth:`rules`; symbols Binance does not list are logged and left out."""
+        wanted = {to_binance(s): s for s in symbols}
+        if not wanted:
+            self._rules = {}
+            return {}
+        listed = orjson.dumps(sorted(wanted)).decode()
+        try:
+            data = await self.rest.public("GET", "/api/v3/exchangeInfo", {"symbols": listed})
+        except BinanceRejection as err:
+            if err.code != BAD_SYMBOL:
+                raise
+            # One unlisted symbol makes Binance refuse the whole list: take every symbol
+            # (the same weight) and keep those wanted.
+            data = await self.rest.public("GET", "/api/v3/exchangeInfo")
+        try:
+            rules = parse_exchange_info(data, wanted)
+        except (KeyError, TypeError, ValueError) as err:
+            raise TemporaryExchangeError(
+                EXCHANGE, f"malformed /api/v3/exchangeInfo answer ({err})") from err
+        missing = sorted(set(wanted.values()) - set(rules))
+        if missing:
+            log.warning("binance does not list %s: no trading there", ", ".join(missing))
+        for symbol, rule in sorted(rules.items()):
+            if not rule.trading:
+                log.warning("binance: %s is not trading (status %s)", symbol, rule.status)
+        self._rules = rules
+        return rules
+
+    # --- account -----------------------------------------------------------------------
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        return await self.rest.account()
+
+    # --- orders ------------------------------------------------------------------------
+
+    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        rules = self._rules.get(order.symbol)
+        market = order.price == 0
+        if rules is not None:
+            problem = rules.problem(order.quantity, None if market else order.price,
+                                    market=market)
+            if problem is not None:
+                return attrs.evolve(order, status=OrderStatus.REJECTED, reason=problem), []
+        cid = order.client_order_id
+        if cid in self._sent:
+            earlier = await self._known(order)
+            if earlier is not None:
+                return earlier
+        params: dict[str, Any] = {
+            "symbol": to_binance(order.symbol),
+            "side": order.side.value.upper(),
+            "type": "MARKET" if market else "LIMIT",
+            "quantity": decimal_text(order.quantity),
+            "newClientOrderId": cid,
+            "newOrderRespType": "FULL",
+        }
+        if not market:
+            params["timeInForce"] = "IOC"
+            params["price"] = decimal_text(order.price)
+        self._remember(cid)
+        try:
+            data = await self.rest.signed("POST", "/api/v3/order", params)
+        except BinanceNotSent:
+            self._sent.pop(cid, None)  # certainly not placed: a retry may send it
+            raise
+        except BinanceRejection as err:
+            if err.code == NEW_ORDER_REJECTED and DUPLICATE_ORDER in err.msg.lower():
+                log.info("binance: order %s exists already; looking it up", cid)
+                return await self._settle(order)
+            if err.code in (NEW_ORDER_REJECTED, FILTER_FAILURE):
+                log.info("binance: order %s refused: %s", cid, err.msg)
+                self._sent.pop(cid, None)
+                return attrs.evolve(order, status=OrderStatus.REJECTED,
+                                    reason=f"refused by Binance: {err.msg}"), []
+            raise
+        try:
+            updated, final = order_state(order, data)
+            if final and "fills" in data:
+                fills = [
+                    _fill(order, f["price"], f["qty"], f["commission"], f["commissionAsset"],
+                          data["transactTime"])
+                    for f in data["fills"]
+                ]
+                if sum((f.quantity for f in fills), Decimal(0)) == updated.filled_quantity:
+                    _log_outcome(updated)
+                    return updated, fills
+        except (KeyError, TypeError, ValueError) as err:
+            log.warning("binance: malformed answer to order %s (%s); looking it up", cid, err)
+        return await self._settle(order)
+
+    async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        return await self._settle(order)
+
+    async def cancel_order(self, order: Order) -> None:
+        try:
+            await self.rest.signed("DELETE", "/api/v3/order", {
+                "symbol": to_binance(order.symbol),
+                "origClientOrderId": order.client_order_id,
+            })
+        except BinanceRejection as err:
+            if err.code == CANCEL_REJECTED:
+                return  # already final (filled, expired) or never placed: nothing open
+            raise
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _remember(self, cid: str) -> None:
+        self._sent[cid] = self._clock()
+        self._sent.move_to_end(cid)
+        while len(self._sent) > _REMEMBERED_ORDERS:
+            self._sent.popitem(last=False)
+
+    async def _known(self, order: Order) -> tuple[Order, list[Fill]] | None:
+        """For a client order id sent before: its state if Binance has it, ``None`` when
+        it may be sent (Binance has not seen it and the earlier request has expired)."""
+        cid = order.client_order_id
+        try:
+            return await self._settle(order)
+        except UnknownOrder:
+            pass
+        waited = self._clock() - self._sent[cid]
+        window = self.config.recv_window_ms / 1000.0
+        if waited <= window:
+            raise TemporaryExchangeError(
+                EXCHANGE,
+                f"order {cid}: an earlier request may still reach Binance; not sending "
+                f"again before its {window:g} s receive window has passed",
+                retry_after=window - waited,
+            )
+        return None
+
+    async def _settle(self, order: Order) -> tuple[Order, list[Fill]]:
+        """The final state and fills of an order placed earlier, polling while it is open
+        (an IOC order is final almost at once)."""
+        cid = order.client_order_id
+        symbol = to_binance(order.symbol)
+        status = "unknown"
+        for attempt in range(self.poll_attempts):
+            if attempt:
+                await trio.sleep(self.poll_interval)
+            try:
+                data = await self.rest.signed(
+                    "GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": cid})
+            except BinanceRejection as err:
+                if err.code == NO_SUCH_ORDER:
+                    raise UnknownOrder(
+                        EXCHANGE, f"order {cid} on {symbol} is unknown to Binance (never "
+                        f"placed): {err.msg}") from err
+                raise
+            try:
+                updated, final = order_state(order, data)
+                status = str(data["status"])
+                if not final:
+                    continue
+                fills = await self._fills(updated) if updated.filled_quantity > 0 else []
+            except (KeyError, TypeError, ValueError) as err:
+                raise TemporaryExchangeError(
+                    EXCHANGE, f"order {cid}: malformed answer ({err})") from err
+            if sum((f.quantity for f in fills), Decimal(0)) == updated.filled_quantity:
+                _log_outcome(updated)
+                return updated, fills
+            status = "final, its executions not all listed yet"
+        raise TemporaryExchangeError(
+            EXCHANGE, f"order {cid} on {symbol} not settled after {self.poll_attempts} "
+            f"queries (status {status})", retry_after=self.poll_interval,
+        )
+
+    async def _fills(self, order: Order) -> list[Fill]:
+        trades = await self.rest.signed("GET", "/api/v3/myTrades", {
+            "symbol": to_binance(order.symbol), "orderId": order.exchange_order_id,
+        })
+        return [
+            _fill(order, t["price"], t["qty"], t["commission"], t["commissionAsset"], t["time"])
+            for t in trades
+            if str(t["orderId"]) == order.exchange_order_id
+        ]
+
+
+def _log_outcome(order: Order) -> None:
+    log.info("binance: order %s %s %s %s at %s: %s, filled %s", order.client_order_id,
+             order.side.value, decimal_text(order.quantity), order.symbol,
+             "market" if order.price == 0 else decimal_text(order.price),
+             order.status.value, decimal_text(order.filled_quantity))

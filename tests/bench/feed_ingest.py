@@ -1,0 +1,281 @@
+"""Binance feed ingest: quotes per second from a WebSocket into the engine, and the time
+from receiving a message to the engine's decision, beside a bare WebSocket client.
+
+Setup (2 cores, so the server has its own process and does not share the GIL):
+
+- **server**: a subprocess that accepts WebSocket connections on loopback and streams
+  Binance combined-stream bookTicker messages (``{"stream": "c000usdt@bookTicker",
+  "data": {"u", "s", "b", "B", "a", "A"}}``) for 150 symbols, round robin, as fast as the
+  socket takes them; prices wander and now and then cross the other venues.
+- **bare client**: trio-websocket's ``open_websocket_url`` receiving messages and
+  counting them, nothing else: the ceiling of the WebSocket stack.
+- **feed**: ``BinanceFeed`` on the same stream, parsing every message into a Quote and
+  handing it synchronously to a real ``arbotd.Engine`` running the ``xarb`` strategy
+  for the 150 symbols on three venues (Binance and two whose books are filled
+  beforehand), so every quote is compared against two other venues.
+
+Each round measures the bare client, then the feed, for the same duration (5 s,
+``--quick`` 1 s) after a warm-up; medians over the rounds are printed, with the feed's
+rate as a fraction of the bare client's (target: at least 0.85) and the feed's p50/p99
+receive-to-decision latency (one message in 16 sampled).
+
+    .venv/bin/python tests/bench/feed_ingest.py            # 3 rounds of 5 s
+    .venv/bin/python tests/bench/feed_ingest.py --quick    # 1 round of 1 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import logging
+import random
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+from _benchtools import median, percentile, print_table
+from trio_websocket import open_websocket_url
+
+from arbotd import Bus, Engine, Ledger, Quote
+from arbotd_binance import BinanceConfig, BinanceFeed
+from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy
+
+SYMBOLS = [f"C{i:03d}USDT" for i in range(150)]
+OTHER_VENUES = ("venue_b", "venue_c")
+WARM_UP_MESSAGES = 3000
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_TEMPLATE = ('{"stream":"%s@bookTicker","data":{"u":%d,"s":"%s","b":"%s","B":"%s",'
+             '"a":"%s","A":"%s"}}')
+
+
+def base_price(index: int) -> float:
+    return 10.0 + index * 3.7
+
+
+# --- the server (child process) ------------------------------------------------------------
+
+
+def _price_table(rng: random.Random, variants: int = 64) -> list[list[tuple[str, ...]]]:
+    """Per symbol, ``variants`` (bid, bid size, ask, ask size) strings: a spread of a few
+    basis points around a wandering mid, one in fifty lifted 0.8 % (an opportunity
+    against the other venues, whose books sit at the base price)."""
+    table = []
+    for index in range(len(SYMBOLS)):
+        mid = base_price(index)
+        rows = []
+        for _ in range(variants):
+            shifted = mid * (1 + rng.gauss(0, 0.0005) + (0.008 if rng.random() < 0.02 else 0))
+            rows.append((f"{shifted * 0.9999:.4f}", f"{rng.uniform(1, 50):.3f}",
+                         f"{shifted * 1.0001:.4f}", f"{rng.uniform(1, 50):.3f}"))
+        table.append(rows)
+    return table
+
+
+def _frame(payload: bytes) -> bytes:
+    """An unmasked server-to-client text frame (RFC 6455 section 5.2)."""
+    size = len(payload)
+    if size < 126:
+        return b"\x81" + bytes([size]) + payload
+    return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+
+
+async def _stream(connection: trio.SocketStream, table: list[list[tuple[str, ...]]]) -> None:
+    request = b""
+    while b"\r\n\r\n" not in request:
+        data = await connection.receive_some(4096)
+        if not data:
+            return
+        request += data
+    key = b""
+    for line in request.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"sec-websocket-key":
+            key = value.strip()
+    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    await connection.send_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_send_forever, connection, table)
+        # The client sends nothing but its close frame: then hang up.
+        with contextlib.suppress(trio.BrokenResourceError):
+            await connection.receive_some(4096)
+        nursery.cancel_scope.cancel()
+    await connection.aclose()
+
+
+async def _send_forever(connection: trio.SocketStream, table: list[list[tuple[str, ...]]]
+                        ) -> None:
+    names = [(s.lower(), s) for s in SYMBOLS]
+    update_id = 1
+    variant = 0
+    try:
+        while True:
+            chunk = []
+            for (stream, symbol), rows in zip(names, table, strict=True):
+                bid, bid_size, ask, ask_size = rows[variant % len(rows)]
+                message = _TEMPLATE % (stream, update_id, symbol, bid, bid_size, ask, ask_size)
+                chunk.append(_frame(message.encode()))
+                update_id += 1
+            variant += 1
+            await connection.send_all(b"".join(chunk))
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return
+
+
+async def serve() -> None:
+    """Print the port, serve until stdin closes."""
+    table = _price_table(random.Random(7))
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            partial(trio.serve_tcp, partial(_stream, table=table), 0, host="127.0.0.1"))
+        print(listeners[0].socket.getsockname()[1], flush=True)
+        await trio.to_thread.run_sync(sys.stdin.read)
+        nursery.cancel_scope.cancel()
+
+
+# --- the clients ---------------------------------------------------------------------------
+
+
+async def bare_client(url: str, duration: float) -> float:
+    """Messages per second received by trio-websocket alone."""
+    received = 0
+
+    async def receive(ws: Any) -> None:
+        nonlocal received
+        while True:
+            await ws.get_message()
+            received += 1
+
+    async with open_websocket_url(url) as ws, trio.open_nursery() as nursery:
+        nursery.start_soon(receive, ws)
+        while received < WARM_UP_MESSAGES:
+            await trio.sleep(0.01)
+        start_count, start = received, time.perf_counter()
+        await trio.sleep(duration)
+        rate = (received - start_count) / (time.perf_counter() - start)
+        nursery.cancel_scope.cancel()
+    return rate
+
+
+class TimedSink:
+    """The engine as the feed's sink, sampling receive-to-decision time (one quote in 16;
+    the feed's clock is ``time.perf_counter``, so ``received_ts`` is comparable)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.count = 0
+        self.samples: list[float] = []
+
+    def on_quote(self, quote: Quote) -> None:
+        self.engine.on_quote(quote)
+        self.count += 1
+        if not self.count & 15:
+            self.samples.append(time.perf_counter() - quote.received_ts)
+
+    def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
+        self.engine.on_feed_state(exchange, usable, reason)
+
+
+def make_engine() -> Engine:
+    strategy = CrossExchangeStrategy(ArbitrageConfig(
+        symbols=SYMBOLS, cooldown_seconds=5.0, max_trades_per_hour=100000,
+        max_spread_age_seconds=3600.0))
+    engine = Engine(strategies=[strategy], bus=Bus(), ledger=Ledger(), clock=time.perf_counter)
+    engine.set_venues(dict.fromkeys(("binance", *OTHER_VENUES), 0.001), {})
+    now = time.perf_counter()
+    for venue in OTHER_VENUES:
+        engine.on_feed_state(venue, True)
+        for index, symbol in enumerate(SYMBOLS):
+            mid = base_price(index)
+            engine.on_quote(Quote(venue, symbol, mid * 0.9999, mid * 1.0001, 20.0, 20.0,
+                                  now, now))
+    return engine
+
+
+async def feed_client(url: str, duration: float) -> tuple[float, list[float], int]:
+    """Quotes per second through BinanceFeed into the engine, latency samples (s), and
+    the signals the engine found."""
+    engine = make_engine()
+    sink = TimedSink(engine)
+    config = BinanceConfig(enabled=True, ws_url=url, stale_after_seconds=60.0)
+    feed = BinanceFeed(config, clock=time.perf_counter)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(feed.stream_quotes, SYMBOLS, sink)
+        while sink.count < WARM_UP_MESSAGES:
+            await trio.sleep(0.01)
+        start_count, start = sink.count, time.perf_counter()
+        sink.samples.clear()
+        signals_before = engine.signals_detected
+        await trio.sleep(duration)
+        rate = (sink.count - start_count) / (time.perf_counter() - start)
+        samples = list(sink.samples)
+        nursery.cancel_scope.cancel()
+    if feed.skipped_messages or feed.dropped_out_of_order:
+        raise SystemExit(f"the feed skipped {feed.skipped_messages} and dropped "
+                         f"{feed.dropped_out_of_order} messages: the stream is wrong")
+    return rate, samples, engine.signals_detected - signals_before
+
+
+async def measure(url: str, rounds: int, duration: float) -> None:
+    bare_rates: list[float] = []
+    feed_rates: list[float] = []
+    latencies: list[float] = []
+    signals = 0
+    for _ in range(rounds):
+        bare_rates.append(await bare_client(url, duration))
+        rate, samples, found = await feed_client(url, duration)
+        feed_rates.append(rate)
+        latencies.extend(samples)
+        signals += found
+    bare, fed = median(bare_rates), median(feed_rates)
+    p50, p99 = percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6
+    print(f"feed_ingest: {len(SYMBOLS)} symbols x 3 venues (Binance over loopback), "
+          f"{rounds} round(s) of {duration:g} s")
+    print_table(
+        ["client", "messages/s", "µs/message", "receive->decision p50 µs", "p99 µs"],
+        [
+            ["bare trio-websocket client", f"{bare:,.0f}", f"{1e6 / bare:.1f}", "-", "-"],
+            ["BinanceFeed -> Engine (xarb)", f"{fed:,.0f}", f"{1e6 / fed:.1f}",
+             f"{p50:.1f}", f"{p99:.1f}"],
+        ],
+    )
+    print(f"  feed/bare rate ratio: {fed / bare:.2f} (target >= 0.85); "
+          f"signals found: {signals}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--duration", type=float)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        trio.run(serve)
+        return
+    logging.basicConfig(level=logging.WARNING)
+    rounds = args.rounds or (1 if args.quick else 3)
+    duration = args.duration or (1.0 if args.quick else 5.0)
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        trio.run(measure, f"ws://127.0.0.1:{port}", rounds, duration)
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
