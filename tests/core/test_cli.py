@@ -129,9 +129,9 @@ def test_plugins_lists_an_installed_plugin(installed_everything, write_config, c
     assert (
         "everything 1.2.3 (enabled)\n"
         "    from:  arbotd_test_everything (entry point of arbotd-test-everything 1.2.3)\n"
-        "    hooks: configure, on_reload, provide_storage, register_config_sections, "
-        "register_exchanges, register_executors, register_risk_checks, register_services, "
-        "register_strategies, shutdown\n"
+        "    hooks: configure, on_reload, provide_storage, register_accounts, "
+        "register_config_sections, register_exchanges, register_executors, "
+        "register_risk_checks, register_services, register_strategies, shutdown\n"
     ) in out
 
 
