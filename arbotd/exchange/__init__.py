@@ -1,5 +1,5 @@
-"""Building blocks for exchange plugins: a reconnecting WebSocket feed, a request
-budget, and symbol trading rules with rounding.
+"""Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
+client under it, a request budget, and symbol trading rules with rounding.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -16,19 +16,31 @@ from arbotd.exchange.feed import (
     error_cause,
 )
 from arbotd.exchange.rules import SymbolRules, ceil_to, common_quantity, decimal_text, floor_to
+from arbotd.exchange.wsclient import (
+    ConnectionClosed,
+    HandshakeFailed,
+    WebSocketConnection,
+    WebSocketError,
+    open_connection,
+)
 
 __all__ = [
     "Backoff",
     "Connection",
+    "ConnectionClosed",
+    "HandshakeFailed",
     "ProblemLog",
     "RequestBudget",
     "Resync",
     "SymbolRules",
+    "WebSocketConnection",
+    "WebSocketError",
     "WebSocketFeed",
     "ceil_to",
     "common_quantity",
     "decimal_text",
     "error_cause",
     "floor_to",
+    "open_connection",
     "parse_retry_after",
 ]

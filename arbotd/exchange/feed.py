@@ -13,7 +13,9 @@ every exchange:
 * a connection that brings no message for ``stale_after`` seconds is closed and opened
   again; while any connection is down the venue is unusable (``sink.on_feed_state``), so
   no trade uses its quotes;
-* messages are parsed and handed to the engine synchronously, with no channel hop;
+* messages are read in the connection's own task (:mod:`arbotd.exchange.wsclient`: one
+  socket read decodes many messages) and are parsed and handed to the engine
+  synchronously, with no channel hop;
 * garbage is skipped and counted, and :class:`Resync` (a sequence gap, a server's
   "reconnect now" notice) closes the connection and starts a fresh one;
 * problems are logged at most once a minute per kind, with a count.
@@ -29,10 +31,16 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
 from arbotd._interfaces import FeedStatus, QuoteSink
 from arbotd._model import Quote
+from arbotd.exchange.wsclient import (
+    ConnectionClosed,
+    HandshakeFailed,
+    WebSocketConnection,
+    error_cause,
+    open_connection,
+)
 
 __all__ = ["Backoff", "Connection", "ProblemLog", "Resync", "WebSocketFeed", "error_cause"]
 
@@ -96,14 +104,6 @@ class ProblemLog:
         )
 
 
-def error_cause(err: BaseException) -> str:
-    """The innermost cause of a connection error, which says what went wrong (a name that
-    does not resolve, a refused port, a timeout) where the outer error does not."""
-    while (inner := err.__cause__ or err.__context__) is not None:
-        err = inner
-    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-
-
 class WebSocketFeed:
     """Base of an exchange's best bid/ask feed: an :class:`arbotd.ExchangeAdapter`.
 
@@ -115,7 +115,7 @@ class WebSocketFeed:
 
     name: str = ""
     #: Seconds between heartbeats sent by the client (``None``: the server pings, and
-    #: trio-websocket answers its pings by itself).
+    #: the WebSocket client answers its pings by itself).
     heartbeat_interval: float | None = None
     #: Seconds between opening one connection and the next, for exchanges that limit how
     #: many connections an IP may open per second (OKX: 3/s). Connection ``i`` waits
@@ -245,8 +245,8 @@ class WebSocketFeed:
     ) -> str:
         """One connection, until it fails; returns why it ended."""
         try:
-            async with open_websocket_url(
-                connection.url, connect_timeout=self.connect_timeout, disconnect_timeout=2
+            async with open_connection(
+                connection.url, connect_timeout=self.connect_timeout, close_timeout=2.0
             ) as ws:
                 for message in connection.subscribe:
                     await ws.send_message(message)
@@ -259,14 +259,16 @@ class WebSocketFeed:
                     reason = await self._read(ws, connection, sink)
                     beats.cancel_scope.cancel()
                 return reason
-        except HandshakeError as err:
+        except HandshakeFailed as err:
             return f"connection failed: {error_cause(err)}"
         except ConnectionClosed as err:
-            return f"connection closed: {err.reason}"
+            return f"connection closed: {err}"
         except OSError as err:
             return f"connection error: {error_cause(err)}"
 
-    async def _read(self, ws: Any, connection: Connection, sink: QuoteSink) -> str:
+    async def _read(
+        self, ws: WebSocketConnection, connection: Connection, sink: QuoteSink
+    ) -> str:
         """Receive, parse and deliver until the connection fails or goes stale; returns
         why."""
         # The time of the latest message, read by the watchdog. Moving a cancel scope's
@@ -280,7 +282,8 @@ class WebSocketFeed:
         return reason if reason is not None else f"no message for {self.stale_after:g} s (stale)"
 
     async def _receive(
-        self, ws: Any, connection: Connection, sink: QuoteSink, seen: list[float]
+        self, ws: WebSocketConnection, connection: Connection, sink: QuoteSink,
+        seen: list[float],
     ) -> str:
         """The per-message loop (the hot path of market data)."""
         state: dict[str, Any] = {}
@@ -288,9 +291,10 @@ class WebSocketFeed:
         clock = self.clock
         parse = self.parse
         now = trio.current_time
+        get_message = ws.get_message
         try:
             while True:
-                raw = await ws.get_message()
+                raw = await get_message()
                 seen[0] = now()
                 received = clock()
                 try:
@@ -312,9 +316,9 @@ class WebSocketFeed:
                     self._latency_ms = (received - quote.exchange_ts) * 1000.0
                 deliver(quote)
         except ConnectionClosed as err:
-            return f"connection closed: {err.reason}"
+            return f"connection closed: {err}"
 
-    async def _beat(self, ws: Any) -> None:
+    async def _beat(self, ws: WebSocketConnection) -> None:
         assert self.heartbeat_interval is not None
         try:
             while True:

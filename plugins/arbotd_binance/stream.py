@@ -8,7 +8,7 @@ Quirks (exchange-protocols.md section 1.1, from Binance's ``web-socket-streams.m
 * ``u`` is the book update id; within one connection, an event whose ``u`` is lower than
   the last one seen for its symbol is out of order and dropped.
 * The server pings every 20 s and disconnects without a pong within a minute;
-  trio-websocket answers pings by itself (``WebSocketConnection._handle_ping_event``).
+  the feed's WebSocket client (:mod:`arbotd.exchange.wsclient`) answers pings as it reads.
 * Connections last at most 24 h and ``serverShutdown`` asks clients to reconnect: both
   end in a reconnect like any other disconnect.
 * At most 1024 streams per connection: symbols are spread over several connections of

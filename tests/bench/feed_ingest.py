@@ -8,16 +8,25 @@ Setup (2 cores, so the server has its own process and does not share the GIL):
   "data": {"u", "s", "b", "B", "a", "A"}}``) for 150 symbols, round robin, as fast as the
   socket takes them; prices wander and now and then cross the other venues.
 - **bare client**: trio-websocket's ``open_websocket_url`` receiving messages and
-  counting them, nothing else: the ceiling of the WebSocket stack.
-- **feed**: ``BinanceFeed`` on the same stream, parsing every message into a Quote and
-  handing it synchronously to a real ``arbotd.Engine`` running the ``xarb`` strategy
-  for the 150 symbols on three venues (Binance and two whose books are filled
-  beforehand), so every quote is compared against two other venues.
+  counting them, nothing else. This is the reference the target is defined against:
+  a general-purpose client whose reader task hands every message to ``get_message``
+  through a memory channel (a task switch per message).
+- **bare wsclient**: ``arbotd.exchange.wsclient.open_connection`` receiving and counting,
+  nothing else, for comparison: the transport the feeds use. It reads the socket in the
+  calling task (64 KiB per read), decodes every frame of the read with wsproto at once
+  and serves the following ``get_message`` calls from that batch, with no task switch.
+- **feed**: ``BinanceFeed`` on the same stream (over wsclient), parsing every message
+  into a Quote and handing it synchronously to a real ``arbotd.Engine`` running the
+  ``xarb`` strategy for the 150 symbols on three venues (Binance and two whose books
+  are filled beforehand), so every quote is compared against two other venues.
 
-Each round measures the bare client, then the feed, for the same duration (5 s,
-``--quick`` 1 s) after a warm-up; medians over the rounds are printed, with the feed's
-rate as a fraction of the bare client's (target: at least 0.85) and the feed's p50/p99
-receive-to-decision latency (one message in 16 sampled).
+Each round measures the bare trio-websocket client, the bare wsclient, then the feed, for
+the same duration (5 s, ``--quick`` 1 s) after a warm-up; medians over the rounds are
+printed, with the feed's rate as a fraction of the bare trio-websocket client's (target:
+at least 0.85) and the feed's p50/p99 receive-to-decision latency (one message in 16
+sampled). The latency starts when the feed takes the message from the client, so it
+covers parsing and the engine, not time spent queued before that (in the kernel's socket
+buffer, or in a decoded batch waiting its turn).
 
     .venv/bin/python tests/bench/feed_ingest.py            # 3 rounds of 5 s
     .venv/bin/python tests/bench/feed_ingest.py --quick    # 1 round of 1 s
@@ -43,6 +52,7 @@ from _benchtools import median, percentile, print_table
 from trio_websocket import open_websocket_url
 
 from arbotd import Bus, Engine, Ledger, Quote
+from arbotd.exchange.wsclient import open_connection
 from arbotd_binance import BinanceConfig, BinanceFeed
 from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy
 
@@ -143,8 +153,8 @@ async def serve() -> None:
 # --- the clients ---------------------------------------------------------------------------
 
 
-async def bare_client(url: str, duration: float) -> float:
-    """Messages per second received by trio-websocket alone."""
+async def bare_client(url: str, duration: float, *, wsclient: bool = False) -> float:
+    """Messages per second received by trio-websocket alone (or by arbotd's wsclient)."""
     received = 0
 
     async def receive(ws: Any) -> None:
@@ -153,7 +163,8 @@ async def bare_client(url: str, duration: float) -> float:
             await ws.get_message()
             received += 1
 
-    async with open_websocket_url(url) as ws, trio.open_nursery() as nursery:
+    opened = open_connection(url) if wsclient else open_websocket_url(url)
+    async with opened as ws, trio.open_nursery() as nursery:
         nursery.start_soon(receive, ws)
         while received < WARM_UP_MESSAGES:
             await trio.sleep(0.01)
@@ -225,16 +236,19 @@ async def feed_client(url: str, duration: float) -> tuple[float, list[float], in
 
 async def measure(url: str, rounds: int, duration: float) -> None:
     bare_rates: list[float] = []
+    wsclient_rates: list[float] = []
     feed_rates: list[float] = []
     latencies: list[float] = []
     signals = 0
     for _ in range(rounds):
         bare_rates.append(await bare_client(url, duration))
+        wsclient_rates.append(await bare_client(url, duration, wsclient=True))
         rate, samples, found = await feed_client(url, duration)
         feed_rates.append(rate)
         latencies.extend(samples)
         signals += found
     bare, fed = median(bare_rates), median(feed_rates)
+    bare_wsclient = median(wsclient_rates)
     p50, p99 = percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6
     print(f"feed_ingest: {len(SYMBOLS)} symbols x 3 venues (Binance over loopback), "
           f"{rounds} round(s) of {duration:g} s")
@@ -242,6 +256,8 @@ async def measure(url: str, rounds: int, duration: float) -> None:
         ["client", "messages/s", "µs/message", "receive->decision p50 µs", "p99 µs"],
         [
             ["bare trio-websocket client", f"{bare:,.0f}", f"{1e6 / bare:.1f}", "-", "-"],
+            ["bare wsclient (the feeds' client)", f"{bare_wsclient:,.0f}",
+             f"{1e6 / bare_wsclient:.1f}", "-", "-"],
             ["BinanceFeed -> Engine (xarb)", f"{fed:,.0f}", f"{1e6 / fed:.1f}",
              f"{p50:.1f}", f"{p99:.1f}"],
         ],
