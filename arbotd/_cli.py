@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -96,16 +97,64 @@ def build_parser() -> argparse.ArgumentParser:
         "settings (default: read)",
     )
     user_commands.add_parser("list", parents=[common], help="list the users and their scopes")
+    record = commands.add_parser(
+        "record",
+        parents=[common],
+        help="record every quote of the configured feeds to a file, for backtests",
+        description="Run the configured exchange feeds (no trading, no API, no storage) "
+        "and write every quote to FILE (.csv.gz, or .csv) until SIGINT/SIGTERM or "
+        "--duration. The file is complete and readable whichever way it stops.",
+    )
+    record.add_argument("--out", metavar="FILE", required=True, help="file to write")
+    record.add_argument("--duration", metavar="SECONDS", type=float,
+                        help="stop after this many seconds (default: until stopped)")
+    backtest = commands.add_parser(
+        "backtest",
+        parents=[common],
+        help="replay recorded quotes through the strategy, risk and paper fills",
+        description="Replay recorded quote files in time order, in virtual time, "
+        "through the configured strategies, risk checks and paper executor; print a "
+        "summary and optionally write a report. Defaults come from [backtest].",
+    )
+    backtest.add_argument("--data", metavar="FILE", nargs="+", default=[],
+                          help="recorded quote files (.csv.gz or .csv), merged by time")
+    backtest.add_argument("--start", metavar="TIME",
+                          help="first quote time, ISO 8601 UTC or epoch seconds")
+    backtest.add_argument("--end", metavar="TIME",
+                          help="replay quotes before this time, ISO 8601 UTC or epoch seconds")
+    backtest.add_argument("--balance", metavar="AMOUNT", type=float,
+                          help="starting quote-currency (USDT) balance on every exchange")
+    backtest.add_argument("--report", metavar="DIR",
+                          help="write trades.csv, signals.csv, metrics.json and equity.png")
+    backtest.add_argument("--strict", action="store_true",
+                          help="stop with an error at the first bad row instead of skipping it")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (``arbotd backtest ... | head``): stop quietly, and keep
+        # the interpreter from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports it
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
     config_path = resolve_config_path(getattr(args, "config", None))
     if args.command == "user":
         return _user(config_path, args)
+    if args.command in ("record", "backtest"):
+        if not hasattr(args, "log_level"):
+            # A backtest logs every signal and trade at info: thousands of lines that
+            # would bury its summary. --log-level info brings them back.
+            setup_logging("warning", getattr(args, "log_format", "text"))
+        return _replay(config_path, args)
     handler = {"run": _run, "check": _check, "plugins": _plugins}[args.command]
     return handler(config_path)
 
@@ -149,6 +198,40 @@ def _plugins(config_path: Path) -> int:
         if info.enabled:
             print(f"    hooks: {', '.join(info.hooks) or '-'}")
     return 0
+
+
+BACKTEST_RUNNER = "backtest"
+"""The ``runtime.plugin_state`` key under which a plugin (the builtin ``replay``) offers
+``command_backtest(...)`` and ``command_record(...)`` from its ``configure`` hook."""
+
+
+def _replay(config_path: Path, args: argparse.Namespace) -> int:
+    """``arbotd record`` and ``arbotd backtest``: done by the plugin that offers them."""
+    try:
+        pm = make_plugin_manager(disabled=peek_disabled(config_path))
+        config = load_with_plugins(config_path, pm)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except ArbotError as err:
+        print(f"{config_path}: {err}", file=sys.stderr)
+        return 1
+    runtime = Runtime(config, pm)
+    arguments = {"config": config, "runtime": runtime}
+    for impl in reversed(pm.hook.configure.get_hookimpls()):
+        impl.function(*(arguments[name] for name in impl.argnames))
+    runner = runtime.plugin_state.get(BACKTEST_RUNNER)
+    if runner is None:
+        print(f"arbotd {args.command}: no enabled plugin provides it (is the replay plugin "
+              "installed and not in [plugins] disable?)", file=sys.stderr)
+        return 1
+    if args.command == "record":
+        return runner.command_record(out=args.out, duration=args.duration, err=sys.stderr)
+    return runner.command_backtest(
+        data=args.data, start=args.start, end=args.end, balance=args.balance,
+        report=args.report, strict=args.strict, out=sys.stdout, err=sys.stderr,
+    )
 
 
 def _user(config_path: Path, args: argparse.Namespace) -> int:

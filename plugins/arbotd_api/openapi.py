@@ -20,6 +20,7 @@ from typing import Any
 
 from arbotd import TradeState, __version__
 from arbotd_api.errors import STATUS
+from arbotd_api.routes.backtests import MAX_TIME
 from arbotd_api.routes.history import (
     INTERVALS,
     MAX_LIMIT,
@@ -395,8 +396,77 @@ def _start_request() -> Schema:
     names = nullable(array(STRING))
     return {"type": "object", "properties": {
         "mode": enum(MODES), "symbols": names, "exchanges": names,
+        "start_time": EPOCH | {"maximum": MAX_TIME,
+                               "description": "backtest: first recorded quote replayed"},
+        "end_time": EPOCH | {"maximum": MAX_TIME,
+                             "description": "backtest: replay quotes before this time"},
+        "balance": number(exclusiveMinimum=True, minimum=0,
+                          description="backtest: starting quote-currency balance per "
+                                      "exchange (default [backtest] balance)"),
     }, "description": "Every field is optional: mode defaults to [daemon] mode, symbols "
-                      "and exchanges to all configured"}
+                      "and exchanges to all configured. mode backtest replays the quotes "
+                      "the storage recorded from start_time to end_time (both required) "
+                      "in a worker thread, leaving the daemon's trading alone; the answer "
+                      "carries backtest_id for GET /backtests/{backtest_id}"}
+
+
+def _backtest_group() -> Schema:
+    return obj({"trades": integer(minimum=0), "winning_trades": integer(minimum=0),
+                "win_rate": NUMBER, "net_profit": NUMBER, "total_fees": NUMBER})
+
+
+def _backtest_metrics() -> Schema:
+    count = integer(minimum=0)
+    return obj({
+        "start": DATE_TIME, "end": DATE_TIME, "duration_seconds": number(minimum=0),
+        "quotes": count, "exchanges": mapping(NUMBER, "Taker fee used, by exchange"),
+        "symbols": array(STRING), "signals": count, "signals_executed": count,
+        "total_trades": count, "completed_trades": count, "unwound_trades": count,
+        "failed_trades": count, "winning_trades": count, "losing_trades": count,
+        "win_rate": NUMBER, "gross_profit": NUMBER, "gross_loss": NUMBER,
+        "net_profit": NUMBER, "total_fees": NUMBER,
+        "profit_factor": nullable(NUMBER) | {"description": "null when no trade lost"},
+        "sharpe_ratio": NUMBER, "max_drawdown_percent": NUMBER,
+        "starting_equity": NUMBER, "final_equity": NUMBER, "return_percent": NUMBER,
+        "by_symbol": mapping(_backtest_group(), "By symbol"),
+        "by_route": mapping(_backtest_group(), "By route, \"SYMBOL buy->sell\""),
+        "rejections": mapping(integer(minimum=0), "Opportunities turned down, by reason"),
+        "bad_rows": mapping(integer(minimum=0), "Bad recorded quotes skipped, by kind"),
+    })
+
+
+def _backtest() -> Schema:
+    names = nullable(array(STRING))
+    return obj({
+        "backtest_id": integer(minimum=1),
+        "status": enum(["running", "completed", "failed"]),
+        "progress_percent": number(minimum=0, maximum=100),
+        "created_at": DATE_TIME,
+        "finished_at": nullable(DATE_TIME),
+        "request": obj({"start_time": EPOCH, "end_time": EPOCH, "symbols": names,
+                        "exchanges": names, "balance": NUMBER}),
+        "error": nullable(STRING),
+        "metrics": nullable(_backtest_metrics()),
+    })
+
+
+def _backtest_detail() -> Schema:
+    trade = obj({
+        "trade_id": integer(minimum=1), "signal_id": integer(minimum=0), **_TRADE_COMMON,
+        "state": TRADE_STATUS, "quantity": NUMBER, "planned_buy_price": NUMBER,
+        "planned_sell_price": NUMBER, "planned_profit": NUMBER, "bought": NUMBER,
+        "buy_price": nullable(NUMBER), "sold": NUMBER, "sell_price": nullable(NUMBER),
+        "net_profit": NUMBER, "fees": NUMBER, "started_at": DATE_TIME,
+        "completed_at": nullable(DATE_TIME), "reason": nullable(STRING),
+    })
+    detail = _backtest()
+    detail["properties"] |= {
+        "trades": array(trade),
+        "pagination": obj({"limit": integer(minimum=1), "offset": integer(minimum=0),
+                           "total_count": integer(minimum=0), "has_more": BOOLEAN}),
+    }
+    detail["required"] = [*detail["required"], "trades", "pagination"]
+    return detail
 
 
 # --- the document ---------------------------------------------------------------------------
@@ -406,7 +476,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
     ok = obj({"success": TRUE, "message": STRING})
     started = obj({**ok["properties"], "mode": enum(MODES), "start_time": DATE_TIME,
                    "symbols_count": integer(minimum=0),
-                   "exchanges_count": integer(minimum=0)})
+                   "exchanges_count": integer(minimum=0),
+                   "backtest_id": integer(minimum=1, description="mode backtest only")},
+                  optional=("backtest_id",))
     stopped = obj({**ok["properties"], "stop_time": DATE_TIME,
                    "trades_completed": integer(minimum=0),
                    "pending_trades": integer(minimum=0)})
@@ -482,6 +554,14 @@ def _paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/analytics/query": {"post": operation(
             "Analytics query", "history", _analytics_response(), 503,
             body=_analytics_request())},
+        "/api/v1/backtests": {"get": operation(
+            "Backtests", "trading",
+            obj({"backtests": array(_backtest()), "total_count": integer(minimum=0)}))},
+        "/api/v1/backtests/{backtest_id}": {"get": operation(
+            "One backtest", "trading", _backtest_detail(), 404,
+            parameters=[{"name": "backtest_id", "in": "path", "required": True,
+                         "schema": integer(minimum=1, maximum=MAX_ID)},
+                        LIMIT, OFFSET])},
         "/api/v1/batch/trades": {"post": operation(
             "Batch trade operations", "trading", _batch_response(), write=True,
             body=_batch_request())},

@@ -16,7 +16,7 @@ import errno
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +35,7 @@ from arbotd import (
     secret_from_env,
     to_decimal,
 )
-from arbotd_sql import candles, models, queries
+from arbotd_sql import candles, models, queries, recorded
 from arbotd_sql.config import StorageConfig, parse_database_url
 from arbotd_sql.database import (
     CONNECTION_ERRORS,
@@ -350,6 +350,32 @@ class SqlStorage:
         return await self.read(queries.symbol_performance, symbols=symbols, start=start,
                                end=end, metrics=queries.SYMBOL_METRICS if metrics is None
                                else metrics, mode=mode)
+
+    # --- recorded quotes, for backtests ----------------------------------------------------
+
+    def recorded_quotes(self, start: float, end: float, *,
+                        symbols: Sequence[str] | None = None,
+                        exchanges: Sequence[str] | None = None) -> Iterator[list[Quote]]:
+        """The raw quotes recorded with ``start <= received_ts < end``, in batches in
+        ``received_ts`` order (:func:`arbotd_sql.recorded.recorded_quote_pages`).
+
+        A synchronous generator for a worker thread (a backtest's): it holds a connection
+        of that thread while it is iterated and never touches the event loop. Raises
+        :class:`StorageError` when the database is not open or refuses the query."""
+        database = self._database
+        if database is None or self._closed:
+            raise StorageError(f"the database {self.display} is not open")
+        try:
+            with database.connection_context():
+                yield from recorded.recorded_quote_pages(start, end, symbols=symbols,
+                                                         exchanges=exchanges)
+        except peewee.PeeweeException as err:
+            raise StorageError(f"cannot read recorded quotes from {self.display}: "
+                               f"{describe_error(err, self._password)}") from err
+
+    async def recorded_exchanges(self, start: float, end: float) -> list[str]:
+        """The exchanges with raw quotes recorded in ``start <= received_ts < end``."""
+        return await self.read(recorded.recorded_exchanges, start, end)
 
     # --- retention ---------------------------------------------------------------------------
 

@@ -51,3 +51,11 @@ def test_feed_ingest_bench_runs() -> None:
     for line in ("bare trio-websocket client", "BinanceFeed -> Engine (xarb)",
                  "feed/bare rate ratio:"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_backtest_bench_runs() -> None:
+    out = run_script("backtest.py")
+    assert "3 venues x 20 symbols" in out
+    for line in ("read + parse only:", "replay, end to end:", "ratio replay/read rate:"):
+        assert line in out, out

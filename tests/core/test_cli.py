@@ -240,3 +240,16 @@ def test_subprocess_plugins_lists_installed_plugins(installed_everything, write_
 
     assert result.returncode == 0, result.stderr
     assert "everything 1.2.3 (enabled)\n" in result.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(write_config):
+    import subprocess
+    import sys
+
+    path = write_config("")
+    process = subprocess.Popen([sys.executable, "-m", "arbotd", "plugins", "-c", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # like `arbotd plugins | head -0`
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 141
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err

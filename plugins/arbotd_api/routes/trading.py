@@ -16,6 +16,7 @@ from quart import Blueprint, Response
 from arbotd import ConfigError, LimitUse
 from arbotd_api.context import json_body, kind, state, string_list
 from arbotd_api.errors import ApiError, json_response
+from arbotd_api.routes.backtests import start_backtest
 
 blueprint = Blueprint("trading", __name__)
 
@@ -38,6 +39,9 @@ async def start_trading() -> Response:
     mode = body.get("mode", state().runtime.config.daemon.mode)
     if not isinstance(mode, str):
         raise ApiError("VALIDATION_ERROR", "mode must be a string", {"field": "mode"})
+    if mode == "backtest":
+        # A replay of recorded quotes beside the daemon; its trading is left alone.
+        return await start_backtest(body)
     result = _control().start(mode, string_list(body, "symbols"), string_list(body, "exchanges"))
     return json_response({"success": True, "message": "Trading started successfully", **result})
 

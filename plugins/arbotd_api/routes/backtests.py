@@ -1,0 +1,125 @@
+"""Backtests over the quotes the daemon recorded: ``POST /trading/start`` with
+``"mode": "backtest"``, ``GET /backtests`` and ``GET /backtests/{backtest_id}``.
+
+A backtest replays the storage's recorded quotes (``[storage] record_quotes = true``)
+from ``start_time`` to ``end_time`` (epoch seconds, both required) through the configured
+strategies, risk checks and paper fills, in virtual time, in a worker thread of its own.
+The daemon's feeds, trading state and database are left alone: the answer to the start
+request is the usual start fields plus ``backtest_id``, and the results are read with
+``GET /backtests/{backtest_id}`` (``status`` ``running``, ``completed`` or ``failed``,
+``progress_percent``, ``metrics`` once completed, and a page of its trades, ``limit`` and
+``offset`` as for ``/trades``). Optional fields: ``symbols`` and ``exchanges`` (only
+these are replayed), ``balance`` (starting quote-currency balance per exchange, default
+``[backtest] balance``). One backtest runs at a time; the 20 latest finished ones are kept
+until the daemon restarts.
+
+The backtests are run by the object a plugin offers at
+``runtime.plugin_state["backtest"]`` (the builtin ``replay`` plugin; its module
+``arbotd_replay.runner`` documents the methods used here). Without it, ``mode:
+backtest`` answers ``TRADING_DISABLED``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from arbotd_api.context import kind, state, string_list
+from arbotd_api.errors import ApiError, json_response
+
+__all__ = ["RUNNER_KEY", "blueprint", "start_backtest"]
+
+blueprint = Blueprint("backtests", __name__)
+
+RUNNER_KEY = "backtest"
+MAX_LIMIT = 1000
+MAX_TIME = 253_402_300_799.0
+"""9999-12-31T23:59:59Z: the latest time a backtest's range may name."""
+MAX_OFFSET = 1_000_000_000
+_INTEGER = re.compile(r"[0-9]+")
+
+
+def _runner() -> Any:
+    runner = state().runtime.plugin_state.get(RUNNER_KEY)
+    if runner is None:
+        raise ApiError("TRADING_DISABLED",
+                       "backtests need the replay plugin, which is not installed or is "
+                       "disabled", {"mode": "backtest"})
+    return runner
+
+
+def _number(body: dict[str, Any], field: str, *, required: bool) -> float | None:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise ApiError("VALIDATION_ERROR", f"{field} is required for a backtest "
+                           "(epoch seconds)", {"field": field})
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or value < 0:
+        raise ApiError("VALIDATION_ERROR", f"{field} must be a number >= 0",
+                       {"field": field, "provided": value})
+    if field.endswith("_time") and value > MAX_TIME:
+        raise ApiError("VALIDATION_ERROR", f"{field} must be epoch seconds before the year "
+                       "10000", {"field": field, "provided": value})
+    return float(value)
+
+
+async def start_backtest(body: dict[str, Any]) -> Response:
+    """``POST /trading/start`` with ``"mode": "backtest"``."""
+    runner = _runner()
+    start = _number(body, "start_time", required=True)
+    end = _number(body, "end_time", required=True)
+    assert start is not None and end is not None
+    if start >= end:
+        raise ApiError("VALIDATION_ERROR", "end_time must be after start_time",
+                       {"field": "end_time"})
+    balance = _number(body, "balance", required=False)
+    if balance is not None and balance <= 0:
+        raise ApiError("VALIDATION_ERROR", "balance must be above 0", {"field": "balance"})
+    result = await runner.start_stored(
+        start_time=start, end_time=end, symbols=string_list(body, "symbols"),
+        exchanges=string_list(body, "exchanges"), balance=balance)
+    return json_response({"success": True, "message": "Backtest started", **result})
+
+
+def _int_param(name: str, default: int, high: int, low: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+        raise ApiError("VALIDATION_ERROR", f"{name} must be an integer from {low} to {high}",
+                       {"field": name, "provided": raw})
+    return int(raw)
+
+
+@blueprint.get("/backtests")
+@kind("read")
+async def list_backtests() -> Response:
+    jobs = _runner().jobs()
+    return json_response({"backtests": [job.describe() for job in jobs],
+                          "total_count": len(jobs)})
+
+
+@blueprint.get("/backtests/<backtest_id>")
+@kind("read")
+async def get_backtest(backtest_id: str) -> Response:
+    if not _INTEGER.fullmatch(backtest_id) or not 0 < int(backtest_id) < 2**63:
+        raise ApiError("VALIDATION_ERROR", "backtest_id must be a positive integer",
+                       {"field": "backtest_id", "provided": backtest_id})
+    limit = _int_param("limit", 100, MAX_LIMIT, 1)
+    offset = _int_param("offset", 0, MAX_OFFSET, 0)
+    job = _runner().job(int(backtest_id))
+    if job is None:
+        raise ApiError("NOT_FOUND", f"Backtest {backtest_id} not found",
+                       {"backtest_id": int(backtest_id)})
+    trades, total = job.trades(limit, offset)
+    return json_response({
+        **job.describe(),
+        "trades": trades,
+        "pagination": {"limit": limit, "offset": offset, "total_count": total,
+                       "has_more": offset + len(trades) < total},
+    })

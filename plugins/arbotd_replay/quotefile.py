@@ -1,0 +1,399 @@
+"""Recorded quote files: writing them, and reading them back with every bad row reported.
+
+The format is described in the package docstring (:mod:`arbotd_replay`). Reading is the
+backtest's hot path next to the engine: rows are split on commas and parsed with
+``float`` in one tight loop, and only a row that fails a cheap check goes to the slow
+path that says what is wrong with it (quoted fields, a bad number, a crossed book ...).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import gzip
+import heapq
+import io
+import logging
+import math
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from arbotd import ArbotError, Quote
+
+__all__ = [
+    "BATCH_SIZE",
+    "COLUMNS",
+    "PROBLEM_KINDS",
+    "BadDataError",
+    "DataProblems",
+    "QuoteFileReader",
+    "QuoteFileWriter",
+    "format_row",
+]
+
+log = logging.getLogger("arbotd_replay")
+
+COLUMNS = ("local_ts", "exchange_ts", "exchange", "symbol", "bid", "ask", "bid_size",
+           "ask_size")
+HEADER = ",".join(COLUMNS)
+BATCH_SIZE = 4096
+"""Quotes handed on at a time: large enough that the per-batch work (progress, a trio
+checkpoint) costs nothing per quote, small enough to keep memory flat."""
+
+PROBLEM_KINDS = {
+    "unsorted": "local_ts earlier than the row before",
+    "crossed": "crossed book (bid above ask)",
+    "non_positive_price": "price zero, negative or not finite",
+    "negative_size": "size negative or not finite",
+    "unparseable": "not a valid row",
+    "truncated": "file ends in the middle of its compressed data",
+}
+"""Kinds of bad data, as counted in a backtest's summary and report."""
+
+REPORTED_PER_KIND = 20
+"""Bad rows reported one by one per file and kind; the rest are counted, and one line
+says how many more there were (so a broken file cannot flood the log)."""
+
+_INF = math.inf
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class BadDataError(ArbotError):
+    """Data that cannot be used: a file with a wrong header, or any bad row when bad rows
+    are not to be skipped (``--strict``)."""
+
+
+class DataProblems:
+    """Bad rows found while reading, counted by kind. Each is logged as ``FILE:LINE: what
+    was wrong`` (the first :data:`REPORTED_PER_KIND` per file and kind); with ``strict``
+    the first one raises :class:`BadDataError` instead."""
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.messages: list[str] = []
+        self._per_source: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def add(self, where: str, kind: str, detail: str) -> None:
+        """``where`` is ``FILE:LINE`` (or another place a reader can find)."""
+        message = f"{where}: {detail}"
+        if self.strict:
+            raise BadDataError(message)
+        self.counts[kind] += 1
+        source = where.rsplit(":", 1)[0]
+        self._per_source[(source, kind)] += 1
+        if self._per_source[(source, kind)] <= REPORTED_PER_KIND:
+            self.messages.append(message)
+            log.warning("bad data skipped: %s", message)
+
+    def finish(self) -> None:
+        """Say how many more rows of each kind were skipped than were reported."""
+        for (source, kind), count in sorted(self._per_source.items()):
+            if count > REPORTED_PER_KIND:
+                message = (f"{source}: {count - REPORTED_PER_KIND} more rows skipped: "
+                           f"{PROBLEM_KINDS[kind]}")
+                self.messages.append(message)
+                log.warning("bad data skipped: %s", message)
+        self._per_source.clear()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def format_row(quote: Quote) -> str:
+    """One line of the format; ``repr`` of a float is the shortest text that reads back
+    as the same float, so a replay sees exactly the prices and times that were recorded."""
+    return (f"{quote.received_ts!r},{quote.exchange_ts!r},{quote.exchange},{quote.symbol},"
+            f"{quote.bid!r},{quote.ask!r},{quote.bid_size!r},{quote.ask_size!r}\n")
+
+
+class QuoteFileWriter:
+    """Writes quotes to ``path`` (gzip-compressed when the name ends in ``.gz``).
+
+    Rows must leave in ``local_ts`` order, but quotes of different feeds can reach the
+    writer slightly out of that order (a busy event loop, or a clock that stepped back).
+    So rows wait ``reorder_seconds`` of quote time in a heap and are written in order; a
+    quote older than rows already written is dropped and counted in ``late``, with a
+    warning. Every ``sync_seconds`` (wall time) the compressed stream is flushed to disk,
+    so a recorder killed outright leaves a file readable up to that point; :meth:`close`
+    writes the gzip trailer.
+    """
+
+    def __init__(self, path: Path, *, reorder_seconds: float = 2.0,
+                 sync_seconds: float = 5.0) -> None:
+        self.path = path
+        self.reorder_seconds = reorder_seconds
+        self.sync_seconds = sync_seconds
+        self.written = 0
+        self.late = 0
+        self._raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self._gzip: gzip.GzipFile | None = None
+        binary: IO[bytes] = self._raw
+        if path.name.endswith(".gz"):
+            # mtime=0: the same quotes always give the same bytes.
+            self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0)
+            binary = self._gzip
+        self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
+        self._text.write(HEADER + "\n")
+        self._pending: list[tuple[float, int, str]] = []
+        self._sequence = 0
+        self._written_until = -_INF
+        self._next_sync = time.monotonic() + sync_seconds
+        self._closed = False
+
+    def write(self, quote: Quote) -> None:
+        stamp = quote.received_ts
+        if stamp < self._written_until:
+            self.late += 1
+            if self.late == 1 or self.late % 1000 == 0:
+                log.warning("recorder: %d quotes arrived more than %.1f s out of time order "
+                            "(the system clock stepped back?) and were left out",
+                            self.late, self.reorder_seconds)
+            return
+        self._sequence += 1
+        heapq.heappush(self._pending, (stamp, self._sequence, format_row(quote)))
+        self._write_until(stamp - self.reorder_seconds)
+        if time.monotonic() >= self._next_sync:
+            self.sync()
+
+    def write_all(self, quotes: Any) -> None:
+        for quote in quotes:
+            self.write(quote)
+
+    def _write_until(self, limit: float) -> None:
+        pending, write = self._pending, self._text.write
+        while pending and pending[0][0] <= limit:
+            stamp, _, line = heapq.heappop(pending)
+            write(line)
+            self._written_until = stamp
+            self.written += 1
+
+    def sync(self) -> None:
+        """Make everything written so far readable from the file."""
+        self._text.flush()
+        if self._gzip is not None:
+            self._gzip.flush(zlib.Z_SYNC_FLUSH)
+        self._raw.flush()
+        self._next_sync = time.monotonic() + self.sync_seconds
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._write_until(_INF)
+        self._text.close()  # closes the gzip stream (its trailer) and the file
+        if not self._raw.closed:
+            self._raw.close()
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class QuoteFileReader:
+    """Reads one recorded file in batches of :class:`arbotd.Quote`, from ``start``
+    (included) to ``end`` (excluded), skipping bad rows into ``problems``.
+
+    A header other than exactly :data:`COLUMNS` rejects the whole file with
+    :class:`BadDataError` at :meth:`open` (a column the reader does not know could hold
+    what the rows mean; a missing one leaves them meaningless). Rows must be in
+    ``local_ts`` order: a row earlier than the last row used is skipped as ``unsorted``.
+    Since the file is sorted, reading stops at the first row at or after ``end``.
+    """
+
+    def __init__(self, path: Path, problems: DataProblems, *, start: float = -_INF,
+                 end: float = _INF, batch_size: int = BATCH_SIZE) -> None:
+        self.path = path
+        self.name = str(path)
+        self.problems = problems
+        self.start = start
+        self.end = end
+        self.batch_size = batch_size
+        self.rows = 0
+        self._raw: IO[bytes] | None = None
+        self._text: IO[str] | None = None
+        self._size = 1
+
+    def open(self) -> QuoteFileReader:
+        """Open the file and check its header. Raises :class:`BadDataError`."""
+        try:
+            raw = open(self.path, "rb")  # noqa: SIM115 (closed in close())
+        except OSError as err:
+            raise BadDataError(f"{self.name}: cannot open: {err.strerror or err}") from None
+        self._raw = raw
+        try:
+            self._size = max(1, self.path.stat().st_size)
+            binary: IO[bytes] = raw
+            if raw.read(2) == _GZIP_MAGIC:
+                raw.seek(0)
+                binary = gzip.GzipFile(fileobj=raw, mode="rb")
+            else:
+                raw.seek(0)
+            self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+            first = self._text.readline()
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError) as err:
+            self.close()
+            raise BadDataError(f"{self.name}: cannot read: {_describe(err)}") from None
+        self._check_header(first)
+        return self
+
+    def _check_header(self, line: str) -> None:
+        names = [name.strip() for name in line.lstrip("\ufeff").rstrip("\r\n").split(",")]
+        if tuple(names) == COLUMNS:
+            return
+        self.close()
+        expected = f"expected the header {HEADER}"
+        if not line:
+            raise BadDataError(f"{self.name}: the file is empty; {expected}")
+        unknown = [n for n in names if n not in COLUMNS]
+        missing = [c for c in COLUMNS if c not in names]
+        parts = []
+        if unknown:
+            shown = ", ".join(repr(n) for n in unknown)
+            parts.append(f"unknown column{'s' * (len(unknown) > 1)} {shown}")
+            if "" in unknown:
+                parts.append("(an unnamed first column is a pandas index: write the file "
+                             "with index=False)")
+        if missing:
+            parts.append(f"missing column{'s' * (len(missing) > 1)} {', '.join(missing)}")
+        if not parts:
+            parts.append("the columns are in another order")
+        raise BadDataError(f"{self.name}:1: {'; '.join(parts)}; {expected}")
+
+    def close(self) -> None:
+        for stream in (self._text, self._raw):
+            if stream is not None:
+                with contextlib.suppress(OSError, EOFError, zlib.error):
+                    stream.close()
+        self._text = self._raw = None
+
+    def progress(self) -> float:
+        """The share of the file read so far (of its compressed bytes)."""
+        raw = self._raw
+        if raw is None or raw.closed:
+            return 1.0
+        return min(1.0, raw.tell() / self._size)
+
+    def batches(self) -> Iterator[list[Quote]]:
+        """The quotes, in batches of up to ``batch_size``, in file order."""
+        if self._text is None:
+            self.open()
+        try:
+            yield from self._read()
+        finally:
+            self.close()
+
+    def _read(self) -> Iterator[list[Quote]]:
+        assert self._text is not None
+        start, end, size = self.start, self.end, self.batch_size
+        last = -_INF  # local_ts of the last row used
+        line_number = 1
+        batch: list[Quote] = []
+        append = batch.append
+        text = self._text
+        try:
+            for line_number, line in enumerate(text, 2):
+                try:
+                    lt_s, et_s, exchange, symbol, b_s, a_s, bs_s, as_s = line.split(",")
+                    local = float(lt_s)
+                    stamp = float(et_s)
+                    bid = float(b_s)
+                    ask = float(a_s)
+                    bid_size = float(bs_s)
+                    ask_size = float(as_s)
+                except ValueError:
+                    row = self._parse_slowly(line, line_number)
+                    if row is None:
+                        continue
+                    local, stamp, exchange, symbol, bid, ask, bid_size, ask_size = row
+                # One chained test for the common case; _judge says what is wrong.
+                if (last <= local < end and 0.0 < bid <= ask < _INF and 0.0 <= bid_size < _INF
+                        and 0.0 <= ask_size < _INF and exchange and symbol):
+                    last = local
+                    if local >= start:
+                        append(Quote(exchange, symbol, bid, ask, bid_size, ask_size, stamp,
+                                     local))
+                        if len(batch) >= size:
+                            self.rows += len(batch)
+                            yield batch
+                            batch = []
+                            append = batch.append
+                    continue
+                if self._judge(line_number, last, local, exchange, symbol, bid, ask,
+                               bid_size, ask_size):
+                    break  # at or past the end
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            self.problems.add(f"{self.name}:{line_number + 1}", "truncated",
+                              f"{_describe(err)}: the file ends here (was the recorder "
+                              "killed?); the rows before are used")
+        except UnicodeDecodeError as err:
+            self.problems.add(f"{self.name}:{line_number + 1}", "unparseable",
+                              f"not UTF-8 text ({err.reason}); the rest of the file is "
+                              "skipped")
+        if batch:
+            self.rows += len(batch)
+            yield batch
+
+    def _judge(self, line_number: int, last: float, local: float, exchange: str,
+               symbol: str, bid: float, ask: float, bid_size: float, ask_size: float
+               ) -> bool:
+        """Record what is wrong with a row that failed the quick test; ``True`` when the
+        row is fine but at or after ``end`` (reading stops)."""
+        where = f"{self.name}:{line_number}"
+        add = self.problems.add
+        if not math.isfinite(local):
+            add(where, "unparseable", f"local_ts is {local!r}")
+        elif not exchange or not symbol:
+            add(where, "unparseable", "exchange or symbol is empty")
+        elif not (0.0 < bid < _INF and 0.0 < ask < _INF):
+            add(where, "non_positive_price", f"bid {bid!r} / ask {ask!r}: prices must be > 0")
+        elif bid > ask:
+            add(where, "crossed", f"crossed book: bid {bid!r} above ask {ask!r}")
+        elif not (0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF):
+            add(where, "negative_size",
+                f"bid_size {bid_size!r} / ask_size {ask_size!r}: sizes must be >= 0")
+        elif local < last:
+            add(where, "unsorted", f"local_ts {local!r} is earlier than the row before "
+                                   f"({last!r}); rows must be in local_ts order")
+        else:
+            return local >= self.end
+        return False
+
+    def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
+        """A row the quick split could not take: quoted fields (as a spreadsheet may write
+        them), a blank line (skipped quietly), or a bad one (recorded, ``None``)."""
+        if not line.strip():
+            return None
+        where = f"{self.name}:{line_number}"
+        fields = next(csv.reader([line]), [])
+        if len(fields) != len(COLUMNS):
+            self.problems.add(where, "unparseable",
+                              f"expected {len(COLUMNS)} fields, got {len(fields)}")
+            return None
+        values: list[Any] = []
+        for name, field in zip(COLUMNS, fields, strict=True):
+            if name in ("exchange", "symbol"):
+                values.append(field.strip())
+                continue
+            try:
+                values.append(float(field))
+            except ValueError:
+                self.problems.add(where, "unparseable", f"{name}: {field.strip()!r} is not a "
+                                                        "number")
+                return None
+        return tuple(values)
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, EOFError):
+        return "the compressed data ends early"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__

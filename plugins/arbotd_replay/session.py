@@ -1,0 +1,286 @@
+"""Replaying quotes into a backtest's runtime, in virtual time.
+
+The backtest runs in a ``trio.run`` of its own with a ``MockClock`` (autojump threshold
+0), and the runtime's clock is a :class:`VirtualClock` that follows the replayed quotes.
+Before a quote is delivered, trio time is moved to the quote's ``local_ts``:
+
+- with no trade in flight, by ``MockClock.jump``: nothing can happen in between, and a
+  jump costs far less than a trip through the scheduler;
+- with trades in flight, by ``await trio.sleep_until``: the scheduler then wakes every
+  task whose deadline comes first, at that deadline (a paper fill after its fill delay, a
+  retry), so fills see the book as it was at their virtual moment. A fill due at the
+  same instant as a quote happens before the quote is delivered, on every run.
+
+Quotes go to ``engine.on_quote`` synchronously, as a feed would hand them; the session
+yields to the scheduler once per batch (and whenever a trade is in flight), so quote age,
+cool-downs, fill delays, trend windows and daily limits all run on replayed time. Nothing
+depends on wall time or on how fast the machine is: the same input and configuration
+give the same signals and trades on every run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
+from typing import Any
+
+import attrs
+import trio
+import trio.testing
+
+from arbotd import FeedStatus, Quote, QuoteSink, Runtime, split_symbol, to_decimal
+
+__all__ = ["BacktestCancelled", "ReplaySession", "ReplayVenue", "VirtualClock"]
+
+log = logging.getLogger("arbotd_replay")
+
+_exchange_of = attrgetter("exchange")
+_symbol_of = attrgetter("symbol")
+
+
+class BacktestCancelled(Exception):
+    """The backtest was asked to stop (the daemon is shutting down)."""
+
+
+class VirtualClock:
+    """``runtime.clock`` of a backtest: wall time in replayed seconds.
+
+    While quotes are being delivered it is *pinned* to the quote's ``local_ts`` exactly
+    (so a quote delivered "now" has age 0, as it had when it was received); otherwise it
+    is ``epoch + trio.current_time()``, which the session keeps equal to the replayed
+    time. Pinning also spares a call into trio per quote.
+    """
+
+    __slots__ = ("epoch", "pinned")
+
+    def __init__(self, epoch: float) -> None:
+        self.epoch = epoch
+        self.pinned: float | None = None
+
+    def __call__(self) -> float:
+        pinned = self.pinned
+        return pinned if pinned is not None else self.epoch + trio.current_time()
+
+
+@attrs.define(eq=True)
+class ReplayVenue:
+    """An exchange present in the replayed data, as an ``arbotd.ExchangeAdapter``.
+
+    Its feed task only keeps the venue "connected": the session delivers the quotes of
+    every venue itself, because only one loop can keep them in time order across venues.
+    """
+
+    name: str
+    taker_fee: float
+    premium_baseline: float = 0.0
+
+    async def stream_quotes(self, symbols: Any, sink: QuoteSink, *,
+                            task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        sink.on_feed_state(self.name, True)
+        task_status.started()
+        await trio.sleep_forever()
+
+    def feed_status(self) -> FeedStatus:
+        return FeedStatus(connected=True, latency_ms=None)
+
+
+@attrs.frozen
+class VenueTerms:
+    """The fee and premium a venue of the data gets, and where they came from."""
+
+    taker_fee: float
+    premium_baseline: float
+    source: str
+
+
+class ReplaySession:
+    """One backtest's replay: the venues of the data and the loop that feeds them.
+
+    ``terms`` gives each venue's fee and premium: what an enabled plugin's adapter of
+    that name has, else an ``[exchanges.<name>]`` table's ``taker_fee`` and
+    ``premium_baseline``, else ``default_taker_fee`` (filled in by the plugin's
+    ``register_exchanges`` wrapper).
+    """
+
+    def __init__(
+        self,
+        *,
+        balance: float,
+        coin_balance_usd: float,
+        seed: int,
+        default_taker_fee: float,
+        progress: Callable[[int, float], None] | None = None,
+        source_progress: Callable[[], float] = lambda: 0.0,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.balance = balance
+        self.coin_balance_usd = coin_balance_usd
+        self.seed = seed
+        self.default_taker_fee = default_taker_fee
+        self.progress = progress
+        self.source_progress = source_progress
+        self.cancel = cancel
+        self.terms: dict[str, VenueTerms] = {}
+        self.known_terms: dict[str, VenueTerms] = {}
+        self.venues: dict[str, ReplayVenue] = {}
+        self.first_prices: dict[str, float] = {}
+        self.quotes = 0
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self.runtime: Runtime | None = None
+        self.clock: VirtualClock | None = None
+        self._config: Any = None
+        self.store: Any = None  # the ResultStore the backtest's runtime gets
+
+    # --- venues and accounts ------------------------------------------------------------
+
+    def learn(self, batch: list[Quote]) -> None:
+        """Note the exchanges and first prices of the first batch, before the runtime is
+        assembled (its venues are the exchanges seen so far)."""
+        for quote in batch:
+            self.first_prices.setdefault(quote.symbol, (quote.bid + quote.ask) / 2)
+            if quote.exchange not in self.venues:
+                self.venues[quote.exchange] = ReplayVenue(quote.exchange, 0.0)
+
+    def adapters(self, others: Iterable[Any], config: Any) -> list[ReplayVenue]:
+        """The replay venues, their terms taken from ``others`` (what the enabled plugins
+        would have provided) or the configuration. Called by ``register_exchanges``."""
+        for adapter in others:
+            self.known_terms.setdefault(adapter.name, VenueTerms(
+                float(adapter.taker_fee), float(getattr(adapter, "premium_baseline", 0.0)),
+                f"the enabled {adapter.name} exchange"))
+        self._config = config
+        for name in list(self.venues):
+            self.venues[name] = self._venue(name)
+        return list(self.venues.values())
+
+    def _venue(self, name: str) -> ReplayVenue:
+        terms = self.known_terms.get(name)
+        if terms is None:
+            section = self._config.get(f"exchanges.{name}") if self._config else None
+            fee = getattr(section, "taker_fee", None)
+            if isinstance(fee, int | float):
+                terms = VenueTerms(float(fee), float(getattr(section, "premium_baseline", 0.0)),
+                                   f"[exchanges.{name}]")
+            else:
+                terms = VenueTerms(self.default_taker_fee, 0.0, "[backtest] default_taker_fee")
+        self.terms[name] = terms
+        log.info("backtest venue %s: taker fee %g from %s", name, terms.taker_fee, terms.source)
+        return ReplayVenue(name, terms.taker_fee, terms.premium_baseline)
+
+    def quote_balances(self, symbols: Iterable[str]) -> dict[str, float]:
+        """``balance`` of each quote currency of ``symbols`` (the strategies'): the paper
+        executor adds ``coin_balance_usd`` worth of each coin at its first mid price
+        (``first_prices`` are its reference prices)."""
+        return {split_symbol(symbol)[1]: self.balance for symbol in symbols}
+
+    def _discover(self, batch: list[Quote]) -> None:
+        """Set up exchanges and coins the data shows for the first time: a new venue
+        (usable, funded), a new coin (funded on every venue at its first price)."""
+        runtime = self.runtime
+        assert runtime is not None and runtime.engine is not None
+        new_exchanges = set(map(_exchange_of, batch)).difference(self.venues)
+        new_symbols = set(map(_symbol_of, batch)).difference(self.first_prices)
+        if new_symbols:
+            for quote in batch:
+                if quote.symbol in new_symbols and quote.symbol not in self.first_prices:
+                    self.first_prices[quote.symbol] = (quote.bid + quote.ask) / 2
+            self._fund_coins(sorted(new_symbols))
+        if new_exchanges:
+            for name in sorted(new_exchanges):
+                self.venues[name] = self._venue(name)
+            engine = runtime.engine
+            engine.set_venues({n: v.taker_fee for n, v in self.venues.items()},
+                              {n: v.premium_baseline for n, v in self.venues.items()})
+            for name in sorted(new_exchanges):
+                engine.on_feed_state(name, True)
+            if runtime.feeds is not None:
+                runtime.feeds.configure(dict(self.venues), runtime.feeds.symbols)
+            executor = self._executor()
+            if executor is not None and callable(getattr(executor, "start", None)):
+                executor.start()
+
+    def _executor(self) -> Any:
+        control = self.runtime.control if self.runtime is not None else None
+        return control.executors.get("backtest") if control is not None else None
+
+    def _fund_coins(self, symbols: list[str]) -> None:
+        runtime = self.runtime
+        assert runtime is not None
+        executor = self._executor()
+        if executor is None:
+            return
+        references = getattr(executor, "reference_prices", None)
+        if isinstance(references, dict):
+            references.update({s: self.first_prices[s] for s in symbols})
+        traded = {s for strategy in runtime.strategies for s in strategy.symbols}
+        funded = sorted(getattr(executor, "funded", ()))
+        for symbol in symbols:
+            if symbol not in traded or not self.coin_balance_usd:
+                continue
+            base, _ = split_symbol(symbol)
+            amount = to_decimal(round(self.coin_balance_usd / self.first_prices[symbol], 8))
+            for venue in funded:
+                if runtime.ledger.total(venue, base) == 0:
+                    runtime.ledger.fund(venue, base, amount)
+            log.info("%s first quoted: paper accounts get %s %s each", symbol, amount, base)
+
+    # --- the replay loop ----------------------------------------------------------------------
+
+    async def replay(self, batches: Iterator[list[Quote]], mock_clock: Any) -> None:
+        """Deliver every quote of ``batches`` to the runtime's engine in virtual time
+        (see the module docstring). Raises :class:`BacktestCancelled` when ``cancel`` is
+        set."""
+        runtime, clock = self.runtime, self.clock
+        assert runtime is not None and clock is not None
+        assert runtime.engine is not None and runtime.control is not None
+        control = runtime.control
+        on_quote = runtime.engine.on_quote
+        active = control.active
+        jump = mock_clock.jump
+        current_time = trio.current_time
+        epoch = clock.epoch
+        now = -math.inf
+        sleep_until = trio.sleep_until
+        wait_all_tasks_blocked = trio.testing.wait_all_tasks_blocked
+        count = 0
+        for batch in batches:
+            if self.first_ts is None:
+                self.first_ts = batch[0].received_ts
+            self._discover(batch)
+            for quote in batch:
+                stamp = quote.received_ts
+                if stamp != now:
+                    target = stamp - epoch
+                    if active:
+                        # Trades in flight: let their timers fire in order on the way.
+                        # A timer due at the quote's very instant (a fill delay that is a
+                        # multiple of the feed's tick) wakes in the same scheduler batch
+                        # as this task, in an order trio randomises: waiting until every
+                        # other task is blocked again makes it go first, every run.
+                        clock.pinned = None
+                        await sleep_until(target)
+                        await wait_all_tasks_blocked()
+                    step = target - current_time()
+                    if step > 0:
+                        jump(step)
+                    clock.pinned = now = stamp
+                on_quote(quote)
+            count += len(batch)
+            self.quotes = count
+            self.last_ts = now
+            # Once a batch: the trades this batch started begin, timers due run, and
+            # the progress and cancel flag are looked at.
+            clock.pinned = None
+            await trio.lowlevel.checkpoint()
+            clock.pinned = now
+            if self.cancel is not None and self.cancel.is_set():
+                clock.pinned = None
+                raise BacktestCancelled("the backtest was cancelled")
+            if self.progress is not None:
+                self.progress(count, self.source_progress())
+        clock.pinned = None
+

@@ -1,0 +1,109 @@
+"""Where replayed quotes come from: recorded files, or the quotes a storage backend
+recorded (``[storage] record_quotes = true``), merged into one stream in ``local_ts``
+order.
+
+Each source is an iterator of quote batches plus a function telling how far it has got
+(a fraction, for progress bars). Several files are merged by ``local_ts`` (ties keep the
+order the files were given in); one file is passed through as it is, without the cost
+of merging.
+
+A storage backend offers its recorded quotes through a synchronous generator method,
+found by duck typing::
+
+    storage.recorded_quotes(start: float, end: float, *, symbols=None, exchanges=None)
+        -> Iterator[list[arbotd.Quote]]
+
+yielding batches in ``received_ts`` order, from ``start`` (included) to ``end``
+(excluded). It is called in a worker thread and may block. ``arbotd_sql`` provides it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+from arbotd import Quote
+from arbotd_replay.quotefile import BATCH_SIZE, DataProblems, QuoteFileReader
+
+__all__ = ["Source", "file_source", "rebatch", "storage_source"]
+
+Source = tuple[Iterator[list[Quote]], Callable[[], float]]
+_INF = math.inf
+
+
+def rebatch(quotes: Iterable[Quote], size: int = BATCH_SIZE) -> Iterator[list[Quote]]:
+    iterator = iter(quotes)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def file_source(paths: Sequence[Path], problems: DataProblems, *, start: float = -_INF,
+                end: float = _INF) -> Source:
+    """The quotes of ``paths`` merged in time order. Every file is opened (and its header
+    checked) here, so a file that cannot be used stops the backtest before it starts;
+    raises :class:`~arbotd_replay.quotefile.BadDataError`."""
+    readers = []
+    try:
+        for path in paths:
+            readers.append(QuoteFileReader(Path(path), problems, start=start, end=end).open())
+    except BaseException:
+        for reader in readers:
+            reader.close()
+        raise
+    if len(readers) == 1:
+        return readers[0].batches(), readers[0].progress
+    streams = [itertools.chain.from_iterable(reader.batches()) for reader in readers]
+    merged = heapq.merge(*streams, key=attrgetter("received_ts"))
+
+    def progress() -> float:
+        return sum(reader.progress() for reader in readers) / len(readers)
+
+    return rebatch(merged), progress
+
+
+def storage_source(storage: Any, problems: DataProblems, *, start: float, end: float,
+                   symbols: Sequence[str] | None = None,
+                   exchanges: Sequence[str] | None = None) -> Source:
+    """The quotes ``storage`` recorded between ``start`` and ``end``, each checked as a
+    file's rows are (a crossed or non-positive book is skipped into ``problems``, named
+    ``DATABASE raw_quotes:LOCAL_TS``). Progress is the share of the time
+    range replayed."""
+    where = f"{getattr(storage, 'display', 'storage')} raw_quotes"
+    reached = [start]
+
+    def checked() -> Iterator[list[Quote]]:
+        for batch in storage.recorded_quotes(start, end, symbols=symbols, exchanges=exchanges):
+            good = [q for q in batch
+                    if 0.0 < q.bid <= q.ask < _INF and 0.0 <= q.bid_size < _INF
+                    and 0.0 <= q.ask_size < _INF]
+            if len(good) != len(batch):
+                for quote in batch:
+                    _judge_stored(quote, where, problems)
+            if batch:
+                reached[0] = batch[-1].received_ts
+            if good:
+                yield good
+
+    def progress() -> float:
+        return min(1.0, max(0.0, (reached[0] - start) / (end - start))) if end > start else 1.0
+
+    return checked(), progress
+
+
+def _judge_stored(quote: Quote, where: str, problems: DataProblems) -> None:
+    place = f"{where}:{quote.received_ts!r}"
+    if not (0.0 < quote.bid < _INF and 0.0 < quote.ask < _INF):
+        problems.add(place, "non_positive_price",
+                     f"{quote.exchange} {quote.symbol} bid {quote.bid!r} / ask {quote.ask!r}: "
+                     "prices must be > 0")
+    elif quote.bid > quote.ask:
+        problems.add(place, "crossed", f"{quote.exchange} {quote.symbol} crossed book: bid "
+                                       f"{quote.bid!r} above ask {quote.ask!r}")
+    elif not (0.0 <= quote.bid_size < _INF and 0.0 <= quote.ask_size < _INF):
+        problems.add(place, "negative_size", f"{quote.exchange} {quote.symbol} sizes "
+                                             f"{quote.bid_size!r} / {quote.ask_size!r}")
