@@ -13,9 +13,10 @@ then limited by displayed depth, ``trade_amount_usd``, ``max_position_size`` and
 trading, the balances (quote currency on A, base currency on B).
 
 Only a positive raw spread counts as an opportunity; each one turned down is counted with
-its reason, in the order the checks run: ``feed_down``, ``stale``, ``anomaly``,
-``below_threshold``, ``depth``, ``balance``, ``cooldown``, ``max_trades_per_hour``,
-``trend``.
+its reason, in the order the checks run: ``below_threshold`` (so that the other reasons
+count only books that would have paid), ``anomaly``, ``feed_down``, ``stale``, ``depth``,
+``balance``, ``cooldown``, ``max_trades_per_hour``, ``trend``. A non-positive price is an
+``anomaly`` before anything else.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class CrossExchangeStrategy:
         self._last_signal: dict[tuple[str, str, str], float] = {}
         self._recent: collections.deque[float] = collections.deque()
         self._anomaly_logged: dict[tuple[str, str, str], float] = {}
+        self._venues: dict[str, tuple[float, float]] = {}
+        self._venues_of: tuple[object, object] = (None, None)
         self.apply(config)
 
     def apply(self, config: ArbitrageConfig) -> None:
@@ -62,6 +65,12 @@ class CrossExchangeStrategy:
         self._assets = {symbol: split_symbol(symbol) for symbol in config.symbols}
         self._trend_mode = config.trend_filter_mode if config.use_trend_filter else "disabled"
         self._min_trade_usd = min(config.trade_amount_usd, 10.0)
+        # The settings _consider reads on every crossing book, as plain attributes.
+        self._max_age = config.max_spread_age_seconds
+        self._max_spread = config.max_spread_threshold
+        self._slippage = config.slippage_tolerance
+        self._threshold = config.min_profit_threshold
+        self._trade_cap = min(config.trade_amount_usd, config.max_position_size)
         self.trend.resize(config.moving_average_periods, config.trend_confirmation_threshold)
 
     # --- hot path ---------------------------------------------------------------------
@@ -79,14 +88,15 @@ class CrossExchangeStrategy:
             return _EMPTY
         found: list[Signal] | None = None
         exchange = quote.exchange
+        bid, ask = quote.bid, quote.ask
         for other in quotes.values():
             if other.exchange == exchange:
                 continue
-            if other.bid > quote.ask:
+            if other.bid > ask:
                 signal = self._consider(quote, other, assets, market, now)
                 if signal is not None:
                     found = (found or []) + [signal]
-            if quote.bid > other.ask:
+            if bid > other.ask:
                 signal = self._consider(other, quote, assets, market, now)
                 if signal is not None:
                     found = (found or []) + [signal]
@@ -100,43 +110,44 @@ class CrossExchangeStrategy:
         market: MarketView,
         now: float,
     ) -> Signal | None:
-        cfg = self.config
+        # Most crossing books fall short of the threshold, and this runs for nearly every
+        # quote: the threshold comes first (a book that is no opportunity is counted as
+        # below_threshold whatever else is wrong with it), from plain attributes and locals.
         buy_ex, sell_ex = buy.exchange, sell.exchange
-        usable = market.usable
-        if not (usable.get(buy_ex) and usable.get(sell_ex)):
-            market.reject("feed_down")
-            return None
-        max_age = cfg.max_spread_age_seconds
-        age = now - min(buy.received_ts, sell.received_ts)
-        if age > max_age:
-            market.reject("stale")
-            return None
         ask, bid = buy.ask, sell.bid
         if ask <= 0 or bid <= 0:
             market.reject("anomaly")
             return None
+        venues = self._venues
+        if market.fees is not self._venues_of[0] or market.premium is not self._venues_of[1]:
+            venues = self._index_venues(market)
+        fee_buy, premium_buy = venues.get(buy_ex) or (_DEFAULT_FEE, 1.0)
+        fee_sell, premium_sell = venues.get(sell_ex) or (_DEFAULT_FEE, 1.0)
+        cost_per_unit = ask * fee_buy + bid * fee_sell + self._slippage * ask
+        net_per_unit = (bid / premium_sell - ask / premium_buy) - cost_per_unit
+        profit_fraction = net_per_unit / ask
+        if profit_fraction < self._threshold:
+            market.reject("below_threshold")
+            return None
         spread = (bid - ask) / ask
-        if spread > cfg.max_spread_threshold:
+        if spread > self._max_spread:
             market.reject("anomaly")
             self._warn_anomaly(buy, sell, spread, now)
             return None
-        fees = market.fees
-        fee_buy = fees.get(buy_ex, _DEFAULT_FEE)
-        fee_sell = fees.get(sell_ex, _DEFAULT_FEE)
-        premium = market.premium
-        p_buy = premium.get(buy_ex, 0.0)
-        p_sell = premium.get(sell_ex, 0.0)
-        norm_ask = ask / (1 + p_buy / 100) if p_buy else ask
-        norm_bid = bid / (1 + p_sell / 100) if p_sell else bid
-        cost_per_unit = ask * fee_buy + bid * fee_sell + cfg.slippage_tolerance * ask
-        net_per_unit = (norm_bid - norm_ask) - cost_per_unit
-        profit_fraction = net_per_unit / ask
-        if profit_fraction < cfg.min_profit_threshold:
-            market.reject("below_threshold")
+        usable = market.usable
+        if not (usable.get(buy_ex) and usable.get(sell_ex)):
+            market.reject("feed_down")
+            return None
+        max_age = self._max_age
+        buy_ts, sell_ts = buy.received_ts, sell.received_ts
+        age = now - (buy_ts if buy_ts < sell_ts else sell_ts)
+        if age > max_age:
+            market.reject("stale")
             return None
 
+        cfg = self.config
         depth = min(buy.ask_size, sell.bid_size)
-        quantity = min(depth, min(cfg.trade_amount_usd, cfg.max_position_size) / ask)
+        quantity = min(depth, self._trade_cap / ask)
         if quantity * ask < self._min_trade_usd:
             market.reject("depth")
             return None
@@ -188,6 +199,17 @@ class CrossExchangeStrategy:
             timestamp=now,
             price_tolerance=cfg.slippage_tolerance,
         )
+
+    def _index_venues(self, market: MarketView) -> dict[str, tuple[float, float]]:
+        """Each venue's taker fee and premium divisor (``1 + premium_baseline / 100``),
+        rebuilt when the engine installs new fees or premiums (a reload)."""
+        fees, premium = market.fees, market.premium
+        self._venues = {
+            venue: (fees.get(venue, _DEFAULT_FEE), 1 + premium.get(venue, 0.0) / 100)
+            for venue in {*fees, *premium}
+        }
+        self._venues_of = (fees, premium)
+        return self._venues
 
     # --- the rest -------------------------------------------------------------------------
 
