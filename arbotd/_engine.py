@@ -172,6 +172,17 @@ class Engine:
         for symbol in [s for s in self.book if s not in symbols]:
             del self.book[symbol]
 
+    def fresh_quote(self, exchange: str, symbol: str, max_age: float) -> Quote | None:
+        """The latest quote of ``symbol`` on ``exchange`` if its feed is usable and it is
+        at most ``max_age`` seconds old (what an executor may price an order at), else
+        ``None``."""
+        quote = self.book.get(symbol, {}).get(exchange)
+        if quote is None or not self.market.usable.get(exchange, False):
+            return None
+        if self.clock() - quote.received_ts > max_age:
+            return None
+        return quote
+
     def price_usd(self, asset: str) -> float | None:
         """A mid price of ``asset`` in a USD stablecoin from any venue, for valuing
         balances; ``None`` when no venue quotes it."""

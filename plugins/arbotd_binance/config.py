@@ -6,11 +6,10 @@ exchange-protocols.md section 6); ``premium_baseline`` is a percent.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from arbotd import setting
+from arbotd.exchange.settings import check_rest_url, check_ws_url
 
 __all__ = [
     "MAINNET_REST_URL",
@@ -32,18 +31,6 @@ MAX_STREAMS_PER_CONNECTION = 1024
 MAX_RECV_WINDOW_MS = 60000
 
 
-def _check_url(url: Any) -> str | None:
-    if url and not url.startswith(("wss://", "ws://")):
-        return f"expected a ws:// or wss:// URL (or \"\" for the default), got {url!r}"
-    return None
-
-
-def _check_rest_url(url: Any) -> str | None:
-    if url and not url.startswith(("https://", "http://")):
-        return f"expected an https:// or http:// URL (or \"\" for the default), got {url!r}"
-    return None
-
-
 @attrs.frozen
 class BinanceConfig:
     """``[exchanges.binance]``: Binance spot."""
@@ -54,10 +41,10 @@ class BinanceConfig:
     testnet: bool = setting(False)
     # WebSocket base URL; "" means wss://stream.binance.com:9443, or the testnet's URL
     # when testnet = true.
-    ws_url: str = setting("", check=_check_url)
+    ws_url: str = setting("", check=check_ws_url)
     # REST base URL; "" means https://api.binance.com, or https://testnet.binance.vision
     # when testnet = true.
-    rest_url: str = setting("", check=_check_rest_url)
+    rest_url: str = setting("", check=check_rest_url)
     taker_fee: float = setting(0.001, ge=0, lt=0.1)
     premium_baseline: float = setting(0.0, ge=-100, le=100)
     # Names of the environment variables holding the API key and secret (trading only).

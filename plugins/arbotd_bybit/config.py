@@ -6,11 +6,10 @@ exchange-protocols.md section 6); ``premium_baseline`` is a percent.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from arbotd import setting
+from arbotd.exchange.settings import check_rest_url, check_ws_url
 
 __all__ = [
     "MAINNET_REST_URL",
@@ -32,18 +31,6 @@ TESTNET_REST_URL = "https://api-testnet.bybit.com"
 MAX_TOPICS_PER_CONNECTION = 500
 
 
-def _check_ws_url(url: Any) -> str | None:
-    if url and not url.startswith(("wss://", "ws://")):
-        return f"expected a ws:// or wss:// URL (or \"\" for the default), got {url!r}"
-    return None
-
-
-def _check_rest_url(url: Any) -> str | None:
-    if url and not url.startswith(("https://", "http://")):
-        return f"expected an http:// or https:// URL (or \"\" for the default), got {url!r}"
-    return None
-
-
 @attrs.frozen
 class BybitConfig:
     """``[exchanges.bybit]``: Bybit v5 spot."""
@@ -52,9 +39,9 @@ class BybitConfig:
     # Use Bybit's testnet (stream-testnet.bybit.com, api-testnet.bybit.com).
     testnet: bool = setting(False)
     # WebSocket host; "" means wss://stream.bybit.com, or the testnet's when testnet = true.
-    ws_url: str = setting("", check=_check_ws_url)
+    ws_url: str = setting("", check=check_ws_url)
     # REST base URL; "" means https://api.bybit.com, or the testnet's.
-    rest_url: str = setting("", check=_check_rest_url)
+    rest_url: str = setting("", check=check_rest_url)
     taker_fee: float = setting(0.001, ge=0, lt=0.1)
     premium_baseline: float = setting(0.0, ge=-100, le=100)
     # Names of the environment variables holding the API key and secret (trading only).

@@ -226,12 +226,7 @@ class LiveExecutor:
     def _quote(self, exchange: str, symbol: str) -> Quote | None:
         engine = self.runtime.engine
         assert engine is not None
-        quote = engine.book.get(symbol, {}).get(exchange)
-        if quote is None or not engine.market.usable.get(exchange, False):
-            return None
-        if self.runtime.clock() - quote.received_ts > MAX_QUOTE_AGE_SECONDS:
-            return None
-        return quote
+        return engine.fresh_quote(exchange, symbol, MAX_QUOTE_AGE_SECONDS)
 
     # --- the service ---------------------------------------------------------------------------
 

@@ -6,11 +6,10 @@ section 6); ``premium_baseline`` is a percent.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from arbotd import setting
+from arbotd.exchange.settings import check_rest_url, check_ws_url
 
 __all__ = [
     "DEMO_WS_URL",
@@ -32,18 +31,6 @@ MAINNET_REST_URL = "https://www.okx.com"
 MAX_CHANNELS_PER_CONNECTION = 1000
 
 
-def _check_ws_url(url: Any) -> str | None:
-    if url and not url.startswith(("wss://", "ws://")):
-        return f"expected a ws:// or wss:// URL (or \"\" for the default), got {url!r}"
-    return None
-
-
-def _check_rest_url(url: Any) -> str | None:
-    if url and not url.startswith(("https://", "http://")):
-        return f"expected an http:// or https:// URL (or \"\" for the default), got {url!r}"
-    return None
-
-
 @attrs.frozen
 class OkxConfig:
     """``[exchanges.okx]``: OKX v5 spot."""
@@ -54,9 +41,9 @@ class OkxConfig:
     testnet: bool = setting(False)
     # Public WebSocket endpoint; "" means wss://ws.okx.com:8443/ws/v5/public, or the
     # demo's (wss://wspap.okx.com:8443/ws/v5/public) when testnet = true.
-    ws_url: str = setting("", check=_check_ws_url)
+    ws_url: str = setting("", check=check_ws_url)
     # REST base URL; "" means https://www.okx.com (also for demo trading).
-    rest_url: str = setting("", check=_check_rest_url)
+    rest_url: str = setting("", check=check_rest_url)
     taker_fee: float = setting(0.001, ge=0, lt=0.1)
     premium_baseline: float = setting(0.0, ge=-100, le=100)
     # Names of the environment variables holding the API key, its secret and the

@@ -154,12 +154,7 @@ class PaperExecutor:
     def _quote(self, exchange: str, symbol: str) -> Quote | None:
         engine = self.runtime.engine
         assert engine is not None
-        quote = engine.book.get(symbol, {}).get(exchange)
-        if quote is None or not engine.market.usable.get(exchange, False):
-            return None
-        if self.runtime.clock() - quote.received_ts > MAX_QUOTE_AGE_SECONDS:
-            return None
-        return quote
+        return engine.fresh_quote(exchange, symbol, MAX_QUOTE_AGE_SECONDS)
 
     def _fee(self, exchange: str) -> float:
         engine = self.runtime.engine
