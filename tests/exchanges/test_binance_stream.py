@@ -3,42 +3,20 @@ fake combined-stream server on loopback with injected faults."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 import tomlkit
 import trio
 from fake_binance import RECORDED, FakeBinance, open_fake_binance, recorded_book_tickers
+from feedtools import FAST, RecordingSink, wait_for
 
 import arbotd_binance.plugin as binance_plugin
 from arbotd import ConfigError, Quote
 from arbotd._config import CORE_SECTIONS, structure_document
 from arbotd_binance import Backoff, BinanceConfig, BinanceFeed, parse_book_ticker
 from arbotd_binance.symbols import book_ticker_stream, chunk_streams, combined_stream_url
-
-FAST = Backoff(first=0.05, maximum=0.2, healthy_after=60.0)
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.quotes: list[Quote] = []
-        self.states: list[tuple[str, bool, str]] = []
-
-    def on_quote(self, quote: Quote) -> None:
-        self.quotes.append(quote)
-
-    def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
-        self.states.append((exchange, usable, reason))
-
-    def usable_flips(self) -> list[bool]:
-        return [usable for _, usable, _ in self.states]
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 def make_feed(fake: FakeBinance, **settings: object) -> BinanceFeed:

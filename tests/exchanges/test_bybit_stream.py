@@ -4,23 +4,22 @@ and the feed against a fake Bybit WebSocket on loopback with injected faults."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 import tomlkit
 import trio
 from fake_bybit import FakeBybit, open_fake_bybit
+from feedtools import FAST, RecordingSink, wait_for
 
 import arbotd_bybit.plugin as bybit_plugin
 from arbotd import ConfigError, Quote
 from arbotd._config import CORE_SECTIONS, structure_document
-from arbotd.exchange import Backoff, Connection, Resync
+from arbotd.exchange import Connection, Resync
 from arbotd_bybit import BybitConfig, BybitFeed
 from arbotd_bybit.stream import PING
 from arbotd_bybit.symbols import chunk_topics, orderbook_topic, subscribe_messages
-
-FAST = Backoff(first=0.05, maximum=0.2, healthy_after=60.0)
 
 # exchange-protocols.md 2.1: the orderbook examples of Bybit's orderbook.mdx.
 DOC_SNAPSHOT = (
@@ -40,25 +39,6 @@ DOC_PONG = ('{"success":true,"ret_msg":"pong","conn_id":"0970e817-426e-429a-a679
             '"op":"ping"}')
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.quotes: list[Quote] = []
-        self.states: list[tuple[str, bool, str]] = []
-
-    def on_quote(self, quote: Quote) -> None:
-        self.quotes.append(quote)
-
-    def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
-        self.states.append((exchange, usable, reason))
-
-    def usable_flips(self) -> list[bool]:
-        return [usable for _, usable, _ in self.states]
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 def make_feed(fake: FakeBybit, heartbeat: float = 20.0, **settings: object) -> BybitFeed:

@@ -3,13 +3,14 @@ against a fake OKX WebSocket on loopback with injected faults."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
 import tomlkit
 import trio
 from fake_okx import RECORDED, FakeOkx, open_fake_okx, recorded_messages, recorded_tops
+from feedtools import FAST, RecordingSink, wait_for
 
 import arbotd_okx.plugin as okx_plugin
 from arbotd import ConfigError, Quote
@@ -19,32 +20,12 @@ from arbotd_okx import OkxAccount, OkxConfig, OkxFeed, from_okx, parse_bbo, to_o
 from arbotd_okx.stream import OUT_OF_ORDER_LIMIT, PING_INTERVAL
 from arbotd_okx.symbols import MAX_ARGS_BYTES, chunk, subscribe_requests
 
-FAST = Backoff(first=0.05, maximum=0.2, healthy_after=60.0)
 # The bbo-tbt example of OKX's order book channel page (exchange-protocols.md 3.1).
 DOC_BBO = ('{"arg":{"channel":"bbo-tbt","instId":"BCH-USDT-SWAP"},"data":[{"asks":[["111.06",'
            '"55154","0","2"]],"bids":[["111.05","57745","0","2"]],"ts":"1670324386802",'
            '"seqId":363996337}]}')
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.quotes: list[Quote] = []
-        self.states: list[tuple[str, bool, str]] = []
-
-    def on_quote(self, quote: Quote) -> None:
-        self.quotes.append(quote)
-
-    def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
-        self.states.append((exchange, usable, reason))
-
-    def usable_flips(self) -> list[bool]:
-        return [usable for _, usable, _ in self.states]
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 def make_feed(fake: FakeOkx, **settings: object) -> OkxFeed:
