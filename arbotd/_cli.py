@@ -13,12 +13,12 @@ from typing import Any
 
 import trio
 
-from arbotd._config import resolve_config_path
+from arbotd._config import Config, resolve_config_path
 from arbotd._errors import ArbotError, ConfigError
 from arbotd._interfaces import UserStore
 from arbotd._logging import setup_logging
 from arbotd._passwords import hash_password
-from arbotd._plugins import make_plugin_manager
+from arbotd._plugins import PluginManager, make_plugin_manager
 from arbotd._runtime import Runtime, load_with_plugins, peek_disabled
 from arbotd._version import __version__
 
@@ -205,18 +205,26 @@ BACKTEST_RUNNER = "backtest"
 ``command_backtest(...)`` and ``command_record(...)`` from its ``configure`` hook."""
 
 
-def _replay(config_path: Path, args: argparse.Namespace) -> int:
-    """``arbotd record`` and ``arbotd backtest``: done by the plugin that offers them."""
+def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
+    """The plugins and the validated configuration, or ``None`` once every problem is
+    printed."""
     try:
         pm = make_plugin_manager(disabled=peek_disabled(config_path))
-        config = load_with_plugins(config_path, pm)
+        return pm, load_with_plugins(config_path, pm)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
-        return 1
     except ArbotError as err:
         print(f"{config_path}: {err}", file=sys.stderr)
+    return None
+
+
+def _replay(config_path: Path, args: argparse.Namespace) -> int:
+    """``arbotd record`` and ``arbotd backtest``: done by the plugin that offers them."""
+    loaded = _load(config_path)
+    if loaded is None:
         return 1
+    pm, config = loaded
     runtime = Runtime(config, pm)
     arguments = {"config": config, "runtime": runtime}
     for impl in reversed(pm.hook.configure.get_hookimpls()):
@@ -235,16 +243,10 @@ def _replay(config_path: Path, args: argparse.Namespace) -> int:
 
 
 def _user(config_path: Path, args: argparse.Namespace) -> int:
-    try:
-        pm = make_plugin_manager(disabled=peek_disabled(config_path))
-        config = load_with_plugins(config_path, pm)
-    except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
+    loaded = _load(config_path)
+    if loaded is None:
         return 1
-    except ArbotError as err:
-        print(f"{config_path}: {err}", file=sys.stderr)
-        return 1
+    pm, config = loaded
     storage = pm.hook.provide_storage(config=config, runtime=Runtime(config, pm))
     if not isinstance(storage, UserStore):
         print("no enabled storage plugin keeps API users", file=sys.stderr)
