@@ -31,14 +31,11 @@ Money is rounded to 8 decimal places, percents and ratios to 4.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import math
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from arbotd import FINAL_STATES, Side, Trade, TradeState
+from arbotd import FINAL_STATES, Side, Trade, TradeState, performance
 
 __all__ = [
     "MINUTES_PER_YEAR",
@@ -46,7 +43,6 @@ __all__ = [
     "compute_metrics",
     "equity_curve",
     "iso",
-    "max_drawdown_percent",
     "minute_samples",
     "route_name",
     "sharpe_ratio",
@@ -112,23 +108,7 @@ def minute_samples(curve: Sequence[tuple[float, float]], starting_equity: float,
 
 def sharpe_ratio(samples: Sequence[float]) -> float:
     """Annualised Sharpe ratio of one-minute equity samples (see the module docstring)."""
-    returns = [b / a - 1.0 for a, b in itertools.pairwise(samples) if a > 0]
-    if len(returns) < 2:
-        return 0.0
-    spread = statistics.stdev(returns)
-    if spread == 0 or not math.isfinite(spread):
-        return 0.0
-    return round(statistics.fmean(returns) / spread * math.sqrt(MINUTES_PER_YEAR), 4)
-
-
-def max_drawdown_percent(values: Iterable[float]) -> float:
-    """The largest fall from a running peak to a later value, in percent of the peak."""
-    peak, worst = -math.inf, 0.0
-    for value in values:
-        peak = max(peak, value)
-        if peak > 0:
-            worst = max(worst, (peak - value) / peak * 100.0)
-    return round(worst, 4)
+    return performance.sharpe_ratio(samples, MINUTES_PER_YEAR)
 
 
 def _group(trades: Sequence[Trade]) -> dict[str, Any]:
@@ -194,9 +174,9 @@ def compute_metrics(
         "gross_loss": money(losses),
         "net_profit": money(net),
         "total_fees": money(sum((t.fees_paid for t in trades), ZERO)),
-        "profit_factor": round(float(gains / losses), 4) if losses else None,
+        "profit_factor": performance.profit_factor(results),
         "sharpe_ratio": sharpe_ratio(samples),
-        "max_drawdown_percent": max_drawdown_percent(
+        "max_drawdown_percent": performance.max_drawdown_percent(
             [starting_equity, *(equity for _, equity in curve)]),
         "starting_equity": round(starting_equity, 8),
         "final_equity": round(final_equity, 8),

@@ -23,14 +23,13 @@ places; percents and ratios are rounded to 4, seconds to 3.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import math
-import statistics
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import attrs
+
+from arbotd import performance
 
 __all__ = [
     "TradeResult",
@@ -96,23 +95,9 @@ def win_rate(results: Sequence[TradeResult]) -> float:
 
 
 def profit_factor(results: Iterable[TradeResult]) -> float | None:
-    """Sum of winning net results over the sum of losing ones (as a positive number),
-    rounded to 4 places.
-
-    ``None`` when there is no losing trade: the ratio is infinite (or undefined without
-    any trade), and JSON has no infinity. A sentinel such as 999 would read as a real
-    figure on a dashboard; the API layer may map ``None`` as it likes.
-    """
-    gains = ZERO
-    losses = ZERO
-    for result in results:
-        if result.net_profit > 0:
-            gains += result.net_profit
-        else:
-            losses -= result.net_profit
-    if losses == 0:
-        return None
-    return round(float(gains / losses), 4)
+    """Sum of winning net results over the sum of losing ones (see
+    :func:`arbotd.performance.profit_factor`)."""
+    return performance.profit_factor(r.net_profit for r in results)
 
 
 def trade_metrics(results: Sequence[TradeResult]) -> dict[str, Any]:
@@ -187,36 +172,12 @@ def daily_closes(snapshots: Iterable[tuple[float, float]]) -> list[float]:
 
 
 def sharpe_ratio(daily_equity: Sequence[float]) -> float:
-    """Annualised Sharpe ratio of daily equity closes, rounded to 4 places.
-
-    Daily return ``r_i = e_i / e_(i-1) - 1``; ratio ``mean(r) / stdev(r) *
-    sqrt(365)`` with the sample standard deviation (n - 1) and a risk-free rate of 0
-    (cash in an exchange account earns nothing). ``0.0`` with fewer than two returns or
-    when the returns do not vary: the ratio is undefined there, and 0 says "no evidence
-    either way" rather than infinity. A close of zero or less cannot be a base for a
-    return and is skipped as a base.
-    """
-    returns = [
-        current / previous - 1.0
-        for previous, current in itertools.pairwise(daily_equity)
-        if previous > 0
-    ]
-    if len(returns) < 2:
-        return 0.0
-    spread = statistics.stdev(returns)
-    if spread == 0 or not math.isfinite(spread):
-        return 0.0
-    return round(statistics.fmean(returns) / spread * math.sqrt(TRADING_DAYS_PER_YEAR), 4)
+    """Annualised Sharpe ratio of daily equity closes: ``mean(r) / stdev(r) * sqrt(365)``
+    (see :func:`arbotd.performance.sharpe_ratio`)."""
+    return performance.sharpe_ratio(daily_equity, TRADING_DAYS_PER_YEAR)
 
 
 def max_drawdown_percent(equity: Sequence[float]) -> float:
-    """The largest fall from a running peak to a later trough, in percent of the peak,
-    rounded to 4 places: ``max((peak - e) / peak * 100)``. ``0.0`` for a series that never
-    falls (or has fewer than two points). Peaks of zero or less are ignored."""
-    peak = -math.inf
-    worst = 0.0
-    for value in equity:
-        peak = max(peak, value)
-        if peak > 0:
-            worst = max(worst, (peak - value) / peak * 100.0)
-    return round(worst, 4)
+    """The largest fall from a running peak to a later trough, in percent of the peak
+    (see :func:`arbotd.performance.max_drawdown_percent`)."""
+    return performance.max_drawdown_percent(equity)
