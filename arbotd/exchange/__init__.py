@@ -1,5 +1,6 @@
 """Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
-client under it, a request budget, and symbol trading rules with rounding.
+client under it, a base for signed REST clients, a request budget, and symbol trading
+rules with rounding.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -15,6 +16,7 @@ from arbotd.exchange.feed import (
     WebSocketFeed,
     error_cause,
 )
+from arbotd.exchange.rest import PauseRule, RestClient, query_string
 from arbotd.exchange.rules import SymbolRules, ceil_to, common_quantity, decimal_text, floor_to
 from arbotd.exchange.wsclient import (
     ConnectionClosed,
@@ -29,8 +31,10 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "HandshakeFailed",
+    "PauseRule",
     "ProblemLog",
     "RequestBudget",
+    "RestClient",
     "Resync",
     "SymbolRules",
     "WebSocketConnection",
@@ -43,4 +47,5 @@ __all__ = [
     "floor_to",
     "open_connection",
     "parse_retry_after",
+    "query_string",
 ]

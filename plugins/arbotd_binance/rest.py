@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -38,7 +37,7 @@ from urllib.parse import urlencode
 import httpx
 
 from arbotd import PermanentExchangeError, TemporaryExchangeError
-from arbotd.exchange import RequestBudget, parse_retry_after
+from arbotd.exchange import PauseRule, RequestBudget, RestClient, query_string
 from arbotd_binance.config import MAINNET_REST_URL, MAX_RECV_WINDOW_MS, TESTNET_REST_URL
 
 __all__ = [
@@ -51,8 +50,6 @@ __all__ = [
     "BinanceRest",
     "sign",
 ]
-
-log = logging.getLogger(__name__)
 
 EXCHANGE = "binance"
 # REQUEST_WEIGHT per minute per IP (exchange-protocols.md 1.3, CHANGELOG 2023-08-25).
@@ -71,9 +68,12 @@ WEIGHTS: dict[tuple[str, str], int] = {
     ("DELETE", "/api/v3/order"): 1,
     ("GET", "/api/v3/myTrades"): 5,
 }
-# When a 429/418 comes without Retry-After: a 429 is about the current minute, and a ban
-# lasts at least 2 minutes (exchange-protocols.md 1.3).
-_DEFAULT_PAUSE = {429: 60.0, 418: 120.0}
+# Both carry Retry-After; without it, a 429 is about the current minute, and a ban lasts
+# at least 2 minutes (exchange-protocols.md 1.3).
+PAUSES = {
+    429: PauseRule("request rate limit hit", 60.0),
+    418: PauseRule("IP banned for ignoring rate limits", 120.0),
+}
 
 INVALID_TIMESTAMP = -1021
 # "Timeout waiting for response from backend server. Send status unknown."
@@ -102,7 +102,7 @@ class BinanceNotSent(TemporaryExchangeError):
     refused connection, a pause still running): an order was not placed."""
 
 
-class BinanceRest:
+class BinanceRest(RestClient):
     """An async Binance spot REST client. Use as ``async with BinanceRest(...) as rest``
     or call :meth:`aclose`.
 
@@ -111,6 +111,10 @@ class BinanceRest:
     wait more than ``max_wait`` seconds for a ban to pass fails at once with
     :class:`arbotd.TemporaryExchangeError` (``retry_after`` set) instead of waiting.
     """
+
+    exchange = EXCHANGE
+    venue = "Binance"
+    not_sent = BinanceNotSent
 
     def __init__(
         self,
@@ -131,54 +135,25 @@ class BinanceRest:
             raise ValueError(f"recv_window must be in (0, {MAX_RECV_WINDOW}] ms")
         if not 0 < budget_fraction <= 1:
             raise ValueError("budget_fraction must be in (0, 1]")
+        super().__init__(base_url, credentials=(api_key, api_secret), pauses=PAUSES,
+                         timeout=timeout, clock=clock, transport=transport)
         self._api_key = api_key
         self._api_secret = api_secret
-        self.base_url = base_url.rstrip("/")
         self.recv_window = recv_window
         self.max_wait = max_wait
-        self._clock = clock
         # Binance's weight minutes follow its clock; the local wall clock is close enough
         # for the windows to line up, and X-MBX-USED-WEIGHT-1M corrects the count.
         self.budget = budget if budget is not None else RequestBudget(
             "binance request weight", weight_limit, WEIGHT_WINDOW_SECONDS,
             fraction=budget_fraction, clock=clock,
         )
-        # Server time minus local time, in milliseconds.
-        self.offset_ms = 0
         # The last X-MBX-USED-WEIGHT-1M seen, None before the first response.
         self.used_weight: int | None = None
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
-        )
-
-    def __repr__(self) -> str:  # never show the key or secret
-        return f"BinanceRest(base_url={self.base_url!r}, offset_ms={self.offset_ms})"
-
-    async def __aenter__(self) -> BinanceRest:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    @property
-    def has_credentials(self) -> bool:
-        return bool(self._api_key and self._api_secret)
-
-    # -- weight budget -----------------------------------------------------------------
 
     def budget_ok(self, weight: int = 1) -> bool:
         """Whether a request of ``weight`` may go now without waiting: the weight used this
         minute stays within the budget and no 429/418 pause is running."""
         return self.budget.available(weight)
-
-    # -- clock ---------------------------------------------------------------------------
-
-    def timestamp(self) -> int:
-        """Local time corrected by the measured offset, in milliseconds."""
-        return int(self._clock() * 1000) + self.offset_ms
 
     async def server_time(self) -> int:
         """Binance's clock (``GET /api/v3/time``), in milliseconds."""
@@ -188,35 +163,28 @@ class BinanceRest:
         except (KeyError, TypeError, ValueError) as err:
             raise TemporaryExchangeError(EXCHANGE, "malformed /api/v3/time answer") from err
 
-    async def sync_time(self) -> int:
-        """Measure the offset between Binance's clock and ours (server time minus the
-        midpoint of the round trip) and return it in milliseconds."""
-        before = self._clock()
-        server = await self.server_time()
-        after = self._clock()
-        self.offset_ms = server - int((before + after) / 2 * 1000)
-        log.debug("binance clock offset %d ms", self.offset_ms)
-        return self.offset_ms
-
     # -- requests ------------------------------------------------------------------------
 
     async def public(
         self, method: str, path: str, params: Mapping[str, Any] | None = None
     ) -> Any:
         """An unsigned (market data) request."""
-        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
-        return await self._request(method, path, query=query)
+        return await self._request(method, path, query=query_string(params))
 
     async def signed(
         self, method: str, path: str, params: Mapping[str, Any] | None = None
     ) -> Any:
-        """A signed (USER_DATA/TRADE) request; parameters go in the query string."""
+        """A signed (USER_DATA/TRADE) request; parameters go in the query string.
+
+        Signed before the budget's wait, as the account expects: it lets a lost
+        placement's ``recvWindow`` run from just before this call, which a timestamp
+        taken after a wait would outlive."""
         if not self.has_credentials:
             raise PermanentExchangeError(EXCHANGE, "API key and secret are not configured")
         assert self._api_key is not None and self._api_secret is not None
         query_params = {k: v for k, v in (params or {}).items() if v is not None}
         query_params["recvWindow"] = self.recv_window
-        query_params["timestamp"] = self.timestamp()
+        query_params["timestamp"] = self.timestamp_ms()
         query = urlencode(query_params)
         query = f"{query}&signature={sign(self._api_secret, query)}"
         return await self._request(
@@ -250,30 +218,18 @@ class BinanceRest:
                 EXCHANGE, f"{where}: not sent, Binance asked for a pause of {paused:.0f} s "
                 "more (429/418)", retry_after=paused,
             )
-        await self.budget.acquire(WEIGHTS.get((method, path), 1))
-        url = f"{path}?{query}" if query else path
-        try:
-            response = await self._client.request(method, url, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
-            raise BinanceNotSent(
-                EXCHANGE, f"{where}: connection failed ({type(err).__name__})"
-            ) from err
-        except httpx.TimeoutException as err:
-            raise TemporaryExchangeError(EXCHANGE, f"{where}: timed out") from err
-        except httpx.TransportError as err:
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: connection failed ({type(err).__name__})"
-            ) from err
-        self._track_weight(response)
-        log.debug("binance %s -> %d", where, response.status_code)
+        response = await self.send(
+            method, path, budgets=[self.budget], cost=WEIGHTS.get((method, path), 1),
+            query=query, headers=headers, where=where,
+        )
         if response.status_code < 400:
             try:
                 return response.json()
             except ValueError as err:
-                raise TemporaryExchangeError(EXCHANGE, f"{where}: answer is not JSON") from err
+                raise self.malformed(where, response) from err
         await self._raise_for(where, response, signed)
 
-    def _track_weight(self, response: httpx.Response) -> None:
+    def observe(self, path: str, response: httpx.Response) -> None:
         value = response.headers.get("X-MBX-USED-WEIGHT-1M")
         if value is None:
             return
@@ -284,31 +240,15 @@ class BinanceRest:
         self.used_weight = used
         self.budget.observe_used(used)
 
+    def describe(self, response: httpx.Response) -> str:
+        code, msg = _error_of(response)
+        return f" (code {code}: {msg})" if code is not None else ""
+
     async def _raise_for(self, where: str, response: httpx.Response, signed: bool) -> None:
         status = response.status_code
-        code: int | None = None
-        msg = ""
-        try:
-            body = response.json()
-            if isinstance(body, dict):
-                code = body.get("code")
-                msg = str(body.get("msg", ""))
-        except ValueError:
-            pass
-        detail = f" (code {code}: {msg})" if code is not None else ""
-        if status in (418, 429):
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            self.budget.block_for(retry_after if retry_after is not None
-                                  else _DEFAULT_PAUSE[status])
-            if status == 418:
-                log.warning("binance banned this IP (HTTP 418), retry after %s s", retry_after)
-                what = "IP banned for ignoring rate limits"
-            else:
-                what = "request rate limit hit"
-            raise BinanceNotSent(
-                EXCHANGE, f"{where}: HTTP {status}, {what}{detail}", retry_after=retry_after
-            )
-        if status >= 500 or code == UNKNOWN_OUTCOME:
+        code, msg = _error_of(response)
+        detail = self.describe(response)
+        if code == UNKNOWN_OUTCOME:
             raise TemporaryExchangeError(EXCHANGE, f"{where}: HTTP {status}, outcome unknown"
                                                    f"{detail}")
         if code == INVALID_TIMESTAMP and signed:
@@ -322,3 +262,14 @@ class BinanceRest:
             )
         raise BinanceRejection(f"{where}: HTTP {status}{detail}", status=status, code=code,
                                msg=msg)
+
+
+def _error_of(response: httpx.Response) -> tuple[int | None, str]:
+    """Binance's ``{"code", "msg"}`` of an error answer, ``(None, "")`` without one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, ""
+    if not isinstance(body, dict):
+        return None, ""
+    return body.get("code"), str(body.get("msg", ""))

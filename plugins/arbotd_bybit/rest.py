@@ -29,14 +29,14 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import orjson
 
 from arbotd import PermanentExchangeError, TemporaryExchangeError
-from arbotd.exchange.budget import RequestBudget, parse_retry_after
+from arbotd.exchange import PauseRule, RequestBudget, RestClient, query_string
 
 __all__ = [
     "AUTH_CODES",
@@ -54,8 +54,14 @@ EXCHANGE = "bybit"
 # 600 requests per 5 s per IP (exchange-protocols.md 2.3).
 IP_LIMIT = 600
 IP_WINDOW = 5.0
-# Past the IP limit Bybit answers HTTP 403 and wants at least 10 minutes of quiet (2.3).
+# Past the IP limit Bybit answers HTTP 403 and wants at least 10 minutes of quiet; 429 is
+# its system protection. It documents no Retry-After: a second by default (2.3).
 IP_BAN_SECONDS = 600.0
+PAUSES = {
+    429: PauseRule("Bybit's system protection; retry later", 1.0),
+    403: PauseRule("access too frequent (IP limit passed) or this IP is not allowed",
+                   IP_BAN_SECONDS),
+}
 # Per-UID requests per second of the endpoints used here (exchange-protocols.md 2.3); the
 # answers' X-Bapi-Limit overrides them.
 UID_LIMITS: dict[str, int] = {
@@ -96,13 +102,16 @@ class BybitRetCodeError(PermanentExchangeError):
         super().__init__(EXCHANGE, f"{where}: retCode {code}: {message}")
 
 
-class BybitRest:
+class BybitRest(RestClient):
     """An async Bybit v5 REST client. Use as ``async with BybitRest(...) as rest`` or call
     :meth:`aclose`.
 
     ``budget_fraction`` is the share of each limit (per IP, and per UID and endpoint) the
     daemon allows itself.
     """
+
+    exchange = EXCHANGE
+    venue = "Bybit"
 
     def __init__(
         self,
@@ -118,14 +127,12 @@ class BybitRest:
     ) -> None:
         if recv_window <= 0:
             raise ValueError("recv_window must be positive (ms)")
+        super().__init__(base_url, credentials=(api_key, api_secret), pauses=PAUSES,
+                         timeout=timeout, clock=clock, transport=transport)
         self._api_key = api_key
         self._api_secret = api_secret
-        self.base_url = base_url.rstrip("/")
         self.recv_window = recv_window
         self.budget_fraction = budget_fraction
-        self._clock = clock
-        # Server time minus local time, in milliseconds.
-        self.offset_ms = 0
         self.ip_budget = RequestBudget(
             "bybit requests per IP", IP_LIMIT, IP_WINDOW, fraction=budget_fraction
         )
@@ -133,31 +140,6 @@ class BybitRest:
             path: RequestBudget(f"bybit {path}", limit, UID_WINDOW, fraction=budget_fraction)
             for path, limit in UID_LIMITS.items()
         }
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
-        )
-
-    def __repr__(self) -> str:  # never show the key or secret
-        return f"BybitRest(base_url={self.base_url!r}, offset_ms={self.offset_ms})"
-
-    async def __aenter__(self) -> BybitRest:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    @property
-    def has_credentials(self) -> bool:
-        return bool(self._api_key and self._api_secret)
-
-    # -- clock ---------------------------------------------------------------------------
-
-    def timestamp(self) -> int:
-        """Local time corrected by the measured offset, in milliseconds."""
-        return int(self._clock() * 1000) + self.offset_ms
 
     async def server_time(self) -> int:
         """Bybit's clock (``GET /v5/market/time``), in milliseconds."""
@@ -167,26 +149,15 @@ class BybitRest:
         except (KeyError, TypeError, ValueError) as err:
             raise TemporaryExchangeError(EXCHANGE, "malformed /v5/market/time answer") from err
 
-    async def sync_time(self) -> int:
-        """Measure the offset between Bybit's clock and ours (server time minus the
-        midpoint of the round trip) and return it in milliseconds."""
-        before = self._clock()
-        server = await self.server_time()
-        after = self._clock()
-        self.offset_ms = server - int((before + after) / 2 * 1000)
-        log.debug("bybit clock offset %d ms", self.offset_ms)
-        return self.offset_ms
-
     # -- requests ------------------------------------------------------------------------
 
     async def public(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """An unsigned GET (market data); returns ``result``."""
-        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
-        return await self._request("GET", path, query=query)
+        return await self._request("GET", path, query=query_string(params))
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """A signed GET; parameters go in the query string, which is what is signed."""
-        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        query = query_string(params)
         return await self._request("GET", path, query=query, payload=query, signed=True)
 
     async def post(self, path: str, body: Mapping[str, Any]) -> Any:
@@ -197,7 +168,7 @@ class BybitRest:
     def _signed_headers(self, payload: str) -> dict[str, str]:
         if not self._api_key or not self._api_secret:
             raise PermanentExchangeError(EXCHANGE, "API key and secret are not configured")
-        timestamp = str(self.timestamp())
+        timestamp = str(self.timestamp_ms())
         recv_window = str(self.recv_window)
         signature = sign(self._api_secret, timestamp + self._api_key + recv_window + payload)
         return {
@@ -220,56 +191,20 @@ class BybitRest:
         where = f"{method} {path}"
         if signed and not self.has_credentials:
             raise PermanentExchangeError(EXCHANGE, "API key and secret are not configured")
-        await self.ip_budget.acquire()
         uid_budget = self.uid_budgets.get(path) if signed else None
-        if uid_budget is not None:
-            await uid_budget.acquire()
-        # Signed after the budgets' waits, with the time of sending.
-        headers = self._signed_headers(payload) if signed else {}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        url = f"{path}?{query}" if query else path
-        try:
-            response = await self._client.request(method, url, headers=headers, content=body)
-        except httpx.TimeoutException as err:
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: timed out, outcome unknown") from err
-        except httpx.TransportError as err:
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: connection failed ({type(err).__name__})"
-            ) from err
-        log.debug("bybit %s -> %d", where, response.status_code)
-        if uid_budget is not None:
-            self._track_limit(uid_budget, response.headers)
-        status = response.status_code
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("Retry-After")) or 1.0
-            self.ip_budget.block_for(retry_after)
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: HTTP 429, Bybit's system protection; retry later",
-                retry_after=retry_after,
-            )
-        if status == 403:
-            # Bybit's answer to passing the IP limit (or to a forbidden country).
-            self.ip_budget.block_for(IP_BAN_SECONDS)
-            raise TemporaryExchangeError(
-                EXCHANGE,
-                f"{where}: HTTP 403, access too frequent (IP limit passed) or this IP is "
-                f"not allowed; pausing {IP_BAN_SECONDS:g} s",
-                retry_after=IP_BAN_SECONDS,
-            )
-        if status >= 500:
-            raise TemporaryExchangeError(EXCHANGE, f"{where}: HTTP {status}, outcome unknown")
+        response = await self.send(
+            method, path, query=query, body=body, where=where,
+            budgets=[self.ip_budget] + ([uid_budget] if uid_budget is not None else []),
+            headers={"Content-Type": "application/json"} if body is not None else None,
+            # Signed after the budgets' waits, with the time of sending.
+            sign=partial(self._signed_headers, payload) if signed else None,
+        )
         try:
             answer = response.json()
             code = int(answer["retCode"])
             message = self._redact(str(answer.get("retMsg", "")))
         except (ValueError, KeyError, TypeError) as err:
-            if status >= 400:
-                raise PermanentExchangeError(EXCHANGE, f"{where}: HTTP {status}") from err
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: HTTP {status}, the answer is not Bybit's JSON"
-            ) from err
+            raise self.malformed(where, response) from err
         if code == 0:
             return answer.get("result")
         await self._raise_for(where, code, message, signed, uid_budget, response.headers)
@@ -281,9 +216,13 @@ class BybitRest:
             return text.replace(self._api_key, "<api key>")
         return text
 
-    def _track_limit(self, budget: RequestBudget, headers: httpx.Headers) -> None:
+    def observe(self, path: str, response: httpx.Response) -> None:
         """Trust Bybit's count of the endpoint's limit over ours; when nothing is left,
         wait until the reset it announces."""
+        budget = self.uid_budgets.get(path)
+        if budget is None:
+            return
+        headers = response.headers
         try:
             limit = headers.get("X-Bapi-Limit")
             if limit is not None and float(limit) > 0:
@@ -294,7 +233,7 @@ class BybitRest:
                 budget.observe_remaining(float(remaining))
                 reset = headers.get("X-Bapi-Limit-Reset-Timestamp")
                 if float(remaining) <= 0 and reset is not None:
-                    wait = (int(reset) - self.timestamp()) / 1000.0
+                    wait = (int(reset) - self.timestamp_ms()) / 1000.0
                     budget.block_for(min(max(wait, 0.0), UID_WINDOW))
         except ValueError:
             log.debug("bybit: unreadable rate-limit headers %r", dict(headers))
@@ -313,7 +252,7 @@ class BybitRest:
             retry_after = UID_WINDOW
             reset = headers.get("X-Bapi-Limit-Reset-Timestamp")
             if reset is not None and reset.isdigit():
-                retry_after = min(max((int(reset) - self.timestamp()) / 1000.0, 0.0), 10.0)
+                retry_after = min(max((int(reset) - self.timestamp_ms()) / 1000.0, 0.0), 10.0)
             (uid_budget or self.ip_budget).block_for(retry_after)
             raise TemporaryExchangeError(
                 EXCHANGE, f"{where}: {detail} (rate limit)", retry_after=retry_after

@@ -28,17 +28,21 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import orjson
 
 from arbotd import PermanentExchangeError, TemporaryExchangeError
-from arbotd.exchange import RequestBudget, parse_retry_after
+from arbotd.exchange import (
+    PauseRule,
+    RequestBudget,
+    RestClient,
+    parse_retry_after,
+    query_string,
+)
 from arbotd_okx.config import MAINNET_REST_URL
 
 __all__ = [
@@ -49,8 +53,6 @@ __all__ = [
     "iso_timestamp",
     "sign",
 ]
-
-log = logging.getLogger(__name__)
 
 EXCHANGE = "okx"
 TIME = "/api/v5/public/time"
@@ -97,7 +99,7 @@ class OkxError(PermanentExchangeError):
         super().__init__(EXCHANGE, message)
 
 
-class OkxRest:
+class OkxRest(RestClient):
     """An async OKX v5 REST client. Use as ``async with OkxRest(...) as rest`` or call
     :meth:`aclose`.
 
@@ -105,6 +107,10 @@ class OkxRest:
     of its limit, so that the daemon waits before OKX refuses; a 50011 answer pauses the
     endpoint for a window (``window`` is OKX's 2 s; tests shorten it).
     """
+
+    exchange = EXCHANGE
+    venue = "OKX"
+    repr_fields = ("base_url", "demo", "offset_ms")
 
     def __init__(
         self,
@@ -122,37 +128,19 @@ class OkxRest:
     ) -> None:
         if not 0 < budget_fraction <= 1:
             raise ValueError("budget_fraction must be in (0, 1]")
+        # A 429 comes with no documented Retry-After: the endpoint rests a window.
+        super().__init__(
+            base_url, credentials=(api_key, api_secret, passphrase),
+            pauses={429: PauseRule("request rate limit hit", window)},
+            timeout=timeout, clock=clock, transport=transport,
+        )
         self._api_key = api_key
         self._api_secret = api_secret
         self._passphrase = passphrase
-        self.base_url = base_url.rstrip("/")
         self.demo = demo
-        self.timeout = timeout
         self.budget_fraction = budget_fraction
         self.window = window
-        self._clock = clock
-        # Server time minus local time, in milliseconds.
-        self.offset_ms = 0
         self.budgets: dict[str, RequestBudget] = {}
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
-        )
-
-    def __repr__(self) -> str:  # never show the key, secret or passphrase
-        return f"OkxRest(base_url={self.base_url!r}, demo={self.demo}, offset_ms={self.offset_ms})"
-
-    async def __aenter__(self) -> OkxRest:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    @property
-    def has_credentials(self) -> bool:
-        return bool(self._api_key and self._api_secret and self._passphrase)
 
     def budget(self, path: str) -> RequestBudget:
         """The request budget of an endpoint."""
@@ -177,12 +165,6 @@ class OkxRest:
         self.budget(path).block_for(seconds)
         return seconds
 
-    # -- clock ---------------------------------------------------------------------------
-
-    def timestamp_ms(self) -> int:
-        """Local time corrected by the measured offset, in milliseconds."""
-        return int(self._clock() * 1000) + self.offset_ms
-
     async def server_time(self) -> int:
         """OKX's clock (``GET /api/v5/public/time``), in milliseconds."""
         data = await self.request("GET", TIME)
@@ -190,16 +172,6 @@ class OkxRest:
             return int(data[0]["ts"])
         except (IndexError, KeyError, TypeError, ValueError) as err:
             raise TemporaryExchangeError(EXCHANGE, f"malformed {TIME} answer") from err
-
-    async def sync_time(self) -> int:
-        """Measure the offset between OKX's clock and ours (server time minus the midpoint
-        of the round trip) and return it in milliseconds."""
-        before = self._clock()
-        server = await self.server_time()
-        after = self._clock()
-        self.offset_ms = server - int((before + after) / 2 * 1000)
-        log.debug("okx clock offset %d ms", self.offset_ms)
-        return self.offset_ms
 
     # -- requests ------------------------------------------------------------------------
 
@@ -219,7 +191,7 @@ class OkxRest:
         results (``sCode``) is returned even when ``code`` is not "0": the caller reads
         each ``sCode``. Raises :class:`~arbotd.TemporaryExchangeError` or
         :class:`OkxError`."""
-        query = urlencode({k: v for k, v in (params or {}).items() if v is not None})
+        query = query_string(params)
         target = f"{path}?{query}" if query else path
         content = orjson.dumps(body).decode() if body is not None else ""
         sent: dict[str, str] = {"Content-Type": "application/json", **(headers or {})}
@@ -236,51 +208,33 @@ class OkxRest:
             sent["OK-ACCESS-PASSPHRASE"] = self._passphrase
             sent["OK-ACCESS-TIMESTAMP"] = timestamp
             sent["OK-ACCESS-SIGN"] = sign(self._api_secret, timestamp, method, target, content)
-        budget = self.budget(path)
-        use = await budget.acquire()
         where = f"{method} {path}"
-        try:
-            response = await self._client.request(
-                method, target, content=content or None, headers=sent
-            )
-        except httpx.TimeoutException as err:
-            raise TemporaryExchangeError(EXCHANGE, f"{where}: timed out") from err
-        except httpx.TransportError as err:
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: connection failed ({type(err).__name__})"
-            ) from err
-        finally:
-            budget.finish(use)
-        log.debug("okx %s -> %d", where, response.status_code)
+        response = await self.send(
+            method, path, budgets=[self.budget(path)], query=query, body=content or None,
+            headers=sent, where=where,
+        )
         return await self._answer(where, path, response, private, per_order)
+
+    def describe(self, response: httpx.Response) -> str:
+        code, msg, _ = _fields(response)
+        return f" (code {code}: {msg})" if code else ""
 
     async def _answer(
         self, where: str, path: str, response: httpx.Response, private: bool, per_order: bool
     ) -> list[Any]:
         status = response.status_code
-        try:
-            answer = response.json()
-            code = str(answer["code"])
-            msg = str(answer.get("msg", ""))
-            data = answer.get("data") or []
-        except (ValueError, KeyError, TypeError, AttributeError):
-            answer, code, msg, data = None, "", "", []
-        if status == 429 or code in RATE_LIMITED:
+        code, msg, data = _fields(response)
+        if code in RATE_LIMITED:
+            # OKX's rate limit also comes as HTTP 200 (exchange-protocols.md 3.3).
             pause = self.pause(path, parse_retry_after(response.headers.get("Retry-After")))
             raise TemporaryExchangeError(
                 EXCHANGE,
-                f"{where}: HTTP {status}, request rate limit hit (code {code or '-'}: {msg})",
+                f"{where}: HTTP {status}, request rate limit hit (code {code}: {msg}); "
+                f"pausing {pause:g} s",
                 retry_after=pause,
             )
-        if status >= 500:
-            detail = f" (code {code}: {msg})" if code else ""
-            raise TemporaryExchangeError(
-                EXCHANGE, f"{where}: HTTP {status}, outcome unknown{detail}"
-            )
-        if answer is None:
-            if status >= 400:
-                raise PermanentExchangeError(EXCHANGE, f"{where}: HTTP {status}")
-            raise TemporaryExchangeError(EXCHANGE, f"{where}: the answer is not OKX's JSON")
+        if code is None:
+            raise self.malformed(where, response)
         if code == "0":
             return list(data)
         if per_order and data and all(isinstance(d, dict) and "sCode" in d for d in data):
@@ -296,3 +250,13 @@ class OkxRest:
         if code in TEMPORARY_CODES:
             raise TemporaryExchangeError(EXCHANGE, detail)
         raise OkxError(detail, code)
+
+
+def _fields(response: httpx.Response) -> tuple[str | None, str, list[Any]]:
+    """``code``, ``msg`` and ``data`` of an OKX answer; ``code`` is ``None`` when the
+    answer is not OKX's JSON."""
+    try:
+        answer = response.json()
+        return str(answer["code"]), str(answer.get("msg", "")), answer.get("data") or []
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, "", []

@@ -43,12 +43,11 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import attrs
-import h11
 import orjson
 import trio
+from exchanges.fakehttp import Answer, Request, serve
 
 EXCHANGE_INFO = Path(__file__).with_name("binance_exchange_info.json")
 
@@ -76,21 +75,6 @@ ZERO = Decimal(0)
 
 def _text(value: Decimal) -> str:
     return f"{value:.8f}"
-
-
-@attrs.define
-class SeenRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: str = ""
-    arrived: float = 0.0
-    signature_valid: bool | None = None
-
-    @property
-    def params(self) -> dict[str, str]:
-        return dict(parse_qsl(self.query + ("&" + self.body if self.body else "")))
 
 
 @attrs.define
@@ -160,7 +144,7 @@ class FakeBinanceRest:
     )
     books: dict[str, dict[str, list[tuple[Decimal, Decimal]]]] = attrs.field(factory=dict)
     orders: dict[int, FakeOrder] = attrs.field(factory=dict)
-    requests: list[SeenRequest] = attrs.field(factory=list)
+    requests: list[Request] = attrs.field(factory=list)
     exchange_info: dict[str, Any] = attrs.field(
         factory=lambda: orjson.loads(EXCHANGE_INFO.read_bytes()))
     _ids: Any = attrs.field(factory=lambda: itertools.count(28))
@@ -191,7 +175,7 @@ class FakeBinanceRest:
                 return order
         return None
 
-    def placements(self) -> list[SeenRequest]:
+    def placements(self) -> list[Request]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/api/v3/order"]
 
     def verify(self, total_params: str) -> bool:
@@ -212,7 +196,7 @@ class FakeBinanceRest:
 
     # --- answering ----------------------------------------------------------------------
 
-    def _count_weight(self, seen: SeenRequest) -> bool:
+    def _count_weight(self, seen: Request) -> bool:
         """Add the request's weight to the window; False when that passes the limit."""
         if self.weight_window is not None:
             start = seen.arrived - seen.arrived % self.weight_window
@@ -222,7 +206,7 @@ class FakeBinanceRest:
         self.used_weight += WEIGHTS.get((seen.method, seen.path), 1)
         return self.weight_limit is None or self.used_weight <= self.weight_limit
 
-    async def answer(self, seen: SeenRequest) -> tuple[int, dict[str, str], Any]:
+    async def answer(self, seen: Request) -> tuple[int, dict[str, str], Any]:
         if seen.arrived < self.banned_until:
             self.requests_during_ban += 1
             left = max(int(self.banned_until - seen.arrived + 0.999), 1)
@@ -268,7 +252,7 @@ class FakeBinanceRest:
                 return self.my_trades(seen.params)
         return 404, headers, {"code": -1000, "msg": "Unknown endpoint."}
 
-    def authenticate(self, seen: SeenRequest) -> tuple[int, dict[str, str], Any] | None:
+    def authenticate(self, seen: Request) -> tuple[int, dict[str, str], Any] | None:
         if seen.headers.get("x-mbx-apikey") != self.api_key:
             return 401, {}, BAD_KEY
         params = seen.params
@@ -285,7 +269,7 @@ class FakeBinanceRest:
             return 400, {}, BAD_SIGNATURE
         return None
 
-    def answer_exchange_info(self, seen: SeenRequest) -> tuple[int, dict[str, str], Any]:
+    def answer_exchange_info(self, seen: Request) -> tuple[int, dict[str, str], Any]:
         listed = seen.params.get("symbols")
         if listed is None:
             return 200, {}, self.exchange_info
@@ -482,51 +466,10 @@ class FakeBinanceRest:
 
     # --- HTTP ---------------------------------------------------------------------------
 
-    async def handle(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        request: h11.Request | None = None
-        body = b""
-        try:
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(65536))
-                    continue
-                if isinstance(event, h11.Request):
-                    request = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage) and request is not None:
-                    break
-                elif isinstance(event, h11.ConnectionClosed):
-                    return
-            target = urlsplit(request.target.decode())
-            seen = SeenRequest(
-                method=request.method.decode(),
-                path=target.path,
-                query=target.query,
-                headers={k.decode().lower(): v.decode() for k, v in request.headers},
-                body=body.decode(),
-                arrived=time.time(),
-            )
-            self.requests.append(seen)
-            status, headers, answer = await self.answer(seen)
-            payload = orjson.dumps(answer)
-            headers = {
-                **headers,
-                "Content-Type": "application/json;charset=UTF-8",
-                "Content-Length": str(len(payload)),
-                "Connection": "close",
-                "X-MBX-USED-WEIGHT-1M": str(self.used_weight),
-            }
-            await stream.send_all(conn.send(h11.Response(
-                status_code=status, headers=list(headers.items()))))
-            await stream.send_all(conn.send(h11.Data(data=payload)))
-            await stream.send_all(conn.send(h11.EndOfMessage()))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError):
-            pass
-        finally:
-            await stream.aclose()
+    async def respond(self, seen: Request) -> Answer:
+        """:meth:`answer` with the weight used, which Binance reports in every answer."""
+        status, headers, body = await self.answer(seen)
+        return status, {**headers, "X-MBX-USED-WEIGHT-1M": str(self.used_weight)}, body
 
 
 @asynccontextmanager
@@ -535,9 +478,8 @@ async def open_fake_binance_rest(
 ) -> AsyncIterator[FakeBinanceRest]:
     fake = FakeBinanceRest(api_key=api_key, api_secret=api_secret)
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(
-            partial(trio.serve_tcp, fake.handle, 0, host="127.0.0.1"))
-        port = listeners[0].socket.getsockname()[1]
-        fake.url = f"http://127.0.0.1:{port}"
+        fake.url = await nursery.start(partial(
+            serve, fake.respond, requests=fake.requests,
+            content_type="application/json;charset=UTF-8"))
         yield fake
         nursery.cancel_scope.cancel()

@@ -39,10 +39,9 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import attrs
-import h11
 import orjson
 import trio
+from exchanges.fakehttp import Request, serve
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 # The spot instrument of Bybit's market/instrument.mdx response example, as is.
@@ -100,16 +99,6 @@ def retcode(code: int, msg: str, result: Any = None) -> dict[str, Any]:
             "retExtInfo": {}, "time": int(time.time() * 1000)}
 
 
-@attrs.define
-class SeenRequest:
-    method: str
-    path: str
-    query: str
-    body: str
-    headers: dict[str, str]
-    signature_valid: bool | None = None
-
-
 class _WsConnection:
     def __init__(self) -> None:
         self.topics: list[str] = []
@@ -162,7 +151,7 @@ class FakeBybit:
         }
         self.orders: dict[str, dict[str, Any]] = {}
         self.executions: list[dict[str, Any]] = []
-        self.requests: list[SeenRequest] = []
+        self.requests: list[Request] = []
         self._order_ids = itertools.count(1321003749386327552)
         self._exec_ids = itertools.count(1)
         self._queries: dict[tuple[str, str], int] = {}
@@ -281,45 +270,7 @@ class FakeBybit:
     def now_ms(self) -> int:
         return int(time.time() * 1000) + self.skew_ms
 
-    async def handle_http(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        request: h11.Request | None = None
-        body = b""
-        try:
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(65536))
-                    continue
-                if isinstance(event, h11.Request):
-                    request = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage) and request is not None:
-                    break
-                elif isinstance(event, h11.ConnectionClosed):
-                    return
-            target = urlsplit(request.target.decode())
-            seen = SeenRequest(
-                method=request.method.decode(), path=target.path, query=target.query,
-                body=body.decode(),
-                headers={k.decode().lower(): v.decode() for k, v in request.headers},
-            )
-            self.requests.append(seen)
-            status, headers, payload = await self.answer(seen)
-            data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-            headers = {**headers, "Content-Type": "application/json; charset=utf-8",
-                       "Content-Length": str(len(data)), "Connection": "close"}
-            await stream.send_all(conn.send(h11.Response(
-                status_code=status, headers=list(headers.items()))))
-            await stream.send_all(conn.send(h11.Data(data=data)))
-            await stream.send_all(conn.send(h11.EndOfMessage()))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError):
-            pass
-        finally:
-            await stream.aclose()
-
-    async def answer(self, seen: SeenRequest) -> tuple[int, dict[str, str], Any]:
+    async def answer(self, seen: Request) -> tuple[int, dict[str, str], Any]:
         if self.fault == "stall":
             await trio.sleep(self.stall_seconds)
         if self.fault == "429":
@@ -359,7 +310,7 @@ class FakeBybit:
             parse_qsl(seen.query))
         return 200, headers, await private[key](params)
 
-    def authenticate(self, seen: SeenRequest) -> dict[str, Any] | None:
+    def authenticate(self, seen: Request) -> dict[str, Any] | None:
         """Bybit's checks of a signed request, in its order; ``None`` when it passes."""
         headers = seen.headers
         if headers.get("x-bapi-api-key") != self.api_key:
@@ -578,8 +529,8 @@ async def open_fake_bybit(
     async with trio.open_nursery() as nursery:
         server = await nursery.start(serve_websocket, fake.handle_ws, "127.0.0.1", 0, None)
         fake.ws_url = f"ws://127.0.0.1:{server.port}"
-        listeners = await nursery.start(
-            partial(trio.serve_tcp, fake.handle_http, 0, host="127.0.0.1"))
-        fake.rest_url = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+        fake.rest_url = await nursery.start(partial(
+            serve, fake.answer, requests=fake.requests,
+            content_type="application/json; charset=utf-8"))
         yield fake
         nursery.cancel_scope.cancel()

@@ -37,9 +37,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
-import h11
 import orjson
 import trio
+from exchanges.fakehttp import Answer, Request, serve
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 RECORDED = Path(__file__).resolve().parents[3] / "shared" / "data" / "recorded" / "OKX.ws.1.0"
@@ -159,16 +159,6 @@ class _WsConnection:
         self.closed = False
 
 
-@attrs.define
-class SeenRequest:
-    method: str
-    target: str
-    path: str
-    headers: dict[str, str]
-    body: str
-    signature_valid: bool | None = None
-
-
 @attrs.define(eq=False)
 class FakeOkx:
     api_key: str
@@ -199,7 +189,7 @@ class FakeOkx:
         "BTC": [Decimal("2"), Decimal("0")], "USDT": [Decimal("100000"), Decimal("0")]})
     orders: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     fills: list[dict[str, Any]] = attrs.field(factory=list)
-    requests: list[SeenRequest] = attrs.field(factory=list)
+    requests: list[Request] = attrs.field(factory=list)
     connections: list[_WsConnection] = attrs.field(factory=list)
     subscribe_requests: list[Any] = attrs.field(factory=list)
     pings: int = 0
@@ -317,48 +307,15 @@ class FakeOkx:
                     await ws.send_message(self.bbo(inst_id).decode())
             await trio.sleep(self.interval)
 
-    # --- REST: the transport -------------------------------------------------------------
-
-    async def handle_http(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        request: h11.Request | None = None
-        body = b""
-        try:
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(65536))
-                    continue
-                if isinstance(event, h11.Request):
-                    request = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage) and request is not None:
-                    break
-                elif isinstance(event, h11.ConnectionClosed):
-                    return
-            target = request.target.decode()
-            seen = SeenRequest(
-                method=request.method.decode(), target=target, path=urlsplit(target).path,
-                headers={k.decode().lower(): v.decode() for k, v in request.headers},
-                body=body.decode())
-            self.requests.append(seen)
-            status, answer = await self.answer(seen)
-            payload = orjson.dumps(answer)
-            headers = {"Content-Type": "application/json", "Content-Length": str(len(payload)),
-                       "Connection": "close"}
-            await stream.send_all(conn.send(h11.Response(
-                status_code=status, headers=list(headers.items()))))
-            await stream.send_all(conn.send(h11.Data(data=payload)))
-            await stream.send_all(conn.send(h11.EndOfMessage()))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.RemoteProtocolError):
-            pass
-        finally:
-            await stream.aclose()
-
     # --- REST: the API ------------------------------------------------------------------
 
-    async def answer(self, seen: SeenRequest) -> tuple[int, dict[str, Any]]:
+    async def respond(self, seen: Request) -> Answer:
+        """:meth:`answer` in the shape :func:`exchanges.fakehttp.serve` takes: the OKX
+        answers here carry no headers of their own."""
+        status, answer = await self.answer(seen)
+        return status, {}, answer
+
+    async def answer(self, seen: Request) -> tuple[int, dict[str, Any]]:
         if self.rest_fault == "stall":
             await trio.sleep(self.stall_seconds)
         if self.rest_fault == "429" or self._over_limit(seen.path):
@@ -368,7 +325,7 @@ class FakeOkx:
                          "to API documentation and throttle requests accordingly"}
         if self.rest_fault == "500":
             return 500, {"code": "50001", "data": [], "msg": "Service temporarily unavailable"}
-        query = dict(parse_qsl(urlsplit(seen.target).query))
+        query = dict(parse_qsl(seen.query))
         route = (seen.method, seen.path)
         if route == ("GET", "/api/v5/public/time"):
             return ok([{"ts": str(self.now_ms())}])
@@ -414,7 +371,7 @@ class FakeOkx:
             return True
         return False
 
-    def _authenticate(self, seen: SeenRequest) -> tuple[int, dict[str, Any]] | None:
+    def _authenticate(self, seen: Request) -> tuple[int, dict[str, Any]] | None:
         headers = seen.headers
         if headers.get("ok-access-key") != self.api_key:
             return error(401, "50111", "Invalid OK-ACCESS-KEY")
@@ -611,8 +568,6 @@ async def open_fake_okx(
     async with trio.open_nursery() as nursery:
         server = await nursery.start(serve_websocket, fake.handle_ws, "127.0.0.1", 0, None)
         fake.ws_url = f"ws://127.0.0.1:{server.port}{WS_PATH}"
-        listeners = await nursery.start(partial(trio.serve_tcp, fake.handle_http, 0,
-                                                host="127.0.0.1"))
-        fake.rest_url = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+        fake.rest_url = await nursery.start(partial(serve, fake.respond, requests=fake.requests))
         yield fake
         nursery.cancel_scope.cancel()
