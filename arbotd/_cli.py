@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="write trades.csv, signals.csv, metrics.json and equity.png")
     backtest.add_argument("--strict", action="store_true",
                           help="stop with an error at the first bad row instead of skipping it")
+    backtest.add_argument("--stored", action="store_true",
+                          help="replay the quotes the configured storage recorded "
+                          "([storage] record_quotes) between --start and --end, not files")
     return parser
 
 
@@ -238,7 +241,8 @@ def _replay(config_path: Path, args: argparse.Namespace) -> int:
         return runner.command_record(out=args.out, duration=args.duration, err=sys.stderr)
     return runner.command_backtest(
         data=args.data, start=args.start, end=args.end, balance=args.balance,
-        report=args.report, strict=args.strict, out=sys.stdout, err=sys.stderr,
+        report=args.report, strict=args.strict, stored=args.stored, out=sys.stdout,
+        err=sys.stderr,
     )
 
 

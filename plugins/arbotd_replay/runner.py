@@ -3,7 +3,8 @@
 ``configure`` hook. The core never imports this plugin; it relies on these methods:
 
 - ``command_backtest(data=..., start=..., end=..., balance=..., report=..., strict=...,
-  out=..., err=...) -> int``: ``arbotd backtest``;
+  stored=..., out=..., err=...) -> int``: ``arbotd backtest`` (``stored``: the storage's
+  recorded quotes instead of files);
 - ``command_record(out=..., duration=..., err=...) -> int``: ``arbotd record``;
 - ``await start_stored(start_time=..., end_time=..., symbols=..., exchanges=...,
   balance=...) -> dict``: a backtest over the storage's recorded quotes, run in a
@@ -28,7 +29,7 @@ from typing import Any, TextIO
 import attrs
 import trio
 
-from arbotd import Runtime, TradingError
+from arbotd import ArbotError, Runtime, TradingError
 from arbotd_replay.backtest import (
     BacktestError,
     BacktestOptions,
@@ -131,15 +132,23 @@ class BacktestRunner:
         balance: float | None = None,
         report: str | None = None,
         strict: bool = False,
+        stored: bool = False,
         out: TextIO,
         err: TextIO,
     ) -> int:
-        """``arbotd backtest``: exit status 0, or 1 with the reason on ``err``."""
+        """``arbotd backtest``: exit status 0, or 1 with the reason on ``err``. With
+        ``stored``, the quotes come from the configured storage's recorded quotes instead
+        of files."""
         section = self._section()
         paths = [Path(name) for name in (data or section.data)]
-        if not paths:
+        if stored and data:
+            print("arbotd backtest: --stored replays the storage's quotes: leave out --data",
+                  file=err)
+            return 1
+        if not paths and not stored:
             print("arbotd backtest: no data: name recorded files with --data FILE (or in "
-                  "[backtest] data)", file=err)
+                  "[backtest] data), or replay what the storage recorded with --stored",
+                  file=err)
             return 1
         try:
             first = parse_time(start or section.start, "--start") if (start or section.start) \
@@ -158,14 +167,17 @@ class BacktestRunner:
             return 1
         problems = DataProblems(strict=strict or section.strict)
         bar = ProgressBar(out) if out.isatty() else None
+        options = BacktestOptions.from_config(section, balance=balance)
         try:
-            batches, progress = file_source(paths, problems, start=first, end=last)
-            result = run_backtest(
-                self.runtime.pm, self.runtime.config, batches,
-                options=BacktestOptions.from_config(section, balance=balance),
-                problems=problems, progress=bar, source_progress=progress,
-            )
-        except (BadDataError, BacktestError, TradingError) as error:
+            if stored:
+                result = trio.run(self._replay_stored, first, last, options, problems, bar)
+            else:
+                batches, progress = file_source(paths, problems, start=first, end=last)
+                result = run_backtest(
+                    self.runtime.pm, self.runtime.config, batches, options=options,
+                    problems=problems, progress=bar, source_progress=progress,
+                )
+        except (BadDataError, BacktestError, TradingError, ArbotError) as error:
             if bar is not None:
                 bar.close()
             print(f"arbotd backtest: {error}", file=err)
@@ -178,6 +190,36 @@ class BacktestRunner:
             files = write_report(result, Path(directory))
             print(f"\n  report: {', '.join(str(p) for p in files)}", file=out)
         return 0
+
+    async def _replay_stored(self, first: float, last: float, options: BacktestOptions,
+                             problems: DataProblems, bar: ProgressBar | None
+                             ) -> BacktestResult:
+        """Open the configured storage (read only: nothing is recorded), replay its
+        recorded quotes from ``first`` to ``last`` in a worker thread, and close it."""
+        runtime = self.runtime
+        storage = runtime.pm.hook.provide_storage(config=runtime.config, runtime=runtime)
+        if not callable(getattr(storage, "recorded_quotes", None)):
+            raise BacktestError("--stored needs a storage that records quotes: the sql "
+                                "plugin with [storage] record_quotes = true")
+        await storage.open()
+        try:
+            start = max(first, 0.0)
+            end = min(last, time.time() + 1.0)
+            if not await storage.recorded_exchanges(start, end):
+                raise BacktestError(f"no recorded quotes between {_iso(start)} and "
+                                    f"{_iso(end)} in {getattr(storage, 'display', 'storage')}"
+                                    " (is [storage] record_quotes on?)")
+
+            def run() -> BacktestResult:
+                batches, progress = storage_source(storage, problems, start=start, end=end)
+                return run_backtest(runtime.pm, runtime.config, batches, options=options,
+                                    problems=problems, progress=bar,
+                                    source_progress=progress)
+
+            return await trio.to_thread.run_sync(run)
+        finally:
+            with trio.CancelScope(shield=True):
+                await storage.close()
 
     def command_record(self, *, out: str, duration: float | None, err: TextIO) -> int:
         """``arbotd record``: run the configured feeds, write every quote to ``out``

@@ -122,3 +122,34 @@ async def test_replay_of_a_recorded_simulation_gives_its_signals_and_trades(
             trade.symbol, trade.buy_exchange, trade.sell_exchange, str(trade.state))
         assert Decimal(row["net_profit"]) == trade.realized_profit.quantize(Decimal("1e-8"))
         assert Decimal(row["quantity"]) == trade.quantity
+
+    # The same quotes replayed straight from the storage (--stored) give the same run.
+    stored_report = tmp_path / "stored-report"
+    result = await trio.to_thread.run_sync(lambda: subprocess.run(
+        [sys.executable, "-m", "arbotd", "-c", str(config), "backtest", "--stored",
+         "--end", repr(stopped_at), "--report", str(stored_report)],
+        capture_output=True, text=True, check=False))
+    assert result.returncode == 0, result.stderr
+    for name in ("signals.csv", "trades.csv"):
+        assert (stored_report / name).read_text() == (report / name).read_text(), name
+
+
+def test_stored_and_files_do_not_mix(tmp_path: Path) -> None:
+    config = tmp_path / "arbot.toml"
+    config.write_text(CONFIG.format(state_dir=tmp_path / "state"))
+    result = subprocess.run(
+        [sys.executable, "-m", "arbotd", "-c", str(config), "backtest", "--stored",
+         "--data", "x.csv.gz"], capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "--stored replays the storage's quotes: leave out --data" in result.stderr
+
+
+def test_stored_without_recorded_quotes_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "arbot.toml"
+    config.write_text(CONFIG.format(state_dir=tmp_path / "state"))
+    result = subprocess.run(
+        [sys.executable, "-m", "arbotd", "-c", str(config), "backtest", "--stored"],
+        capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert "no recorded quotes between" in result.stderr, result.stderr
+    assert "record_quotes" in result.stderr
