@@ -62,3 +62,14 @@ def test_every_key_is_commented(table: str, cls: type) -> None:
         and not (isinstance(f.type, type) and attrs.has(f.type))
     ]
     assert not missing, f"[{table}] keys without a commented entry in etc/arbot.toml: {missing}"
+
+
+def test_the_environment_template_names_every_secret_variable() -> None:
+    """contrib/arbotd.env.example lists the variable of every *_env key the shipped
+    configuration sets, so an operator filling it in misses none."""
+    template = (DEFAULT.parent.parent / "contrib" / "arbotd.env.example").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", template, re.MULTILINE))
+    named = set(re.findall(r'^\w+_env\s*=\s*"([A-Z][A-Z0-9_]*)"', DEFAULT.read_text(),
+                           re.MULTILINE))
+    assert named, "the shipped configuration names no secret variable"
+    assert named <= listed, f"missing from the template: {sorted(named - listed)}"
