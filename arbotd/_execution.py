@@ -29,7 +29,17 @@ import trio
 from arbotd._errors import PermanentExchangeError, TemporaryExchangeError
 from arbotd._interfaces import Executor
 from arbotd._ledger import Ledger
-from arbotd._model import Fill, Order, OrderStatus, Side, Trade, TradeState, to_decimal
+from arbotd._model import (
+    Fill,
+    Order,
+    OrderStatus,
+    Side,
+    Trade,
+    TradeState,
+    split_symbol,
+    to_decimal,
+)
+from arbotd.exchange.rules import decimal_text
 
 __all__ = ["TradeRunner", "client_order_id"]
 
@@ -129,17 +139,27 @@ class TradeRunner:
                     trade = self._update(trade.advance(TradeState.UNWINDING))
                 trade = await self._unwind(trade)
         position = _open_position(trade)
+        dust = ""
         if position != 0:
-            return self._finish(
-                trade,
-                TradeState.FAILED,
-                f"unwind incomplete: {position} {trade.symbol} still open, needs attention",
-            )
+            if not _rounded_away(trade):
+                return self._finish(
+                    trade,
+                    TradeState.FAILED,
+                    f"unwind incomplete: {position} {trade.symbol} still open, "
+                    "needs attention",
+                )
+            last = trade.orders[-1]
+            base, _ = split_symbol(trade.symbol)
+            dust = (f"; {decimal_text(abs(position))} {base} below the lot size left on "
+                    f"{last.exchange}")
         if trade.state is TradeState.UNWINDING:
-            return self._finish(trade, TradeState.UNWOUND, "one leg did not fill: unwound")
+            return self._finish(trade, TradeState.UNWOUND,
+                                f"one leg did not fill: unwound{dust}")
         matched = min(bought + trade.filled(Side.BUY, "hedge"),
                       sold + trade.filled(Side.SELL, "hedge"))
         reason = None if matched == trade.quantity else f"partially filled: {matched}"
+        if dust:
+            reason = f"{reason or 'completed'}{dust}"
         return self._finish(trade, TradeState.COMPLETED, reason)
 
     async def _hedge(self, trade: Trade) -> Trade:
@@ -166,23 +186,31 @@ class TradeRunner:
                 trade.id, trade.symbol, exchange, float(adverse) * 100,
             )
             return trade
-        order = _order(trade, side, exchange, abs(position), "hedge", "h")
+        # The whole difference of the legs: a hedged trade ends like one whose legs both
+        # filled, a buy's fee in the base coin being a cost like any other fee.
+        order = _order(trade, side, exchange, abs(_leg_difference(trade)), "hedge", "h")
         return await self._send(trade, order)
 
     async def _unwind(self, trade: Trade) -> Trade:
-        """Reverse the open position at market on the venue where it was taken."""
+        """Reverse the open position at market on the venue where it was taken.
+
+        Unwind orders are numbered on from those the trade already has: after a restart
+        the exchange knows the earlier ones, and reusing an id would be refused as a
+        duplicate (whose fills would then be booked twice) or, on Binance, which only
+        keeps ids of open orders unique, place a second order under the same id."""
+        first = sum(1 for o in trade.orders if o.purpose == "unwind")
         for attempt in range(_UNWIND_ATTEMPTS):
             position = _open_position(trade)
-            if position == 0:
+            if position == 0 or _rounded_away(trade):
                 return trade
             if position > 0:
                 side, exchange = Side.SELL, trade.buy_exchange
             else:
                 side, exchange = Side.BUY, trade.sell_exchange
-            leg = f"u{attempt}"
+            leg = f"u{first + attempt}"
             order = _order(trade, side, exchange, abs(position), "unwind", leg)
             trade = await self._send(trade, order)
-            if _open_position(trade) != 0:
+            if _open_position(trade) != 0 and not _rounded_away(trade):
                 await trio.sleep(self.retry_delay * 2**attempt)
         return trade
 
@@ -264,9 +292,38 @@ def _order(
     )
 
 
-def _open_position(trade: Trade) -> Decimal:
-    """Base currency bought minus sold over every fill of the trade: 0 when flat."""
+def _leg_difference(trade: Trade) -> Decimal:
+    """Base currency bought minus sold over every fill of the trade."""
     position = Decimal(0)
     for fill in trade.fills:
         position += fill.quantity if fill.side is Side.BUY else -fill.quantity
     return position
+
+
+def _open_position(trade: Trade) -> Decimal:
+    """The base currency the trade holds: 0 when flat.
+
+    A buy whose fee is charged in the base coin (Bybit's and OKX's spot default,
+    Binance's unless fees are paid in BNB) delivers its quantity less that fee, so a
+    long position is smaller than the difference of the legs by such fees: selling the
+    whole difference back would sell coins that never arrived, which an account holding
+    no other coins of that kind refuses."""
+    position = _leg_difference(trade)
+    if position <= 0:
+        return position
+    base, _ = split_symbol(trade.symbol)
+    charged = sum(
+        (f.fee for f in trade.fills if f.side is Side.BUY and f.fee_asset == base),
+        Decimal(0),
+    )
+    return max(position - charged, Decimal(0))
+
+
+def _rounded_away(trade: Trade) -> bool:
+    """Whether what is still open is only what the exchange's lot size rounded off: the
+    trade's last order unwound the whole position and filled all it was sent, so the
+    rest is below the smallest quantity an order can carry."""
+    if not trade.orders:
+        return False
+    last = trade.orders[-1]
+    return last.purpose == "unwind" and last.status is OrderStatus.FILLED

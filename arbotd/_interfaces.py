@@ -250,7 +250,9 @@ class ExchangeAccount(Protocol):
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         """The state and fills of an order sent earlier, by its client order id. Raise
         :class:`arbotd.PermanentExchangeError` when the exchange does not know it (it
-        was never placed)."""
+        was never placed): only once a placement this account sent without an answer
+        can no longer be accepted (its receive window or expiry has passed), since until
+        then the order may still arrive and fill."""
 
     async def cancel_order(self, order: Order) -> None:
         """Cancel an order still open, by its client order id (nothing when it is

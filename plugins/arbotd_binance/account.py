@@ -349,6 +349,18 @@ class BinanceAccount:
         return await self._settle(order)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        """Binance answers ``-2013`` for a request still on its way inside it (after a 5xx
+        or ``-1007``), so "unknown" means "never placed" only once the request this
+        account sent has outlived its ``recvWindow``: until then, wait and ask again."""
+        try:
+            return await self._settle(order)
+        except UnknownOrder:
+            left = self._window_left(order.client_order_id)
+            if left <= 0:
+                raise
+        log.info("binance: order %s unknown yet; asking again in %.1f s, when its request "
+                 "can no longer be accepted", order.client_order_id, left)
+        await trio.sleep(left)
         return await self._settle(order)
 
     async def cancel_order(self, order: Order) -> None:
@@ -378,16 +390,24 @@ class BinanceAccount:
             return await self._settle(order)
         except UnknownOrder:
             pass
-        waited = self._clock() - self._sent[cid]
-        window = self.config.recv_window_ms / 1000.0
-        if waited <= window:
+        left = self._window_left(cid)
+        if left > 0:
+            window = self.config.recv_window_ms / 1000.0
             raise TemporaryExchangeError(
                 EXCHANGE,
                 f"order {cid}: an earlier request may still reach Binance; not sending "
                 f"again before its {window:g} s receive window has passed",
-                retry_after=window - waited,
+                retry_after=left,
             )
         return None
+
+    def _window_left(self, cid: str) -> float:
+        """Seconds until Binance can no longer accept the last request this account sent
+        for ``cid`` (0 when none is remembered)."""
+        sent = self._sent.get(cid)
+        if sent is None:
+            return 0.0
+        return max(sent + self.config.recv_window_ms / 1000.0 - self._clock(), 0.0)
 
     async def _settle(self, order: Order) -> tuple[Order, list[Fill]]:
         """The final state and fills of an order placed earlier, polling while it is open

@@ -62,6 +62,8 @@ DUPLICATE_CODES = frozenset({170141, 110072})
 CANCEL_NOTHING_CODES = frozenset({110001, 110008, 110010, 170213})
 OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered", "Created"})
 _NO_REASON = frozenset({"", "EC_NoError", "UNKNOWN"})
+# Unanswered placements remembered, to tell "not listed yet" from "never placed".
+_REMEMBERED_ORDERS = 10_000
 
 
 def _decimal(value: Any) -> Decimal:
@@ -167,6 +169,8 @@ class BybitAccount:
         self._rest: BybitRest | None = None
         self._rules: dict[str, SymbolRules] = {}
         self.rules_loaded_at: float | None = None
+        # orderLinkId -> local time its placement went unanswered
+        self._unanswered: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"BybitAccount({self.settings.resolved_rest_url()!r})"
@@ -288,12 +292,27 @@ class BybitAccount:
             if err.code in AUTH_CODES:
                 raise
             return attrs.evolve(order, status=OrderStatus.REJECTED, reason=str(err)), []
+        except TemporaryExchangeError:
+            # The answer was lost (a timeout, a 5xx): the request, signed before now, may
+            # still reach Bybit within its recv window (see query_order).
+            self._unanswered[link_id] = self.clock()
+            while len(self._unanswered) > _REMEMBERED_ORDERS:
+                del self._unanswered[next(iter(self._unanswered))]
+            raise
         order_id = result.get("orderId") if isinstance(result, dict) else None
         if order_id:
             order = attrs.evolve(order, exchange_order_id=str(order_id))
         return await self._until_final(order)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        """Bybit accepts a request until its recv window has passed, so an order whose
+        placement went unanswered moments ago may not be listed yet: "not known" means
+        "never placed" only once that window is over."""
+        sent = self._unanswered.get(order.client_order_id)
+        if sent is not None:
+            left = sent + self.settings.recv_window_ms / 1000.0 - self.clock()
+            if left > 0 and await self._order_record(order) is None:
+                await trio.sleep(left)
         return await self._until_final(order, must_exist=True)
 
     async def cancel_order(self, order: Order) -> None:

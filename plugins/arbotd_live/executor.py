@@ -75,6 +75,8 @@ class LiveExecutor:
         self._refresh_wanted = trio.Event()
         self._retired: list[ExchangeAccount] = []
         self._problems = ProblemLog("live", log)
+        # Orders sent so far: a balance read while one was sent may predate its fills.
+        self._orders_sent = 0
 
     def set_accounts(self, accounts: Iterable[ExchangeAccount]) -> None:
         """Install the accounts of the enabled exchanges (at start and after a reload).
@@ -205,6 +207,7 @@ class LiveExecutor:
         problem = rules.problem(quantity, estimate, market=price == 0)
         if problem:
             return _refused(order, f"not sent: {problem}"), []
+        self._orders_sent += 1
         try:
             return await account.place_order(attrs.evolve(order, quantity=quantity, price=price))
         finally:
@@ -279,6 +282,7 @@ class LiveExecutor:
             return
         try:
             await self._ensure_open(account)
+            sent_before = self._orders_sent
             balances = await account.balances()
         except ExchangeError as err:
             state.last_error = str(err)
@@ -288,10 +292,11 @@ class LiveExecutor:
         state.last_error = None
         control = self.runtime.control
         # Balances go into the ledger only while live trading is on, and never while a
-        # trade is in flight (its fills are booked as they come; a balance fetched before
-        # them would undo them).
+        # trade is in flight or when an order was sent while they were read (its fills
+        # are booked as they come; a balance read before them would undo them, and the
+        # refresh every placement asks for brings the balance after them).
         if control is not None and control.trading and control.mode == "live" \
-                and not control.active:
+                and not control.active and self._orders_sent == sent_before:
             self._apply_balances(account.name, balances)
 
     async def _ensure_open(self, account: ExchangeAccount) -> None:

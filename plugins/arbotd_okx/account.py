@@ -280,6 +280,14 @@ class OkxAccount:
         inst_id = to_okx(order.symbol)
         cl_ord_id = okx_client_order_id(order.client_order_id)
         detail = await self._detail(inst_id, cl_ord_id)
+        deadline = self._sent.get(cl_ord_id)
+        if detail is None and deadline is not None:
+            # A request this account sent (answered 5xx, say) may still be executed until
+            # its expTime: only after that does "does not exist" mean "never placed".
+            wait_ms = deadline - self.rest.timestamp_ms()
+            if wait_ms > 0:
+                await trio.sleep(wait_ms / 1000)
+                detail = await self._detail(inst_id, cl_ord_id)
         if detail is None:
             raise PermanentExchangeError(
                 EXCHANGE, f"order {order.client_order_id} is not known to OKX (never placed)")

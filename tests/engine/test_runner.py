@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+import attrs
 import pytest
-from scripted import Script, ScriptedExecutor, funded_ledger
+from scripted import FEE, Script, ScriptedExecutor, funded_ledger
 
 from arbotd import (
+    Fill,
     Ledger,
     Order,
+    PermanentExchangeError,
     Side,
     Trade,
     TradeState,
 )
 from arbotd._execution import TradeRunner
+from arbotd.exchange import floor_to
 
 D = Decimal
 
@@ -224,3 +228,68 @@ async def test_an_unwind_interrupted_by_a_crash_is_finished() -> None:
     final = await runner.recover(trade)
     assert final.state is TradeState.UNWOUND
     assert final.orders[-1].purpose == "unwind"
+
+
+async def test_an_unwind_after_a_restart_never_reuses_a_client_order_id() -> None:
+    # Before the crash the first unwind sold half of the position; the rest is still open.
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    buy = Order("arb7b", 7, "a", "BTCUSDT", Side.BUY, D("100"), D("1"))
+    unwind = Order("arb7u0", 7, "a", "BTCUSDT", Side.SELL, D("0"), D("1"), purpose="unwind")
+    bought, buy_fills = executor._fill(buy, 1)
+    sold, unwind_fills = executor._fill(unwind, D("0.5"))
+    trade = (planned_trade().advance(TradeState.SUBMITTED, orders=(bought,))
+             .with_fills(*buy_fills).advance(TradeState.PARTIALLY_FILLED)
+             .advance(TradeState.UNWINDING).with_orders(sold).with_fills(*unwind_fills))
+    runner, _ = runner_for(executor, [])
+    final = await runner.recover(trade)
+    # The exchange knows arb7u0: sending it again would be refused as a duplicate (and
+    # its fills booked twice) or, on Binance, placed as a second order with that id.
+    [resent] = executor.placed
+    assert resent.client_order_id == "arb7u1" and resent.quantity == D("0.5")
+    assert final.state is TradeState.UNWOUND
+    assert [o.client_order_id for o in final.orders] == ["arb7b", "arb7u0", "arb7u1"]
+
+
+class BaseFeeExecutor(ScriptedExecutor):
+    """Venue ``a`` charges a buy's fee in the coin bought (Bybit's and OKX's spot default,
+    Binance's without BNB) and holds no BTC besides what the trade bought; quantities are
+    rounded down to a 0.001 lot, as the live executor does."""
+
+    def __init__(self, script: Script) -> None:
+        super().__init__(script, {"a": (99.5, 100.0), "b": (90.0, 90.5)})
+        self.btc_on_a = D(0)
+
+    async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        order = attrs.evolve(order, quantity=floor_to(order.quantity, D("0.001")))
+        if order.exchange == "a" and order.side is Side.SELL and order.quantity > self.btc_on_a:
+            self.placed.append(order)
+            raise PermanentExchangeError("a", "insufficient balance")
+        placed, fills = await super().place_order(order)
+        if order.exchange != "a":
+            return placed, fills
+        charged = []
+        for fill in fills:
+            if fill.side is Side.BUY:
+                fill = attrs.evolve(fill, fee=fill.quantity * FEE, fee_asset="BTC")
+                self.btc_on_a += fill.quantity - fill.fee
+            else:
+                self.btc_on_a -= fill.quantity
+            charged.append(fill)
+        return placed, charged
+
+
+async def test_an_unwind_sells_only_what_a_buy_charged_in_base_left(
+    autojump_clock: object,
+) -> None:
+    executor = BaseFeeExecutor({("sell", "entry"): "reject"})
+    ledger = funded_ledger()
+    ledger.set_balance("a", "BTC", D(0))
+    runner = TradeRunner(executor=executor, ledger=ledger, report=lambda t: None,
+                         clock=lambda: 1.0)
+    final = await runner.run(planned_trade("0.5"))
+    # Bought 0.5, of which the fee took 0.0005: 0.4995 arrived, 0.499 is on the lot size.
+    unwinds = [o for o in executor.placed if o.purpose == "unwind"]
+    assert [o.quantity for o in unwinds] == [D("0.499")]
+    assert final.state is TradeState.UNWOUND, final.reason
+    assert "0.0005 BTC" in final.reason and "below the lot size" in final.reason
+    assert executor.btc_on_a == ledger.total("a", "BTC") == D("0.0005")

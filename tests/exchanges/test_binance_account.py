@@ -314,6 +314,42 @@ async def test_a_server_error_after_booking_is_temporary_then_found(
     assert found.status is OrderStatus.FILLED and len(fills) == 2
 
 
+async def test_a_query_waits_while_a_lost_request_could_still_arrive(
+    fake: FakeBinanceRest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acct = make_account(fake, recv_window_ms=1000)
+    await acct.open()
+    fake.fault = "500"  # a gateway answers 500; the request is still on its way inside
+    with pytest.raises(TemporaryExchangeError, match="outcome unknown"):
+        await acct.place_order(order())
+    fake.fault = None
+    [lost] = fake.placements()
+    first_answered = trio.Event()
+    query = FakeBinanceRest.query
+
+    def query_then_arrive(self: FakeBinanceRest, params: dict[str, str]
+                          ) -> tuple[int, dict[str, str], object]:
+        answer = query(self, params)
+        first_answered.set()
+        return answer
+
+    async def arrives_after_the_first_query() -> None:
+        await first_answered.wait()
+        await fake.place(lost.params)
+
+    monkeypatch.setattr(FakeBinanceRest, "query", query_then_arrive)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(arrives_after_the_first_query)
+            # "Unknown" while the request's recvWindow runs does not mean "never placed":
+            # the order arrived, and filled.
+            found, fills = await acct.query_order(order())
+    assert found.status is OrderStatus.FILLED
+    assert sum(f.quantity for f in fills) == D("0.01")
+    assert len(fake.orders) == 1
+    await acct.close()
+
+
 async def test_an_order_not_final_at_once_is_polled(
     fake: FakeBinanceRest, account: BinanceAccount
 ) -> None:

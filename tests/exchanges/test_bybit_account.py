@@ -290,6 +290,41 @@ async def test_a_lost_answer_is_temporary_and_the_order_is_found_later(
     await account.close()
 
 
+async def test_a_query_waits_while_a_lost_request_could_still_arrive(
+    fake: FakeBybit, keys: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = BybitAccount(settings(fake, recv_window_ms=1000), poll_interval=0.01)
+    await account.open()
+    fake.fault = "500"  # a gateway answers 502; the request is still on its way inside
+    with pytest.raises(TemporaryExchangeError, match="outcome unknown"):
+        await account.place_order(order("0.1", "16611"))
+    fake.fault = None
+    [lost] = creates(fake)
+    first_answered = trio.Event()
+    orders_list = FakeBybit.orders_list
+
+    async def list_then_arrive(self: FakeBybit, params: dict[str, str], *, realtime: bool
+                               ) -> dict:
+        answer = await orders_list(self, params, realtime=realtime)
+        if not realtime:
+            first_answered.set()
+        return answer
+
+    async def arrives_after_the_first_query() -> None:
+        await first_answered.wait()
+        await fake.create_order(lost)
+
+    monkeypatch.setattr(FakeBybit, "orders_list", list_then_arrive)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(arrives_after_the_first_query)
+            # Not found while the request's recv window runs does not mean "never placed".
+            found, fills = await account.query_order(order("0.1", "16611"))
+    assert found.status is OrderStatus.FILLED
+    assert sum(f.quantity for f in fills) == Decimal("0.1")
+    await account.close()
+
+
 async def test_a_retried_order_is_looked_up_never_placed_twice(
     account: BybitAccount, fake: FakeBybit
 ) -> None:

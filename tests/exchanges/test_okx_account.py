@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
+import trio
 from fake_okx import FakeOkx, instrument, open_fake_okx
 
 from arbotd import (
@@ -309,6 +310,38 @@ async def test_a_retry_sends_an_order_the_exchange_never_got(fake: FakeOkx) -> N
     looked_at = dt.datetime.strptime(lookup.headers["ok-access-timestamp"],
                                      "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
     assert looked_at.timestamp() * 1000 >= int(first_try.headers["exptime"])
+    await account.close()
+
+
+async def test_a_query_waits_while_a_lost_request_could_still_be_executed(
+    fake: FakeOkx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = make_account(fake, timeout=0.5)
+    fake.rest_fault = "500"  # answered 500 while the request is still on its way inside
+    with pytest.raises(TemporaryExchangeError, match="HTTP 500"):
+        await account.place_order(order())
+    fake.rest_fault = None
+    lost = orjson.loads(fake.requests[-1].body)
+    first_answered = trio.Event()
+    detail = FakeOkx.order_detail
+
+    def detail_then_arrive(self: FakeOkx, query: dict[str, str]) -> tuple[int, dict]:
+        answer = detail(self, query)
+        first_answered.set()
+        return answer
+
+    async def arrives_after_the_first_query() -> None:
+        await first_answered.wait()
+        fake.place(lost)
+
+    monkeypatch.setattr(FakeOkx, "order_detail", detail_then_arrive)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(arrives_after_the_first_query)
+            # Before the request's expTime, "does not exist" does not mean "never placed".
+            found, fills = await account.query_order(order())
+    assert found.status is OrderStatus.FILLED and len(fills) == 1
+    assert len(fake.orders) == 1
     await account.close()
 
 

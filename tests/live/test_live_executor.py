@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 from memory_exchange import MemoryAccount, MemoryExchangesPlugin, quote
@@ -224,3 +225,64 @@ async def test_an_account_replaced_by_a_reload_is_closed(start_daemon, config_pa
             while not dear.closed:
                 await trio.sleep(0.02)
         assert not cheap.closed and executor_of(daemon.runtime).accounts["dear"] is replacement
+
+
+@attrs.define(eq=False)
+class SlowBalances(MemoryAccount):
+    """An account whose balance answer, once ``gate`` is set, is read at once but
+    arrives only when the gate opens."""
+
+    gate: trio.Event | None = None
+    fetching: trio.Event = attrs.field(factory=trio.Event)
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        snapshot = await super().balances()
+        if self.gate is not None:
+            self.fetching.set()
+            await self.gate.wait()
+        return snapshot
+
+
+async def test_balances_read_before_a_trade_never_undo_its_fills(
+    start_daemon, config_path: Path
+) -> None:
+    cheap, dear = accounts()
+    cheap = SlowBalances(cheap.name, cheap.rules_by_symbol, cheap.holdings)
+    cheap.book["BTCUSDT"] = (D("99.99"), D("100.00"), D("50"))
+    dear.book["BTCUSDT"] = (D("101.00"), D("101.01"), D("50"))
+    async with start_daemon(config_path, *plugins(("mem", MemoryExchangesPlugin([cheap, dear])))
+                            ) as daemon:
+        runtime = daemon.runtime
+        runtime.control.start("live")
+        cheap.gate = trio.Event()
+        # A refresh reads the balances (no BTC on cheap yet), and its answer is slow.
+        config_path.write_text(CONFIG.replace("balance_refresh_seconds = 5.0",
+                                              "balance_refresh_seconds = 6.0"))
+        assert (await runtime.reload()).ok
+        with trio.fail_after(10):
+            await cheap.fetching.wait()
+        subscription = runtime.bus.subscribe(kinds=["trade"])
+        runtime.engine.on_quote(quote("cheap", "99.99", "100.00"))
+        runtime.engine.on_quote(quote("dear", "101.00", "101.01"))
+        with trio.fail_after(10):
+            async for event in subscription:
+                if event.payload.is_final:
+                    break
+        assert runtime.ledger.total("cheap", "BTC") == D("0.998")
+        shown: list[Decimal] = []
+        set_balance = runtime.ledger.set_balance
+
+        def spy(exchange: str, asset: str, total: Decimal) -> None:
+            if (exchange, asset) == ("cheap", "BTC"):
+                shown.append(total)
+            set_balance(exchange, asset, total)
+
+        runtime.ledger.set_balance = spy  # type: ignore[method-assign]
+        cheap.gate.set()
+        cheap.gate = None
+        with trio.fail_after(10):
+            while not shown:  # the refresh the trade asked for
+                await trio.sleep(0.05)
+        # The answer read before the trade (0 BTC) was not put in the ledger.
+        assert shown == [D("0.998")]
+        assert runtime.ledger.total("cheap", "BTC") == D("0.998")

@@ -152,6 +152,8 @@ async def test_a_leg_the_exchange_refuses_is_unwound(start_daemon, tmp_path, key
         # Without a stop-loss (no risk plugin), a one-legged trade is always unwound.
         config = write_config(tmp_path / "arbot.toml", bybit, okx)
         okx.reject_next = ("51008", "Order failed. Insufficient USDT balance in account.")
+        # Bybit holds no BTC but what the buy brings, less its fee (charged in BTC).
+        bybit.balances["BTC"] = [D(0), D(0)]
         async with start_daemon(config, *plugins(risk=False)) as daemon:
             open_opportunity(okx, [("65700.0", "5")])
             trade = await next_final_trade(daemon.runtime)
@@ -161,7 +163,12 @@ async def test_a_leg_the_exchange_refuses_is_unwound(start_daemon, tmp_path, key
         assert "51008" in entry_sell.reason
         unwind = bybit.orders["arb1u0"]
         assert unwind["side"] == "Sell" and unwind["orderType"] == "Market"
-        assert fills_of(trade, "bybit") == 0 and fills_of(trade, "okx") == 0
+        # 0.015384 bought, 0.000015384 of it the fee: 0.015368616 arrived, of which the
+        # lot size (0.000001) lets 0.015368 be sold back.
+        assert D(unwind["qty"]) == D("0.015368")
+        assert bybit.balances["BTC"][0] == D("0.000000616")
+        assert "0.000000616 BTC below the lot size left on bybit" in trade.reason
+        assert fills_of(trade, "okx") == 0
         assert trade.realized_profit < 0  # the spread and two fees: the recorded loss
 
 
