@@ -274,7 +274,15 @@ class Control:
             runner = TradeRunner(executor=executor, ledger=self.ledger, report=self.report,
                                  clock=self.clock)
             self.recent_trades[trade.id] = trade
-            final = await runner.recover(trade)
+            try:
+                final = await runner.recover(trade)
+            except Exception:
+                # The daemon still starts (the operator needs the API and the log), but
+                # nothing trades around a trade whose state is unknown.
+                log.exception("trade %d could not be reconciled; trading stays disabled",
+                              trade.id)
+                self.unreconciled.append(trade)
+                continue
             log.warning("trade %d reconciled: %s%s", final.id, final.state,
                         f" ({final.reason})" if final.reason else "")
 

@@ -178,3 +178,26 @@ async def test_a_trade_that_cannot_be_reconciled_keeps_trading_disabled(
         control.start("simulation")
     assert caught.value.code == "TRADING_DISABLED"
     assert "trades 9 were left unfinished" in str(caught.value)
+
+
+async def test_a_reconciliation_that_breaks_keeps_trading_disabled_not_the_daemon_down(
+    nursery: trio.Nursery, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from arbotd import Order, Side, Trade
+
+    class Broken(ScriptedExecutor):
+        async def query_order(self, order: Order) -> object:
+            raise RuntimeError("the exchange answered something nobody expected")
+
+    executor = Broken({}, {"a": (100.0, 100.1), "b": (100.9, 101.0)}, mode="live")
+    control = await make_control(nursery, executor)
+    sent = Order("arb9b", 9, "a", "BTCUSDT", Side.BUY, D("100"), D("1"))
+    stuck = Trade(id=9, signal_id=1, mode="live", symbol="BTCUSDT", buy_exchange="a",
+                  sell_exchange="b", quantity=D("1"), planned_buy_price=D("100"),
+                  planned_sell_price=D("101"), planned_profit=D("1"), started_at=0.0
+                  ).advance(TradeState.SUBMITTED, orders=(sent,))
+    control.engine.market.usable.update({"a": True, "b": True})
+    await control.recover([stuck])
+    assert "trade 9 could not be reconciled" in caplog.text
+    with pytest.raises(TradingError, match="trades 9 were left unfinished"):
+        control.start("live")
