@@ -183,8 +183,9 @@ class Control:
             ids = ", ".join(str(t.id) for t in self.unreconciled)
             raise TradingError(
                 "TRADING_DISABLED",
-                f"trades {ids} were left unfinished by a crash and could not be reconciled; "
-                "check them on the exchanges, then restart the daemon",
+                f"trades {ids} were left unfinished (by a crash, or an exchange that never "
+                "told the outcome of an order) and could not be reconciled; check them on "
+                "the exchanges, then restart the daemon",
                 {"trade_ids": [t.id for t in self.unreconciled]},
             )
         prepare = getattr(executor, "start", None)
@@ -283,6 +284,10 @@ class Control:
                               trade.id)
                 self.unreconciled.append(trade)
                 continue
+            if not final.is_final:
+                log.error("trade %d: %s; trading stays disabled", final.id, final.reason)
+                self.unreconciled.append(final)
+                continue
             log.warning("trade %d reconciled: %s%s", final.id, final.state,
                         f" ({final.reason})" if final.reason else "")
 
@@ -364,7 +369,9 @@ class Control:
         reservations: list[_Reservation],
     ) -> None:
         try:
-            await runner.run(trade, signal.price_tolerance)
+            final = await runner.run(trade, signal.price_tolerance)
+            if not final.is_final:
+                self._hold_unreconciled(final)
         except Exception as err:
             log.exception("trade %d: execution failed", trade.id)
             current = self.active.get(trade.id, trade)
@@ -377,6 +384,16 @@ class Control:
             self.active.pop(trade.id, None)
             if not self.active:
                 self._idle.set()
+
+    def _hold_unreconciled(self, trade: Trade) -> None:
+        """A trade came back with an order whose outcome the exchange would not tell: stop
+        trading until it is reconciled (the next start asks the exchange again)."""
+        self.unreconciled.append(trade)
+        self.trading = False
+        self.engine.market.trading = False
+        log.error("trade %d: %s; trading stopped: check the order on the exchange, then "
+                  "restart the daemon to reconcile it", trade.id, trade.reason)
+        self.bus.publish("status", {"event": "trading_stopped", "reason": trade.reason})
 
     def report(self, trade: Trade) -> None:
         """Every state change of a trade: kept, published, stored, and logged when final."""

@@ -76,7 +76,9 @@ class TradeRunner:
         self.flatten_only = False
 
     async def run(self, trade: Trade, tolerance: float = 0.0) -> Trade:
-        """Execute a ``planned`` trade and return it in a final state."""
+        """Execute a ``planned`` trade and return it in a final state, or, when an
+        exchange never tells the outcome of one of its orders, in its last known state
+        with the reason (the trade must then be reconciled before trading goes on)."""
         tol = to_decimal(tolerance)
         buy = _order(trade, Side.BUY, trade.buy_exchange, trade.quantity, "entry", "b",
                      price=trade.planned_buy_price * (1 + tol))
@@ -99,7 +101,8 @@ class TradeRunner:
     async def recover(self, trade: Trade) -> Trade:
         """Bring a trade that a crash left unfinished to a final state: ask the exchange
         for the outcome of orders sent but never answered, then flatten whatever is open.
-        There is no hedging: prices have moved on since the plan."""
+        There is no hedging: prices have moved on since the plan. A trade whose order
+        the exchange still will not tell about comes back unfinished."""
         self.flatten_only = True
         if trade.state is TradeState.PLANNED:
             return self._finish(trade, TradeState.CANCELLED, "not sent before a restart")
@@ -116,10 +119,14 @@ class TradeRunner:
         sold = trade.filled(Side.SELL)
         unknown = [o for o in trade.orders if o.status is OrderStatus.NEW]
         if unknown:
+            # Not final: an order that may have filled must not be forgotten. The trade
+            # stays open (and stored as such), trading stops, and the next start
+            # reconciles it with the exchange.
             ids = ", ".join(o.client_order_id for o in unknown)
-            return self._finish(
-                trade, TradeState.FAILED, f"outcome of order {ids} unknown: reconcile"
+            trade = attrs.evolve(
+                trade, reason=f"outcome of order {ids} unknown: reconciled at the next start"
             )
+            return self._update(trade)
         if bought == 0 and sold == 0:
             reasons = "; ".join(
                 f"{o.side} on {o.exchange}: {o.reason or o.status}" for o in trade.orders

@@ -201,3 +201,34 @@ async def test_a_reconciliation_that_breaks_keeps_trading_disabled_not_the_daemo
     assert "trade 9 could not be reconciled" in caplog.text
     with pytest.raises(TradingError, match="trades 9 were left unfinished"):
         control.start("live")
+
+
+async def test_an_order_whose_outcome_stays_unknown_stops_trading_and_stays_open(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock,
+) -> None:
+    from arbotd import Order, TemporaryExchangeError
+
+    class Silent(ScriptedExecutor):
+        """The sell leg's exchange never answers, not even when asked afterwards."""
+
+        async def place_order(self, order: Order) -> object:
+            if order.side.value == "sell":
+                raise TemporaryExchangeError(order.exchange, "timed out, outcome unknown")
+            return await super().place_order(order)
+
+        async def query_order(self, order: Order) -> object:
+            raise TemporaryExchangeError(order.exchange, "timed out")
+
+    executor = Silent({}, {"a": (100.0, 100.1), "b": (100.9, 101.0)})
+    control = await make_control(nursery, executor)
+    control.start("simulation")
+    assert control.consider(signal()).executed
+    await control.wait_idle()
+    [trade] = control.recent_trades.values()
+    # Not failed, not forgotten: still open, with the order that may have filled named.
+    assert not trade.is_final
+    assert "outcome of order arb1s unknown" in trade.reason
+    assert not control.trading
+    assert not control.consider(signal(2)).executed
+    with pytest.raises(TradingError, match="trades 1 were left unfinished"):
+        control.start("simulation")
