@@ -127,9 +127,34 @@ def run_backtest(
     executor in ``backtest`` mode, and return the result. Blocking (it runs its own
     ``trio.run``): call it from a thread of its own when an event loop is running.
     Raises :class:`BacktestError`, or :class:`~arbotd_replay.quotefile.BadDataError` with
-    ``problems.strict``."""
+    ``problems.strict``. ``batches`` is closed (if it can be) before this returns."""
     started = time.perf_counter()
-    batches = iter(batches)
+    try:
+        return _run(pm, config, iter(batches), options=options, problems=problems,
+                    progress=progress, source_progress=source_progress, cancel=cancel,
+                    started=started)
+    finally:
+        # Ended here, in the thread that read it, however the backtest ended: a
+        # storage's reading holds a connection of this thread, and left to the
+        # garbage collector it would be closed in whichever thread drops the last
+        # reference (the event loop's, for the API's jobs), leaving this one open.
+        close = getattr(batches, "close", None)
+        if callable(close):
+            close()
+
+
+def _run(
+    pm: PluginManager,
+    config: Config,
+    batches: Iterator[list[Quote]],
+    *,
+    options: BacktestOptions,
+    problems: DataProblems,
+    progress: Callable[[int, float], None] | None,
+    source_progress: Callable[[], float],
+    cancel: threading.Event | None,
+    started: float,
+) -> BacktestResult:
     first = next((batch for batch in batches if batch), None)
     if first is None:
         problems.finish()

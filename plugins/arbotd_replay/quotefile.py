@@ -301,6 +301,10 @@ class QuoteFileReader:
         try:
             for line_number, line in enumerate(text, 2):
                 try:
+                    if " " in line:
+                        # Names are taken as they stand below, and "ex_a " would be
+                        # an exchange of its own: the slow path strips them.
+                        raise ValueError
                     lt_s, et_s, exchange, symbol, b_s, a_s, bs_s, as_s = line.split(",")
                     local = float(lt_s)
                     stamp = float(et_s)
@@ -368,7 +372,8 @@ class QuoteFileReader:
 
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write
-        them), a blank line (skipped quietly), or a bad one (recorded, ``None``)."""
+        them), spaces around fields (names are stripped), a blank line (skipped
+        quietly), or a bad one (recorded, ``None``)."""
         if not line.strip():
             return None
         where = f"{self.name}:{line_number}"

@@ -263,7 +263,8 @@ class BacktestRunner:
         except (BacktestError, OSError) as error:
             print(f"arbotd record: {error}", file=err)
             return 1
-        print(f"recorded {store.written:,} quotes to {out}", file=err)
+        late = f" ({store.late:,} left out: out of time order)" if store.late else ""
+        print(f"recorded {store.written:,} quotes to {out}{late}", file=err)
         return 0
 
     # --- the API ------------------------------------------------------------------------------
@@ -313,12 +314,7 @@ class BacktestRunner:
         if balance is not None and not (math.isfinite(balance) and balance > 0):
             raise TradingError("VALIDATION_ERROR", "balance must be a positive amount",
                                {"field": "balance"})
-        running = [j.id for j in self._jobs.values() if j.status == "running"]
-        if running:
-            raise TradingError(
-                "TRADING_DISABLED",
-                f"backtest {running[0]} is still running; one backtest runs at a time",
-                {"backtest_id": running[0]})
+        self._refuse_if_running()
         traded = list(runtime.control.symbols) if runtime.control is not None else []
         unknown = [s for s in symbols or () if s not in traded]
         if unknown:
@@ -337,6 +333,8 @@ class BacktestRunner:
                 "EXCHANGE_NOT_AVAILABLE",
                 f"Exchange {missing[0]!r} has no recorded quotes in that range",
                 {"available_exchanges": recorded, "provided_exchange": missing[0]})
+        # Again: another request may have started one while this one waited above.
+        self._refuse_if_running()
         section = self._section()
         job = BacktestJob(self._next_id, start_time, end_time,
                           list(symbols) if symbols else None,
@@ -357,6 +355,16 @@ class BacktestRunner:
             "exchanges_count": len(exchanges or recorded),
             "backtest_id": job.id,
         }
+
+    def _refuse_if_running(self) -> None:
+        if self._nursery is None:
+            raise TradingError("TRADING_DISABLED", "backtests run only in a running daemon")
+        running = [j.id for j in self._jobs.values() if j.status == "running"]
+        if running:
+            raise TradingError(
+                "TRADING_DISABLED",
+                f"backtest {running[0]} is still running; one backtest runs at a time",
+                {"backtest_id": running[0]})
 
     async def _run_job(self, job: BacktestJob, config: Any, storage: Any) -> None:
         def run() -> BacktestResult:

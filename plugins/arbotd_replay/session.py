@@ -274,9 +274,13 @@ class ReplaySession:
             self.quotes = count
             self.last_ts = now
             # Once a batch: the trades this batch started begin, timers due run, and
-            # the progress and cancel flag are looked at.
+            # the progress and cancel flag are looked at. Not a bare checkpoint: this
+            # task could be resumed in the same scheduler batch as a trade its last
+            # quote started and, if trio ran it first, deliver the next quotes while
+            # that trade waited unseen by _due (a task of the running batch is not
+            # counted as runnable), so its fills would start late on some runs only.
             clock.pinned = None
-            await trio.lowlevel.checkpoint()
+            await wait_all_tasks_blocked()
             clock.pinned = now
             if self.cancel is not None and self.cancel.is_set():
                 clock.pinned = None

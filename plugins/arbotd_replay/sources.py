@@ -77,17 +77,25 @@ def storage_source(storage: Any, problems: DataProblems, *, start: float, end: f
     reached = [start]
 
     def checked() -> Iterator[list[Quote]]:
-        for batch in storage.recorded_quotes(start, end, symbols=symbols, exchanges=exchanges):
-            good = [q for q in batch
-                    if 0.0 < q.bid <= q.ask < _INF and 0.0 <= q.bid_size < _INF
-                    and 0.0 <= q.ask_size < _INF]
-            if len(good) != len(batch):
-                for quote in batch:
-                    _judge_stored(quote, where, problems)
-            if batch:
-                reached[0] = batch[-1].received_ts
-            if good:
-                yield good
+        pages = storage.recorded_quotes(start, end, symbols=symbols, exchanges=exchanges)
+        try:
+            for batch in pages:
+                good = [q for q in batch
+                        if 0.0 < q.bid <= q.ask < _INF and 0.0 <= q.bid_size < _INF
+                        and 0.0 <= q.ask_size < _INF]
+                if len(good) != len(batch):
+                    for quote in batch:
+                        _judge_stored(quote, where, problems)
+                if batch:
+                    reached[0] = batch[-1].received_ts
+                if good:
+                    yield good
+        finally:
+            # Closed when this is, in the same thread: the storage's reading holds a
+            # connection of that thread.
+            close = getattr(pages, "close", None)
+            if callable(close):
+                close()
 
     def progress() -> float:
         return min(1.0, max(0.0, (reached[0] - start) / (end - start))) if end > start else 1.0

@@ -81,6 +81,12 @@ class RecordingStore:
     def written(self) -> int:
         return self.writer.written if self.writer is not None else 0
 
+    @property
+    def late(self) -> int:
+        """Quotes left out for coming too far out of time order (see
+        :class:`QuoteFileWriter`)."""
+        return self.writer.late if self.writer is not None else 0
+
     async def open(self) -> StoredState:
         self.writer = QuoteFileWriter(self.path)
         log.info("recording every quote to %s", self.path)
@@ -90,6 +96,11 @@ class RecordingStore:
         if self.writer is not None:
             self.writer.close()
             log.info("recorded %d quotes to %s", self.writer.written, self.path)
+            if self.writer.late:
+                # The writer warns as it goes, but only now and then: the total.
+                log.warning("recorder: %d quotes came more than %.1f s out of time order "
+                            "and were left out of %s", self.writer.late,
+                            self.writer.reorder_seconds, self.path)
 
     async def flush(self) -> None:
         if self.writer is not None:

@@ -106,6 +106,11 @@ async def test_a_backtest_over_stored_quotes_leaves_the_daemon_alone(tmp_path: P
         assert page["trades"] == body["trades"][:1]
         listed = (await client.get("/api/v1/backtests")).json()
         assert listed["total_count"] == 1
+        with trio.fail_after(30):  # finished before the daemon stops
+            while listed["backtests"][0]["status"] == "running":
+                await trio.sleep(0.1)
+                listed = (await client.get("/api/v1/backtests")).json()
+        assert listed["backtests"][0]["status"] == "completed"
         assert listed["backtests"][0]["backtest_id"] == backtest_id
         assert "trades" not in listed["backtests"][0]
 
@@ -153,3 +158,30 @@ async def test_without_recorded_quotes_or_the_replay_plugin(tmp_path: Path) -> N
             "mode": "backtest", "start_time": 1, "end_time": 2}), 403, "TRADING_DISABLED")
         assert "replay plugin" in error["message"]
         assert_error(await client.get("/api/v1/backtests"), 403, "TRADING_DISABLED")
+
+
+async def test_two_backtests_asked_at_once_start_one(tmp_path: Path) -> None:
+    async with running_daemon(tmp_path) as (_, url), \
+            httpx.AsyncClient(base_url=url, timeout=10) as client:
+        began = time.time()
+        await trio.sleep(1.0)
+        answers: list[httpx.Response] = []
+
+        async def start() -> None:
+            answers.append(await client.post("/api/v1/trading/start", json={
+                "mode": "backtest", "start_time": began - 1, "end_time": time.time()}))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(start)
+            nursery.start_soon(start)
+        assert sorted(a.status_code for a in answers) == [200, 403], [a.text for a in answers]
+        refused = next(a for a in answers if a.status_code == 403)
+        assert_error(refused, 403, "TRADING_DISABLED")
+        assert "one backtest runs at a time" in refused.json()["error"]["message"]
+        listed = (await client.get("/api/v1/backtests")).json()
+        assert listed["total_count"] == 1
+        with trio.fail_after(30):  # finished before the daemon stops
+            while listed["backtests"][0]["status"] == "running":
+                await trio.sleep(0.1)
+                listed = (await client.get("/api/v1/backtests")).json()
+        assert listed["backtests"][0]["status"] == "completed"

@@ -157,3 +157,17 @@ def test_reports_stop_after_twenty_of_a_kind_and_say_how_many_more(tmp_path: Pat
     assert problems.counts == {"crossed": 50}
     assert len(problems.messages) == 21
     assert problems.messages[-1] == f"{path}: 30 more rows skipped: crossed book (bid above ask)"
+
+
+def test_spaces_around_names_do_not_make_another_exchange(tmp_path: Path) -> None:
+    # "ex_a " would be a venue of its own, quoting against "ex_a": made-up spreads.
+    path = write_rows(tmp_path / "q.csv", [
+        GOOD,
+        f"{EPOCH + 1!r},{EPOCH!r},ex_a , BTCUSDT,99.9,100.1,1.0,2.0",
+        f"{EPOCH + 2!r}, {EPOCH!r}, ex_b, BTCUSDT, 99.9, 100.1, 1.0, 2.0",
+        f"{EPOCH + 3!r},{EPOCH!r}, ,BTCUSDT,99.9,100.1,1.0,2.0",
+    ])
+    quotes, problems = read(path)
+    assert [(q.exchange, q.symbol) for q in quotes] == [
+        ("ex_a", "BTCUSDT"), ("ex_a", "BTCUSDT"), ("ex_b", "BTCUSDT")]
+    assert problems.messages == [f"{path}:5: exchange or symbol is empty"]

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from arbotd import Quote
 from arbotd_replay import COLUMNS, DataProblems, QuoteFileReader
+from arbotd_replay.stores import RecordingStore
 
 CONFIG = """
 [daemon]
@@ -28,6 +30,8 @@ updates_per_second = 50.0
 [api]
 enabled = false
 """
+
+T0 = 1_750_000_000.0
 
 
 def config(tmp_path: Path) -> Path:
@@ -90,3 +94,20 @@ def test_record_needs_an_output_file(tmp_path: Path, capsys: pytest.CaptureFixtu
                    str(tmp_path / "no-such-dir" / "q.csv.gz")])
     assert status == 1
     assert "No such file or directory" in capsys.readouterr().err
+
+
+async def test_the_recorder_says_how_many_late_quotes_it_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="arbotd_replay")
+    store = RecordingStore(tmp_path / "q.csv.gz")
+    await store.open()
+    for t in (T0 + 100, T0 + 103):  # the second puts the first into the file
+        store.observe_quote(Quote("ex_a", "BTCUSDT", 99.9, 100.1, 1.0, 1.0, t, t))
+    for i in range(5):  # each earlier than a quote already in the file
+        store.observe_quote(Quote("ex_a", "BTCUSDT", 99.9, 100.1, 1.0, 1.0, T0 + i, T0 + i))
+    await store.close()
+    assert store.written == 2 and store.late == 5
+    assert len(read_back(tmp_path / "q.csv.gz")) == 2
+    assert any("5 quotes came more than 2.0 s out of time order and were left out" in m
+               for m in caplog.messages), caplog.messages

@@ -5,6 +5,7 @@ stale), and paper fills happen their fill delay after the signal in replayed tim
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import textwrap
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from arbotd._cli import main
+from arbotd_replay.quotefile import BATCH_SIZE
 
 T0 = 1_750_000_000.0
 HEADER = "local_ts,exchange_ts,exchange,symbol,bid,ask,bid_size,ask_size"
@@ -134,3 +136,28 @@ def test_the_trend_window_samples_once_a_replayed_second(
     # the same quotes within 0.6 s: one sample, no trend yet, the trade is refused
     metrics, signals, _ = run(tmp_path / "fast", capsys, rising(0.1), TREND)
     assert signals == [] and metrics["rejections"]["trend"] >= 1
+
+
+def test_a_trade_started_by_the_last_quote_of_a_batch_fills_after_its_delay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The reader hands quotes on in batches, and the replay yields to the scheduler
+    # between batches. A trade started by a batch's last quote must still begin at once:
+    # its fills come 0.1 replayed seconds later, not a batch of quotes later. The
+    # scheduler runs tasks woken together in a random order, so a wrong order shows in
+    # some of these ten trades on nearly every run.
+    last = BATCH_SIZE - 1
+    rows = []
+    for i in range(10 * BATCH_SIZE + 100):
+        # ex_b bids high for 0.3 s from the last quote of each batch
+        dear = i + 1 >= BATCH_SIZE and (i + 1) % BATCH_SIZE <= 30
+        rows.append(row(i * 0.01, "ex_a", CALM_A) if i % 2 == 0
+                    else row(i * 0.01, "ex_b", DEAR_B if dear else CALM_B))
+    _, signals, trades = run(tmp_path, capsys, rows)
+    assert len(signals) == len(trades) == 10
+    for signal, trade in zip(signals, trades, strict=True):
+        assert round((float(signal["timestamp"]) - T0) / 0.01) % BATCH_SIZE == last
+        started = dt.datetime.fromisoformat(trade["started_at"].replace("Z", "+00:00"))
+        completed = dt.datetime.fromisoformat(trade["completed_at"].replace("Z", "+00:00"))
+        assert trade["state"] == "completed"
+        assert abs((completed - started).total_seconds() - 0.1) <= 0.001, trade
