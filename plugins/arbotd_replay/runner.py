@@ -227,6 +227,11 @@ class BacktestRunner:
         if duration is not None and not (duration > 0 and math.isfinite(duration)):
             print(f"arbotd record: --duration must be positive, got {duration}", file=err)
             return 1
+        if Path(out).exists() and Path(out).stat().st_size > 0:
+            # A recording is hours of market that cannot be had again: never overwrite.
+            print(f"arbotd record: {out} already exists; choose another file or remove it",
+                  file=err)
+            return 1
         store = RecordingStore(Path(out))
         pm, config = self.runtime.pm, self.runtime.config
 

@@ -96,6 +96,19 @@ def test_record_needs_an_output_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "No such file or directory" in capsys.readouterr().err
 
 
+def test_record_never_overwrites_a_recording(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             isolated_logging: None) -> None:
+    from arbotd._cli import main
+
+    earlier = tmp_path / "monday.csv.gz"
+    earlier.write_bytes(b"hours of market")
+    status = main(["-c", str(config(tmp_path)), "record", "--out", str(earlier)])
+    assert status == 1
+    assert f"{earlier} already exists" in capsys.readouterr().err
+    assert earlier.read_bytes() == b"hours of market"
+
+
 async def test_the_recorder_says_how_many_late_quotes_it_left_out(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
