@@ -395,8 +395,13 @@ class BacktestRunner:
         except BacktestCancelled:
             job.status, job.error = "failed", "cancelled: the daemon stopped"
         except Exception as error:
-            log.exception("backtest %d failed", job.id)
-            job.status, job.error = "failed", f"{type(error).__name__}: {error}"
+            if job.cancel.is_set():
+                # The daemon is stopping and closed the storage under the reader: that is
+                # the cancellation, not a fault of the backtest.
+                job.status, job.error = "failed", "cancelled: the daemon stopped"
+            else:
+                log.exception("backtest %d failed", job.id)
+                job.status, job.error = "failed", f"{type(error).__name__}: {error}"
         finally:
             job.finished_at = time.time()
 
