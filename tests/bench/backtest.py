@@ -13,7 +13,7 @@ temporary ``.csv.gz`` in the recorded format. Then, best of three runs each:
 
     .venv/bin/python tests/bench/backtest.py [--quotes 1000000] [--quick]
 
-Target (issue 7): replay at least 250,000 quotes/s and at least half the read rate.
+Targets: replay at least 250,000 quotes/s, and at least half the read rate.
 """
 
 from __future__ import annotations
