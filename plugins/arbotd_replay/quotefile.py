@@ -319,7 +319,8 @@ class QuoteFileReader:
                     local, stamp, exchange, symbol, bid, ask, bid_size, ask_size = row
                 # One chained test for the common case; _judge says what is wrong.
                 if (last <= local < end and 0.0 < bid <= ask < _INF and 0.0 <= bid_size < _INF
-                        and 0.0 <= ask_size < _INF and exchange and symbol):
+                        and 0.0 <= ask_size < _INF and -_INF < stamp < _INF and exchange
+                        and symbol):
                     last = local
                     if local >= start:
                         append(Quote(exchange, symbol, bid, ask, bid_size, ask_size, stamp,
@@ -331,7 +332,7 @@ class QuoteFileReader:
                             append = batch.append
                     continue
                 if self._judge(line_number, last, local, exchange, symbol, bid, ask,
-                               bid_size, ask_size):
+                               bid_size, ask_size, stamp):
                     break  # at or past the end
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
             self.problems.add(f"{self.name}:{line_number + 1}", "truncated",
@@ -346,14 +347,16 @@ class QuoteFileReader:
             yield batch
 
     def _judge(self, line_number: int, last: float, local: float, exchange: str,
-               symbol: str, bid: float, ask: float, bid_size: float, ask_size: float
-               ) -> bool:
+               symbol: str, bid: float, ask: float, bid_size: float, ask_size: float,
+               stamp: float = 0.0) -> bool:
         """Record what is wrong with a row that failed the quick test; ``True`` when the
         row is fine but at or after ``end`` (reading stops)."""
         where = f"{self.name}:{line_number}"
         add = self.problems.add
         if not math.isfinite(local):
             add(where, "unparseable", f"local_ts is {local!r}")
+        elif not math.isfinite(stamp):
+            add(where, "unparseable", f"exchange_ts is {stamp!r}")
         elif not exchange or not symbol:
             add(where, "unparseable", "exchange or symbol is empty")
         elif not (0.0 < bid < _INF and 0.0 < ask < _INF):

@@ -76,6 +76,8 @@ BAD_ROWS = [
     (f"{EPOCH + 1!r},{EPOCH!r},ex_a,BTCUSDT,99.9,100.1,1.0", "unparseable",
      "expected 8 fields, got 7"),
     (f"nan,{EPOCH!r},ex_a,BTCUSDT,99.9,100.1,1.0,2.0", "unparseable", "local_ts is nan"),
+    (f"{EPOCH + 1!r},inf,ex_a,BTCUSDT,99.9,100.1,1.0,2.0", "unparseable",
+     "exchange_ts is inf"),
     (f"{EPOCH + 1!r},{EPOCH!r},,BTCUSDT,99.9,100.1,1.0,2.0", "unparseable",
      "exchange or symbol is empty"),
 ]
