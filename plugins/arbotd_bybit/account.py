@@ -171,6 +171,8 @@ class BybitAccount:
         self.rules_loaded_at: float | None = None
         # orderLinkId -> local time its placement went unanswered
         self._unanswered: dict[str, float] = {}
+        # orderLinkIds Bybit acknowledged with an orderId: they exist, listed or not.
+        self._acknowledged: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"BybitAccount({self.settings.resolved_rest_url()!r})"
@@ -302,6 +304,9 @@ class BybitAccount:
         order_id = result.get("orderId") if isinstance(result, dict) else None
         if order_id:
             order = attrs.evolve(order, exchange_order_id=str(order_id))
+            self._acknowledged[link_id] = str(order_id)
+            while len(self._acknowledged) > _REMEMBERED_ORDERS:
+                del self._acknowledged[next(iter(self._acknowledged))]
         return await self._until_final(order)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
@@ -313,7 +318,10 @@ class BybitAccount:
             left = sent + self.settings.recv_window_ms / 1000.0 - self.clock()
             if left > 0 and await self._order_record(order) is None:
                 await trio.sleep(left)
-        return await self._until_final(order, must_exist=True)
+        # An order Bybit acknowledged exists even while its lists do not show it yet:
+        # "not known" would call a live order never placed.
+        acknowledged = order.client_order_id in self._acknowledged
+        return await self._until_final(order, must_exist=not acknowledged)
 
     async def cancel_order(self, order: Order) -> None:
         body = {

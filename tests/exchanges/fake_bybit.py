@@ -22,6 +22,7 @@ garbage, a ``u`` going backwards, a delta), ``fault`` on REST (``"429"``, ``"403
 ``"500"``, ``"malformed"``, ``"stall"``), ``reject_next`` (a retCode for the next
 order), ``stall_create`` (the order is placed, its answer is late), ``order_lag`` /
 ``executions_lag`` (a new order looks open, or has no executions listed, for that many
+queries), ``unlisted_lag`` (a placed order is in neither order list for that many
 queries) and ``forget_realtime`` (closed orders only in history, as after a Bybit
 restart).
 """
@@ -134,6 +135,8 @@ class FakeBybit:
         self.stall_create = False
         self.reject_next: tuple[int, str] | None = None
         self.order_lag = 0
+        # A placed order missing from both order lists for that many queries.
+        self.unlisted_lag = 0
         self.executions_lag = 0
         self.forget_realtime = False
         self.fee_rate = Decimal("0.001")
@@ -501,6 +504,8 @@ class FakeBybit:
         found = [o for o in self.orders.values() if link is None or o["orderLinkId"] == link]
         if realtime and self.forget_realtime:
             found = [o for o in found if o["orderStatus"] in ("New", "PartiallyFilled")]
+        found = [o for o in found
+                 if not self._lagging("unlisted", o["orderLinkId"], self.unlisted_lag)]
         shown = []
         for order in found:
             if realtime and self._lagging("order", order["orderLinkId"], self.order_lag):

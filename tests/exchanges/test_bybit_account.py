@@ -358,6 +358,23 @@ async def test_an_order_that_stays_open_is_temporary(fake: FakeBybit, keys: None
     await account.close()
 
 
+async def test_an_acknowledged_order_bybit_does_not_list_yet_is_never_called_unknown(
+    fake: FakeBybit, keys: None
+) -> None:
+    account = BybitAccount(settings(fake), poll_interval=0.01, final_timeout=0.2)
+    fake.unlisted_lag = 10**6
+    with pytest.raises(TemporaryExchangeError, match="not final"):
+        await account.place_order(order("0.1", "16611"))
+    # Bybit answered with an orderId: the order exists, so a query that cannot find it
+    # says "ask again", never "not known" (which would read as "never placed").
+    with pytest.raises(TemporaryExchangeError, match="not final"):
+        await account.query_order(order("0.1", "16611"))
+    fake.unlisted_lag = 0
+    found, fills = await account.query_order(order("0.1", "16611"))
+    assert found.status is OrderStatus.FILLED and len(fills) == 1
+    await account.close()
+
+
 async def test_closed_orders_are_found_in_history_after_a_bybit_restart(
     account: BybitAccount, fake: FakeBybit
 ) -> None:
