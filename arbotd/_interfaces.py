@@ -187,7 +187,9 @@ class Executor(Protocol):
       one refuses to start without keys, raising :class:`arbotd.TradingError`);
     * an ``admit(signal)`` method, called for every signal before the risk checks while
       trading: it returns the signal (resized, e.g. to the exchanges' lot sizes) or a
-      reason to reject it (``"filters"``).
+      reason to reject it (``"filters"``);
+    * an ``account_status()`` method, for ``/health``: for each exchange account it
+      trades through, ``{"credentials": bool, "ready": bool, "last_error": str | None}``.
     """
 
     mode: str

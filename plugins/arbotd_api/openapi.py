@@ -213,7 +213,10 @@ def _health() -> Schema:
             "disk": obj({"status": status, "free_space_gb": number(minimum=0)}),
             "config": obj({"status": status, "message": STRING, "problems": array(problem)},
                           optional=("message", "problems")),
-        }),
+            "accounts": obj({"status": status, "ready_count": integer(minimum=0),
+                             "total_count": integer(minimum=0),
+                             "problems": mapping(STRING, "Why an account fails, by exchange")}),
+        }, optional=("accounts",)),
     })
 
 

@@ -328,8 +328,9 @@ class LiveExecutor:
         for asset in known - set(balances):
             ledger.set_balance(exchange, asset, Decimal(0))
 
-    def status(self) -> dict[str, dict[str, Any]]:
-        """Per account: whether keys are set, whether it is ready, and the last error."""
+    def account_status(self) -> dict[str, dict[str, Any]]:
+        """Per account: whether keys are set, whether it is ready, and the last error
+        (for ``/health``)."""
         return {
             name: {
                 "credentials": not account.missing_credentials(),

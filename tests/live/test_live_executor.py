@@ -79,7 +79,7 @@ async def test_hook_register_accounts(start_daemon, config_path: Path) -> None:
         assert executor.accounts == {"cheap": cheap, "dear": dear}
         # The service opened both accounts (rules, clock) before the daemon was ready.
         assert cheap.opened == dear.opened == 1
-        assert executor.status()["cheap"] == {"credentials": True, "ready": True,
+        assert executor.account_status()["cheap"] == {"credentials": True, "ready": True,
                                               "last_error": None}
     assert cheap.closed and dear.closed
 

@@ -261,3 +261,40 @@ async def test_a_live_trade_cut_off_by_sigkill_is_reconciled_with_the_exchanges(
             assert list(bybit.orders) == ["arb1b"]
         assert db_rows(db, "select state from trades where id = 1") == [("completed",)]
         assert db_rows(db, "select count(*) from fills") == [(2,)]
+
+
+async def test_health_reports_the_trading_accounts(start_daemon, tmp_path, keys, monkeypatch
+                                                   ) -> None:
+    import httpx
+
+    import arbotd_api.plugin
+    from arbotd_api.plugin import service_for
+
+    async with exchanges() as (bybit, okx):
+        config = write_config(tmp_path / "arbot.toml", bybit, okx, "\n[api]\nport = 0\n")
+        with_api = (*plugins(), ("api", arbotd_api.plugin))
+        async with start_daemon(config, *with_api) as daemon:
+            url = service_for(daemon.runtime).urls[0]
+            async with httpx.AsyncClient(base_url=url) as client:
+                answer = await client.get("/api/v1/health")
+            accounts = answer.json()["checks"]["accounts"]
+            assert accounts == {"status": "pass", "ready_count": 2, "total_count": 2,
+                                "problems": {}}
+            # The OpenAPI document describes exactly these fields.
+            from arbotd_api.openapi import openapi_document
+
+            health = openapi_document()["paths"]["/api/v1/health"]["get"]
+            schema = health["responses"]["200"]["content"]["application/json"]["schema"]
+            described = schema["properties"]["checks"]["properties"]["accounts"]
+            assert set(described["required"]) == set(accounts)
+
+        # In live mode an account without its keys makes the daemon unhealthy.
+        monkeypatch.delenv("OKX_API_PASSPHRASE")
+        async with start_daemon(config, *with_api) as daemon:
+            url = service_for(daemon.runtime).urls[0]
+            async with httpx.AsyncClient(base_url=url) as client:
+                answer = await client.get("/api/v1/health")
+            assert answer.status_code == 503
+            accounts = answer.json()["checks"]["accounts"]
+            assert accounts["status"] == "fail"
+            assert accounts["problems"] == {"okx": "API keys are not set"}

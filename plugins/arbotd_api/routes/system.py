@@ -15,7 +15,10 @@ started in, else ``[daemon] mode``.
   ``/proc/meminfo``, fails above ``[api] health_max_memory_percent``;
 - ``disk``: free space (GB = 10^9 bytes) where the daemon keeps its state, fails below
   ``[api] health_min_free_disk_gb``;
-- ``config``: fails while the last reload was refused, with the problems.
+- ``config``: fails while the last reload was refused, with the problems;
+- ``accounts`` (only when an executor trades through exchange accounts, i.e. live mode is
+  installed and an exchange is enabled): each account's readiness, failing when one with
+  keys has not answered or failed its last request, or, when trading live, lacks keys.
 """
 
 from __future__ import annotations
@@ -141,6 +144,9 @@ async def get_health() -> Response:
             "free_space_gb": disk,
         },
     }
+    accounts = _accounts_check(runtime)
+    if accounts is not None:
+        checks["accounts"] = accounts
     error = runtime.last_config_error
     if error is None:
         checks["config"] = {"status": "pass"}
@@ -152,6 +158,42 @@ async def get_health() -> Response:
         }
     healthy = all(check["status"] == "pass" for check in checks.values())
     return json_response({"healthy": healthy, "checks": checks}, 200 if healthy else 503)
+
+
+def _accounts_check(runtime: Any) -> dict[str, Any] | None:
+    """The trading accounts of the executors that have any (live mode's), or ``None``.
+
+    An account fails the check when its keys are set but it has not answered (or its
+    last request failed); one without keys fails only while the daemon is meant to trade
+    live (``[daemon] mode = "live"`` or live trading started), since paper trading on a
+    real exchange's prices needs no keys."""
+    control = runtime.control
+    if control is None:
+        return None
+    statuses: dict[str, dict[str, Any]] = {}
+    for executor in control.executors.values():
+        report = getattr(executor, "account_status", None)
+        if callable(report):
+            statuses.update(report())
+    if not statuses:
+        return None
+    live = runtime.config.daemon.mode == "live" or (control.trading and control.mode == "live")
+    problems: dict[str, str] = {}
+    for name, status in sorted(statuses.items()):
+        if not status["credentials"]:
+            if live:
+                problems[name] = "API keys are not set"
+        elif status["last_error"]:
+            problems[name] = status["last_error"]
+        elif not status["ready"]:
+            problems[name] = "has not answered yet"
+    return {
+        "status": "fail" if problems else "pass",
+        "ready_count": sum(1 for s in statuses.values()
+                           if s["ready"] and not s["last_error"]),
+        "total_count": len(statuses),
+        "problems": problems,
+    }
 
 
 @blueprint.post("/auth/login")
