@@ -51,6 +51,7 @@ PROBLEM_KINDS = {
     "negative_size": "size negative or not finite",
     "unparseable": "not a valid row",
     "truncated": "file ends in the middle of its compressed data",
+    "duplicate": "the same row twice in a row",
 }
 """Kinds of bad data, as counted in a backtest's summary and report."""
 
@@ -299,7 +300,15 @@ class QuoteFileReader:
         append = batch.append
         text = self._text
         try:
+            previous = ""
             for line_number, line in enumerate(text, 2):
+                if line == previous:
+                    # A recorder writes one row per message, each with its own receive
+                    # time: the same row again is a copy (files concatenated twice).
+                    self.problems.add(f"{self.name}:{line_number}", "duplicate",
+                                      "the same row as the line before")
+                    continue
+                previous = line
                 try:
                     if " " in line:
                         # Names are taken as they stand below, and "ex_a " would be

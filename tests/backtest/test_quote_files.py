@@ -78,6 +78,7 @@ BAD_ROWS = [
     (f"nan,{EPOCH!r},ex_a,BTCUSDT,99.9,100.1,1.0,2.0", "unparseable", "local_ts is nan"),
     (f"{EPOCH + 1!r},inf,ex_a,BTCUSDT,99.9,100.1,1.0,2.0", "unparseable",
      "exchange_ts is inf"),
+    (GOOD, "duplicate", "the same row as the line before"),
     (f"{EPOCH + 1!r},{EPOCH!r},,BTCUSDT,99.9,100.1,1.0,2.0", "unparseable",
      "exchange or symbol is empty"),
 ]
@@ -152,8 +153,9 @@ def test_start_and_end_select_rows_and_reading_stops_at_the_end(tmp_path: Path) 
 
 
 def test_reports_stop_after_twenty_of_a_kind_and_say_how_many_more(tmp_path: Path) -> None:
-    crossed = GOOD.replace("99.9,100.1", "101.0,100.1")
-    path = write_rows(tmp_path / "q.csv", [GOOD] + [crossed] * 50)
+    crossed = [f"{EPOCH + i / 100!r},{EPOCH!r},ex_a,BTCUSDT,101.0,100.1,1.0,2.0"
+               for i in range(1, 51)]
+    path = write_rows(tmp_path / "q.csv", [GOOD, *crossed])
     _, problems = read(path)
     problems.finish()
     assert problems.counts == {"crossed": 50}
