@@ -13,11 +13,13 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import trio
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+from exchanges.fakews import FakeConnection, FakeWebSocketServer
+from trio_websocket import WebSocketRequest, serve_websocket
 
 RECORDED = Path(__file__).resolve().parents[3] / "shared" / "data" / "recorded" / "BINANCE.ws.1.0"
 
@@ -44,39 +46,17 @@ def _templates() -> list[dict]:
     return [_DOC_EXAMPLE]
 
 
-class _Connection:
-    def __init__(self, streams: list[str]) -> None:
-        self.streams = streams
-        self.injected_send, self.injected = trio.open_memory_channel[bytes | str](1000)
-        self.scope = trio.CancelScope()
-        self.closed = False
-
-
-class FakeBinance:
+class FakeBinance(FakeWebSocketServer):
     """The server's state and its fault switches. ``url`` is the base URL to configure."""
 
     def __init__(self, interval: float = 0.01) -> None:
         self.interval = interval
         self.url = ""
         self.stalled = False
-        self.connections: list[_Connection] = []
+        self.connections: list[FakeConnection] = []
         self.requested: list[list[str]] = []
         self._templates = _templates()
         self._u = itertools.count(1_000_000)
-
-    @property
-    def open_connections(self) -> list[_Connection]:
-        return [c for c in self.connections if not c.closed]
-
-    def drop_connections(self) -> None:
-        """Close every open connection (the client sees it closed)."""
-        for connection in self.open_connections:
-            connection.scope.cancel()
-
-    def inject(self, payload: bytes | str) -> None:
-        """Send ``payload`` as is, next, on every open connection (even while stalled)."""
-        for connection in self.open_connections:
-            connection.injected_send.send_nowait(payload)
 
     def book_ticker(self, symbol: str, u: int | None = None, **fields: str) -> bytes:
         """A bookTicker event for ``symbol`` (Binance form) in the combined-stream wrapper,
@@ -93,27 +73,17 @@ class FakeBinance:
         if target.path != "/stream" or not streams:
             await request.reject(400, body=b'{"code":-1121,"msg":"Invalid request."}')
             return
-        ws = await request.accept()
-        connection = _Connection(streams)
-        self.connections.append(connection)
         self.requested.append(streams)
-        with connection.scope:
-            try:
-                while True:
-                    while True:
-                        try:
-                            await ws.send_message(connection.injected.receive_nowait())
-                        except trio.WouldBlock:
-                            break
-                    if not self.stalled:
-                        for stream in streams:
-                            symbol = stream.partition("@")[0].upper()
-                            await ws.send_message(self.book_ticker(symbol))
-                    await trio.sleep(self.interval)
-            except ConnectionClosed:
-                pass
-        connection.closed = True
-        await ws.aclose()
+        await self.run_connection(request, FakeConnection(streams), self._push)
+
+    async def _push(self, ws: Any, connection: FakeConnection) -> None:
+        while True:
+            await connection.send_injected(ws)
+            if not self.stalled:
+                for stream in connection.subscribed:
+                    symbol = stream.partition("@")[0].upper()
+                    await ws.send_message(self.book_ticker(symbol))
+            await trio.sleep(self.interval)
 
 
 @asynccontextmanager

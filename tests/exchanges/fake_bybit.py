@@ -43,7 +43,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import trio
 from exchanges.fakehttp import Request, serve
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+from exchanges.fakews import FakeConnection, FakeWebSocketServer
+from trio_websocket import WebSocketRequest, serve_websocket
 
 # The spot instrument of Bybit's market/instrument.mdx response example, as is.
 DOC_SPOT_INSTRUMENT: dict[str, Any] = {
@@ -100,15 +101,7 @@ def retcode(code: int, msg: str, result: Any = None) -> dict[str, Any]:
             "retExtInfo": {}, "time": int(time.time() * 1000)}
 
 
-class _WsConnection:
-    def __init__(self) -> None:
-        self.topics: list[str] = []
-        self.injected_send, self.injected = trio.open_memory_channel[bytes | str](1000)
-        self.scope = trio.CancelScope()
-        self.closed = False
-
-
-class FakeBybit:
+class FakeBybit(FakeWebSocketServer):
     """The fake exchange's state and fault switches. ``ws_url`` and ``rest_url`` are the
     base URLs to configure."""
 
@@ -124,7 +117,7 @@ class FakeBybit:
         self._seq = itertools.count(7_961_638_724)
         # WebSocket
         self.stalled = False
-        self.connections: list[_WsConnection] = []
+        self.connections: list[FakeConnection] = []
         self.subscribe_requests: list[list[str]] = []
         self.pings = 0
         # REST
@@ -196,77 +189,46 @@ class FakeBybit:
 
     # --- WebSocket ----------------------------------------------------------------------
 
-    @property
-    def open_connections(self) -> list[_WsConnection]:
-        return [c for c in self.connections if not c.closed]
-
-    def drop_connections(self) -> None:
-        for connection in self.open_connections:
-            connection.scope.cancel()
-
-    def inject(self, payload: bytes | str) -> None:
-        """Send ``payload`` as is, next, on every open connection (even while stalled)."""
-        for connection in self.open_connections:
-            connection.injected_send.send_nowait(payload)
-
     async def handle_ws(self, request: WebSocketRequest) -> None:
         if urlsplit(request.path).path != "/v5/public/spot":
             await request.reject(404)
             return
-        ws = await request.accept()
-        connection = _WsConnection()
-        self.connections.append(connection)
-        with connection.scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._read, ws, connection)
-                await self._push(ws, connection)
-        connection.closed = True
-        await ws.aclose()
+        await self.run_connection(request, FakeConnection(), self._read, self._push)
 
-    async def _read(self, ws: Any, connection: _WsConnection) -> None:
-        try:
-            while True:
-                message = orjson.loads(await ws.get_message())
-                op = message.get("op")
-                answer: dict[str, Any] = {"conn_id": "cfbd2b3b-fake", "op": op}
-                if "req_id" in message:
-                    answer["req_id"] = message["req_id"]
-                if op == "ping":
-                    self.pings += 1
-                    answer |= {"success": True, "ret_msg": "pong"}
-                elif op == "subscribe":
-                    args = list(message.get("args") or [])
-                    self.subscribe_requests.append(args)
-                    unknown = [a for a in args if a.rpartition(".")[2] not in self.books]
-                    if len(args) > 10:
-                        answer |= {"success": False, "ret_msg": "args size >10"}
-                    elif unknown:
-                        answer |= {"success": False,
-                                   "ret_msg": f"error:handler not found,topic:{unknown[0]}"}
-                    else:
-                        connection.topics.extend(args)
-                        answer |= {"success": True, "ret_msg": "subscribe"}
+    async def _read(self, ws: Any, connection: FakeConnection) -> None:
+        while True:
+            message = orjson.loads(await ws.get_message())
+            op = message.get("op")
+            answer: dict[str, Any] = {"conn_id": "cfbd2b3b-fake", "op": op}
+            if "req_id" in message:
+                answer["req_id"] = message["req_id"]
+            if op == "ping":
+                self.pings += 1
+                answer |= {"success": True, "ret_msg": "pong"}
+            elif op == "subscribe":
+                args = list(message.get("args") or [])
+                self.subscribe_requests.append(args)
+                unknown = [a for a in args if a.rpartition(".")[2] not in self.books]
+                if len(args) > 10:
+                    answer |= {"success": False, "ret_msg": "args size >10"}
+                elif unknown:
+                    answer |= {"success": False,
+                               "ret_msg": f"error:handler not found,topic:{unknown[0]}"}
                 else:
-                    answer |= {"success": False, "ret_msg": f"unknown op {op!r}"}
-                await ws.send_message(orjson.dumps(answer).decode())
-        except ConnectionClosed:
-            connection.scope.cancel()
+                    connection.subscribed.extend(args)
+                    answer |= {"success": True, "ret_msg": "subscribe"}
+            else:
+                answer |= {"success": False, "ret_msg": f"unknown op {op!r}"}
+            await ws.send_message(orjson.dumps(answer).decode())
 
-    async def _push(self, ws: Any, connection: _WsConnection) -> None:
-        try:
-            while True:
-                while True:
-                    try:
-                        await ws.send_message(connection.injected.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                if not self.stalled:
-                    for topic in list(connection.topics):
-                        symbol = topic.rpartition(".")[2]
-                        await ws.send_message(self.orderbook_message(symbol).decode())
-                await trio.sleep(self.interval)
-        except ConnectionClosed:
-            connection.scope.cancel()
+    async def _push(self, ws: Any, connection: FakeConnection) -> None:
+        while True:
+            await connection.send_injected(ws)
+            if not self.stalled:
+                for topic in list(connection.subscribed):
+                    symbol = topic.rpartition(".")[2]
+                    await ws.send_message(self.orderbook_message(symbol).decode())
+            await trio.sleep(self.interval)
 
     # --- REST: plumbing -------------------------------------------------------------------
 

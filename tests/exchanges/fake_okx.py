@@ -40,7 +40,8 @@ import attrs
 import orjson
 import trio
 from exchanges.fakehttp import Answer, Request, serve
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+from exchanges.fakews import FakeConnection, FakeWebSocketServer
+from trio_websocket import WebSocketRequest, serve_websocket
 
 RECORDED = Path(__file__).resolve().parents[3] / "shared" / "data" / "recorded" / "OKX.ws.1.0"
 WS_PATH = "/ws/v5/public"
@@ -151,16 +152,8 @@ def instrument(inst_id: str, tick: str = "0.1", lot: str = "0.00000001", min_sz:
             "tickSz": tick, "uly": ""}
 
 
-class _WsConnection:
-    def __init__(self) -> None:
-        self.inst_ids: list[str] = []
-        self.injected_send, self.injected = trio.open_memory_channel[bytes | str](1000)
-        self.scope = trio.CancelScope()
-        self.closed = False
-
-
 @attrs.define(eq=False)
-class FakeOkx:
+class FakeOkx(FakeWebSocketServer):
     api_key: str
     api_secret: str
     passphrase: str
@@ -190,7 +183,7 @@ class FakeOkx:
     orders: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     fills: list[dict[str, Any]] = attrs.field(factory=list)
     requests: list[Request] = attrs.field(factory=list)
-    connections: list[_WsConnection] = attrs.field(factory=list)
+    connections: list[FakeConnection] = attrs.field(factory=list)
     subscribe_requests: list[Any] = attrs.field(factory=list)
     pings: int = 0
     _seq: itertools.count = attrs.field(factory=lambda: itertools.count(363996337))
@@ -215,19 +208,6 @@ class FakeOkx:
 
     # --- WebSocket -----------------------------------------------------------------------
 
-    @property
-    def open_connections(self) -> list[_WsConnection]:
-        return [c for c in self.connections if not c.closed]
-
-    def drop_connections(self) -> None:
-        for connection in self.open_connections:
-            connection.scope.cancel()
-
-    def inject(self, payload: bytes | str) -> None:
-        """Send ``payload`` as is, next, on every open connection (even while stalled)."""
-        for connection in self.open_connections:
-            connection.injected_send.send_nowait(payload)
-
     def bbo(self, inst_id: str, seq_id: int | None = None, prev_seq_id: int | None = None,
             bid: str | None = None, ask: str | None = None) -> bytes:
         """A bbo-tbt push of ``inst_id``'s book (prices overridable), with the next seqId
@@ -248,23 +228,10 @@ class FakeOkx:
         if urlsplit(request.path).path != WS_PATH:
             await request.reject(404)
             return
-        ws = await request.accept()
-        connection = _WsConnection()
-        self.connections.append(connection)
-        with connection.scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._ws_read, ws, connection)
-                await self._ws_push(ws, connection)
-        connection.closed = True
-        await ws.aclose()
+        await self.run_connection(request, FakeConnection(), self._ws_answer,
+                                  self._ws_stream)
 
-    async def _ws_read(self, ws: Any, connection: _WsConnection) -> None:
-        try:
-            await self._ws_answer(ws, connection)
-        except ConnectionClosed:
-            connection.scope.cancel()
-
-    async def _ws_answer(self, ws: Any, connection: _WsConnection) -> None:
+    async def _ws_answer(self, ws: Any, connection: FakeConnection) -> None:
         conn_id = f"{id(connection) & 0xFFFFFFFF:08x}"
         while True:
             message = await ws.get_message()
@@ -285,25 +252,15 @@ class FakeOkx:
                 continue
             self.subscribe_requests.append(request)
             for arg in args:
-                connection.inst_ids.append(arg["instId"])
+                connection.subscribed.append(arg["instId"])
                 await ws.send_message(orjson.dumps(
                     {"event": "subscribe", "arg": arg, "connId": conn_id}).decode())
 
-    async def _ws_push(self, ws: Any, connection: _WsConnection) -> None:
-        try:
-            await self._ws_stream(ws, connection)
-        except ConnectionClosed:
-            connection.scope.cancel()
-
-    async def _ws_stream(self, ws: Any, connection: _WsConnection) -> None:
+    async def _ws_stream(self, ws: Any, connection: FakeConnection) -> None:
         while True:
-            while True:
-                try:
-                    await ws.send_message(connection.injected.receive_nowait())
-                except trio.WouldBlock:
-                    break
+            await connection.send_injected(ws)
             if not self.stalled and not self.quiet:
-                for inst_id in list(connection.inst_ids):
+                for inst_id in list(connection.subscribed):
                     await ws.send_message(self.bbo(inst_id).decode())
             await trio.sleep(self.interval)
 
