@@ -229,9 +229,7 @@ def _replay(config_path: Path, args: argparse.Namespace) -> int:
         return 1
     pm, config = loaded
     runtime = Runtime(config, pm)
-    arguments = {"config": config, "runtime": runtime}
-    for impl in reversed(pm.hook.configure.get_hookimpls()):
-        impl.function(*(arguments[name] for name in impl.argnames))
+    runtime.configure_plugins()
     runner = runtime.plugin_state.get(BACKTEST_RUNNER)
     if runner is None:
         print(f"arbotd {args.command}: no enabled plugin provides it (is the replay plugin "

@@ -143,6 +143,14 @@ class Runtime:
         self.control.symbols = symbols
         self.feeds.configure(adapters, symbols)
 
+    def configure_plugins(self) -> None:
+        """Call every plugin's ``configure`` hook for this runtime, in pluggy's order. For
+        runtimes other than the daemon's (a command's, a backtest's): unlike the daemon's
+        ``call_historic``, the plugin manager keeps no reference to them afterwards."""
+        arguments = {"config": self.config, "runtime": self}
+        for impl in reversed(self.pm.hook.configure.get_hookimpls()):
+            impl.function(*(arguments[name] for name in impl.argnames))
+
     def start_trading_if_configured(self) -> None:
         daemon = self.config.daemon
         if not daemon.autostart or self.control is None:

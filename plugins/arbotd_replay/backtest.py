@@ -43,7 +43,6 @@ __all__ = [
     "BacktestError",
     "BacktestOptions",
     "BacktestResult",
-    "call_configure",
     "run_backtest",
     "single_error",
 ]
@@ -90,14 +89,6 @@ class BacktestResult:
     @property
     def quotes_per_second(self) -> float:
         return self.metrics["quotes"] / self.elapsed_seconds if self.elapsed_seconds else 0.0
-
-
-def call_configure(pm: PluginManager, config: Config, runtime: Runtime) -> None:
-    """Each plugin's ``configure``, in pluggy's order. Not ``call_historic``: the
-    manager would keep this runtime (and the whole backtest) alive in its history."""
-    arguments = {"config": config, "runtime": runtime}
-    for impl in reversed(pm.hook.configure.get_hookimpls()):
-        impl.function(*(arguments[name] for name in impl.argnames))
 
 
 def _usd_prices(first_prices: dict[str, float]) -> dict[str, float]:
@@ -181,7 +172,7 @@ def _run(
         session.runtime = runtime
         session.clock = runtime.clock = VirtualClock(  # type: ignore[assignment]
             first[0].received_ts - trio.current_time())
-        call_configure(pm, config, runtime)
+        runtime.configure_plugins()
         runtime.assemble()
         engine, control = runtime.engine, runtime.control
         assert engine is not None and control is not None

@@ -34,7 +34,6 @@ from arbotd_replay.backtest import (
     BacktestError,
     BacktestOptions,
     BacktestResult,
-    call_configure,
     run_backtest,
     single_error,
 )
@@ -238,7 +237,7 @@ class BacktestRunner:
         async def main() -> None:
             runtime = Runtime(config, pm)
             runtime.plugin_state[RECORDING_KEY] = store
-            call_configure(pm, config, runtime)
+            runtime.configure_plugins()
             runtime.assemble()
             assert runtime.engine is not None and runtime.feeds is not None
             # Only quotes are wanted: no strategy needs to look at them.
