@@ -20,6 +20,7 @@ from arbotd._errors import (
 )
 from arbotd._execution import client_order_id
 from arbotd._interfaces import (
+    DurableStorage,
     ExchangeAccount,
     ExchangeAdapter,
     Executor,
@@ -68,6 +69,7 @@ __all__ = [
     "ConfigProblem",
     "Control",
     "DaemonConfig",
+    "DurableStorage",
     "Engine",
     "Event",
     "ExchangeAccount",

@@ -19,9 +19,10 @@ import trio
 
 from arbotd._bus import Bus
 from arbotd._engine import Engine
-from arbotd._errors import TradingError
+from arbotd._errors import ArbotError, TradingError
 from arbotd._execution import TradeRunner
-from arbotd._interfaces import Executor, RiskCheck, Storage
+from arbotd._ids import IdBlocks
+from arbotd._interfaces import DurableStorage, Executor, RiskCheck, Storage, StoredState
 from arbotd._ledger import Ledger
 from arbotd._model import FINAL_STATES, Signal, Trade, TradeState, split_symbol, to_decimal
 from arbotd._timefmt import iso_utc
@@ -31,6 +32,9 @@ __all__ = ["Control", "TradingStats"]
 log = logging.getLogger(__name__)
 
 MODES = ("simulation", "live", "backtest")
+
+EMERGENCY_KEY = "control.emergency_stop"
+"""The saved-state key of an emergency stop in force: ``{"since": epoch seconds}``."""
 
 
 def _utc_day(timestamp: float) -> dt.date:
@@ -92,6 +96,7 @@ class Control:
         risk_checks: Sequence[RiskCheck] = (),
         executors: Iterable[Executor] = (),
         storage: Storage | None = None,
+        durable: DurableStorage | None = None,
         symbols: Sequence[str] = (),
     ) -> None:
         self.engine = engine
@@ -101,6 +106,13 @@ class Control:
         self.risk_checks = list(risk_checks)
         self.executors = {executor.mode: executor for executor in executors}
         self.storage = storage
+        # With ``durable`` (storage's durable writes), trades are recorded on disk before
+        # their orders leave and numbered from durably reserved blocks; without, they are
+        # recorded through the writer and numbered in memory.
+        self.durable = durable
+        self.trade_ids = IdBlocks(
+            "trade", reserve=self.durable.reserve_ids if self.durable is not None else None
+        )
         self.symbols: list[str] = list(symbols)
         self.mode: str | None = None
         self.trading = False
@@ -111,7 +123,6 @@ class Control:
         self.active: dict[int, Trade] = {}
         self.recent_trades: dict[int, Trade] = {}
         self.stats = TradingStats()
-        self.next_trade_id = 1
         self._runner: TradeRunner | None = None
         self._nursery: trio.Nursery | None = None
         self.unreconciled: list[Trade] = []
@@ -124,8 +135,35 @@ class Control:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await self._refill_ids()
             task_status.started()
             await trio.sleep_forever()
+
+    def restore(self, state: StoredState) -> None:
+        """Take back what a previous run left: trade numbering, today's closed trades and
+        their profit (the daily loss limit), and an emergency stop in force."""
+        if self.durable is None:
+            self.trade_ids = IdBlocks("trade", first=state.next_trade_id)
+        if state.day is not None:
+            self.stats.day = state.day
+            self.stats.trades_today = state.trades_today
+            self.stats.realized_today = state.realized_today
+        stopped = state.saved.get(EMERGENCY_KEY)
+        if stopped is not None:
+            self.emergency = True
+            since = stopped.get("since") if isinstance(stopped, dict) else None
+            log.warning(
+                "an emergency stop is in force%s: trading stays disabled until it is "
+                "started again (POST /api/v1/trading/start)",
+                f" since {iso_utc(since)}" if isinstance(since, int | float) else "",
+            )
+
+    async def _refill_ids(self) -> None:
+        try:
+            await self.trade_ids.refill()
+        except ArbotError as err:
+            log.error("cannot reserve trade ids: %s; no trade starts until storage "
+                      "answers", err)
 
     async def wait_idle(self) -> None:
         """Return once no trade is in flight."""
@@ -200,9 +238,12 @@ class Control:
             report=self.report,
             clock=self.clock,
             stop_loss_fraction=self._stop_loss_fraction,
+            commit=self._commit,
         )
         self.trading = True
-        self.emergency = False
+        if self.emergency:
+            self.emergency = False
+            self._nursery.start_soon(self._forget_emergency)
         self.engine.market.trading = True
         self.started_at = self.clock()
         symbol_count = len(self.selected_symbols or self.symbols)
@@ -232,27 +273,61 @@ class Control:
         }
 
     async def emergency_stop(self) -> dict[str, Any]:
-        """Disable trading until it is started again, and flatten every trade in flight:
-        no hedging, whatever filled is unwound at market. Returns once no trade is open."""
+        """Disable trading until it is started again (a restart keeps it disabled), and
+        flatten every trade in flight: a trade whose orders have not left is cancelled, no
+        hedging, whatever filled is unwound at market. Returns once no trade is open,
+        with what the stop itself did: the trades it cut short and the positions it
+        closed."""
         self.trading = False
         self.emergency = True
         self.engine.market.trading = False
-        interrupted = len(self.active)
-        unwound_before = self.stats.positions_unwound
-        log.warning("EMERGENCY STOP: trading disabled, flattening %d trades", interrupted)
-        if self._runner is not None:
-            self._runner.flatten_only = True
+        stopped_at = self.clock()
+        in_flight = set(self.active)
+        log.warning("EMERGENCY STOP: trading disabled, flattening %d trades", len(in_flight))
+        if self.durable is not None:
+            try:
+                await self.durable.save_state(EMERGENCY_KEY, {"since": stopped_at})
+            except ArbotError as err:
+                log.error("the emergency stop could not be recorded (%s): a restart would "
+                          "not know of it", err)
+        runner = self._runner
+        if runner is not None:
+            runner.flatten_only = True
+            runner.stop_cancelled.clear()
+            runner.stop_flattened.clear()
         try:
             await self._idle.wait()
         finally:
-            if self._runner is not None:
-                self._runner.flatten_only = False
+            if runner is not None:
+                runner.flatten_only = False
+        cancelled: set[int] = set()
+        closed = 0
+        if runner is not None:
+            cancelled = (runner.stop_cancelled | runner.stop_flattened) & in_flight
+            for trade_id in runner.stop_flattened & in_flight:
+                trade = self.recent_trades.get(trade_id)
+                if trade is None:
+                    continue
+                unwinds = {o.client_order_id for o in trade.orders if o.purpose == "unwind"}
+                if any(fill.order_id in unwinds for fill in trade.fills):
+                    closed += 1
+        log.warning("emergency stop: %d trades cancelled, %d positions closed",
+                    len(cancelled), closed)
         self.bus.publish("status", {"event": "emergency_stop"})
         return {
-            "trades_cancelled": interrupted,
-            "positions_closed": self.stats.positions_unwound - unwound_before,
+            "trades_cancelled": len(cancelled),
+            "positions_closed": closed,
             "timestamp": iso_utc(self.clock()),
         }
+
+    async def _forget_emergency(self) -> None:
+        if self.durable is None:
+            return
+        try:
+            await self.durable.save_state(EMERGENCY_KEY, None)
+        except ArbotError as err:
+            log.error("could not record that the emergency stop was lifted (%s): after a "
+                      "restart trading stays disabled until started again", err)
 
     async def recover(self, trades: Sequence[Trade], *, price_timeout: float = 30.0) -> None:
         """Reconcile trades a crash left unfinished, before trading may start: ask the
@@ -273,7 +348,7 @@ class Control:
                               for venue in (trade.buy_exchange, trade.sell_exchange)):
                     await trio.sleep(0.1)
             runner = TradeRunner(executor=executor, ledger=self.ledger, report=self.report,
-                                 clock=self.clock)
+                                 clock=self.clock, commit=self._commit)
             self.recent_trades[trade.id] = trade
             try:
                 final = await runner.recover(trade)
@@ -315,11 +390,16 @@ class Control:
             reason = check.check(signal)
             if reason:
                 return self._reject(signal, reason)
+        trade_id = self.trade_ids.take()
+        if self.trade_ids.wants_refill:
+            self._nursery.start_soon(self._refill_ids)
+        if trade_id is None:
+            return self._reject(signal, "storage")
         reservations = self._reserve(signal)
         if reservations is None:
             return self._reject(signal, "balance")
         trade = Trade(
-            id=self.next_trade_id,
+            id=trade_id,
             signal_id=signal.id,
             mode=self.mode or "simulation",
             symbol=signal.symbol,
@@ -331,10 +411,11 @@ class Control:
             planned_profit=to_decimal(round(signal.profit, 8)),
             started_at=self.clock(),
         )
-        self.next_trade_id += 1
         self.active[trade.id] = trade
         self._idle = trio.Event()
-        self.report(trade)
+        # Told, not stored: the first write of a trade is the runner's durable one, so a
+        # queued "planned" record can never be written over it.
+        self.report(trade, store=False)
         self._nursery.start_soon(self._run_trade, self._runner, trade, signal, reservations)
         return attrs.evolve(signal, executed=True)
 
@@ -395,7 +476,12 @@ class Control:
                   "restart the daemon to reconcile it", trade.id, trade.reason)
         self.bus.publish("status", {"event": "trading_stopped", "reason": trade.reason})
 
-    def report(self, trade: Trade) -> None:
+    async def _commit(self, trade: Trade) -> None:
+        """Write ``trade`` durably before an order of it leaves (when storage can)."""
+        if self.durable is not None:
+            await self.durable.commit_trade(trade)
+
+    def report(self, trade: Trade, *, store: bool = True) -> None:
         """Every state change of a trade: kept, published, stored, and logged when final."""
         if trade.id in self.active:
             self.active[trade.id] = trade
@@ -417,7 +503,7 @@ class Control:
                 f" ({trade.reason})" if trade.reason else "",
             )
         self.bus.publish("trade", trade)
-        if self.storage is not None:
+        if store and self.storage is not None:
             self.storage.record_trade(trade)
 
     def _stop_loss_fraction(self) -> float | None:

@@ -144,6 +144,10 @@ class Engine:
         if self.on_signal_recorded is not None:
             self.on_signal_recorded(signal)
 
+    def restore_signals(self, signals: Sequence[Signal]) -> None:
+        """Count the signals of a previous run (oldest first) in the last hour's figure."""
+        self._signal_times.extend(signal.timestamp for signal in signals)
+
     def signals_last_hour(self) -> int:
         cutoff = self.clock() - _HOUR
         times = self._signal_times

@@ -13,20 +13,26 @@ widened by the signal's tolerance. Then:
 - nothing filled: ``failed``.
 
 Orders are never abandoned in flight: placement is shielded from cancellation, and an
-emergency stop (``flatten_only``) skips the hedge and unwinds at once. Client order ids
-are derived from the trade id, so a retried request cannot create a second order.
+emergency stop (``flatten_only``) cancels a trade whose orders have not left yet, skips
+the hedge and unwinds at once. Client order ids are derived from the trade id, so a
+retried request cannot create a second order.
+
+Write-ahead: before any order is sent (the entry legs, a hedge, an unwind), the trade
+with that order is handed to ``commit``, which writes it durably (storage's
+``commit_trade``). An order that could not be recorded is not sent: after a crash the
+daemon must find every order that may exist on an exchange.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import attrs
 import trio
 
-from arbotd._errors import PermanentExchangeError, TemporaryExchangeError
+from arbotd._errors import ArbotError, PermanentExchangeError, TemporaryExchangeError
 from arbotd._interfaces import Executor
 from arbotd._ledger import Ledger
 from arbotd._model import (
@@ -66,6 +72,7 @@ class TradeRunner:
         clock: Callable[[], float],
         stop_loss_fraction: Callable[[], float | None] = lambda: None,
         retry_delay: float = 0.5,
+        commit: Callable[[Trade], Awaitable[None]] | None = None,
     ) -> None:
         self.executor = executor
         self.ledger = ledger
@@ -73,7 +80,13 @@ class TradeRunner:
         self.clock = clock
         self.stop_loss_fraction = stop_loss_fraction
         self.retry_delay = retry_delay
+        self.commit = commit
         self.flatten_only = False
+        # What an emergency stop did (see flatten_only): trades it cancelled before their
+        # orders left, and trades whose hedge it skipped so that their position was
+        # unwound instead.
+        self.stop_cancelled: set[int] = set()
+        self.stop_flattened: set[int] = set()
 
     async def run(self, trade: Trade, tolerance: float = 0.0) -> Trade:
         """Execute a ``planned`` trade and return it in a final state, or, when an
@@ -84,7 +97,18 @@ class TradeRunner:
                      price=trade.planned_buy_price * (1 + tol))
         sell = _order(trade, Side.SELL, trade.sell_exchange, trade.quantity, "entry", "s",
                       price=trade.planned_sell_price * (1 - tol))
-        trade = self._update(trade.advance(TradeState.SUBMITTED, orders=(buy, sell)))
+        submitted = trade.advance(TradeState.SUBMITTED, orders=(buy, sell))
+        if self.flatten_only:
+            return self._cancel_by_stop(trade)
+        try:
+            await self._commit(submitted)
+        except ArbotError as err:
+            log.error("trade %d: not sent, it could not be recorded first: %s", trade.id, err)
+            return self._finish(trade, TradeState.FAILED,
+                                f"not sent: the trade could not be recorded first ({err})")
+        if self.flatten_only:  # the stop came while the trade was being recorded
+            return self._cancel_by_stop(submitted)
+        trade = self._update(submitted)
         results: dict[str, tuple[Order, list[Fill]]] = {}
         # Once sent, an order's outcome must be known before anything else happens.
         with trio.CancelScope(shield=True):
@@ -107,9 +131,17 @@ class TradeRunner:
         if trade.state is TradeState.PLANNED:
             return self._finish(trade, TradeState.CANCELLED, "not sent before a restart")
         with trio.CancelScope(shield=True):
-            for order in [o for o in trade.orders if o.status is OrderStatus.NEW]:
+            unknown = [o for o in trade.orders if o.status is OrderStatus.NEW]
+            never_placed = 0
+            for order in unknown:
                 placed, fills = await self._query(order)
+                if placed.status is OrderStatus.REJECTED and not fills:
+                    never_placed += 1
                 trade = self._update(self._book(trade, placed, fills))
+            if unknown and never_placed == len(trade.orders) and not trade.fills:
+                # Recorded, then stopped before any order reached an exchange.
+                return self._finish(trade, TradeState.CANCELLED,
+                                    "its orders were never placed before a restart")
             return await self._settle(trade)
 
     # --- settling -------------------------------------------------------------------------
@@ -174,7 +206,10 @@ class TradeRunner:
         moved against the plan by more than the stop-loss."""
         position = _open_position(trade)
         stop = self.stop_loss_fraction()
-        if self.flatten_only or stop is None:
+        if self.flatten_only:
+            self.stop_flattened.add(trade.id)
+            return trade
+        if stop is None:
             return trade
         if position > 0:  # bought more than sold: sell the rest where we planned to sell
             side, exchange, planned = Side.SELL, trade.sell_exchange, trade.planned_sell_price
@@ -222,7 +257,16 @@ class TradeRunner:
         return trade
 
     async def _send(self, trade: Trade, order: Order) -> Trade:
-        trade = self._update(trade.with_orders(order))
+        """Record, then place one order (a hedge or an unwind) and book its outcome. An
+        order that cannot be recorded is not sent: the trade comes back without it."""
+        with_order = trade.with_orders(order)
+        try:
+            await self._commit(with_order)
+        except ArbotError as err:
+            log.error("trade %d: %s order %s not sent, it could not be recorded first: %s",
+                      trade.id, order.purpose, order.client_order_id, err)
+            return trade
+        trade = self._update(with_order)
         results: dict[str, tuple[Order, list[Fill]]] = {}
         await self._place_into(order, results)
         placed, fills = results[order.client_order_id]
@@ -264,6 +308,15 @@ class TradeRunner:
         return trade.with_orders(order).with_fills(*fills)
 
     # --- reporting --------------------------------------------------------------------------
+
+    async def _commit(self, trade: Trade) -> None:
+        if self.commit is not None:
+            await self.commit(trade)
+
+    def _cancel_by_stop(self, trade: Trade) -> Trade:
+        self.stop_cancelled.add(trade.id)
+        return self._finish(trade, TradeState.CANCELLED,
+                            "cancelled by an emergency stop before its orders were sent")
 
     def _update(self, trade: Trade) -> Trade:
         self.report(trade)

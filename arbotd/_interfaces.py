@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from arbotd._model import Trade
+from arbotd._model import Signal, Trade
 
 if TYPE_CHECKING:
-    from arbotd._model import Balance, Fill, Order, Quote, Signal
+    from arbotd._model import Balance, Fill, Order, Quote
     from arbotd.exchange.rules import SymbolRules
 
 __all__ = [
+    "DurableStorage",
     "ExchangeAccount",
     "ExchangeAdapter",
     "Executor",
@@ -266,13 +267,24 @@ class StoredState:
     """What a storage backend hands the daemon when it opens: where numbering resumes,
     the trades a crash left unfinished (with their orders and fills), and the paper
     accounts (``starting``: what each asset was funded with; ``balances``: funding plus
-    every stored fill), so that simulation resumes where it stopped."""
+    every stored fill), so that simulation resumes where it stopped.
+
+    The risk state comes back too: the trades closed on the UTC day ``day`` (the day
+    the storage opened) and their realised profit, the signals of the last hour
+    (oldest first; for hourly caps and cool-downs), and ``saved``, what was stored with
+    ``save_state`` (the emergency stop, the equity peak).
+    """
 
     next_signal_id: int = 1
     next_trade_id: int = 1
     unfinished_trades: tuple[Trade, ...] = ()
     starting: Mapping[tuple[str, str], Decimal] = attrs.field(factory=dict)
     balances: Mapping[tuple[str, str], Decimal] = attrs.field(factory=dict)
+    day: dt.date | None = None
+    trades_today: int = 0
+    realized_today: Decimal = Decimal(0)
+    recent_signals: tuple[Signal, ...] = ()
+    saved: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @runtime_checkable
@@ -315,6 +327,41 @@ class Storage(Protocol):
 
     def backlog(self) -> int:
         """Records queued and not yet written."""
+
+
+@runtime_checkable
+class DurableStorage(Protocol):
+    """What a storage backend offers for money safety, beyond :class:`Storage`: writes
+    that are on disk when they return (a synchronous, fsync'd transaction, not the
+    batched writer). The daemon uses them when the backend has them:
+
+    * a trade and the client order ids of its orders are committed with
+      :meth:`commit_trade` before any of those orders is sent;
+    * trade ids come from blocks reserved with :meth:`reserve_ids`, so no id (and no
+      client order id derived from it) is ever given out twice, even by a daemon that was
+      killed before it recorded what it used;
+    * state that must survive a restart (an emergency stop, the equity peak) is kept
+      with :meth:`save_state` or :meth:`record_state` and comes back in
+      :attr:`StoredState.saved`.
+
+    Each raises :class:`arbotd.ArbotError` naming the cause when the write fails.
+    """
+
+    async def commit_trade(self, trade: Trade) -> None:
+        """Write ``trade`` with its orders and fills durably before returning."""
+
+    async def reserve_ids(self, name: str, count: int) -> int:
+        """Reserve ``count`` consecutive ids of the kind ``name`` (``"trade"``) durably
+        and return the first. Reserved ids are never handed out again; the first block
+        of a kind starts after any id of that kind already stored."""
+
+    async def save_state(self, key: str, value: Any) -> None:
+        """Keep ``value`` (JSON-ready; ``None`` removes the key) under ``key`` across
+        restarts, on disk when this returns."""
+
+    def record_state(self, key: str, value: Any) -> None:
+        """Like :meth:`save_state`, through the batched writer: returns at once, for
+        state that changes often (an equity peak)."""
 
 
 @runtime_checkable

@@ -17,7 +17,13 @@ from arbotd._control import Control
 from arbotd._engine import Engine
 from arbotd._errors import ConfigError, PluginError, TradingError
 from arbotd._feeds import FeedSupervisor
-from arbotd._interfaces import ExchangeAdapter, Storage, Strategy
+from arbotd._interfaces import (
+    DurableStorage,
+    ExchangeAdapter,
+    Storage,
+    StoredState,
+    Strategy,
+)
 from arbotd._ledger import Ledger
 from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
 
@@ -74,6 +80,8 @@ class Runtime:
         self.config = config
         self.pm = pm
         self.clock = time.time
+        # Set by use_virtual_clock: time follows trio's clock (a MockClock in tests).
+        self.virtual_time = False
         self.started_at = time.time()
         self.shutdown_requested = trio.Event()
         self.last_config_error: ConfigError | None = None
@@ -124,6 +132,10 @@ class Runtime:
             risk_checks=_flatten(pm.hook.register_risk_checks(config=config, runtime=self)),
             executors=_flatten(pm.hook.register_executors(config=config, runtime=self)),
             storage=self.storage,
+            # Durable writes wait for a worker thread, and a virtual clock runs on while
+            # one waits: in virtual time, trades are recorded through the writer alone.
+            durable=storage if isinstance(storage, DurableStorage) and not self.virtual_time
+            else None,
         )
         self._install_exchanges(config)
 
@@ -155,6 +167,9 @@ class Runtime:
         daemon = self.config.daemon
         if not daemon.autostart or self.control is None:
             return
+        if self.control.emergency:
+            log.warning("not starting trading at start-up: an emergency stop is in force")
+            return
         try:
             self.control.start(daemon.mode)
         except TradingError as err:
@@ -174,9 +189,7 @@ class Runtime:
         state = await self.storage.open() if self.storage is not None else None
         try:
             if state is not None:
-                self.engine.next_signal_id = state.next_signal_id
-                self.control.next_trade_id = state.next_trade_id
-                self.ledger.restore(state.starting, state.balances)
+                self.restore(state)
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.feeds.run)
                 await nursery.start(self.control.run)
@@ -199,6 +212,26 @@ class Runtime:
                 with trio.CancelScope(shield=True):
                     await self.storage.close()
 
+    def restore(self, state: StoredState) -> None:
+        """Hand what storage saved to the objects that keep running state: numbering, the
+        paper accounts, today's closed trades and an emergency stop (the control
+        facade), the last hour's signals (the engine, and strategies with hourly caps and
+        cool-downs), and whatever strategies and risk checks saved (``restore(state)``,
+        where they have it)."""
+        assert self.engine is not None and self.control is not None
+        self.engine.next_signal_id = state.next_signal_id
+        self.engine.restore_signals(state.recent_signals)
+        self.control.restore(state)
+        self.ledger.restore(state.starting, state.balances)
+        for part in [*self.strategies, *self.control.risk_checks]:
+            restore = getattr(part, "restore", None)
+            if callable(restore):
+                try:
+                    restore(state)
+                except Exception:
+                    log.exception("%s could not take back its saved state",
+                                  getattr(part, "name", part))
+
     async def _snapshot_equity(self) -> None:
         """Once a minute: equity and balances, for drawdown and Sharpe ratio."""
         assert self.engine is not None and self.storage is not None
@@ -215,8 +248,13 @@ class Runtime:
     def use_virtual_clock(self, epoch: float) -> None:
         """Let wall time follow trio's clock from ``epoch`` (seconds since the epoch at trio
         time 0): with a ``MockClock``, quote ages, cool-downs, fill delays and daily limits
-        then run in virtual time. Call before the daemon assembles the engine."""
+        then run in virtual time. Call before the daemon assembles the engine.
+
+        Durable writes (a trade recorded before its orders leave, reserved ids, a saved
+        emergency stop) are left to the batched writer then: they wait for a worker
+        thread, and a virtual clock would run on while they wait."""
         self.clock = lambda: epoch + trio.current_time()
+        self.virtual_time = True
 
     @property
     def uptime(self) -> float:

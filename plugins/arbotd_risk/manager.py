@@ -13,10 +13,13 @@
 
 from __future__ import annotations
 
-from arbotd import LimitUse, Runtime, Signal
+from arbotd import DurableStorage, LimitUse, Runtime, Signal, StoredState
 from arbotd_risk.config import RiskConfig
 
-__all__ = ["RiskManager"]
+__all__ = ["PEAK_KEY", "RiskManager"]
+
+PEAK_KEY = "risk.equity_peak"
+"""The saved-state key of the equity peak (USD) behind ``max_drawdown_percent``."""
 
 
 class RiskManager:
@@ -26,6 +29,13 @@ class RiskManager:
         self.config = config
         self.runtime = runtime
         self.equity_peak = 0.0
+
+    def restore(self, state: StoredState) -> None:
+        """Take back the equity peak of a previous run, so that a restart does not reset
+        the drawdown."""
+        peak = state.saved.get(PEAK_KEY)
+        if isinstance(peak, int | float) and peak > self.equity_peak:
+            self.equity_peak = float(peak)
 
     @property
     def stop_loss_fraction(self) -> float:
@@ -81,7 +91,11 @@ class RiskManager:
 
     def drawdown_percent(self) -> float:
         equity = self.equity()
-        self.equity_peak = max(self.equity_peak, equity)
+        if equity > self.equity_peak:
+            self.equity_peak = equity
+            storage = self.runtime.storage
+            if isinstance(storage, DurableStorage):
+                storage.record_state(PEAK_KEY, equity)
         if self.equity_peak <= 0:
             return 0.0
         return max(0.0, (self.equity_peak - equity) / self.equity_peak * 100)

@@ -26,7 +26,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator
 
 from arbotd_sql.database import StorageError
-from arbotd_sql.models import MODELS, SCHEMA_VERSION, SchemaVersion
+from arbotd_sql.models import MODELS, SCHEMA_VERSION, IdSequence, SavedState, SchemaVersion
 
 __all__ = ["MIGRATIONS", "Migration", "migrate_schema", "schema_version"]
 
@@ -34,7 +34,15 @@ log = logging.getLogger(__name__)
 
 Migration = Callable[[SchemaMigrator], None]
 
-MIGRATIONS: Mapping[int, Migration] = {}
+
+
+def _add_sequences_and_saved_state(migrator: SchemaMigrator) -> None:
+    """Version 2: durable id blocks (``id_sequences``) and state kept across restarts
+    (``saved_state``)."""
+    migrator.database.create_tables([IdSequence, SavedState])
+
+
+MIGRATIONS: Mapping[int, Migration] = {2: _add_sequences_and_saved_state}
 """Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
 
 # Any constant: PostgreSQL serialises two daemons (or a daemon and `arbotd user add`)

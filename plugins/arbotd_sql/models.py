@@ -28,15 +28,17 @@ __all__ = [
     "ExactDecimalField",
     "FillRecord",
     "Funding",
+    "IdSequence",
     "OrderRecord",
     "RawQuote",
+    "SavedState",
     "SchemaVersion",
     "SignalRecord",
     "TradeRecord",
     "database",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version the models describe; migrations in ``migrations.py`` bring an older
 database up to it."""
 
@@ -252,6 +254,30 @@ class RawQuote(BaseModel):
         table_name = "raw_quotes"
 
 
+class IdSequence(BaseModel):
+    """Where the next block of ids of a kind (``trade``) starts: a block is reserved
+    durably before any of its ids is used, so an id is never given out twice, even by a
+    daemon killed before it recorded what it used."""
+
+    name = peewee.CharField(max_length=32, primary_key=True)
+    next_value = peewee.BigIntegerField()
+
+    class Meta:
+        table_name = "id_sequences"
+
+
+class SavedState(BaseModel):
+    """Small pieces of state that must survive a restart (the emergency stop, the equity
+    peak behind the drawdown limit), as JSON by key."""
+
+    key = peewee.CharField(max_length=64, primary_key=True)
+    value = peewee.TextField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "saved_state"
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     SignalRecord,
@@ -264,5 +290,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     Funding,
     ApiUser,
     RawQuote,
+    IdSequence,
+    SavedState,
 )
 """Every table, in an order that creates referenced tables first."""

@@ -24,6 +24,7 @@ from arbotd_sql.models import (
     Funding,
     OrderRecord,
     RawQuote,
+    SavedState,
     SignalRecord,
     TradeRecord,
 )
@@ -34,18 +35,23 @@ __all__ = [
     "FUNDING",
     "QUOTE",
     "SIGNAL",
+    "STATE",
     "TRADE",
     "Record",
     "rebuild_trade",
     "trade_rows",
     "write_records",
+    "write_state",
+    "write_trades",
 ]
 
 SIGNAL, TRADE, FUNDING, EQUITY, BAR, QUOTE = "signal", "trade", "funding", "equity", "bar", "quote"
+STATE = "state"
 Record = tuple[str, Any]
 """``(kind, value)``: ``(SIGNAL, Signal)``, ``(TRADE, Trade)``, ``(FUNDING, (exchange,
 asset, amount, timestamp))``, ``(EQUITY, (timestamp, equity_usd, mode, balances))``,
-``(BAR, (symbol, exchange, minute, open, high, low, close))``, ``(QUOTE, Quote)``."""
+``(BAR, (symbol, exchange, minute, open, high, low, close))``, ``(QUOTE, Quote)``,
+``(STATE, (key, json_text or None, timestamp))``."""
 
 BarValues = tuple[str, str, int, float, float, float, float]
 
@@ -239,6 +245,7 @@ def write_records(records: Sequence[Record]) -> None:
     equity: list[tuple[float, float, str, Sequence[Balance]]] = []
     bars: dict[tuple[str, str, int], list[Any]] = {}
     quotes: list[dict[str, Any]] = []
+    states: dict[str, tuple[str | None, float]] = {}
     for kind, value in records:
         if kind == SIGNAL:
             signals[value.id] = value
@@ -255,12 +262,17 @@ def write_records(records: Sequence[Record]) -> None:
             _merge_bar(bars, value)
         elif kind == QUOTE:
             quotes.append(_quote_row(value))
+        elif kind == STATE:
+            key, text, timestamp = value
+            states[key] = (text, timestamp)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
     if signals:
         _upsert(SignalRecord, [signal_row(s) for s in signals.values()], [SignalRecord.id])
     if trades:
-        _write_trades(list(trades.values()))
+        write_trades(list(trades.values()))
+    for key, (text, timestamp) in states.items():
+        write_state(key, text, timestamp)
     _insert(Funding, funding)
     for timestamp, equity_usd, mode, balances in equity:
         EquitySnapshot.create(timestamp=timestamp, equity_usd=equity_usd, mode=mode)
@@ -270,7 +282,18 @@ def write_records(records: Sequence[Record]) -> None:
     _insert(RawQuote, quotes)
 
 
-def _write_trades(trades: list[Trade]) -> None:
+def write_state(key: str, text: str | None, timestamp: float) -> None:
+    """Keep ``text`` (JSON) under ``key``, or remove the key when ``text`` is ``None``."""
+    if text is None:
+        SavedState.delete().where(SavedState.key == key).execute()
+        return
+    SavedState.insert(key=key, value=text, updated_at=timestamp).on_conflict(
+        conflict_target=[SavedState.key],
+        preserve=[SavedState.value, SavedState.updated_at],
+    ).execute()
+
+
+def write_trades(trades: list[Trade]) -> None:
     """Every trade of a batch in one statement per table (trades before the orders and
     fills that refer to them); a fill already stored is left alone."""
     rows: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import peewee
 import trio
 from playhouse.pool import PooledDatabase
@@ -43,10 +44,22 @@ from arbotd_sql.database import (
     describe_error,
     make_database,
 )
+from arbotd_sql.durable import DurableWrites
 from arbotd_sql.migrations import migrate_schema
-from arbotd_sql.models import ApiUser, Bar, RawQuote
-from arbotd_sql.records import BAR, EQUITY, FUNDING, QUOTE, SIGNAL, TRADE, write_records
-from arbotd_sql.state import load_state
+from arbotd_sql.models import ApiUser, Bar, IdSequence, RawQuote
+from arbotd_sql.records import (
+    BAR,
+    EQUITY,
+    FUNDING,
+    QUOTE,
+    SIGNAL,
+    STATE,
+    TRADE,
+    write_records,
+    write_state,
+    write_trades,
+)
+from arbotd_sql.state import load_state, next_id
 from arbotd_sql.writer import RetryPolicy, Writer
 
 __all__ = ["SCOPES", "SqlStorage"]
@@ -104,6 +117,7 @@ class SqlStorage:
         self._bars: dict[tuple[str, str], list[float]] = {}
         self._minute = 0
         self._database: peewee.Database | None = None
+        self._durable: DurableWrites | None = None
         self._password: str | None = None
         self._closed = False
 
@@ -132,6 +146,7 @@ class SqlStorage:
             cause = describe_error(err, self._password)
             raise StorageError(f"cannot open the database {self.display}: {cause}") from err
         self._database = database
+        self._durable = DurableWrites(database)
         self._writer.start(database)
         log.info("storage: %s open; %d unfinished trades to reconcile", self.display,
                  len(state.unfinished_trades))
@@ -148,7 +163,7 @@ class SqlStorage:
                     # Kept in the file: readers never wait for the writer, nor it for them.
                     database.execute_sql("PRAGMA journal_mode=wal")
                 migrate_schema(database)
-                state = load_state()
+                state = load_state(time.time())
         except BaseException:
             _close_all(database)
             raise
@@ -169,6 +184,8 @@ class SqlStorage:
             return
         self._writer.stop(self._shutdown_timeout)
         await trio.to_thread.run_sync(self._writer.join)
+        if self._durable is not None:
+            await trio.to_thread.run_sync(self._durable.close)
         _close_all(self._database)
 
     async def flush(self, timeout: float | None = None) -> bool:
@@ -234,6 +251,38 @@ class SqlStorage:
             log.error("storage: a %s record came after close and is not written: %r", *record)
             return
         self._writer.put(record)
+
+    # --- durable writes (arbotd.DurableStorage) -----------------------------------------------
+
+    async def commit_trade(self, trade: Trade) -> None:
+        """Write ``trade`` with its orders and fills in a transaction of its own that is on
+        disk when this returns (before any of its orders is sent). Raises
+        :class:`StorageError` naming the cause."""
+        await self._durably(f"trade {trade.id}", write_trades, [trade])
+
+    async def reserve_ids(self, name: str, count: int) -> int:
+        """Reserve ``count`` ids of the kind ``name`` durably; return the first."""
+        if count < 1:
+            raise ValueError(f"reserve at least one id, not {count}")
+        return await self._durably(f"a block of {name} ids", _reserve_ids, name, count)
+
+    async def save_state(self, key: str, value: Any) -> None:
+        """Keep ``value`` (JSON-ready, ``None`` removes it) under ``key`` across restarts,
+        on disk when this returns."""
+        await self._durably(f"the state {key!r}", write_state, key, _json(value), time.time())
+
+    def record_state(self, key: str, value: Any) -> None:
+        """:meth:`save_state` through the writer (returns at once)."""
+        self._put((STATE, (key, _json(value), time.time())))
+
+    async def _durably(self, what: str, fn: Callable[..., T], /, *args: Any) -> T:
+        if self._durable is None or self._closed:
+            raise StorageError(f"cannot write {what}: the database {self.display} is not open")
+        try:
+            return await self._durable.run(fn, *args)
+        except (peewee.PeeweeException, OSError) as err:
+            raise StorageError(f"cannot write {what} to {self.display}: "
+                               f"{describe_error(err, self._password)}") from err
 
     # --- state for /health ---------------------------------------------------------------------
 
@@ -428,6 +477,18 @@ class SqlStorage:
 
 
 # --- the sync functions that run in worker threads ---------------------------------------------
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _reserve_ids(name: str, count: int) -> int:
+    start = next_id(name)
+    IdSequence.insert(name=name, next_value=start + count).on_conflict(
+        conflict_target=[IdSequence.name], preserve=[IdSequence.next_value]
+    ).execute()
+    return start
 
 
 def _make_directory(directory: Path) -> None:

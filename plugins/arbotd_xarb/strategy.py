@@ -26,7 +26,7 @@ import logging
 import math
 from collections.abc import Mapping
 
-from arbotd import MarketView, Quote, Signal, split_symbol
+from arbotd import MarketView, Quote, Signal, StoredState, split_symbol
 from arbotd_xarb.config import ArbitrageConfig
 from arbotd_xarb.trend import TrendTracker
 
@@ -72,6 +72,19 @@ class CrossExchangeStrategy:
         self._threshold = config.min_profit_threshold
         self._trade_cap = min(config.trade_amount_usd, config.max_position_size)
         self.trend.resize(config.moving_average_periods, config.trend_confirmation_threshold)
+
+    def restore(self, state: StoredState) -> None:
+        """Count the last hour's signals of a previous run in ``max_trades_per_hour`` and
+        the routes' cool-downs, so that a restart does not reset them."""
+        for signal in state.recent_signals:
+            if signal.symbol not in self._assets:
+                continue
+            self._last_signal[signal.route] = max(
+                self._last_signal.get(signal.route, signal.timestamp), signal.timestamp
+            )
+            self._recent.append(signal.timestamp)
+        if self._recent:
+            self._recent = collections.deque(sorted(self._recent))
 
     # --- hot path ---------------------------------------------------------------------
 

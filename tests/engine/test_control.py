@@ -141,6 +141,7 @@ async def test_emergency_stop_leaves_no_open_position(nursery: trio.Nursery) -> 
     control = await make_control(nursery, executor)
     control.start("simulation")
     control.consider(signal())
+    await trio.testing.wait_all_tasks_blocked()  # the legs are out
     result: dict = {}
 
     async def stop() -> None:
@@ -161,6 +162,43 @@ async def test_emergency_stop_leaves_no_open_position(nursery: trio.Nursery) -> 
     assert not control.consider(signal(2)).executed
     control.start("simulation")
     assert not control.emergency
+
+
+async def test_emergency_stop_cancels_a_trade_whose_orders_have_not_left(
+    nursery: trio.Nursery,
+) -> None:
+    executor = ScriptedExecutor({}, PRICES)
+    control = await make_control(nursery, executor)
+    control.start("simulation")
+    assert control.consider(signal()).executed
+    # The stop comes before the trade's task ran: nothing is sent.
+    result = await control.emergency_stop()
+    assert result["trades_cancelled"] == 1 and result["positions_closed"] == 0
+    [trade] = control.recent_trades.values()
+    assert trade.state is TradeState.CANCELLED and executor.placed == []
+
+
+async def test_emergency_stop_counts_only_what_it_did(nursery: trio.Nursery) -> None:
+    """Both legs out and filling: the stop changes nothing, and says so."""
+    executor = ScriptedExecutor({}, PRICES)
+    executor.holding = True
+    control = await make_control(nursery, executor)
+    control.start("simulation")
+    control.consider(signal())
+    await trio.testing.wait_all_tasks_blocked()
+    result: dict = {}
+
+    async def stop() -> None:
+        result.update(await control.emergency_stop())
+
+    nursery.start_soon(stop)
+    await trio.testing.wait_all_tasks_blocked()
+    executor.hold.set()
+    await control.wait_idle()
+    await trio.testing.wait_all_tasks_blocked()
+    assert result["trades_cancelled"] == 0 and result["positions_closed"] == 0
+    [trade] = control.recent_trades.values()
+    assert trade.state is TradeState.COMPLETED
 
 
 async def test_a_trade_that_cannot_be_reconciled_keeps_trading_disabled(

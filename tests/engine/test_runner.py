@@ -10,6 +10,7 @@ import pytest
 from scripted import FEE, Script, ScriptedExecutor, funded_ledger
 
 from arbotd import (
+    ArbotError,
     Fill,
     Ledger,
     Order,
@@ -37,7 +38,15 @@ async def run(script: Script, *, prices: dict[str, tuple[float, float]] | None =
     reports: list[Trade] = []
     runner = TradeRunner(executor=executor, ledger=ledger, report=reports.append,
                          clock=lambda: 1.0, stop_loss_fraction=lambda: stop_loss)
-    runner.flatten_only = flatten_only
+    if flatten_only:
+        # An emergency stop that comes once the entry legs are out.
+        place = executor.place_order
+
+        async def place_then_stop(order: Order) -> tuple[Order, list[Fill]]:
+            runner.flatten_only = True
+            return await place(order)
+
+        executor.place_order = place_then_stop  # type: ignore[method-assign]
     final = await runner.run(planned_trade(), tolerance=0.0005)
     return final, reports, executor, ledger
 
@@ -135,6 +144,91 @@ async def test_emergency_stop_unwinds_without_hedging() -> None:
     assert final.state is TradeState.UNWOUND
     assert [o.purpose for o in executor.placed] == ["entry", "entry", "unwind"]
     assert_ledger_reconciles(ledger, final)
+
+
+async def test_emergency_stop_before_the_orders_leave_cancels_the_trade() -> None:
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    reports: list[Trade] = []
+    runner = TradeRunner(executor=executor, ledger=funded_ledger(), report=reports.append,
+                         clock=lambda: 1.0)
+    runner.flatten_only = True
+    final = await runner.run(planned_trade())
+    assert final.state is TradeState.CANCELLED
+    assert executor.placed == [] and runner.stop_cancelled == {7}
+
+
+async def test_every_order_is_committed_before_it_is_sent() -> None:
+    """Write-ahead: the entry legs, then each hedge and unwind order, are in what was
+    committed before the executor sees them."""
+    executor = ScriptedExecutor({("sell", "entry"): D("0.4"), ("sell", "hedge"): "reject"},
+                                {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    committed: list[set[str]] = []
+    place = executor.place_order
+
+    async def commit(trade: Trade) -> None:
+        committed.append({o.client_order_id for o in trade.orders})
+
+    async def place_checked(order: Order) -> tuple[Order, list[Fill]]:
+        assert order.client_order_id in committed[-1], (order, committed)
+        return await place(order)
+
+    executor.place_order = place_checked  # type: ignore[method-assign]
+    runner = TradeRunner(executor=executor, ledger=funded_ledger(), report=lambda t: None,
+                         clock=lambda: 1.0, stop_loss_fraction=lambda: 0.02, commit=commit,
+                         retry_delay=0.0)
+    final = await runner.run(planned_trade())
+    assert [o.purpose for o in executor.placed] == ["entry", "entry", "hedge", "unwind"]
+    assert committed == [{"arb7b", "arb7s"}, {"arb7b", "arb7s", "arb7h"},
+                         {"arb7b", "arb7s", "arb7h", "arb7u0"}]
+    assert final.state is TradeState.COMPLETED
+
+
+async def test_a_trade_that_cannot_be_recorded_sends_nothing() -> None:
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+
+    async def commit(trade: Trade) -> None:
+        raise ArbotError("database or disk is full")
+
+    runner = TradeRunner(executor=executor, ledger=funded_ledger(), report=lambda t: None,
+                         clock=lambda: 1.0, commit=commit)
+    final = await runner.run(planned_trade())
+    assert final.state is TradeState.FAILED
+    assert "could not be recorded" in final.reason and "disk is full" in final.reason
+    assert executor.placed == []
+
+
+async def test_an_unwind_that_cannot_be_recorded_is_not_sent() -> None:
+    executor = ScriptedExecutor({("sell", "entry"): "reject"},
+                                {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    commits = 0
+
+    async def commit(trade: Trade) -> None:
+        nonlocal commits
+        commits += 1
+        if commits > 1:
+            raise ArbotError("database or disk is full")
+
+    runner = TradeRunner(executor=executor, ledger=funded_ledger(), report=lambda t: None,
+                         clock=lambda: 1.0, stop_loss_fraction=lambda: None, commit=commit,
+                         retry_delay=0.0)
+    final = await runner.run(planned_trade())
+    assert [o.purpose for o in executor.placed] == ["entry", "entry"]
+    assert final.state is TradeState.FAILED and "still open" in final.reason
+
+
+async def test_recovered_trade_whose_orders_never_left_is_cancelled() -> None:
+    """Recorded, then killed before the orders were sent: the exchange knows neither."""
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.0), "b": (101.0, 101.5)})
+    trade = planned_trade().advance(TradeState.SUBMITTED, orders=(
+        Order("arb7b", 7, "a", "BTCUSDT", Side.BUY, D("100"), D("1")),
+        Order("arb7s", 7, "b", "BTCUSDT", Side.SELL, D("101"), D("1")),
+    ))
+    runner = TradeRunner(executor=executor, ledger=funded_ledger(), report=lambda t: None,
+                         clock=lambda: 1.0, retry_delay=0.0)
+    final = await runner.recover(trade)
+    assert final.state is TradeState.CANCELLED
+    assert final.reason == "its orders were never placed before a restart"
+    assert executor.placed == []
 
 
 async def test_no_stop_loss_configured_means_unwind() -> None:

@@ -146,6 +146,8 @@ class FakeBybit(FakeWebSocketServer):
             "USDT": [Decimal("100000"), Decimal("250")],
         }
         self.orders: dict[str, dict[str, Any]] = {}
+        # Every order request that arrived, by client order id, duplicates included.
+        self.arrivals: list[str] = []
         self.executions: list[dict[str, Any]] = []
         self.requests: list[Request] = []
         self._order_ids = itertools.count(1321003749386327552)
@@ -360,6 +362,7 @@ class FakeBybit(FakeWebSocketServer):
         if instrument is None:
             return retcode(170121, "Invalid symbol.")
         link = body.get("orderLinkId") or f"fake-{next(self._order_ids)}"
+        self.arrivals.append(link)
         if link in self.orders:
             return retcode(170141, "Duplicate clientOrderId.")
         if self.reject_next is not None:

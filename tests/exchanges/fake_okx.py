@@ -181,6 +181,8 @@ class FakeOkx(FakeWebSocketServer):
     balances: dict[str, list[Decimal]] = attrs.field(factory=lambda: {
         "BTC": [Decimal("2"), Decimal("0")], "USDT": [Decimal("100000"), Decimal("0")]})
     orders: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    # Every order request that arrived, by client order id, duplicates included.
+    arrivals: list[str] = attrs.field(factory=list)
     fills: list[dict[str, Any]] = attrs.field(factory=list)
     requests: list[Request] = attrs.field(factory=list)
     connections: list[FakeConnection] = attrs.field(factory=list)
@@ -354,6 +356,7 @@ class FakeOkx(FakeWebSocketServer):
 
     def place(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         cl_ord_id = body.get("clOrdId", "")
+        self.arrivals.append(cl_ord_id)
 
         def refuse(s_code: str, s_msg: str) -> tuple[int, dict[str, Any]]:
             return 200, {"code": "1", "msg": "All operations failed", "data": [

@@ -41,7 +41,7 @@ async def test_a_new_database_gets_every_table_at_the_current_version(
 
 
 def _add_note_and_index(migrator: SchemaMigrator) -> None:
-    """What a version 2 could be: a column and an index the previous schema lacked."""
+    """What a next version could be: a column and an index the previous schema lacked."""
     migrate(
         migrator.add_column("signals", "note", peewee.TextField(null=True)),
         migrator.add_index("trades", ("mode", "state"), False),
@@ -53,7 +53,7 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="arbotd_sql")
-    # The previous release's database: version 1, with data.
+    # The previous release's database: the current version, with data.
     old = make_storage(database_url)
     await old.open()
     for signal_id in (1, 2, 3):
@@ -63,13 +63,14 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(
     old.record_funding("sim_alpha", "USDT", D("10000"), T0)
     await old.close()
 
-    # This release: version 2.
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(migrations, "MIGRATIONS", {2: _add_note_and_index})
+    # The next release.
+    following = SCHEMA_VERSION + 1
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", following)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {following: _add_note_and_index})
     new = make_storage(database_url)
     state = await new.open()
 
-    assert await new.read(_version) == 2
+    assert await new.read(_version) == following
     assert "note" in await new.read(_columns("signals"))
     assert ["mode", "state"] in await new.read(_indexed("trades"))
     assert state.next_signal_id == 102 and state.next_trade_id == 2
@@ -80,9 +81,9 @@ async def test_an_older_database_is_migrated_and_keeps_its_data(
     assert (row.state, row.actual_profit) == ("completed", trade.realized_profit)
     await new.close()
 
-    again = make_storage(database_url)  # already at version 2: nothing to do
+    again = make_storage(database_url)  # already at the new version: nothing to do
     await again.open()
-    assert await again.read(_version) == 2
+    assert await again.read(_version) == following
     assert len([r for r in caplog.records if "migrated" in r.getMessage()]) == 1
 
 
@@ -101,15 +102,17 @@ async def test_a_failed_migration_leaves_the_database_as_it_was(
     old.record_signal(signal(1))
     await old.close()
 
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(migrations, "MIGRATIONS", {2: _fails_halfway})
-    with pytest.raises(StorageError, match="from version 1 to 2 failed"):
+    following = SCHEMA_VERSION + 1
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", following)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {following: _fails_halfway})
+    with pytest.raises(StorageError,
+                       match=f"from version {SCHEMA_VERSION} to {following} failed"):
         await make_storage(database_url).open()
 
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION)
     storage = make_storage(database_url)
     assert (await storage.open()).next_signal_id == 2
-    assert await storage.read(_version) == 1
+    assert await storage.read(_version) == SCHEMA_VERSION
     assert "note" not in await storage.read(_columns("signals"))
 
 
@@ -118,9 +121,10 @@ async def test_a_missing_step_is_an_error(make_storage: Make, database_url: str,
     first = make_storage(database_url)
     await first.open()
     await first.close()
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     monkeypatch.setattr(migrations, "MIGRATIONS", {})
-    with pytest.raises(StorageError, match="no migration of the schema from version 1 to 2"):
+    with pytest.raises(StorageError, match=f"no migration of the schema from version "
+                                           f"{SCHEMA_VERSION} to {SCHEMA_VERSION + 1}"):
         await make_storage(database_url).open()
 
 
@@ -132,3 +136,33 @@ async def test_a_database_newer_than_this_arbotd_is_refused(make_storage: Make,
     await storage.close()
     with pytest.raises(StorageError, match="newer than this arbotd knows"):
         await make_storage(database_url).open()
+
+
+async def test_a_version_1_database_gets_id_blocks_and_saved_state(
+    make_storage: Make, database_url: str
+) -> None:
+    """The first release's schema (no ``id_sequences``, no ``saved_state``) is brought to
+    version 2 with its trades, and ids continue after the trades it holds."""
+    old = make_storage(database_url)
+    await old.open()
+    for trade_id in (1, 2, 3):
+        old.record_trade(completed_lifecycle(trade_id)[-1])
+    await old.flush()
+
+    def downgrade() -> None:
+        models.database.drop_tables([models.IdSequence, models.SavedState])
+        SchemaVersion.update(version=1).execute()
+
+    await old.read(downgrade)
+    await old.close()
+
+    storage = make_storage(database_url)
+    await storage.open()
+    assert await storage.read(_version) == SCHEMA_VERSION == 2
+    assert await storage.reserve_ids("trade", 5) == 4
+    await storage.save_state("control.emergency_stop", {"since": T0})
+    await storage.close()
+    reopened = make_storage(database_url)
+    state = await reopened.open()
+    assert state.saved == {"control.emergency_stop": {"since": T0}}
+    assert await reopened.reserve_ids("trade", 5) == 9
