@@ -59,3 +59,12 @@ def test_backtest_bench_runs() -> None:
     assert "3 venues x 20 symbols" in out
     for line in ("read + parse only:", "replay, end to end:", "ratio replay/read rate:"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_trade_intent_bench_runs() -> None:
+    out = run_script("trade_intent.py", "--no-postgres")
+    assert "== sqlite ==" in out
+    for line in ("write + fsync of 1 KB", "commit_trade (durable, per trade)",
+                 "reserve_ids (16 ids, durable)", "ratio (while committing / alone)"):
+        assert line in out, out
