@@ -93,7 +93,7 @@ class RiskManager:
         equity = self.equity()
         if equity > self.equity_peak:
             self.equity_peak = equity
-            storage = self.runtime.storage
+            storage = getattr(self.runtime, "storage", None)
             if isinstance(storage, DurableStorage):
                 storage.record_state(PEAK_KEY, equity)
         if self.equity_peak <= 0:
