@@ -20,6 +20,7 @@ from hypercorn.utils import wrap_app
 
 from arbotd import ConfigError, ConfigProblem, Runtime
 from arbotd_api.app import create_app
+from arbotd_api.asgi import ShieldedSends
 from arbotd_api.auth import Credentials
 from arbotd_api.config import ApiConfig
 from arbotd_api.context import ApiState
@@ -138,7 +139,8 @@ class ApiService:
         async def stopped() -> None:
             await _first_of(stop, self.runtime.shutdown_requested)
 
-        await worker_serve(wrap_app(app, config.wsgi_max_body_size, None), config,
+        await worker_serve(wrap_app(ShieldedSends(app), config.wsgi_max_body_size, "asgi"),
+                           config,
                            sockets=sockets, shutdown_trigger=stopped, task_status=task_status)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
