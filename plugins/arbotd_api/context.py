@@ -86,7 +86,7 @@ def _invalid(field: str, message: str, **details: Any) -> ApiError:
     return ApiError("VALIDATION_ERROR", message, {"field": field, **details})
 
 
-def shown(raw: str) -> str:
+def _shown(raw: str) -> str:
     """``raw`` as echoed back in an error: a huge value is cut, not repeated whole."""
     return raw if len(raw) <= _SHOWN else raw[:_SHOWN] + "..."
 
@@ -110,7 +110,7 @@ def _too_deep(value: Any) -> str | None:
     objects and arrays nest deeper than :data:`MAX_JSON_DEPTH`, or ``None``. Iterative,
     so that it never meets the recursion limit it guards against."""
     if isinstance(value, dict):
-        roots = [(str(key), item, 2) for key, item in value.items()]
+        roots = [(_shown(str(key)), item, 2) for key, item in value.items()]
     else:
         roots = [("body", value, 1)]
     for field, root, root_depth in roots:
@@ -158,9 +158,9 @@ def float_param(name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise _invalid(name, f"{name} must be a number", provided=shown(raw)) from None
+        raise _invalid(name, f"{name} must be a number", provided=_shown(raw)) from None
     if not math.isfinite(value):
-        raise _invalid(name, f"{name} must be a finite number", provided=shown(raw))
+        raise _invalid(name, f"{name} must be a finite number", provided=_shown(raw))
     return value
 
 
@@ -179,7 +179,7 @@ def epoch_param(name: str, *, required: bool = False) -> float | None:
     return value
 
 
-def parse_int(raw: str, field: str, low: int, high: int, message: str) -> int:
+def _parse_int(raw: str, field: str, low: int, high: int, message: str) -> int:
     """``raw``, decimal digits only, as an integer from ``low`` to ``high`` (both
     non-negative); otherwise ``VALIDATION_ERROR`` with ``message``."""
     if _INTEGER.fullmatch(raw):
@@ -187,7 +187,7 @@ def parse_int(raw: str, field: str, low: int, high: int, message: str) -> int:
         significant = raw.lstrip("0") or "0"
         if len(significant) <= len(str(high)) and low <= int(significant) <= high:
             return int(significant)
-    raise _invalid(field, message, provided=shown(raw), minimum=low, maximum=high)
+    raise _invalid(field, message, provided=_shown(raw), minimum=low, maximum=high)
 
 
 def int_param(name: str, default: int, low: int, high: int) -> int:
@@ -196,9 +196,9 @@ def int_param(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    return parse_int(raw, name, low, high, f"{name} must be an integer from {low} to {high}")
+    return _parse_int(raw, name, low, high, f"{name} must be an integer from {low} to {high}")
 
 
 def path_id(raw: str, field: str) -> int:
     """A path's id (``/trades/<trade_id>``): an integer from 1 to :data:`MAX_ID`."""
-    return parse_int(raw, field, 1, MAX_ID, f"{field} must be a positive integer")
+    return _parse_int(raw, field, 1, MAX_ID, f"{field} must be a positive integer")

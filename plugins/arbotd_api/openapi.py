@@ -107,8 +107,8 @@ STRING = string()
 DATE = string(format="date", pattern=r"^\d{4}-\d{2}-\d{2}$")
 DATE_TIME = string(format="date-time")
 EPOCH = number(minimum=0, description="Unix time in seconds")
-EPOCH_ASKED = number(minimum=0, maximum=MAX_TIME,
-                     description="Unix time in seconds, before the year 10000")
+EPOCH_IN_RANGE = number(minimum=0, maximum=MAX_TIME,
+                        description="Unix time in seconds, before the year 10000")
 TRUE: Schema = {"type": "boolean", "enum": [True]}
 
 
@@ -406,10 +406,10 @@ def _start_request() -> Schema:
     names = nullable(array(STRING))
     return {"type": "object", "properties": {
         "mode": enum(MODES), "symbols": names, "exchanges": names,
-        "start_time": EPOCH_ASKED | {"description": "backtest: first recorded quote "
-                                                    "replayed"},
-        "end_time": EPOCH_ASKED | {"description": "backtest: replay quotes before this "
-                                                  "time"},
+        "start_time": EPOCH_IN_RANGE | {"description": "backtest: first recorded quote "
+                                                       "replayed"},
+        "end_time": EPOCH_IN_RANGE | {"description": "backtest: replay quotes before "
+                                                     "this time"},
         "balance": number(exclusiveMinimum=True, minimum=0,
                           description="backtest: starting quote-currency balance per "
                                       "exchange (default [backtest] balance)"),
@@ -505,8 +505,8 @@ def _paths() -> dict[str, dict[str, Schema]]:
     health["responses"]["503"] = response("A check failed (same body)", _health())
     trade_id = {"name": "trade_id", "in": "path", "required": True,
                 "schema": integer(minimum=1, maximum=MAX_ID)}
-    times = [query("start_time", EPOCH_ASKED, "From this time"),
-             query("end_time", EPOCH_ASKED, "Until this time")]
+    times = [query("start_time", EPOCH_IN_RANGE, "From this time"),
+             query("end_time", EPOCH_IN_RANGE, "Until this time")]
     return {
         "/api/v1/status": {"get": operation("System status", "system", _status())},
         "/api/v1/health": {"get": health},
