@@ -6,12 +6,22 @@ else JWT user, else IP address) so that every answer, refusals included, carries
 rate-limit headers; then refuse: 429, 401 for wrong or missing credentials, 403 for the
 read scope on a write route, 400 for a query parameter given more than once. Unknown
 routes count as reads.
+
+After every answer (``after_request``), refusals included: the rate-limit and CORS
+headers, and the rule that keeps a keep-alive connection in step. An answer may come
+before the request's body has arrived (a refusal decided on the headers alone); the body's
+bytes still follow on the connection, and would be read as the start of the next request.
+So the body is read to its end first, within the body timeout (``[api]
+body_timeout_seconds``) and the size limit; a body that is too large, too slow, or that
+already ran out of time gets the answer with ``Connection: close`` instead, and the
+connection ends after it.
 """
 
 from __future__ import annotations
 
 from quart import Response, current_app, g, request
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 
 from arbotd_api.auth import Principal
 from arbotd_api.context import ApiState, state
@@ -22,6 +32,7 @@ from arbotd_api.ws import register_websocket
 __all__ = ["create_app"]
 
 _ANONYMOUS = Principal("anonymous", "trading", "anonymous")
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def endpoint_kind() -> str:
@@ -40,7 +51,7 @@ def create_app(api: ApiState) -> QuartTrio:
     app = QuartTrio("arbotd_api")
     app.config["ARBOTD"] = api
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     install_error_handlers(app)
     register_routes(app)
     register_websocket(app)
@@ -48,6 +59,8 @@ def create_app(api: ApiState) -> QuartTrio:
     @app.before_request
     async def _guard() -> Response | None:
         current = state()
+        # Read per request, so that a reload's new value applies at once.
+        request.body_timeout = current.settings.body_timeout_seconds
         kind = endpoint_kind()
         try:
             principal = current.credentials.authenticate(request.headers)
@@ -90,9 +103,26 @@ def create_app(api: ApiState) -> QuartTrio:
     async def _headers(response: Response) -> Response:
         response.headers.update(getattr(g, "rate_headers", {}))
         _cors(response)
+        if not await _body_received(response):
+            response.headers["Connection"] = "close"
         return response
 
     return app
+
+
+async def _body_received(response: Response) -> bool:
+    """Whether the request's body, if it has one, has arrived whole, waiting for the rest
+    when the answer came first. ``False``: too large, too slow, or already too slow
+    (``response`` is the 408), so the connection must close after this answer."""
+    if not request.content_length and "Transfer-Encoding" not in request.headers:
+        return True
+    if response.status_code == 408:
+        return False  # the body ran out of time already: waiting again would not help
+    try:
+        await request.get_data()  # bounded by MAX_CONTENT_LENGTH and the body timeout
+    except HTTPException:
+        return False
+    return True
 
 
 def _is_preflight() -> bool:

@@ -68,6 +68,8 @@ class ApiConfig:
     jwt_secret_env: str = setting("ARBOT_JWT_SECRET", check=_check_env_name)
     # A WebSocket client this many signals/trades behind is disconnected.
     ws_max_pending: int = setting(1000, ge=10)
+    # A request body must arrive whole within this many seconds (else 408 REQUEST_TIMEOUT).
+    body_timeout_seconds: float = setting(10.0, gt=0, le=300)
     # /health fails above this memory use (percent of the machine) ...
     health_max_memory_percent: float = setting(95.0, gt=0, le=100)
     # ... or below this free space (GB) where the daemon keeps its state.

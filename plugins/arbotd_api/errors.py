@@ -2,8 +2,10 @@
 
 Every failure answers ``{"error": {"code", "message", "details", "timestamp"}}`` with the
 codes of the API reference, plus ``VALIDATION_ERROR`` (malformed body or parameter),
-``FORBIDDEN`` (read scope on a write route), ``NOT_FOUND``, ``METHOD_NOT_ALLOWED`` and
-``STORAGE_NOT_AVAILABLE`` (history endpoints without a storage that keeps history).
+``FORBIDDEN`` (read scope on a write route), ``NOT_FOUND``, ``METHOD_NOT_ALLOWED``,
+``REQUEST_TIMEOUT`` (408: the request body did not arrive within ``[api]
+body_timeout_seconds``) and ``STORAGE_NOT_AVAILABLE`` (history endpoints without a
+storage that keeps history).
 Unexpected exceptions are logged here and answered ``INTERNAL_ERROR`` without any detail:
 no stack trace leaves the server.
 """
@@ -14,7 +16,7 @@ import logging
 from typing import Any
 
 import orjson
-from quart import Quart, Response
+from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
 from arbotd import TradingError, iso_utc
@@ -32,6 +34,7 @@ STATUS: dict[str, int] = {
     "FORBIDDEN": 403,
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
+    "REQUEST_TIMEOUT": 408,
     "RATE_LIMIT_EXCEEDED": 429,
     "INTERNAL_ERROR": 500,
     "EXCHANGE_NOT_AVAILABLE": 503,
@@ -93,6 +96,12 @@ def _from_http(exc: HTTPException) -> ApiError:
         allowed = sorted(getattr(exc, "valid_methods", None) or [])
         return ApiError("METHOD_NOT_ALLOWED", "Method not allowed on this endpoint",
                         {"allowed_methods": allowed}, headers={"Allow": ", ".join(allowed)})
+    if status == 408:
+        timeout = getattr(request, "body_timeout", None)
+        return ApiError("REQUEST_TIMEOUT",
+                        f"The request body did not arrive within {timeout:g} seconds"
+                        if timeout else "The request body did not arrive in time",
+                        {"field": "body", "timeout_seconds": timeout})
     if status in (400, 411, 413, 415, 422):
         return ApiError("VALIDATION_ERROR", exc.description or "Malformed request")
     if status == 401:

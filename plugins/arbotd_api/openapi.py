@@ -19,8 +19,8 @@ from functools import cache
 from typing import Any
 
 from arbotd import TradeState, __version__
+from arbotd_api.context import MAX_ID, MAX_JSON_DEPTH, MAX_TIME
 from arbotd_api.errors import STATUS
-from arbotd_api.routes.backtests import MAX_TIME
 from arbotd_api.routes.history import (
     INTERVALS,
     MAX_LIMIT,
@@ -38,15 +38,17 @@ Schema = dict[str, Any]
 
 MODES = ["simulation", "live", "backtest"]
 SCOPES = ["read", "trading"]
-MAX_ID = 2**63 - 1
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 _DESCRIPTIONS = {
-    400: "The request is malformed (VALIDATION_ERROR, details.field names the culprit), "
-         "names an unknown symbol (INVALID_SYMBOL) or cannot be met (INSUFFICIENT_BALANCE)",
+    400: "The request is malformed (VALIDATION_ERROR, details.field names the culprit; "
+         f"JSON bodies nested deeper than {MAX_JSON_DEPTH} levels are malformed), names an "
+         "unknown symbol (INVALID_SYMBOL) or cannot be met (INSUFFICIENT_BALANCE)",
     401: "Missing, wrong or expired credentials (UNAUTHORIZED)",
     403: "The trading scope is needed (FORBIDDEN) or trading is disabled (TRADING_DISABLED)",
     404: "No such resource (NOT_FOUND)",
     405: "Method not allowed on this endpoint (METHOD_NOT_ALLOWED)",
+    408: "The request body did not arrive within [api] body_timeout_seconds "
+         "(REQUEST_TIMEOUT); the connection closes after this answer",
     429: "Rate limit exceeded (RATE_LIMIT_EXCEEDED); Retry-After says when to come back",
     500: "Internal server error (INTERNAL_ERROR); no details leave the server",
     503: "An exchange (EXCHANGE_NOT_AVAILABLE) or the storage with history "
@@ -105,6 +107,8 @@ STRING = string()
 DATE = string(format="date", pattern=r"^\d{4}-\d{2}-\d{2}$")
 DATE_TIME = string(format="date-time")
 EPOCH = number(minimum=0, description="Unix time in seconds")
+EPOCH_IN_RANGE = number(minimum=0, maximum=MAX_TIME,
+                        description="Unix time in seconds, before the year 10000")
 TRUE: Schema = {"type": "boolean", "enum": [True]}
 
 
@@ -147,7 +151,8 @@ def operation(summary: str, tag: str, ok: Schema, *errors: int,
               body: Schema | None = None, body_required: bool = True,
               ok_status: int = 200) -> Schema:
     """One operation. Every operation may answer 429 and 500; those needing credentials
-    401 too, and write operations 403 (the trading scope)."""
+    401 too, and write operations 403 (the trading scope); those taking a body 408 when
+    it comes too slowly."""
     codes = set(errors) | {429, 500}
     if not public:
         codes.add(401)
@@ -155,6 +160,8 @@ def operation(summary: str, tag: str, ok: Schema, *errors: int,
         codes.add(403)
     if parameters or body is not None:
         codes.add(400)
+    if body is not None:
+        codes.add(408)
     op: Schema = {"summary": summary, "tags": [tag], "operationId": _operation_id(summary),
                   "responses": {str(ok_status): response("Success", ok)}}
     for code in sorted(codes):
@@ -399,10 +406,10 @@ def _start_request() -> Schema:
     names = nullable(array(STRING))
     return {"type": "object", "properties": {
         "mode": enum(MODES), "symbols": names, "exchanges": names,
-        "start_time": EPOCH | {"maximum": MAX_TIME,
-                               "description": "backtest: first recorded quote replayed"},
-        "end_time": EPOCH | {"maximum": MAX_TIME,
-                             "description": "backtest: replay quotes before this time"},
+        "start_time": EPOCH_IN_RANGE | {"description": "backtest: first recorded quote "
+                                                       "replayed"},
+        "end_time": EPOCH_IN_RANGE | {"description": "backtest: replay quotes before "
+                                                     "this time"},
         "balance": number(exclusiveMinimum=True, minimum=0,
                           description="backtest: starting quote-currency balance per "
                                       "exchange (default [backtest] balance)"),
@@ -498,8 +505,8 @@ def _paths() -> dict[str, dict[str, Schema]]:
     health["responses"]["503"] = response("A check failed (same body)", _health())
     trade_id = {"name": "trade_id", "in": "path", "required": True,
                 "schema": integer(minimum=1, maximum=MAX_ID)}
-    times = [query("start_time", EPOCH, "From this time"),
-             query("end_time", EPOCH, "Until this time")]
+    times = [query("start_time", EPOCH_IN_RANGE, "From this time"),
+             query("end_time", EPOCH_IN_RANGE, "Until this time")]
     return {
         "/api/v1/status": {"get": operation("System status", "system", _status())},
         "/api/v1/health": {"get": health},

@@ -2,9 +2,11 @@
 
 ``run`` binds and listens itself, then hands the sockets to Hypercorn's trio worker
 (what ``hypercorn.trio.serve`` runs), and reports started once the worker is serving.
-It stops when the daemon's shutdown is requested: Hypercorn stops accepting, and
-requests and WebSockets in flight get ``graceful_timeout`` (the daemon's shutdown
-timeout, less a second) to finish.
+It stops when the daemon's shutdown is requested: Hypercorn stops accepting, idle
+keep-alive connections close at once, and requests and WebSockets in flight get
+``graceful_timeout`` (the daemon's shutdown timeout, less a second) to finish. That
+idle connections have a timer to close them at all is owed to
+:class:`arbotd_api.asgi.ShieldedSends` around the app.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hypercorn.utils import wrap_app
 
 from arbotd import ConfigError, ConfigProblem, Runtime
 from arbotd_api.app import create_app
+from arbotd_api.asgi import ShieldedSends
 from arbotd_api.auth import Credentials
 from arbotd_api.config import ApiConfig
 from arbotd_api.context import ApiState
@@ -138,8 +141,9 @@ class ApiService:
         async def stopped() -> None:
             await _first_of(stop, self.runtime.shutdown_requested)
 
-        await worker_serve(wrap_app(app, config.wsgi_max_body_size, None), config,
-                           sockets=sockets, shutdown_trigger=stopped, task_status=task_status)
+        app = wrap_app(ShieldedSends(app), config.wsgi_max_body_size, "asgi")
+        await worker_serve(app, config, sockets=sockets, shutdown_trigger=stopped,
+                           task_status=task_status)
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         self.state, app, config, sockets = self._prepare(self.settings)

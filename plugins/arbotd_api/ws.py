@@ -26,7 +26,7 @@ import trio
 from quart import Quart, Response, websocket
 
 from arbotd import Quote, Signal, SubscriptionClosed, Trade, iso_utc
-from arbotd_api.context import state
+from arbotd_api.context import loads_json, state
 from arbotd_api.errors import ApiError, error_body, error_response
 
 __all__ = ["register_websocket"]
@@ -84,10 +84,7 @@ class _Connection:
 
 async def _receive_json() -> dict[str, Any]:
     raw = await websocket.receive()
-    try:
-        message = orjson.loads(raw)
-    except ValueError:
-        raise ApiError("VALIDATION_ERROR", "Messages must be JSON objects") from None
+    message = loads_json(raw, "The message")
     if not isinstance(message, dict):
         raise ApiError("VALIDATION_ERROR", "Messages must be JSON objects")
     return message

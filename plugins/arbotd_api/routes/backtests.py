@@ -22,12 +22,11 @@ backtest`` answers ``TRADING_DISABLED``.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
-from arbotd_api.context import kind, state, string_list
+from arbotd_api.context import MAX_TIME, int_param, kind, path_id, state, string_list
 from arbotd_api.errors import ApiError, json_response
 
 __all__ = ["RUNNER_KEY", "blueprint", "start_backtest"]
@@ -36,10 +35,7 @@ blueprint = Blueprint("backtests", __name__)
 
 RUNNER_KEY = "backtest"
 MAX_LIMIT = 1000
-MAX_TIME = 253_402_300_799.0
-"""9999-12-31T23:59:59Z: the latest time a backtest's range may name."""
 MAX_OFFSET = 1_000_000_000
-_INTEGER = re.compile(r"[0-9]+")
 
 
 def _runner() -> Any:
@@ -86,16 +82,6 @@ async def start_backtest(body: dict[str, Any]) -> Response:
     return json_response({"success": True, "message": "Backtest started", **result})
 
 
-def _int_param(name: str, default: int, high: int, low: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
-        raise ApiError("VALIDATION_ERROR", f"{name} must be an integer from {low} to {high}",
-                       {"field": name, "provided": raw})
-    return int(raw)
-
-
 @blueprint.get("/backtests")
 @kind("read")
 async def list_backtests() -> Response:
@@ -107,15 +93,12 @@ async def list_backtests() -> Response:
 @blueprint.get("/backtests/<backtest_id>")
 @kind("read")
 async def get_backtest(backtest_id: str) -> Response:
-    if not _INTEGER.fullmatch(backtest_id) or not 0 < int(backtest_id) < 2**63:
-        raise ApiError("VALIDATION_ERROR", "backtest_id must be a positive integer",
-                       {"field": "backtest_id", "provided": backtest_id})
-    limit = _int_param("limit", 100, MAX_LIMIT, 1)
-    offset = _int_param("offset", 0, MAX_OFFSET, 0)
-    job = _runner().job(int(backtest_id))
+    number = path_id(backtest_id, "backtest_id")
+    limit = int_param("limit", 100, 1, MAX_LIMIT)
+    offset = int_param("offset", 0, 0, MAX_OFFSET)
+    job = _runner().job(number)
     if job is None:
-        raise ApiError("NOT_FOUND", f"Backtest {backtest_id} not found",
-                       {"backtest_id": int(backtest_id)})
+        raise ApiError("NOT_FOUND", f"Backtest {number} not found", {"backtest_id": number})
     trades, total = job.trades(limit, offset)
     return json_response({
         **job.describe(),

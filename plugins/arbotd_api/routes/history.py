@@ -44,7 +44,7 @@ import attrs
 from quart import Blueprint, Response, request
 
 from arbotd import FINAL_STATES, HistoryStore, TradeState
-from arbotd_api.context import float_param, json_body, kind, state
+from arbotd_api.context import MAX_ID, epoch_param, int_param, json_body, kind, path_id, state
 from arbotd_api.errors import ApiError, json_response
 
 __all__ = ["MAX_CANDLES", "SIGNAL_MAX_AGE", "blueprint"]
@@ -69,7 +69,6 @@ TRADE_STATES = tuple(member.value for member in TradeState)
 _FINAL = frozenset(member.value for member in FINAL_STATES)
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INTEGER = re.compile(r"[0-9]+")
 
 
 class StorageNotAvailable(ApiError):
@@ -165,30 +164,9 @@ def _date_range(source: Any, prefix: str = "") -> tuple[dt.date | None, dt.date 
     return start, end
 
 
-def _int_param(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not _INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
-        raise _invalid(name, f"{name} must be an integer from {low} to {high}",
-                       provided=raw, minimum=low, maximum=high)
-    return int(raw)
-
-
-def _time_param(name: str, *, required: bool = False) -> float | None:
-    value = float_param(name)
-    if value is None:
-        if required:
-            raise _invalid(name, f"{name} is required (epoch seconds)")
-        return None
-    if value < 0:
-        raise _invalid(name, f"{name} must be epoch seconds, not negative")
-    return value
-
-
 def _time_range(*, required: bool = False) -> tuple[float | None, float | None]:
-    start = _time_param("start_time", required=required)
-    end = _time_param("end_time", required=required)
+    start = epoch_param("start_time", required=required)
+    end = epoch_param("end_time", required=required)
     if start is not None and end is not None and start > end:
         raise _invalid("start_time", "start_time is after end_time")
     return start, end
@@ -227,8 +205,8 @@ async def list_trades() -> Response:
         store.trades, "status",
         start_date=start, end_date=end, symbol=_symbol_param(),
         status=_choice_param("status", TRADE_STATES),
-        limit=_int_param("limit", 100, 1, MAX_LIMIT),
-        offset=_int_param("offset", 0, 0, MAX_OFFSET),
+        limit=int_param("limit", 100, 1, MAX_LIMIT),
+        offset=int_param("offset", 0, 0, MAX_OFFSET),
     )
     return json_response(answer)
 
@@ -236,13 +214,11 @@ async def list_trades() -> Response:
 @blueprint.get("/trades/<trade_id>")
 @kind("read")
 async def get_trade(trade_id: str) -> Response:
-    if not _INTEGER.fullmatch(trade_id) or not 0 < int(trade_id) < 2**63:
-        raise _invalid("trade_id", "trade_id must be a positive integer", provided=trade_id)
+    number = path_id(trade_id, "trade_id")
     store = _store()
-    answer = await store.trade(int(trade_id))
+    answer = await store.trade(number)
     if answer is None:
-        raise ApiError("NOT_FOUND", f"Trade {trade_id} not found",
-                       {"trade_id": int(trade_id)})
+        raise ApiError("NOT_FOUND", f"Trade {number} not found", {"trade_id": number})
     return json_response(answer)
 
 
@@ -255,8 +231,8 @@ async def list_signals() -> Response:
         store.signals, "start_time",
         start_time=start, end_time=end, symbol=_symbol_param(),
         executed=_bool_param("executed"),
-        limit=_int_param("limit", 100, 1, MAX_LIMIT),
-        offset=_int_param("offset", 0, 0, MAX_OFFSET),
+        limit=int_param("limit", 100, 1, MAX_LIMIT),
+        offset=int_param("offset", 0, 0, MAX_OFFSET),
     )
     return json_response(answer)
 
@@ -349,7 +325,7 @@ async def analytics_query() -> Response:
 
 
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def _operations(body: dict[str, Any]) -> list[dict[str, Any]]:
