@@ -105,11 +105,14 @@ async def test_a_silent_venue_is_not_used_nor_shown_connected_until_fresh_data_a
             feed = (await exchanges(client))["binance"]
             assert feed == {"connected": False, "last_update": None, "latency_ms": None}
 
-            fake.inject(dear_quote(fake))
-            await wait_until(lambda: any(map(involves_binance, engine.last_signals)))
-            live = await exchanges(client)
-            assert live["binance"]["connected"] is True
-            last_update = live["binance"]["last_update"]
+            # Quotes every 0.1 s (the socket is not stale) until Binance shows connected
+            # and one of its quotes made a signal.
+            with trio.fail_after(TIMEOUT):
+                while not ((feed := (await exchanges(client))["binance"])["connected"]
+                           and any(map(involves_binance, engine.last_signals))):
+                    fake.inject(dear_quote(fake))
+                    await trio.sleep(0.1)
+            last_update = feed["last_update"]
             assert last_update is not None
             first = len(fake.connections)
 
@@ -126,7 +129,10 @@ async def test_a_silent_venue_is_not_used_nor_shown_connected_until_fresh_data_a
                     await trio.sleep(0.05)
             assert len(polls) > 10
             assert [p for p in polls if p["connected"]] == []
-            assert {p["last_update"] for p in polls} == {last_update}
+            # last_update stays the time of the latest quote.
+            silent_since = polls[0]["last_update"]
+            assert silent_since >= last_update
+            assert {p["last_update"] for p in polls} == {silent_since}
             assert engine.fresh_quote("binance", "BTCUSDT", 3600.0) is None
             assert engine.price_usd("BTC") is not None  # the simulated venues still price it
 
@@ -137,7 +143,9 @@ async def test_a_silent_venue_is_not_used_nor_shown_connected_until_fresh_data_a
                     seen.append(events.receive_nowait().payload)
                 except trio.WouldBlock:
                     break
-            down = next(
+            # (The last time Binance went unusable is the silence: a slow machine may have
+            # had a gap earlier, while quotes were still being sent.)
+            down = max(
                 index for index, event in enumerate(seen)
                 if isinstance(event, dict) and event.get("exchange") == "binance"
                 and event.get("usable") is False
@@ -155,7 +163,7 @@ async def test_a_silent_venue_is_not_used_nor_shown_connected_until_fresh_data_a
                 while not (feed := (await exchanges(client))["binance"])["connected"]:
                     fake.inject(dear_quote(fake))
                     await trio.sleep(0.1)
-            assert feed["last_update"] > last_update
+            assert feed["last_update"] > silent_since
             assert engine.fresh_quote("binance", "BTCUSDT", 3600.0) is not None
 
 
