@@ -5,6 +5,16 @@ channel costs ~18 µs per item, more than the whole decision). The engine stores
 as the latest of its (symbol, exchange), publishes it on the bus (coalesced per
 subscriber), and runs the strategies on that symbol only. Signals are numbered, published,
 and handed to the signal handler (the control facade), which decides whether to trade.
+
+Validity belongs to the data, not to the connection. A venue's feed tells the engine when
+it goes down (``on_feed_state(venue, False)``: a disconnect, a stall, a sequence gap) and
+when it is connected again (``on_feed_state(venue, True)``). Going down forgets every quote
+of the venue, so nothing from before the outage is ever used again: not for signals, not
+to price an order (:meth:`Engine.fresh_quote`), not to value balances
+(:meth:`Engine.price_usd`). Connecting only *arms* the venue: it becomes usable with its
+first quote afterwards, and each of its symbols is in the book again only once a quote of
+it has arrived. So a feed whose socket reconnects but whose data does not flow is never
+traded on, whatever the adapter says about its socket.
 """
 
 from __future__ import annotations
@@ -79,6 +89,9 @@ class Engine:
         # that ``(quotes_processed, book_revision)`` identifies the book's content.
         self.book_revision = 0
         self.signals_detected = 0
+        # Venues connected again whose first quote has not come yet (see the module
+        # docstring); empty but for the moments after a connect.
+        self._awaiting_data: set[str] = set()
         self._signal_times: collections.deque[float] = collections.deque()
         self.last_signals: collections.deque[Signal] = collections.deque(maxlen=1000)
 
@@ -86,6 +99,10 @@ class Engine:
 
     def on_quote(self, quote: Quote) -> None:
         self.quotes_processed += 1
+        # Costs one truth test of an empty set per quote, except just after a connect.
+        awaiting = self._awaiting_data
+        if awaiting and quote.exchange in awaiting:
+            self._data_arrived(quote.exchange)
         quotes = self.book.get(quote.symbol)
         if quotes is None:
             quotes = self.book[quote.symbol] = {}
@@ -102,18 +119,55 @@ class Engine:
                     self._emit(signal)
 
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
-        was = self.market.usable.get(exchange)
-        self.market.usable[exchange] = usable
-        if was is usable:
-            return
+        """``usable=False``: the feed of ``exchange`` is down (disconnected, stale, out of
+        sync): it is unusable and its quotes are forgotten. ``usable=True``: it is
+        connected (again): it becomes usable with its next quote. Telling a connected
+        venue that it is connected changes nothing."""
+        market = self.market
         if usable:
-            log.info("%s: market data usable", exchange)
-        else:
-            log.warning("%s: market data unusable%s", exchange, f": {reason}" if reason else "")
+            if market.usable.get(exchange) or exchange in self._awaiting_data:
+                return
+            # Quotes that came while it was down (from a connection of the venue that
+            # stayed up, or delivered late) predate this connect: start from nothing.
+            self._forget(exchange)
+            market.usable[exchange] = False
+            self._awaiting_data.add(exchange)
+            log.info("%s: connected; usable once fresh market data arrives", exchange)
+            return
+        self._awaiting_data.discard(exchange)
+        was = market.usable.get(exchange)
+        market.usable[exchange] = False
+        self._forget(exchange)
+        if was is False:
+            return
+        log.warning("%s: market data unusable%s", exchange, f": {reason}" if reason else "")
+        self._publish_feed_state(exchange, False, reason)
+
+    def is_usable(self, exchange: str) -> bool:
+        """Whether the market data of ``exchange`` may be used: its feed is connected and
+        has delivered since it (re)connected."""
+        return self.market.usable.get(exchange, False)
+
+    def _data_arrived(self, exchange: str) -> None:
+        self._awaiting_data.discard(exchange)
+        self.market.usable[exchange] = True
+        log.info("%s: market data usable", exchange)
+        self._publish_feed_state(exchange, True, "")
+
+    def _publish_feed_state(self, exchange: str, usable: bool, reason: str) -> None:
         self.bus.publish(
             "status",
             {"event": "feed", "exchange": exchange, "usable": usable, "reason": reason},
         )
+
+    def _forget(self, exchange: str) -> None:
+        """Drop every quote of ``exchange`` from the book."""
+        forgot = False
+        for quotes in self.book.values():
+            if quotes.pop(exchange, None) is not None:
+                forgot = True
+        if forgot:
+            self.book_revision += 1
 
     # --- signals -------------------------------------------------------------------------
 
@@ -166,6 +220,7 @@ class Engine:
         for exchange in list(self.market.usable):
             if exchange not in fees:
                 del self.market.usable[exchange]
+        self._awaiting_data.intersection_update(fees)
         for quotes in self.book.values():
             for exchange in [e for e in quotes if e not in fees]:
                 del quotes[exchange]
@@ -188,13 +243,16 @@ class Engine:
         return quote
 
     def price_usd(self, asset: str) -> float | None:
-        """A mid price of ``asset`` in a USD stablecoin from any venue, for valuing
-        balances; ``None`` when no venue quotes it."""
+        """A mid price of ``asset`` in a USD stablecoin, averaged over the venues whose
+        market data is usable, for valuing balances; ``None`` when none of them quotes it
+        (then a valuation is incomplete, see :meth:`arbotd.Ledger.full_value_usd`)."""
+        usable = self.market.usable
         for quote_asset in ("USDT", "USDC", "USD", "FDUSD"):
             quotes = self.book.get(asset + quote_asset)
             if quotes:
-                mids = [q.mid for q in quotes.values()]
-                return sum(mids) / len(mids)
+                mids = [q.mid for venue, q in quotes.items() if usable.get(venue)]
+                if mids:
+                    return sum(mids) / len(mids)
         return None
 
     def rejection_counts(self) -> dict[str, int]:

@@ -61,15 +61,19 @@ class QuoteSink(Protocol):
         """Hot path: one new best bid/ask."""
 
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
-        """The feed of ``exchange`` became usable (connected, book in sync) or not
-        (reconnecting, stale, sequence gap). Quotes of an unusable feed are never traded
+        """The feed of ``exchange`` is connected (``True``: subscribed, book in sync) or
+        down (``False``: disconnected, stale, sequence gap). Down forgets every quote the
+        feed gave; connected makes the venue usable with its next quote, so quotes
+        delivered after ``True`` must be fresh. Quotes of an unusable feed are never traded
         on."""
 
 
 @attrs.frozen
 class FeedStatus:
-    """For ``/api/v1/status``: whether the feed is connected, the local time of its last
-    quote, and the latency from exchange event time to local receive time."""
+    """For ``/api/v1/status``: whether the feed is connected (a feed should say so only
+    once data has arrived since it last connected; ``/status`` also requires the engine
+    to hold its data usable), the local time of its last quote, and the latency from
+    exchange event time to local receive time."""
 
     connected: bool
     last_update: float | None = None
@@ -85,7 +89,9 @@ class ExchangeAdapter(Protocol):
     this venue usually trades above the others (0 for most).
 
     Two adapters built from the same settings should compare equal: on reload, a feed
-    keeps running when its new adapter equals the old one and the symbols are unchanged.
+    keeps running (as the running object; the new one is dropped) when its new adapter
+    equals the old one and the symbols are unchanged. Otherwise the old feed is stopped
+    and the new adapter started once the old one's ``stream_quotes`` has ended.
     """
 
     name: str

@@ -66,9 +66,41 @@ class Ledger:
     ) -> float:
         """The balances' worth in USD (of one exchange, or all), stablecoins at par, other
         assets at ``price_of(asset)`` (a USD price, or ``None`` when unknown: such assets
-        are left out). ``starting=True`` values the starting balances instead, at the
-        same prices."""
+        are left out, so the figure is for display; use :meth:`full_value_usd` for
+        anything that compares values over time). ``starting=True`` values the starting
+        balances instead, at the same prices."""
+        value, _ = self._valuation(price_of, exchange, starting)
+        return value
+
+    def full_value_usd(
+        self,
+        price_of: Callable[[str], float | None],
+        exchange: str | None = None,
+        *,
+        starting: bool = False,
+    ) -> float | None:
+        """Like :meth:`value_usd`, but ``None`` when an asset held (a balance other than
+        zero) has no price: a valuation that leaves an asset out would look like a loss
+        (to drawdown limits, to the equity history) while its venues' market data is
+        down."""
+        value, complete = self._valuation(price_of, exchange, starting)
+        return value if complete else None
+
+    def unpriced_assets(
+        self, price_of: Callable[[str], float | None], exchange: str | None = None
+    ) -> list[str]:
+        """The assets held (other than stablecoins) that ``price_of`` has no price for."""
+        return sorted({
+            asset for (venue, asset), total in self._total.items()
+            if (exchange is None or venue == exchange) and total
+            and asset not in USD_ASSETS and price_of(asset) is None
+        })
+
+    def _valuation(
+        self, price_of: Callable[[str], float | None], exchange: str | None, starting: bool
+    ) -> tuple[float, bool]:
         value = 0.0
+        complete = True
         for (venue, asset), total in (self.starting if starting else self._total).items():
             if exchange is not None and venue != exchange:
                 continue
@@ -78,7 +110,9 @@ class Ledger:
                 price = price_of(asset)
                 if price is not None:
                     value += float(total) * price
-        return value
+                elif total:
+                    complete = False
+        return value, complete
 
     # --- changing ----------------------------------------------------------------------
 

@@ -233,17 +233,30 @@ class Runtime:
                                   getattr(part, "name", part))
 
     async def _snapshot_equity(self) -> None:
-        """Once a minute: equity and balances, for drawdown and Sharpe ratio."""
+        """Once a minute: equity and balances, for drawdown and Sharpe ratio.
+
+        A minute in which a held asset has no valid price (its venues' market data is
+        down) is skipped: valued without it, the equity would show a loss that is not
+        one."""
         assert self.engine is not None and self.storage is not None
+        skipping = False
         while True:
             await trio.sleep(EQUITY_SNAPSHOT_INTERVAL)
             if not any(True for _ in self.ledger.balances()):
                 continue
-            self.storage.record_equity(
-                self.clock(),
-                self.ledger.value_usd(self.engine.price_usd),
-                list(self.ledger.balances()),
-            )
+            equity = self.ledger.full_value_usd(self.engine.price_usd)
+            if equity is None:
+                if not skipping:
+                    log.warning(
+                        "equity snapshots paused: no valid price for %s",
+                        ", ".join(self.ledger.unpriced_assets(self.engine.price_usd)),
+                    )
+                skipping = True
+                continue
+            if skipping:
+                log.info("equity snapshots resumed: every asset held has a price again")
+                skipping = False
+            self.storage.record_equity(self.clock(), equity, list(self.ledger.balances()))
 
     def use_virtual_clock(self, epoch: float) -> None:
         """Let wall time follow trio's clock from ``epoch`` (seconds since the epoch at trio

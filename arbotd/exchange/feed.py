@@ -12,7 +12,10 @@ every exchange:
   so a planned disconnect (Binance's 24 h) costs only the reconnect;
 * a connection that brings no message for ``stale_after`` seconds is closed and opened
   again; while any connection is down the venue is unusable (``sink.on_feed_state``), so
-  no trade uses its quotes;
+  no trade uses its quotes; once every connection is up again the sink is told it is
+  connected, and the feed reports itself connected (:meth:`WebSocketFeed.feed_status`)
+  only once a quote has arrived since: a socket that reconnects but brings no data is
+  not a usable feed;
 * messages are read in the connection's own task (:mod:`arbotd.exchange.wsclient`: one
   socket read decodes many messages) and are parsed and handed to the engine
   synchronously, with no channel hop;
@@ -144,6 +147,9 @@ class WebSocketFeed:
         self.resyncs = 0
         self._connections = 0
         self._up: set[int] = set()
+        # Every connection is up (and the sink was told so).
+        self._connected = False
+        # ... and a quote has arrived since: what feed_status reports as connected.
         self._usable = False
         self._last_update: float | None = None
         self._latency_ms: float | None = None
@@ -182,6 +188,8 @@ class WebSocketFeed:
         return hash((type(self), self.settings))
 
     def feed_status(self) -> FeedStatus:
+        """Connected while every connection is up and a quote has arrived since the
+        last (re)connect; ``last_update`` is when the latest quote arrived."""
         return FeedStatus(self._usable, self._last_update, self._latency_ms)
 
     async def stream_quotes(
@@ -208,7 +216,7 @@ class WebSocketFeed:
                 task_status.started()
         finally:
             self._up.clear()
-            self._usable = False
+            self._connected = self._usable = False
 
     # --- connections ------------------------------------------------------------------------
 
@@ -315,6 +323,8 @@ class WebSocketFeed:
                 if quote.exchange_ts != received:
                     self._latency_ms = (received - quote.exchange_ts) * 1000.0
                 deliver(quote)
+                if not self._usable:
+                    self._usable = self._connected
         except ConnectionClosed as err:
             return f"connection closed: {err}"
 
@@ -333,14 +343,15 @@ class WebSocketFeed:
         self._up.add(index)
         if len(self._up) == self._connections:
             all_up.set()
-            if not self._usable:
-                self._usable = True
+            if not self._connected:
+                self._connected = True
                 sink.on_feed_state(self.name, True)
 
     def _mark_down(self, index: int, sink: QuoteSink, reason: str) -> None:
         self._up.discard(index)
-        if self._usable:
-            self._usable = False
+        self._usable = False
+        if self._connected:
+            self._connected = False
             sink.on_feed_state(self.name, False, reason)
 
 

@@ -101,7 +101,9 @@ class SimVenue:
         return f"SimVenue({self.name!r})"
 
     def feed_status(self) -> FeedStatus:
-        # A simulated quote is "received" the instant it is made: no latency.
+        """Connected once the first tick since the feed (re)started is delivered, like a
+        real feed whose data must flow before it counts. A simulated quote is "received"
+        the instant it is made: no latency."""
         return FeedStatus(self._connected, self._last_update, 0.0)
 
     async def stream_quotes(
@@ -127,7 +129,7 @@ class SimVenue:
         tick = max(0, math.ceil((trio.current_time() - clock_origin) * rate - self.phase))
         sim.seek(tick)
         deliver = sink.on_quote
-        self._connected = True
+        self._connected = False
         sink.on_feed_state(self.name, True)
         task_status.started()
         try:
@@ -139,6 +141,7 @@ class SimVenue:
                 timestamp = wall_origin + offset
                 sim.emit(timestamp, deliver)
                 self._last_update = timestamp
+                self._connected = True
                 tick += 1
         finally:
             self._connected = False

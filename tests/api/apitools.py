@@ -57,6 +57,7 @@ shutdown_timeout_seconds = {shutdown_timeout}
 [arbitrage]
 # Keep this comment.
 min_profit_threshold = 0.002
+{arbitrage}
 
 [simulation]
 updates_per_second = 10.0
@@ -84,17 +85,18 @@ def server_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                    ) -> Callable[..., AbstractAsyncContextManager[Running]]:
     """For a ``serve_api`` fixture: ``async with serve_api(extra_toml) as api`` runs the
     daemon with every installed plugin, ``extra`` appended to ``[api]`` (or more tables
-    after it), with the test credentials in the environment; ``shutdown_timeout`` is
-    ``[daemon] shutdown_timeout_seconds``."""
+    after it), ``arbitrage`` (keys) added to ``[arbitrage]``, with the test credentials in
+    the environment; ``shutdown_timeout`` is ``[daemon] shutdown_timeout_seconds``."""
     monkeypatch.setenv("ARBOT_API_KEY", f"{API_KEY},{READ_KEY}:read")
     monkeypatch.setenv("ARBOT_JWT_SECRET", JWT_SECRET)
 
     @asynccontextmanager
-    async def start(extra: str = "", *, wait_feeds: bool = True, port: int = 0,
-                    shutdown_timeout: float = 5.0) -> AsyncIterator[Running]:
+    async def start(extra: str = "", *, arbitrage: str = "", wait_feeds: bool = True,
+                    port: int = 0, shutdown_timeout: float = 5.0) -> AsyncIterator[Running]:
         path = tmp_path / "arbot.toml"
-        text = textwrap.dedent(BASE_CONFIG).format(state_dir=tmp_path / "state", port=port,
-                                                   shutdown_timeout=shutdown_timeout)
+        text = textwrap.dedent(BASE_CONFIG).format(
+            state_dir=tmp_path / "state", port=port, shutdown_timeout=shutdown_timeout,
+            arbitrage=textwrap.dedent(arbitrage))
         path.write_text(text + textwrap.dedent(extra), encoding="utf-8")
         notifier = RecordingNotifier()
         daemon = Daemon(path, notifier=notifier)

@@ -1,5 +1,6 @@
 """The feed supervisor: one task per venue, restarted with backoff when it fails, and on
-reload only the feeds whose settings or symbols changed are restarted."""
+reload only the feeds whose settings or symbols changed are restarted; statuses come from
+the adapters that run."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class FakeAdapter:
     taker_fee: float = 0.001
     premium_baseline: float = 0.0
     starts: list[tuple[str, ...]] = attrs.field(factory=list)
+    running: int = 0
+    most_at_once: int = 0
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FakeAdapter) and (self.name, self.setting) == (
@@ -28,16 +31,27 @@ class FakeAdapter:
 
     async def stream_quotes(self, symbols: Any, sink: Any, *, task_status: Any) -> None:
         self.starts.append(tuple(symbols))
-        sink.on_feed_state(self.name, True)
-        if self.fail:
-            raise ConnectionError("connection reset by peer")
-        await trio.sleep_forever()
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            sink.on_feed_state(self.name, True)
+            if self.fail:
+                raise ConnectionError("connection reset by peer")
+            await trio.sleep_forever()
+        finally:
+            # Unwinding takes a while, like closing a socket politely.
+            with trio.CancelScope(shield=True):
+                await trio.sleep(0)
+                await trio.sleep(0)
+            self.running -= 1
 
     def feed_status(self) -> FeedStatus:
-        return FeedStatus(connected=bool(self.starts))
+        return FeedStatus(connected=self.running > 0)
 
 
 class Sink:
+    """Stands in for the engine: every venue said connected counts as usable."""
+
     def __init__(self) -> None:
         self.states: list[tuple[str, bool, str]] = []
 
@@ -46,6 +60,10 @@ class Sink:
 
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
         self.states.append((exchange, usable, reason))
+
+    def is_usable(self, exchange: str) -> bool:
+        latest = [usable for name, usable, _ in self.states if name == exchange]
+        return bool(latest) and latest[-1]
 
 
 async def test_reload_restarts_only_what_changed(nursery: trio.Nursery) -> None:
@@ -71,6 +89,61 @@ async def test_reload_restarts_only_what_changed(nursery: trio.Nursery) -> None:
     feeds.configure({"a": a, "b": new_b}, ["BTCUSDT", "ETHUSDT"])
     await trio.testing.wait_all_tasks_blocked()
     assert a.starts[-1] == new_b.starts[-1] == ("BTCUSDT", "ETHUSDT")
+    nursery.cancel_scope.cancel()
+
+
+async def test_statuses_come_from_the_adapters_that_run(nursery: trio.Nursery) -> None:
+    running = FakeAdapter("a")
+    feeds = FeedSupervisor(Sink())
+    feeds.configure({"a": running}, ["BTCUSDT"])
+    await nursery.start(feeds.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert feeds.statuses()["a"].connected
+
+    # A reload hands over a fresh, equal adapter that never runs: the running one stays.
+    feeds.configure({"a": FakeAdapter("a")}, ["BTCUSDT"])
+    await trio.testing.wait_all_tasks_blocked()
+    assert feeds.adapters["a"] is running and feeds.statuses()["a"].connected
+
+    # A symbol added restarts the feed as the new adapter, which then reports.
+    fresh = FakeAdapter("a")
+    feeds.configure({"a": fresh}, ["BTCUSDT", "ETHUSDT"])
+    await trio.testing.wait_all_tasks_blocked()
+    assert feeds.adapters["a"] is fresh and fresh.starts == [("BTCUSDT", "ETHUSDT")]
+    assert running.running == 0 and feeds.statuses()["a"].connected
+    nursery.cancel_scope.cancel()
+
+
+async def test_a_restarted_feed_is_marked_unusable_and_never_runs_twice_at_once(
+    nursery: trio.Nursery,
+) -> None:
+    sink = Sink()
+    adapter = FakeAdapter("a")
+    feeds = FeedSupervisor(sink)
+    feeds.configure({"a": adapter}, ["BTCUSDT"])
+    await nursery.start(feeds.run)
+    await trio.testing.wait_all_tasks_blocked()
+    # The same object again with another symbol set (as a backtest session may do).
+    feeds.configure({"a": adapter}, ["BTCUSDT", "ETHUSDT"])
+    assert sink.states[-1][:2] == ("a", False)
+    assert not feeds.statuses()["a"].connected
+    await trio.testing.wait_all_tasks_blocked()
+    assert len(adapter.starts) == 2 and adapter.most_at_once == 1
+    assert sink.states[-1][:2] == ("a", True) and feeds.statuses()["a"].connected
+    nursery.cancel_scope.cancel()
+
+
+async def test_a_feed_counts_as_connected_only_while_the_sink_holds_it_usable(
+    nursery: trio.Nursery,
+) -> None:
+    sink = Sink()
+    feeds = FeedSupervisor(sink)
+    feeds.configure({"a": FakeAdapter("a")}, ["BTCUSDT"])
+    await nursery.start(feeds.run)
+    await trio.testing.wait_all_tasks_blocked()
+    assert feeds.statuses()["a"].connected
+    sink.on_feed_state("a", False, "stale")  # the adapter still says connected
+    assert not feeds.statuses()["a"].connected
     nursery.cancel_scope.cancel()
 
 

@@ -42,3 +42,17 @@ def test_funding_is_reported_and_accounts_restore() -> None:
     assert restarted.total("a", "USDT") == D("10012.5")
     assert restarted.starting[("a", "USDT")] == D("10000")
     assert restarted.available("a", "USDT") == 10012.5
+
+
+def test_a_valuation_missing_a_price_is_incomplete_not_a_loss() -> None:
+    ledger = Ledger()
+    ledger.set_balance("a", "USDT", D("1000"))
+    ledger.set_balance("a", "BTC", D("0.5"))
+    ledger.set_balance("b", "ETH", D("0"))  # nothing held: needs no price
+    prices = {"BTC": 60000.0}
+    assert ledger.full_value_usd(prices.get) == 31000.0
+    assert ledger.full_value_usd(prices.get, starting=True) == 31000.0
+    assert ledger.full_value_usd({}.get) is None
+    assert ledger.full_value_usd({}.get, "b") == 0.0  # b holds nothing unpriced
+    assert ledger.value_usd({}.get) == 1000.0  # for display, the priced part
+    assert ledger.unpriced_assets({}.get) == ["BTC"]

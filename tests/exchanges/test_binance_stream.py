@@ -191,6 +191,33 @@ async def test_a_stall_marks_the_feed_stale_and_reconnects(fake: FakeBinance) ->
         nursery.cancel_scope.cancel()
 
 
+async def test_a_reconnected_socket_counts_as_connected_only_once_data_arrives(
+    fake: FakeBinance,
+) -> None:
+    feed = make_feed(fake, stale_after_seconds=0.3)
+    sink = RecordingSink()
+    async with trio.open_nursery() as nursery:
+        fake.stalled = True  # the socket stays open; only injected messages are sent
+        await nursery.start(feed.stream_quotes, ["BTCUSDT"], sink)
+        # Subscribed and told connected, but nothing came yet.
+        assert sink.usable_flips() == [True] and not feed.feed_status().connected
+        fake.inject(fake.book_ticker("BTCUSDT"))
+        await wait_for(lambda: feed.feed_status().connected)
+        last_update = feed.feed_status().last_update
+        # Silent: stale, reconnected, still silent.
+        await wait_for(lambda: sink.usable_flips()[:3] == [True, False, True])
+        assert len(fake.open_connections) >= 1
+        status = feed.feed_status()
+        assert not status.connected and status.last_update == last_update
+        # Data again: connected.
+        with trio.fail_after(5):
+            while not feed.feed_status().connected:
+                fake.inject(fake.book_ticker("BTCUSDT"))
+                await trio.sleep(0.05)
+        assert feed.feed_status().last_update > last_update  # type: ignore[operator]
+        nursery.cancel_scope.cancel()
+
+
 async def test_garbage_is_skipped_and_the_feed_goes_on(fake: FakeBinance) -> None:
     feed = make_feed(fake)
     sink = RecordingSink()

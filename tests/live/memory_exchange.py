@@ -35,6 +35,16 @@ class MemoryVenue:
         self.name = name
         self.taker_fee = taker_fee
 
+    # Equal settings, equal adapters: a reload keeps the running feed (and the quotes the
+    # test delivered) instead of restarting it.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MemoryVenue):
+            return NotImplemented
+        return (self.name, self.taker_fee) == (other.name, other.taker_fee)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.taker_fee))
+
     async def stream_quotes(self, symbols: Any, sink: Any, *, task_status: Any) -> None:
         sink.on_feed_state(self.name, True)
         task_status.started()

@@ -27,8 +27,8 @@ class FakeRuntime:
         self.engine = Engine(strategies=[], bus=bus, ledger=self.ledger, clock=lambda: NOW)
         self.engine.set_venues({"a": 0.001, "b": 0.001}, {})
         for venue in ("a", "b"):
-            self.engine.book.setdefault("BTCUSDT", {})[venue] = Quote(
-                venue, "BTCUSDT", 9999.0, 10001.0, 1, 1, NOW, NOW)
+            self.engine.on_feed_state(venue, True)
+            self.engine.on_quote(Quote(venue, "BTCUSDT", 9999.0, 10001.0, 1, 1, NOW, NOW))
         self.control = Control(engine=self.engine, ledger=self.ledger, bus=bus,
                                clock=lambda: NOW)
 

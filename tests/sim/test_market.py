@@ -253,6 +253,31 @@ def test_sim_venue_is_an_exchange_adapter() -> None:
     assert venue.feed_status() == arbotd.FeedStatus(connected=False, latency_ms=0.0)
 
 
+async def test_a_venue_counts_as_connected_once_its_first_tick_is_delivered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    (venue,) = make_venues(attrs.evolve(DEFAULTS, venues=["sim_alpha"]))
+    seen: list[bool] = []  # feed_status().connected when told connected, then per quote
+
+    class Sink(RecordingSink):
+        def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
+            seen.append(venue.feed_status().connected)
+            super().on_feed_state(exchange, usable, reason)
+
+        def on_quote(self, quote: Quote) -> None:
+            seen.append(venue.feed_status().connected)
+            super().on_quote(quote)
+
+    sink = Sink()
+    await stream_for([venue], 0.5, sink)
+    assert sink.states == [("sim_alpha", True)]
+    ticks = len(sink.quotes) // len(SYMBOLS)
+    assert ticks >= 2
+    # Not connected when it says so, nor during its first tick; connected after it.
+    assert seen == [False] * (1 + len(SYMBOLS)) + [True] * (ticks - 1) * len(SYMBOLS)
+    assert not venue.feed_status().connected  # stopped
+
+
 async def test_stream_delivers_every_tick_on_time(autojump_clock: trio.testing.MockClock) -> None:
     venues = make_venues()
     sink = RecordingSink()

@@ -8,9 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from support import RecordingNotifier, simulate
+import trio
+from support import VIRTUAL_EPOCH, RecordingNotifier, simulate
 
 from arbotd import FINAL_STATES, Quote, Runtime, Side, TradeState
+from arbotd._daemon import Daemon
 
 EPOCH = 1_750_000_000.0
 
@@ -127,3 +129,45 @@ async def test_a_summary_is_logged_and_sent_to_systemd_every_minute(
     summaries = [r.getMessage() for r in caplog.records if "quotes processed" in r.getMessage()]
     assert len(summaries) >= 2
     assert any("rejected: " in s and "cooldown" in s for s in summaries)
+
+
+async def test_equity_snapshots_pause_while_a_held_asset_has_no_valid_price(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    path = tmp_path / "arbot.toml"
+    config = CONFIG.format(seed=42, state_dir=tmp_path / "state")
+    path.write_text(config.replace("[simulation]\n", "[simulation]\nupdates_per_second = 2.0\n"))
+    notifier = RecordingNotifier()
+    daemon = Daemon(path, notifier=notifier)
+    runtime = daemon.prepare()
+    runtime.use_virtual_clock(VIRTUAL_EPOCH - trio.current_time())
+    snapshots: list[float] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(daemon.serve)
+        await notifier.wait_for("READY=1")
+        engine, storage = runtime.engine, runtime.storage
+        record_equity = storage.record_equity
+
+        def record(timestamp: float, equity_usd: float, balances: object) -> None:
+            snapshots.append(equity_usd)
+            record_equity(timestamp, equity_usd, balances)
+
+        storage.record_equity = record
+        await trio.sleep(125)
+        assert len(snapshots) >= 2
+        # Every venue's feed goes down: no coin held has a valid price any more.
+        venues = sorted(engine.market.fees)
+        for venue in venues:
+            engine.on_feed_state(venue, False, "connection closed")
+        assert engine.price_usd("BTC") is None
+        during = len(snapshots)
+        await trio.sleep(185)
+        assert len(snapshots) == during
+        # Back, with fresh quotes: the snapshots resume.
+        for venue in venues:
+            engine.on_feed_state(venue, True)
+        await trio.sleep(65)
+        assert len(snapshots) > during
+        runtime.shutdown_requested.set()
+    # Never a snapshot that left the coins out (they are most of the paper accounts).
+    assert min(snapshots) > 0.9 * max(snapshots)

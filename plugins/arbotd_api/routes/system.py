@@ -5,12 +5,18 @@ stop until trading is started again, ``"stopping"`` once the daemon shuts down, 
 ``"idle"`` (watching the markets, not trading). ``mode`` is the mode trading was last
 started in, else ``[daemon] mode``.
 
+``exchanges`` (in ``/status``): each enabled exchange's feed, as the feed supervisor
+reports the running feeds: ``connected`` only while its market data is usable (its feed
+is connected and quotes have arrived since it last (re)connected), ``last_update`` the
+time of its latest quote.
+
 ``/openapi.json`` is public like ``/health``: the OpenAPI document (:mod:`arbotd_api.openapi`).
 
 ``/health`` answers 200 when every check passes and 503 otherwise, with the same body:
 - ``database``: the storage backend's ``ping()`` if it has one (else ``backlog()``, failing
   above 100,000 queued records), timed; ``pass`` without storage (nothing to check);
-- ``exchanges``: feeds connected of those enabled; fails unless all are connected;
+- ``exchanges``: feeds connected (as in ``/status``: market data usable) of those enabled;
+  fails unless all are connected;
 - ``memory``: the machine's memory in use, ``(MemTotal - MemAvailable) / MemTotal`` from
   ``/proc/meminfo``, fails above ``[api] health_max_memory_percent``;
 - ``disk``: free space (GB = 10^9 bytes) where the daemon keeps its state, fails below
