@@ -29,6 +29,11 @@ class RiskManager:
         self.config = config
         self.runtime = runtime
         self.equity_peak = 0.0
+        # The last figures measured with every held asset priced: while a venue's market
+        # data is down, the limits keep them instead of mistaking the unpriced holdings
+        # for a loss.
+        self._drawdown = 0.0
+        self._balance_percent: dict[str, float] = {}
 
     def restore(self, state: StoredState) -> None:
         """Take back the equity peak of a previous run, so that a restart does not reset
@@ -83,14 +88,18 @@ class RiskManager:
         control.stats.roll(control.clock())
         return max(0.0, -float(control.stats.realized_today))
 
-    def equity(self) -> float:
+    def equity(self) -> float | None:
+        """Every balance at current prices, in USD; ``None`` while a held asset has no
+        valid price."""
         engine = self.runtime.engine
         if engine is None:
-            return 0.0
-        return self.runtime.ledger.value_usd(engine.price_usd)
+            return None
+        return self.runtime.ledger.full_value_usd(engine.price_usd)
 
     def drawdown_percent(self) -> float:
         equity = self.equity()
+        if equity is None:
+            return self._drawdown
         if equity > self.equity_peak:
             self.equity_peak = equity
             storage = getattr(self.runtime, "storage", None)
@@ -98,16 +107,21 @@ class RiskManager:
                 storage.record_state(PEAK_KEY, equity)
         if self.equity_peak <= 0:
             return 0.0
-        return max(0.0, (self.equity_peak - equity) / self.equity_peak * 100)
+        self._drawdown = max(0.0, (self.equity_peak - equity) / self.equity_peak * 100)
+        return self._drawdown
 
     def balance_percent(self, exchange: str) -> float:
         """Holdings on ``exchange`` as a percent of its starting holdings, both at current
-        prices (100 when it started with nothing of value)."""
+        prices (100 when it started with nothing of value; the last figure while a held
+        asset has no valid price)."""
         engine = self.runtime.engine
         if engine is None:
             return 100.0
         ledger = self.runtime.ledger
-        start = ledger.value_usd(engine.price_usd, exchange, starting=True)
-        if start <= 0:
-            return 100.0
-        return ledger.value_usd(engine.price_usd, exchange) / start * 100
+        start = ledger.full_value_usd(engine.price_usd, exchange, starting=True)
+        now = ledger.full_value_usd(engine.price_usd, exchange)
+        if start is None or now is None:
+            return self._balance_percent.get(exchange, 100.0)
+        percent = now / start * 100 if start > 0 else 100.0
+        self._balance_percent[exchange] = percent
+        return percent

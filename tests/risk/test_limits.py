@@ -118,3 +118,17 @@ def test_stop_loss_is_offered_to_the_trade_runner() -> None:
 )
 def test_limit_status_thresholds(current: float, status: str) -> None:
     assert LimitUse("max_drawdown_percent", 5.0, current).status == status
+
+
+def test_a_missing_price_is_not_a_drawdown() -> None:
+    """While every venue quoting BTC is down, the BTC held has no price: the drawdown and
+    the balance share keep their last figures instead of counting the BTC as lost."""
+    risk, runtime = manager(max_drawdown_percent=1.0, balance_threshold_percent=90.0)
+    assert risk.check(signal()) is None
+    before = risk.drawdown_percent()
+    for venue in ("a", "b"):
+        runtime.engine.on_feed_state(venue, False, "test")
+    assert runtime.engine.price_usd("BTC") is None
+    assert risk.drawdown_percent() == before
+    assert risk.balance_percent("a") == 100.0
+    assert risk.check(signal()) is None
