@@ -23,10 +23,17 @@ import time
 from collections.abc import Callable, Mapping
 
 import peewee
-from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import SchemaMigrator, migrate
 
 from arbotd_sql.database import StorageError
-from arbotd_sql.models import MODELS, SCHEMA_VERSION, IdSequence, SavedState, SchemaVersion
+from arbotd_sql.models import (
+    MODELS,
+    SCHEMA_VERSION,
+    AuditEntry,
+    IdSequence,
+    SavedState,
+    SchemaVersion,
+)
 
 __all__ = ["MIGRATIONS", "Migration", "migrate_schema", "schema_version"]
 
@@ -42,7 +49,17 @@ def _add_sequences_and_saved_state(migrator: SchemaMigrator) -> None:
     migrator.database.create_tables([IdSequence, SavedState])
 
 
-MIGRATIONS: Mapping[int, Migration] = {2: _add_sequences_and_saved_state}
+def _add_token_generations_and_audit(migrator: SchemaMigrator) -> None:
+    """Version 3: a token generation per API user (revocation) and the audit log."""
+    migrate(migrator.add_column("api_users", "token_generation",
+                                peewee.IntegerField(default=0)))
+    migrator.database.create_tables([AuditEntry])
+
+
+MIGRATIONS: Mapping[int, Migration] = {
+    2: _add_sequences_and_saved_state,
+    3: _add_token_generations_and_audit,
+}
 """Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
 
 # Any constant: PostgreSQL serialises two daemons (or a daemon and `arbotd user add`)

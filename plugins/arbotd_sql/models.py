@@ -22,6 +22,7 @@ __all__ = [
     "MODELS",
     "SCHEMA_VERSION",
     "ApiUser",
+    "AuditEntry",
     "BalanceSnapshot",
     "Bar",
     "EquitySnapshot",
@@ -38,7 +39,7 @@ __all__ = [
     "database",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version the models describe; migrations in ``migrations.py`` bring an older
 database up to it."""
 
@@ -227,15 +228,38 @@ class Funding(BaseModel):
 
 
 class ApiUser(BaseModel):
-    """A user of the API's JWT login. ``scope`` is ``read`` or ``trading``."""
+    """A user of the API's JWT login. ``scope`` is ``read`` or ``trading``.
+    ``token_generation`` is carried by every token issued to the user: raising it (a new
+    password, a revocation) makes every token issued before invalid."""
 
     username = peewee.CharField(max_length=64, unique=True)
     password_hash = peewee.TextField()
     scope = peewee.CharField(max_length=16)
     created_at = peewee.DoubleField()
+    token_generation = peewee.IntegerField(default=0)
 
     class Meta:
         table_name = "api_users"
+
+
+class AuditEntry(BaseModel):
+    """A state-changing call (trading start/stop, emergency stop, a configuration edit, a
+    batch operation, a login, a user added or removed): who (a user name or an API key's
+    label, never a secret), by which means (``jwt``, ``api_key``, ``cli`` ...), from
+    where, what (``action``, and ``details`` as JSON: the values before and after an
+    edit ...), and the outcome (``success`` or an error code) with the HTTP status."""
+
+    timestamp = peewee.DoubleField(index=True)
+    actor = peewee.CharField(max_length=128)
+    method = peewee.CharField(max_length=16)
+    source = peewee.CharField(max_length=128, null=True)
+    action = peewee.CharField(max_length=128, index=True)
+    details = peewee.TextField(null=True)
+    outcome = peewee.CharField(max_length=64)
+    status = peewee.IntegerField(null=True)
+
+    class Meta:
+        table_name = "audit_log"
 
 
 class RawQuote(BaseModel):
@@ -292,5 +316,6 @@ MODELS: tuple[type[BaseModel], ...] = (
     RawQuote,
     IdSequence,
     SavedState,
+    AuditEntry,
 )
 """Every table, in an order that creates referenced tables first."""

@@ -138,11 +138,12 @@ async def test_a_database_newer_than_this_arbotd_is_refused(make_storage: Make,
         await make_storage(database_url).open()
 
 
-async def test_a_version_1_database_gets_id_blocks_and_saved_state(
+async def test_a_version_1_database_is_brought_to_the_current_version(
     make_storage: Make, database_url: str
 ) -> None:
-    """The first release's schema (no ``id_sequences``, no ``saved_state``) is brought to
-    version 2 with its trades, and ids continue after the trades it holds."""
+    """The first release's schema (no ``id_sequences``, ``saved_state``, ``audit_log``, no
+    token generation) is brought to the current version with its trades and users; ids
+    continue after the trades it holds."""
     old = make_storage(database_url)
     await old.open()
     for trade_id in (1, 2, 3):
@@ -150,7 +151,13 @@ async def test_a_version_1_database_gets_id_blocks_and_saved_state(
     await old.flush()
 
     def downgrade() -> None:
-        models.database.drop_tables([models.IdSequence, models.SavedState])
+        models.database.drop_tables([models.IdSequence, models.SavedState,
+                                     models.AuditEntry])
+        migrate(SchemaMigrator.from_database(models.database)
+                .drop_column("api_users", "token_generation"))
+        models.database.execute_sql(
+            "INSERT INTO api_users (username, password_hash, scope, created_at) "
+            f"VALUES ('alice', 'hash', 'read', {T0})")
         SchemaVersion.update(version=1).execute()
 
     await old.read(downgrade)
@@ -158,7 +165,10 @@ async def test_a_version_1_database_gets_id_blocks_and_saved_state(
 
     storage = make_storage(database_url)
     await storage.open()
-    assert await storage.read(_version) == SCHEMA_VERSION == 2
+    assert await storage.read(_version) == SCHEMA_VERSION
+    assert await storage.read(lambda: [(u.username, u.token_generation)
+                                       for u in models.ApiUser.select()]) == [("alice", 0)]
+    assert "audit_log" in await storage.read(models.database.get_tables)
     assert await storage.reserve_ids("trade", 5) == 4
     await storage.save_state("control.emergency_stop", {"since": T0})
     await storage.close()
