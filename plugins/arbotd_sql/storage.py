@@ -44,7 +44,7 @@ from arbotd_sql.database import (
     make_database,
 )
 from arbotd_sql.migrations import migrate_schema
-from arbotd_sql.models import ApiUser, Bar, RawQuote
+from arbotd_sql.models import ApiUser, Bar, RawQuote, SchemaVersion
 from arbotd_sql.records import BAR, EQUITY, FUNDING, QUOTE, SIGNAL, TRADE, write_records
 from arbotd_sql.state import load_state
 from arbotd_sql.writer import RetryPolicy, Writer
@@ -59,6 +59,9 @@ SCOPES = ("read", "trading")
 """The scopes an API user may have."""
 
 _DAY = 86_400.0
+PING_TIMEOUT = 1.5
+"""Seconds :meth:`SqlStorage.ping` waits for the database's answer (less than the API's
+2 s bound on a ping, so that the answer says how long the database has been silent)."""
 
 
 class SqlStorage:
@@ -106,6 +109,10 @@ class SqlStorage:
         self._database: peewee.Database | None = None
         self._password: str | None = None
         self._closed = False
+        # One ping's read at a time: a read abandoned by its caller keeps the token until
+        # its thread ends.
+        self._ping_limiter = trio.CapacityLimiter(1)
+        self._ping_started = 0.0  # monotonic time the latest ping's read began
 
     def __repr__(self) -> str:
         return f"SqlStorage({self.display!r})"
@@ -265,7 +272,9 @@ class SqlStorage:
         return self._writer
 
     def status(self) -> dict[str, Any]:
-        """For ``/health`` and the status line."""
+        """For ``/health``: ``healthy`` is false from the first failed write until one
+        succeeds again, and ``last_error`` says why it failed (``database or disk is
+        full``, ``connection refused``)."""
         return {
             "database": self.display,
             "healthy": self.healthy,
@@ -274,6 +283,35 @@ class SqlStorage:
             "dropped_bars": self.dropped_bars,
             "dropped_quotes": self.dropped_quotes,
         }
+
+    def data_directories(self) -> list[Path]:
+        """The directories of this machine the database's files are in, for the disk
+        check of ``/health``: the SQLite file's; none for PostgreSQL, whose server may be
+        another machine."""
+        return [] if self.target.path is None else [self.target.path.parent]
+
+    async def ping(self, timeout: float = PING_TIMEOUT) -> None:
+        """A cheap read (the schema's version stamp) on a connection of its own, for
+        ``/health``. Raises :class:`StorageError` naming the cause when the read fails or
+        does not answer within ``timeout`` seconds.
+
+        One read at a time: a read that hangs (a server that stopped answering) is left
+        to its thread, and the pings after it wait for that thread, never start another,
+        and fail after their ``timeout`` saying how long the database has been silent."""
+        database = self._database
+        if database is None or self._closed:
+            raise StorageError(f"the database {self.display} is not open")
+        with trio.move_on_after(timeout):
+            await trio.to_thread.run_sync(self._ping_in_thread, database,
+                                          abandon_on_cancel=True, limiter=self._ping_limiter)
+            return
+        silent = time.monotonic() - self._ping_started
+        raise StorageError(f"the database {self.display} has not answered a read for "
+                           f"{max(silent, timeout):.0f} s")
+
+    def _ping_in_thread(self, database: peewee.Database) -> None:
+        self._ping_started = time.monotonic()
+        self._read_in_thread(database, _schema_version, (), {})
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -442,6 +480,10 @@ def _close_all(database: peewee.Database) -> None:
         database.close_all()
     elif not database.is_closed():
         database.close()
+
+
+def _schema_version() -> int | None:
+    return SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
 
 
 def _prune_before(cutoff: float) -> int:
