@@ -9,10 +9,10 @@ When the database is slow, away, out of disk space or failing its I/O
 (:func:`~arbotd_sql.database.is_temporary`), the batch in hand is retried with backoff and
 everything else waits in the queue: nothing is lost while the daemon runs. Only a batch
 the database refuses (a statement error) is written again record by record, so that only
-the record it refuses is lost. The queue is
-bounded by ``max_backlog``: beyond it, price bars and raw quotes (which the next minute
-replaces) are dropped and counted; signals, trades, funding and equity are always kept,
-with an error in the log if they pile up far beyond the bound.
+the record it refuses is lost. The queue is bounded by ``max_backlog``: beyond it, price
+bars and raw quotes (which the next minute replaces) are dropped and counted; signals,
+trades, funding and equity are always kept, with an error in the log if they pile up far
+beyond the bound.
 """
 
 from __future__ import annotations
@@ -258,8 +258,8 @@ class Writer:
                     pending, failure = self._write_one_by_one(pending, err)
                 if failure is None:
                     continue
-                # Waiting, even after a refused batch: its records may be refused again
-                # before the database runs out of space again, and no loop may spin.
+                # Wait even when the full disk stopped the writing record by record: tried
+                # again at once, the batch would be refused and go round without end.
                 failures += 1
                 self._failed(failure, len(pending))
                 if self._give_up(pending):
