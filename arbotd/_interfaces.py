@@ -301,6 +301,16 @@ class Storage(Protocol):
     return at once: they only queue work for the backend's writer. ``observe_quote`` is on
     the hot path (every quote). Everything that touches the database runs in other
     threads, and the ``async`` methods never block the event loop while they wait.
+
+    For ``/health``, a storage may also have
+
+    * an ``async ping()`` method: a cheap read, raising an exception whose message says
+      why when the database cannot answer (without it, the check looks at ``backlog()``);
+    * a ``status()`` method: ``{"healthy": bool, "last_error": str | None, "backlog":
+      int}``, ``healthy`` false from the first failed write until one succeeds again,
+      ``last_error`` the cause in the database's words;
+    * a ``data_directories()`` method: the directories of this machine its files are in
+      (none for a database server), whose free space the disk check watches.
     """
 
     async def open(self) -> StoredState:

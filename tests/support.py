@@ -157,3 +157,61 @@ def throwaway_postgres(
                 run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- a database whose writes fail -------------------------------------------------------------
+
+
+class WriteFault:
+    """While ``on``, every transaction of the storage writer (``arbotd_sql``) fails the way
+    SQLite's fail on a full disk: the statements run, then SQLite ends the transaction
+    itself and reports ``database or disk is full``, so the rollback that follows fails
+    too. ``error`` replaces the reported error (an unwrapped driver error, an
+    ``OSError``). Install it with :meth:`install` before the storage is made."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.error: BaseException | None = None
+        self.failures = 0
+
+    def install(self, monkeypatch: Any) -> None:
+        import peewee
+
+        import arbotd_sql.storage
+        from arbotd_sql import models
+
+        write_records = arbotd_sql.storage.write_records
+
+        def failing_write(records: Any) -> None:
+            write_records(records)
+            if self.on:
+                self.failures += 1
+                models.database.rollback()
+                raise self.error or peewee.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(arbotd_sql.storage, "write_records", failing_write)
+
+
+@contextlib.contextmanager
+def tiny_filesystem(directory: Path, size: str = "512k") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``directory`` (created), unmounted afterwards; the
+    test is skipped where mounting is not allowed (not root, or a container without the
+    capability). ``resize_filesystem(directory, size)`` changes its size."""
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    directory.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(directory)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "--lazy", str(directory)], capture_output=True)
+
+
+def resize_filesystem(directory: Path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(directory)], check=True,
+                   capture_output=True)

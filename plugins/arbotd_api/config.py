@@ -72,7 +72,8 @@ class ApiConfig:
     body_timeout_seconds: float = setting(10.0, gt=0, le=300)
     # /health fails above this memory use (percent of the machine) ...
     health_max_memory_percent: float = setting(95.0, gt=0, le=100)
-    # ... or below this free space (GB) where the daemon keeps its state.
+    # ... or below this free space (GB) where the daemon keeps its state or its SQLite
+    # database (the lowest of them).
     health_min_free_disk_gb: float = setting(1.0, ge=0)
 
     @property

@@ -213,11 +213,14 @@ def _health() -> Schema:
     return obj({
         "healthy": BOOLEAN,
         "checks": obj({
-            "database": obj({"status": status, "response_time_ms": number(minimum=0)}),
+            "database": obj({"status": status, "response_time_ms": number(minimum=0),
+                             "message": STRING, "backlog": integer(minimum=0)},
+                            optional=("message", "backlog")),
             "exchanges": obj({"status": status, "connected_count": integer(minimum=0),
                               "total_count": integer(minimum=0)}),
             "memory": obj({"status": status, "usage_percent": number(minimum=0, maximum=100)}),
-            "disk": obj({"status": status, "free_space_gb": number(minimum=0)}),
+            "disk": obj({"status": status, "free_space_gb": number(minimum=0),
+                         "path": STRING}),
             "config": obj({"status": status, "message": STRING, "problems": array(problem)},
                           optional=("message", "problems")),
             "accounts": obj({"status": status, "ready_count": integer(minimum=0),

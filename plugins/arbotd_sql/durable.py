@@ -20,7 +20,7 @@ import outcome
 import peewee
 import trio
 
-from arbotd_sql.database import CONNECTION_ERRORS, discard_connection
+from arbotd_sql.database import CONNECTION_ERRORS, discard_connection, write_transaction
 
 __all__ = ["DurableWrites"]
 
@@ -106,10 +106,8 @@ class DurableWrites:
 
     def _once(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         database = self._database
-        if isinstance(database, peewee.SqliteDatabase):
-            with database.atomic(lock_type="IMMEDIATE"):
-                return fn(*args)
-        with database.atomic():  # PostgreSQL
-            database.execute_sql("SET LOCAL synchronous_commit TO on")
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK,))
+        with write_transaction(database, immediate=True):
+            if not isinstance(database, peewee.SqliteDatabase):  # PostgreSQL
+                database.execute_sql("SET LOCAL synchronous_commit TO on")
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK,))
             return fn(*args)

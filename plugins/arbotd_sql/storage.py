@@ -15,6 +15,7 @@ import datetime as dt
 import errno
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
@@ -46,7 +47,7 @@ from arbotd_sql.database import (
 )
 from arbotd_sql.durable import DurableWrites
 from arbotd_sql.migrations import migrate_schema
-from arbotd_sql.models import ApiUser, Bar, IdSequence, RawQuote
+from arbotd_sql.models import ApiUser, Bar, IdSequence, RawQuote, SchemaVersion
 from arbotd_sql.records import (
     BAR,
     EQUITY,
@@ -72,6 +73,9 @@ SCOPES = ("read", "trading")
 """The scopes an API user may have."""
 
 _DAY = 86_400.0
+PING_TIMEOUT = 1.5
+"""Seconds :meth:`SqlStorage.ping` waits for the database's answer (less than the API's
+2 s bound on a ping, so that the answer says how long the database has been silent)."""
 
 
 class SqlStorage:
@@ -118,8 +122,13 @@ class SqlStorage:
         self._minute = 0
         self._database: peewee.Database | None = None
         self._durable: DurableWrites | None = None
+        self._durable_error: str | None = None  # why the last durable write failed
         self._password: str | None = None
         self._closed = False
+        # One ping's read at a time: a read abandoned by its caller keeps the token until
+        # its thread ends.
+        self._ping_limiter = trio.CapacityLimiter(1)
+        self._ping_started = 0.0  # monotonic time the latest ping's read began
 
     def __repr__(self) -> str:
         return f"SqlStorage({self.display!r})"
@@ -279,10 +288,17 @@ class SqlStorage:
         if self._durable is None or self._closed:
             raise StorageError(f"cannot write {what}: the database {self.display} is not open")
         try:
-            return await self._durable.run(fn, *args)
-        except (peewee.PeeweeException, OSError) as err:
-            raise StorageError(f"cannot write {what} to {self.display}: "
-                               f"{describe_error(err, self._password)}") from err
+            result = await self._durable.run(fn, *args)
+        except (peewee.PeeweeException, OSError, sqlite3.Error) as err:
+            cause = describe_error(err, self._password)
+            if self._durable_error is None:
+                log.error("storage: cannot write %s to %s: %s", what, self.display, cause)
+            self._durable_error = f"cannot write durably: {cause}"
+            raise StorageError(f"cannot write {what} to {self.display}: {cause}") from err
+        if self._durable_error is not None:
+            log.warning("storage: durable writes to %s succeed again", self.display)
+            self._durable_error = None
+        return result
 
     # --- state for /health ---------------------------------------------------------------------
 
@@ -291,13 +307,14 @@ class SqlStorage:
 
     @property
     def healthy(self) -> bool:
-        """Whether the writer's last attempt to write succeeded."""
-        return self._writer.healthy
+        """Whether the last attempts to write succeeded: the writer's, and the last
+        durable write's (a trade recorded before its orders)."""
+        return self._writer.healthy and self._durable_error is None
 
     @property
     def last_error(self) -> str | None:
         """Why the database cannot be written to now (``None`` while it can)."""
-        return self._writer.last_error
+        return self._writer.last_error or self._durable_error
 
     @property
     def dropped_bars(self) -> int:
@@ -314,7 +331,9 @@ class SqlStorage:
         return self._writer
 
     def status(self) -> dict[str, Any]:
-        """For ``/health`` and the status line."""
+        """For ``/health``: ``healthy`` is false from the first failed write until one
+        succeeds again, and ``last_error`` says why it failed (``database or disk is
+        full``, ``connection refused``)."""
         return {
             "database": self.display,
             "healthy": self.healthy,
@@ -323,6 +342,35 @@ class SqlStorage:
             "dropped_bars": self.dropped_bars,
             "dropped_quotes": self.dropped_quotes,
         }
+
+    def data_directories(self) -> list[Path]:
+        """The directories of this machine the database's files are in, for the disk
+        check of ``/health``: the SQLite file's; none for PostgreSQL, whose server may be
+        another machine."""
+        return [] if self.target.path is None else [self.target.path.parent]
+
+    async def ping(self, timeout: float = PING_TIMEOUT) -> None:
+        """A cheap read (the schema's version stamp) on a connection of its own, for
+        ``/health``. Raises :class:`StorageError` naming the cause when the read fails or
+        does not answer within ``timeout`` seconds.
+
+        One read at a time: a read that hangs (a server that stopped answering) is left
+        to its thread, and the pings after it wait for that thread, never start another,
+        and fail after their ``timeout`` saying how long the database has been silent."""
+        database = self._database
+        if database is None or self._closed:
+            raise StorageError(f"the database {self.display} is not open")
+        with trio.move_on_after(timeout):
+            await trio.to_thread.run_sync(self._ping_in_thread, database,
+                                          abandon_on_cancel=True, limiter=self._ping_limiter)
+            return
+        silent = time.monotonic() - self._ping_started
+        raise StorageError(f"the database {self.display} has not answered a read for "
+                           f"{max(silent, timeout):.0f} s")
+
+    def _ping_in_thread(self, database: peewee.Database) -> None:
+        self._ping_started = time.monotonic()
+        self._read_in_thread(database, _schema_version, (), {})
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -503,6 +551,10 @@ def _close_all(database: peewee.Database) -> None:
         database.close_all()
     elif not database.is_closed():
         database.close()
+
+
+def _schema_version() -> int | None:
+    return SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
 
 
 def _prune_before(cutoff: float) -> int:

@@ -5,11 +5,14 @@ append). The writer thread wakes every ``flush_interval`` seconds, or as soon as
 ``flush_max_rows`` records wait, takes up to that many and writes them in one
 transaction.
 
-When the database is slow or away, the batch in hand is retried with backoff and
-everything else waits in the queue: nothing is lost while the daemon runs. The queue is
-bounded by ``max_backlog``: beyond it, price bars and raw quotes (which the next minute
-replaces) are dropped and counted; signals, trades, funding and equity are always kept,
-with an error in the log if they pile up far beyond the bound.
+When the database is slow, away, out of disk space or failing its I/O
+(:func:`~arbotd_sql.database.is_temporary`), the batch in hand is retried with backoff and
+everything else waits in the queue: nothing is lost while the daemon runs. Only a batch
+the database refuses (a statement error) is written again record by record, so that only
+the record it refuses is lost. The queue is bounded by ``max_backlog``: beyond it, price
+bars and raw quotes (which the next minute replaces) are dropped and counted; signals,
+trades, funding and equity are always kept, with an error in the log if they pile up far
+beyond the bound.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ import attrs
 import peewee
 from playhouse.pool import PooledDatabase
 
-from arbotd_sql.database import CONNECTION_ERRORS, describe_error, discard_connection
+from arbotd_sql.database import (
+    describe_error,
+    discard_connection,
+    is_temporary,
+    write_transaction,
+)
 from arbotd_sql.records import Record
 
 __all__ = ["RetryPolicy", "Writer"]
@@ -244,16 +252,22 @@ class Writer:
         while pending:
             try:
                 self._commit(pending)
-                self._finished(len(pending), written=True)
-                pending = []
-            except CONNECTION_ERRORS as err:
+            except Exception as err:
+                failure: Exception | None = err
+                if not is_temporary(err):
+                    pending, failure = self._write_one_by_one(pending, err)
+                if failure is None:
+                    continue
+                # Wait even when the full disk stopped the writing record by record: tried
+                # again at once, the batch would be refused and go round without end.
                 failures += 1
-                self._failed(err, len(pending))
+                self._failed(failure, len(pending))
                 if self._give_up(pending):
                     return
                 self._back_off(self.retry.delay(failures))
-            except Exception as err:
-                pending = self._write_one_by_one(pending, err)
+            else:
+                self._finished(len(pending), written=True)
+                pending = []
 
     def _back_off(self, delay: float) -> None:
         """Sleep ``delay`` seconds; new records do not cut it short (they arrive all the
@@ -275,30 +289,33 @@ class Writer:
         assert database is not None
         try:
             database.connect(reuse_if_open=True)
-            with database.atomic():
+            with write_transaction(database):
                 self._write_records(records)
-        except CONNECTION_ERRORS:
-            discard_connection(database)
+        except Exception as err:
+            if is_temporary(err):
+                discard_connection(database)  # it may be broken: the next try opens one
             raise
 
-    def _write_one_by_one(self, records: list[Record], err: Exception) -> list[Record]:
+    def _write_one_by_one(self, records: list[Record], err: Exception
+                          ) -> tuple[list[Record], Exception | None]:
         """A batch the database refused: write its records one by one, so that only the
         one it refuses is lost (with an error naming it). Returns the records still to
-        write if the connection fails meanwhile."""
+        write and the temporary error (database away, disk full) that stopped it, if
+        one did."""
         log.warning("storage: a batch of %d records was refused (%s); writing them one by "
                     "one", len(records), describe_error(err))
         for index, record in enumerate(records):
             try:
                 self._commit([record])
-            except CONNECTION_ERRORS:
-                return records[index:]
             except Exception as refused:
+                if is_temporary(refused):
+                    return records[index:], refused
                 log.error("storage: the database refused a %s record, which is lost: %s: %r",
                           record[0], describe_error(refused), record[1])
                 self._finished(1, written=False)
             else:
                 self._finished(1, written=True)
-        return []
+        return [], None
 
     def _finished(self, count: int, *, written: bool) -> None:
         with self._lock:
@@ -364,7 +381,8 @@ class Writer:
         try:
             self._database.connect(reuse_if_open=True)
             self._periodic()
-        except CONNECTION_ERRORS:
-            discard_connection(self._database)  # the next batch reports the outage
-        except Exception:
-            log.exception("storage: the periodic retention job failed")
+        except Exception as err:
+            if is_temporary(err):
+                discard_connection(self._database)  # the next batch reports the outage
+            else:
+                log.exception("storage: the periodic retention job failed")

@@ -98,3 +98,28 @@ async def test_the_risk_state_comes_back(make_storage: Make, database_url: str) 
     assert state.recent_signals[1].executed and state.recent_signals[1].route == recent[1].route
     assert state.saved == {"risk.equity_peak": 123_456.5, "control.emergency_stop": {"since": now}}
     assert isinstance(state, StoredState)
+
+
+async def test_a_failing_durable_write_makes_the_storage_unhealthy_until_one_succeeds(
+    make_storage: Make, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from arbotd_sql.durable import DurableWrites
+
+    storage = make_storage(database_url)
+    await storage.open()
+    once = DurableWrites._once
+
+    def disk_full(self: DurableWrites, fn: object, args: tuple) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(DurableWrites, "_once", disk_full)
+    with pytest.raises(StorageError, match="trade 1: database or disk is full|disk is full"):
+        await storage.commit_trade(planned(1))
+    assert not storage.healthy
+    assert "database or disk is full" in storage.status()["last_error"]
+
+    monkeypatch.setattr(DurableWrites, "_once", once)
+    await storage.commit_trade(planned(1))
+    assert storage.healthy and storage.status()["last_error"] is None

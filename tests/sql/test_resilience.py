@@ -3,8 +3,11 @@ an event loop that never waits, a backlog that drains, bars shed before anything
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
+import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +16,9 @@ from typing import Any
 import pytest
 import trio
 from _storage_values import T0, completed_lifecycle, quote, signal
+from support import WriteFault
 
+import arbotd_sql.storage
 from arbotd import ArbotError, ConfigError
 from arbotd_sql import SqlStorage, StorageError
 from arbotd_sql.models import Bar, FillRecord, SignalRecord, TradeRecord
@@ -181,3 +186,128 @@ async def test_a_record_after_close_is_reported(make_storage: Make, database_url
     await storage.close()
     storage.record_signal(signal(1))
     assert messages(caplog, "came after close")
+
+
+# --- a full disk, an I/O error ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("error", [
+    None,  # SQLite's own: the transaction ended, its rollback fails after the cause
+    sqlite3.OperationalError("database or disk is full"),  # raised outside peewee's wrapper
+    sqlite3.OperationalError("disk I/O error"),
+    OSError(errno.ENOSPC, "No space left on device"),
+], ids=["sqlite-full", "driver-full", "driver-io", "enospc"])
+async def test_a_full_disk_keeps_every_record_waiting_and_reports_its_cause(
+    make_storage: Make, database_url: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, error: BaseException | None,
+) -> None:
+    fault = WriteFault()
+    fault.error = error
+    fault.install(monkeypatch)
+    storage = make_storage(database_url, flush_max_rows=20)
+    await storage.open()
+    fault.on = True
+    for signal_id in range(1, 51):
+        storage.record_signal(signal(signal_id))
+    storage.record_trade(completed_lifecycle(1)[-1])
+    with trio.fail_after(10):
+        while storage.healthy:
+            await trio.sleep(0.01)
+    cause = "disk I/O error" if "I/O" in str(error) else (
+        "no space left on device" if isinstance(error, OSError) else "database or disk is full")
+    assert storage.last_error == cause
+    assert storage.status()["last_error"] == cause
+    [warning] = messages(caplog, "cannot write to")
+    assert cause in warning and "rollback" not in warning
+
+    fault.on = False
+    assert await storage.flush(20)
+    assert storage.healthy
+    assert storage.writer.records_refused == 0
+    assert not messages(caplog, "refused")
+    assert await storage.read(lambda: SignalRecord.select().count()) == 50
+    assert await storage.read(lambda: TradeRecord.select().count()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_record_refused_while_the_disk_is_full_is_the_only_one_lost(
+    make_storage: Make, database_url: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A batch with a record the database refuses (NOT NULL) is written record by
+    record; the full disk stops that too, and the writer waits and reports it instead of
+    going round between the two."""
+    fault = WriteFault()
+    fault.install(monkeypatch)
+    storage = make_storage(database_url)
+    await storage.open()
+    fault.on = True
+    for signal_id in range(1, 31):
+        storage.record_signal(signal(signal_id, symbol=None if signal_id == 2 else "BTCUSDT"))
+    with trio.fail_after(10):
+        while storage.healthy:
+            await trio.sleep(0.01)
+    assert storage.last_error == "database or disk is full"
+
+    fault.on = False
+    assert await storage.flush(20)
+    assert storage.healthy
+    assert storage.writer.records_refused == 1
+    [lost] = messages(caplog, "which is lost")
+    assert "signal record" in lost
+    assert await storage.read(lambda: SignalRecord.select().count()) == 29
+
+
+# --- ping, for /health ------------------------------------------------------------------------
+
+
+async def test_ping_reads_and_names_the_cause_when_the_database_is_away(
+    make_storage: Make, outage: Any, backend: str
+) -> None:
+    storage = make_storage(outage.url)
+    await storage.open()
+    await storage.ping()
+    if backend == "sqlite":  # readers of a WAL database never wait for a writer's lock
+        return
+    outage.cut()
+    with pytest.raises(StorageError, match=r"cannot read from the database .*: "):
+        await storage.ping()
+    outage.restore()
+    await storage.ping()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_a_ping_that_hangs_fails_in_time_and_never_starts_a_second_read(
+    make_storage: Make, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = make_storage(database_url)
+    await storage.open()
+    release = threading.Event()
+    reads: list[float] = []
+
+    def hanging_read() -> int:
+        reads.append(time.monotonic())
+        release.wait(30)
+        return 1
+
+    monkeypatch.setattr(arbotd_sql.storage, "_schema_version", hanging_read)
+    with pytest.raises(StorageError, match=r"has not answered a read for \d+ s"):
+        await storage.ping(timeout=0.1)
+    with pytest.raises(StorageError, match=r"has not answered a read for \d+ s"):
+        await storage.ping(timeout=0.1)
+    assert len(reads) == 1  # the second ping waited for the first read's thread
+    release.set()
+    monkeypatch.undo()
+    with trio.fail_after(10):
+        await storage.ping(timeout=5)
+
+
+async def test_the_data_directories_are_the_sqlite_files_and_none_for_postgresql(
+    make_storage: Make, tmp_path: Path
+) -> None:
+    sqlite = make_storage(f"sqlite:///{tmp_path}/db/arbot.db")
+    assert sqlite.data_directories() == [tmp_path / "db"]
+    default = make_storage("")
+    assert default.data_directories() == [tmp_path / "state"]
+    assert make_storage("postgresql://arbot@db.example:5432/arbot").data_directories() == []

@@ -14,12 +14,17 @@ time of its latest quote.
 
 ``/health`` answers 200 when every check passes and 503 otherwise, with the same body:
 - ``database``: the storage backend's ``ping()`` if it has one (else ``backlog()``, failing
-  above 100,000 queued records), timed; ``pass`` without storage (nothing to check);
+  above 100,000 queued records), timed; and, when the backend has a ``status()``, its
+  writes: the check fails from the first failed write until one succeeds again, with
+  ``message`` saying why (the database's words: ``database or disk is full``) and
+  ``backlog``, the records waiting in memory; ``pass`` without storage (nothing to check);
 - ``exchanges``: feeds connected (as in ``/status``: market data usable) of those enabled;
   fails unless all are connected;
 - ``memory``: the machine's memory in use, ``(MemTotal - MemAvailable) / MemTotal`` from
   ``/proc/meminfo``, fails above ``[api] health_max_memory_percent``;
-- ``disk``: free space (GB = 10^9 bytes) where the daemon keeps its state, fails below
+- ``disk``: the lowest free space (GB = 10^9 bytes) of the filesystems the daemon writes
+  to, its state directory and the storage backend's ``data_directories()`` (a SQLite
+  file's directory), with the ``path`` it was found at; fails below
   ``[api] health_min_free_disk_gb``;
 - ``config``: fails while the last reload was refused, with the problems;
 - ``accounts`` (only when an executor trades through exchange accounts, i.e. live mode is
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,18 +97,45 @@ async def _database_check(storage: Any) -> dict[str, Any]:
     if storage is None:
         return {"status": "pass", "response_time_ms": 0.0}
     started = time.perf_counter()
-    ok = True
+    problem: str | None = None
     try:
         ping = getattr(storage, "ping", None)
         if callable(ping):
             with trio.fail_after(_DB_TIMEOUT):
                 await ping()
-        else:
-            ok = storage.backlog() <= _BACKLOG_LIMIT
-    except Exception:
-        ok = False
+        elif storage.backlog() > _BACKLOG_LIMIT:
+            problem = f"more than {_BACKLOG_LIMIT} records wait to be written"
+    except trio.TooSlowError:
+        problem = f"the database did not answer within {_DB_TIMEOUT:g} s"
+    except Exception as err:
+        problem = str(err) or type(err).__name__
     elapsed = round((time.perf_counter() - started) * 1000, 1)
-    return {"status": "pass" if ok else "fail", "response_time_ms": elapsed}
+    check: dict[str, Any] = {"status": "pass", "response_time_ms": elapsed}
+    try:
+        writes = _storage_status(storage)
+    except Exception as err:
+        writes = {"healthy": False, "last_error": str(err) or type(err).__name__}
+    if writes is not None:
+        if isinstance(writes.get("backlog"), int):
+            check["backlog"] = writes["backlog"]
+        if not writes.get("healthy", True):
+            # The writer's failure comes first: it is what keeps records from the disk.
+            cause = writes.get("last_error") or "unknown error"
+            problem = f"cannot write to the database: {cause}"
+    if problem is not None:
+        check["status"] = "fail"
+        check["message"] = problem
+    return check
+
+
+def _storage_status(storage: Any) -> Mapping[str, Any] | None:
+    """The backend's ``status()`` (``healthy``, ``last_error``, ``backlog``), if it has
+    one that answers a mapping."""
+    status = getattr(storage, "status", None)
+    if not callable(status):
+        return None
+    report = status()
+    return report if isinstance(report, Mapping) else None
 
 
 def memory_usage_percent() -> float:
@@ -115,11 +148,28 @@ def memory_usage_percent() -> float:
     return round((total - info["MemAvailable"]) / total * 100, 1)
 
 
-def free_space_gb(path: Path) -> float:
+def _free_bytes(path: Path) -> int:
     path = path.resolve()
-    while not path.exists():
+    while not path.exists():  # not created yet: it will be on its parent's filesystem
         path = path.parent
-    return round(shutil.disk_usage(path).free / 1e9, 1)
+    return shutil.disk_usage(path).free
+
+
+def _disk_check(runtime: Any, min_free_gb: float) -> dict[str, Any]:
+    """The lowest free space of the filesystems the daemon writes to: the storage's
+    (a SQLite file's directory), then the state directory."""
+    paths: list[Path] = []
+    directories = getattr(runtime.storage, "data_directories", None)
+    if callable(directories):
+        paths.extend(Path(directory) for directory in directories())
+    paths.append(runtime.config.daemon.resolved_state_dir())
+    free, path = min(((_free_bytes(path), path) for path in paths), key=lambda item: item[0])
+    free_gb = round(free / 1e9, 1)
+    return {
+        "status": "pass" if free_gb >= min_free_gb else "fail",
+        "free_space_gb": free_gb,
+        "path": str(path),
+    }
 
 
 @blueprint.get("/health")
@@ -133,7 +183,6 @@ async def get_health() -> Response:
         memory = memory_usage_percent()
     except (OSError, KeyError, ValueError, ZeroDivisionError):
         memory = 0.0
-    disk = free_space_gb(runtime.config.daemon.resolved_state_dir())
     checks: dict[str, dict[str, Any]] = {
         "database": await _database_check(runtime.storage),
         "exchanges": {
@@ -145,10 +194,7 @@ async def get_health() -> Response:
             "status": "pass" if memory <= settings.health_max_memory_percent else "fail",
             "usage_percent": memory,
         },
-        "disk": {
-            "status": "pass" if disk >= settings.health_min_free_disk_gb else "fail",
-            "free_space_gb": disk,
-        },
+        "disk": _disk_check(runtime, settings.health_min_free_disk_gb),
     }
     accounts = _accounts_check(runtime)
     if accounts is not None:
