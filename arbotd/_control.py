@@ -26,6 +26,7 @@ from arbotd._interfaces import DurableStorage, Executor, RiskCheck, Storage, Sto
 from arbotd._ledger import Ledger
 from arbotd._model import FINAL_STATES, Signal, Trade, TradeState, split_symbol, to_decimal
 from arbotd._timefmt import iso_utc
+from arbotd.figures import money_text, size, trade_figures
 
 __all__ = ["Control", "TradingStats"]
 
@@ -482,7 +483,10 @@ class Control:
             await self.durable.commit_trade(trade)
 
     def report(self, trade: Trade, *, store: bool = True) -> None:
-        """Every state change of a trade: kept, published, stored, and logged when final."""
+        """Every state change of a trade: kept, published, stored, and logged when final.
+        A report that changes nothing (the same trade again) is not passed on."""
+        if self.recent_trades.get(trade.id) == trade:
+            return
         if trade.id in self.active:
             self.active[trade.id] = trade
         self.recent_trades[trade.id] = trade
@@ -490,18 +494,7 @@ class Control:
             del self.recent_trades[next(iter(self.recent_trades))]
         if trade.state in FINAL_STATES:
             self.stats.add(trade, self.clock())
-            log.info(
-                "trade %d %s %s: buy %s sell %s qty %s, profit %s, fees %s%s",
-                trade.id,
-                trade.symbol,
-                trade.state,
-                trade.buy_exchange,
-                trade.sell_exchange,
-                trade.quantity,
-                _money(trade.realized_profit),
-                _money(trade.fees_paid),
-                f" ({trade.reason})" if trade.reason else "",
-            )
+            log.info("%s", describe_trade(trade))
         self.bus.publish("trade", trade)
         if store and self.storage is not None:
             self.storage.record_trade(trade)
@@ -530,5 +523,21 @@ class Control:
         }
 
 
-def _money(value: Decimal) -> str:
-    return f"{value:.6f}"
+def describe_trade(trade: Trade) -> str:
+    """The log line of a finished trade, with its figures (:mod:`arbotd.figures`)."""
+    figures = trade_figures(trade)
+    currency = figures.currency
+    planned = ("" if figures.filled_quantity == figures.planned_quantity
+               else f" of {size(figures.planned_quantity)} planned")
+    return (
+        f"trade {trade.id} {trade.symbol} {trade.state}: buy {trade.buy_exchange} sell "
+        f"{trade.sell_exchange} qty {size(figures.filled_quantity)}{planned}, net "
+        f"{_signed(money_text(figures.net, currency))} {currency}, fees "
+        f"{money_text(figures.fees, currency)}, slippage "
+        f"{_signed(money_text(figures.slippage, currency))}"
+        + (f" ({trade.reason})" if trade.reason else "")
+    )
+
+
+def _signed(text: str) -> str:
+    return text if text.startswith("-") else f"+{text}"

@@ -150,7 +150,8 @@ class Order:
 @attrs.frozen(slots=True)
 class Fill:
     """An execution: ``quantity`` of base currency at ``price``; ``fee`` is charged in
-    ``fee_asset``."""
+    ``fee_asset``. ``fee_value`` is the fee's worth in the symbol's quote currency at
+    fill time, for a fee charged in a third asset (BNB on Binance), when it is known."""
 
     order_id: str
     trade_id: int
@@ -162,6 +163,7 @@ class Fill:
     fee: Decimal
     fee_asset: str
     timestamp: float
+    fee_value: Decimal | None = None
 
     @property
     def notional(self) -> Decimal:
@@ -259,23 +261,18 @@ class Trade:
 
     @property
     def fees_paid(self) -> Decimal:
-        """Fees in the quote currency (fees charged in another asset are valued at the
-        fill price)."""
-        base, _ = split_symbol(self.symbol)
-        total = Decimal(0)
-        for fill in self.fills:
-            total += fill.fee * fill.price if fill.fee_asset == base else fill.fee
-        return total
+        """Fees in the quote currency, valued at fill time (:mod:`arbotd.figures`)."""
+        from arbotd.figures import trade_figures
+
+        return trade_figures(self).fees
 
     @property
     def realized_profit(self) -> Decimal:
         """Cash flow of every fill in the quote currency, fees included: the profit once
-        the trade is flat, the loss of an unwound trade."""
-        total = Decimal(0)
-        for fill in self.fills:
-            flow = fill.notional if fill.side is Side.SELL else -fill.notional
-            total += flow
-        return total - self.fees_paid
+        the trade is flat, the loss of an unwound trade (:mod:`arbotd.figures`)."""
+        from arbotd.figures import trade_figures
+
+        return trade_figures(self).net
 
 
 @attrs.frozen(slots=True)

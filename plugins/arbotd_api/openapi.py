@@ -296,8 +296,10 @@ _TRADE_COMMON: dict[str, Schema] = {
 def _trade_summary() -> Schema:
     return obj({
         "id": integer(minimum=1), **_TRADE_COMMON,
-        "quantity": NUMBER, "planned_profit": NUMBER,
-        "actual_profit": nullable(NUMBER), "fees_paid": nullable(NUMBER),
+        "quantity": NUMBER | {"description": "Filled (arbitraged) quantity"},
+        "planned_quantity": NUMBER, "planned_profit": NUMBER,
+        "actual_profit": nullable(NUMBER) | {"description": "Net, once the trade is final"},
+        "fees_paid": nullable(NUMBER),
         "status": TRADE_STATUS, "started_at": DATE_TIME,
         "completed_at": nullable(DATE_TIME),
     })
@@ -305,7 +307,8 @@ def _trade_summary() -> Schema:
 
 def _trade_detail() -> Schema:
     fill = obj({"price": NUMBER, "quantity": NUMBER, "fee": NUMBER,
-                "fee_asset": nullable(STRING), "timestamp": EPOCH})
+                "fee_asset": nullable(STRING), "fee_value": nullable(NUMBER),
+                "timestamp": EPOCH, "time": DATE_TIME})
     leg = obj({
         "client_order_id": STRING, "exchange_order_id": nullable(STRING),
         "exchange": STRING, "side": enum(["buy", "sell"]),
@@ -318,9 +321,13 @@ def _trade_detail() -> Schema:
         "buy_order_id": nullable(STRING), "sell_order_id": nullable(STRING),
         "planned_buy_price": NUMBER, "planned_sell_price": NUMBER,
         "actual_buy_price": nullable(NUMBER), "actual_sell_price": nullable(NUMBER),
-        "quantity": NUMBER, "planned_profit": NUMBER,
-        "actual_profit": nullable(NUMBER), "fees_paid": nullable(NUMBER),
-        "slippage": nullable(NUMBER), "status": TRADE_STATUS,
+        "quantity": NUMBER | {"description": "Filled (arbitraged) quantity"},
+        "planned_quantity": NUMBER, "planned_profit": NUMBER,
+        "actual_profit": nullable(NUMBER) | {"description": "Net, once the trade is final"},
+        "fees_paid": nullable(NUMBER),
+        "slippage": nullable(NUMBER) | {"description": "Price slippage of both legs "
+                                        "(positive: worse than planned)"},
+        "status": TRADE_STATUS,
         "started_at": DATE_TIME, "completed_at": nullable(DATE_TIME),
         "execution_time_ms": nullable(integer(minimum=0)),
         "mode": enum(MODES), "reason": nullable(STRING), "legs": array(leg),
@@ -358,14 +365,20 @@ def _performance() -> Schema:
         "total_trades": integer(minimum=0), "successful_trades": integer(minimum=0),
         "win_rate": NUMBER, "total_profit": NUMBER, "total_fees": NUMBER,
         "net_profit": NUMBER, "avg_profit_per_trade": NUMBER, "max_profit": NUMBER,
-        "max_loss": NUMBER, "avg_execution_time_seconds": NUMBER, "sharpe_ratio": NUMBER,
+        "max_loss": NUMBER, "avg_execution_time_seconds": NUMBER,
+        "sharpe_ratio": nullable(NUMBER) | {"description": "Daily returns, sqrt(365); "
+                                            "null below 7 daily returns (see notes)"},
+        "sortino_ratio": nullable(NUMBER) | {"description": "As sharpe_ratio, over the "
+                                             "downside deviation"},
         "max_drawdown_percent": NUMBER,
-        "profit_factor": nullable(NUMBER) | {"description": "null when no trade lost"},
+        "profit_factor": nullable(NUMBER) | {"description": "null when no trade lost "
+                                             "(see notes)"},
     })
     day = obj({"date": DATE, "trades": integer(minimum=0), "profit": NUMBER,
                "win_rate": NUMBER})
+    notes = mapping(STRING, "Why a figure of metrics is null, by its name")
     return obj({"period": enum([*PERIODS, "custom"]), "start_date": DATE, "end_date": DATE,
-                "metrics": metrics, "daily_breakdown": array(day)})
+                "metrics": metrics, "notes": notes, "daily_breakdown": array(day)})
 
 
 def _analytics_request() -> Schema:
@@ -436,11 +449,20 @@ def _backtest_metrics() -> Schema:
         "symbols": array(STRING), "signals": count, "signals_executed": count,
         "total_trades": count, "completed_trades": count, "unwound_trades": count,
         "failed_trades": count, "winning_trades": count, "losing_trades": count,
-        "win_rate": NUMBER, "gross_profit": NUMBER, "gross_loss": NUMBER,
-        "net_profit": NUMBER, "total_fees": NUMBER,
-        "profit_factor": nullable(NUMBER) | {"description": "null when no trade lost"},
-        "sharpe_ratio": NUMBER, "max_drawdown_percent": NUMBER,
+        "win_rate": NUMBER,
+        "gross_profit": NUMBER | {"description": "Before fees"},
+        "total_fees": NUMBER, "net_profit": NUMBER,
+        "slippage": NUMBER | {"description": "Price slippage (positive: worse than "
+                              "planned)"},
+        "winning_total": NUMBER, "losing_total": NUMBER,
+        "profit_factor": nullable(NUMBER) | {"description": "null when no trade lost "
+                                             "(see notes)"},
+        "sharpe_ratio": nullable(NUMBER) | {"description": "Daily returns, sqrt(365); null "
+                                            "below 7 daily returns (see notes)"},
+        "sortino_ratio": nullable(NUMBER),
+        "max_drawdown_percent": NUMBER,
         "starting_equity": NUMBER, "final_equity": NUMBER, "return_percent": NUMBER,
+        "notes": mapping(STRING, "Why a figure is null, by its name"),
         "by_symbol": mapping(_backtest_group(), "By symbol"),
         "by_route": mapping(_backtest_group(), "By route, \"SYMBOL buy->sell\""),
         "rejections": mapping(integer(minimum=0), "Opportunities turned down, by reason"),
@@ -561,8 +583,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
                               "Candle interval")])},
         "/api/v1/performance": {"get": operation(
             "Performance", "history", _performance(), 503,
-            parameters=[query("period", enum(PERIODS), "Last 1, 7, 30 or 365 UTC days "
-                              "(default month); not with start_date/end_date"),
+            parameters=[query("period", enum(PERIODS), "The calendar period containing "
+                              "today (UTC): day, ISO week, month or year (default month); "
+                              "not with start_date/end_date"),
                         START_DATE, END_DATE])},
         "/api/v1/analytics/query": {"post": operation(
             "Analytics query", "history", _analytics_response(), 503,

@@ -26,6 +26,7 @@ import trio
 from quart import Quart, Response, websocket
 
 from arbotd import Quote, Signal, SubscriptionClosed, Trade, iso_utc
+from arbotd.figures import money, size, trade_figures
 from arbotd_api.context import loads_json, state
 from arbotd_api.errors import ApiError, error_body, error_response
 
@@ -57,10 +58,16 @@ def signal_data(s: Signal) -> dict[str, Any]:
 
 
 def trade_data(t: Trade) -> dict[str, Any]:
+    """A trade as ``GET /trades`` lists it: the same figures (:mod:`arbotd.figures`),
+    ``actual_profit`` ``None`` until the trade is final."""
+    figures = trade_figures(t)
+    currency = figures.currency
     return {"id": t.id, "symbol": t.symbol, "buy_exchange": t.buy_exchange,
-            "sell_exchange": t.sell_exchange, "quantity": float(t.quantity),
-            "planned_profit": float(t.planned_profit),
-            "actual_profit": float(t.realized_profit), "fees_paid": float(t.fees_paid),
+            "sell_exchange": t.sell_exchange, "quantity": size(figures.filled_quantity),
+            "planned_quantity": size(figures.planned_quantity),
+            "planned_profit": money(figures.planned_profit, currency),
+            "actual_profit": money(figures.realized_profit, currency),
+            "fees_paid": money(figures.fees, currency),
             "status": str(t.state), "started_at": _iso(t.started_at),
             "completed_at": _iso(t.completed_at)}
 

@@ -1,29 +1,24 @@
 """A backtest's figures, computed once: the summary printed by ``arbotd backtest``, the
 report's ``metrics.json`` and the API's ``metrics`` are all this one dict, so they agree
-by construction.
+by construction; every figure is defined in :mod:`arbotd.figures`, as for the API's
+``/trades`` and ``/performance``.
 
-Definitions (the same as ``GET /api/v1/performance`` where both have a figure):
+What is specific to a backtest:
 
-- a trade *wins* when its realised result (the cash flow of every fill, fees included)
-  is above zero and *loses* when it is below; ``win_rate`` is winning trades in percent
-  of all trades the backtest started (a trade that filled nothing counts, as it did
-  cost an opportunity);
-- ``net_profit`` is the sum of the trades' results, ``total_fees`` the fees they paid,
-  both in the quote currency (USD for USDT pairs; results of different quote
-  currencies are added as they are);
-- ``profit_factor`` is the sum of winning results over the sum of losing ones, ``None``
-  (JSON ``null``) when no trade lost;
-- the *equity curve* is the starting equity (every starting balance valued at its
-  coin's first mid price in the data) plus the results of the trades finished so far.
-  It leaves out the price moves of the coins the paper accounts hold, which are the
+- ``win_rate`` counts every trade the backtest started (a trade that filled nothing
+  counts, as it did cost an opportunity);
+- money of different quote currencies is added as it is (USD for USDT pairs);
+- the *equity curve* is the starting equity (every starting balance valued at its coin's
+  first mid price in the data) plus the net results of the trades finished so far. It
+  leaves out the price moves of the coins the paper accounts hold, which are the
   market's doing, not the strategy's;
-- ``sharpe_ratio``: the equity curve sampled at every whole minute of replayed time from
-  the first quote, returns ``e_i / e_(i-1) - 1``, ``mean / sample stdev`` annualised
-  with ``sqrt(525,600)`` (minutes in a year; crypto never closes), risk-free rate 0.
-  ``0.0`` with fewer than two returns or returns that never vary. Short backtests give
-  noisy values: compare runs of the same length;
+- ``sharpe_ratio`` and ``sortino_ratio``: daily returns of that curve (its value at the
+  end of each UTC day), annualised with sqrt(365), ``None`` with the reason in ``notes``
+  below 7 daily returns (a backtest of a few hours has none);
 - ``max_drawdown_percent``: the largest fall of the equity curve from a running peak,
-  in percent of the peak, taken trade by trade (exact, not sampled).
+  in percent of the peak, taken trade by trade (exact, not sampled);
+- ``profit_factor``: ``winning_total / losing_total`` (the sums of winning and of losing
+  nets), ``None`` with the reason in ``notes`` when no trade lost.
 
 Money is rounded to 8 decimal places, percents and ratios to 4.
 """
@@ -32,39 +27,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from arbotd import FINAL_STATES, Side, Trade, TradeState, performance
+from arbotd import FINAL_STATES, Trade, TradeState, figures
+from arbotd.figures import money, size, trade_figures
 
 __all__ = [
-    "MINUTES_PER_YEAR",
     "TRADE_COLUMNS",
     "compute_metrics",
     "equity_curve",
     "iso",
-    "minute_samples",
     "route_name",
-    "sharpe_ratio",
     "trade_row",
 ]
 
-MINUTES_PER_YEAR = 365 * 24 * 60
-_MONEY = Decimal("0.00000001")
 ZERO = Decimal(0)
 
 
-def money(value: Decimal) -> float:
-    return float(value.quantize(_MONEY, rounding=ROUND_HALF_EVEN))
-
-
 def iso(timestamp: float | None) -> str | None:
-    """``2025-06-15T12:00:00.250Z`` (milliseconds: a backtest's events are close together),
-    or ``None``."""
+    """``2025-06-15T12:00:00.250123Z``: ISO 8601 UTC to the microsecond (a backtest's
+    events are close together), the one time format of a backtest's report, or
+    ``None``."""
     if timestamp is None:
         return None
     moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def route_name(symbol: str, buy_exchange: str, sell_exchange: str) -> str:
@@ -83,43 +71,18 @@ def equity_curve(trades: Iterable[Trade], starting_equity: float) -> list[tuple[
     for trade in sorted((t for t in trades if t.state in FINAL_STATES),
                         key=lambda t: (_closed_at(t), t.id)):
         equity += trade.realized_profit
-        points.append((_closed_at(trade), float(equity)))
+        points.append((_closed_at(trade), money(equity)))
     return points
 
 
-def minute_samples(curve: Sequence[tuple[float, float]], starting_equity: float,
-                   first_ts: float, last_ts: float) -> list[float]:
-    """The equity at ``first_ts`` and at every whole minute after it up to ``last_ts``
-    (or the last trade, if later), and at that end if it is not a whole minute."""
-    end = max(last_ts, curve[-1][0] if curve else last_ts)
-    minutes = int((end - first_ts) // 60)
-    marks = [first_ts + 60.0 * k for k in range(minutes + 1)]
-    if marks[-1] < end:
-        marks.append(end)
-    samples = []
-    index, equity = 0, starting_equity
-    for mark in marks:
-        while index < len(curve) and curve[index][0] <= mark:
-            equity = curve[index][1]
-            index += 1
-        samples.append(equity)
-    return samples
-
-
-def sharpe_ratio(samples: Sequence[float]) -> float:
-    """Annualised Sharpe ratio of one-minute equity samples (see the module docstring)."""
-    return performance.sharpe_ratio(samples, MINUTES_PER_YEAR)
-
-
 def _group(trades: Sequence[Trade]) -> dict[str, Any]:
-    results = [t.realized_profit for t in trades]
-    wins = sum(1 for r in results if r > 0)
+    summary = figures.summarize((f.net, f.fees) for f in map(trade_figures, trades))
     return {
-        "trades": len(trades),
-        "winning_trades": wins,
-        "win_rate": round(100.0 * wins / len(trades), 4) if trades else 0.0,
-        "net_profit": money(sum(results, ZERO)),
-        "total_fees": money(sum((t.fees_paid for t in trades), ZERO)),
+        "trades": summary.trades,
+        "winning_trades": summary.wins,
+        "win_rate": summary.win_rate,
+        "net_profit": money(summary.net),
+        "total_fees": money(summary.fees),
     }
 
 
@@ -139,13 +102,15 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """Every figure of a backtest (see the module docstring). ``exchanges`` maps each
     exchange of the data to the taker fee it was given."""
-    results = [t.realized_profit for t in trades]
-    gains = sum((r for r in results if r > 0), ZERO)
-    losses = -sum((r for r in results if r < 0), ZERO)
-    net = sum(results, ZERO)
-    curve = equity_curve(trades, starting_equity)
-    samples = minute_samples(curve, starting_equity, first_ts, last_ts)
-    final_equity = curve[-1][1] if curve else starting_equity
+    starting = money(starting_equity)
+    each = [trade_figures(t) for t in trades]
+    summary = figures.summarize((f.net, f.fees) for f in each)
+    curve = equity_curve(trades, starting)
+    final_equity = curve[-1][1] if curve else starting
+    closes = figures.daily_closes([(first_ts, starting), *curve, (last_ts, final_equity)])
+    sharpe = figures.sharpe_ratio(closes)
+    sortino = figures.sortino_ratio(closes)
+    factor = summary.profit_factor
     by_symbol: dict[str, list[Trade]] = {}
     by_route: dict[str, list[Trade]] = {}
     for trade in trades:
@@ -153,6 +118,9 @@ def compute_metrics(
         by_route.setdefault(route_name(trade.symbol, trade.buy_exchange,
                                        trade.sell_exchange), []).append(trade)
     states = {state: sum(1 for t in trades if t.state is state) for state in TradeState}
+    notes = {name: ratio.reason for name, ratio in (
+        ("profit_factor", factor), ("sharpe_ratio", sharpe), ("sortino_ratio", sortino))
+        if ratio.reason}
     return {
         "start": iso(first_ts),
         "end": iso(last_ts),
@@ -166,22 +134,25 @@ def compute_metrics(
         "completed_trades": states[TradeState.COMPLETED],
         "unwound_trades": states[TradeState.UNWOUND],
         "failed_trades": states[TradeState.FAILED] + states[TradeState.CANCELLED],
-        "winning_trades": sum(1 for r in results if r > 0),
-        "losing_trades": sum(1 for r in results if r < 0),
-        "win_rate": round(100.0 * sum(1 for r in results if r > 0) / len(trades), 4)
-        if trades else 0.0,
-        "gross_profit": money(gains),
-        "gross_loss": money(losses),
-        "net_profit": money(net),
-        "total_fees": money(sum((t.fees_paid for t in trades), ZERO)),
-        "profit_factor": performance.profit_factor(results),
-        "sharpe_ratio": sharpe_ratio(samples),
-        "max_drawdown_percent": performance.max_drawdown_percent(
-            [starting_equity, *(equity for _, equity in curve)]),
-        "starting_equity": round(starting_equity, 8),
-        "final_equity": round(final_equity, 8),
-        "return_percent": round((final_equity / starting_equity - 1.0) * 100.0, 6)
-        if starting_equity > 0 else 0.0,
+        "winning_trades": summary.wins,
+        "losing_trades": summary.losses,
+        "win_rate": summary.win_rate,
+        "gross_profit": money(summary.gross),
+        "total_fees": money(summary.fees),
+        "net_profit": money(summary.net),
+        "slippage": money(sum((f.slippage for f in each), ZERO)),
+        "winning_total": money(summary.winning_total),
+        "losing_total": money(summary.losing_total),
+        "profit_factor": factor.value,
+        "sharpe_ratio": sharpe.value,
+        "sortino_ratio": sortino.value,
+        "max_drawdown_percent": figures.max_drawdown_percent(
+            [starting, *(equity for _, equity in curve)]),
+        "starting_equity": starting,
+        "final_equity": final_equity,
+        "return_percent": round((final_equity / starting - 1.0) * 100.0, 6)
+        if starting > 0 else 0.0,
+        "notes": notes,
         "by_symbol": {name: _group(group) for name, group in sorted(by_symbol.items())},
         "by_route": {name: _group(group) for name, group in sorted(by_route.items())},
         "rejections": dict(sorted(rejections.items(), key=lambda item: (-item[1], item[0]))),
@@ -191,27 +162,21 @@ def compute_metrics(
 
 TRADE_COLUMNS = (
     "trade_id", "signal_id", "symbol", "buy_exchange", "sell_exchange", "state",
-    "quantity", "planned_buy_price", "planned_sell_price", "planned_profit",
-    "bought", "buy_price", "sold", "sell_price", "net_profit", "fees", "started_at",
-    "completed_at", "reason",
+    "planned_quantity", "quantity", "planned_buy_price", "planned_sell_price",
+    "planned_profit", "bought", "buy_price", "sold", "sell_price", "gross_profit", "fees",
+    "net_profit", "slippage", "started_at", "completed_at", "reason",
 )
-"""Columns of the report's ``trades.csv`` (and fields of the API's trades)."""
-
-
-def _average(trade: Trade, side: Side) -> tuple[Decimal, Decimal | None]:
-    fills = [f for f in trade.fills if f.side is side]
-    quantity = sum((f.quantity for f in fills), ZERO)
-    if not quantity:
-        return ZERO, None
-    return quantity, sum((f.price * f.quantity for f in fills), ZERO) / quantity
+"""Columns of the report's ``trades.csv`` (see :func:`trade_row`)."""
 
 
 def trade_row(trade: Trade) -> dict[str, Any]:
-    """One trade as a row of ``trades.csv``: ``bought``/``sold`` are the quantities of all
-    its buy and sell fills (hedges and unwinds included) and ``buy_price``/``sell_price``
-    their average prices; ``net_profit`` is the realised result, fees included."""
-    bought, buy_price = _average(trade, Side.BUY)
-    sold, sell_price = _average(trade, Side.SELL)
+    """One trade as a row of ``trades.csv``, its figures from :mod:`arbotd.figures`:
+    ``quantity`` is the filled quantity; ``bought``/``sold`` the quantities of all its buy
+    and sell fills (hedges and unwinds included); ``buy_price``/``sell_price`` the
+    average prices of its entry and hedge fills; ``gross_profit`` before fees,
+    ``net_profit`` after them; ``slippage`` positive when worse than planned; times ISO
+    8601 UTC."""
+    f = trade_figures(trade)
     return {
         "trade_id": trade.id,
         "signal_id": trade.signal_id,
@@ -219,16 +184,19 @@ def trade_row(trade: Trade) -> dict[str, Any]:
         "buy_exchange": trade.buy_exchange,
         "sell_exchange": trade.sell_exchange,
         "state": str(trade.state),
-        "quantity": float(trade.quantity),
+        "planned_quantity": size(f.planned_quantity),
+        "quantity": size(f.filled_quantity),
         "planned_buy_price": float(trade.planned_buy_price),
         "planned_sell_price": float(trade.planned_sell_price),
-        "planned_profit": float(trade.planned_profit),
-        "bought": float(bought),
-        "buy_price": None if buy_price is None else money(buy_price),
-        "sold": float(sold),
-        "sell_price": None if sell_price is None else money(sell_price),
-        "net_profit": money(trade.realized_profit),
-        "fees": money(trade.fees_paid),
+        "planned_profit": money(trade.planned_profit),
+        "bought": size(f.bought),
+        "buy_price": money(f.actual_buy_price),
+        "sold": size(f.sold),
+        "sell_price": money(f.actual_sell_price),
+        "gross_profit": money(f.gross),
+        "fees": money(f.fees),
+        "net_profit": money(f.net),
+        "slippage": money(f.slippage),
         "started_at": iso(trade.started_at),
         "completed_at": iso(trade.completed_at),
         "reason": trade.reason,

@@ -15,17 +15,19 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from arbotd.figures import money, size
 from arbotd_replay.backtest import BacktestResult
-from arbotd_replay.metrics import TRADE_COLUMNS, equity_curve, trade_row
+from arbotd_replay.metrics import TRADE_COLUMNS, equity_curve, iso, trade_row
 from arbotd_replay.quotefile import PROBLEM_KINDS
 
 __all__ = ["SIGNAL_COLUMNS", "ProgressBar", "format_summary", "write_report"]
 
 SIGNAL_COLUMNS = (
-    "signal_id", "timestamp", "symbol", "buy_exchange", "sell_exchange", "buy_price",
+    "signal_id", "time", "symbol", "buy_exchange", "sell_exchange", "buy_price",
     "sell_price", "quantity", "profit", "profit_percent", "executed", "reject_reason",
 )
-"""Columns of ``signals.csv``; ``timestamp`` is epoch seconds, written exactly."""
+"""Columns of ``signals.csv``; ``time`` is ISO 8601 UTC to the microsecond, like every
+time of the report."""
 
 
 class ProgressBar:
@@ -79,10 +81,17 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {count:,}" for name, count in counts.items()) or "none"
 
 
+def _ratio(m: dict[str, Any], name: str, places: int = 4) -> str:
+    value = m[name]
+    if value is None:
+        return f"n/a ({m['notes'].get(name, 'not defined')})"
+    return f"{value:.{places}f}"
+
+
 def format_summary(result: BacktestResult) -> str:
-    """The summary table, as printed."""
+    """The summary table, as printed: the figures of ``metrics.json``, to the same
+    precision."""
     m = result.metrics
-    factor = m["profit_factor"]
     lines = [
         f"Backtest: {m['quotes']:,} quotes from {m['start']} to {m['end']} "
         f"({m['duration_seconds']:,.1f} s of market), {len(m['exchanges'])} exchanges, "
@@ -93,16 +102,18 @@ def format_summary(result: BacktestResult) -> str:
         *(f"  {label:<15}{value}" for label, value in [
             ["trades", f"{m['total_trades']}  (completed {m['completed_trades']}, unwound "
                        f"{m['unwound_trades']}, failed {m['failed_trades']})"],
-            ["win rate", f"{m['win_rate']:.2f} %"],
-            ["net profit", f"{m['net_profit']:.8f}"],
+            ["win rate", f"{m['win_rate']:.4f} %"],
+            ["gross profit", f"{m['gross_profit']:.8f}  (before fees)"],
             ["fees", f"{m['total_fees']:.8f}"],
-            ["gross profit", f"{m['gross_profit']:.8f}"],
-            ["gross loss", f"{m['gross_loss']:.8f}"],
-            ["profit factor", "n/a (no losing trade)" if factor is None else f"{factor:.4f}"],
-            ["Sharpe ratio", f"{m['sharpe_ratio']:.4f}  (1-minute equity, annualised)"],
+            ["net profit", f"{m['net_profit']:.8f}"],
+            ["slippage", f"{m['slippage']:.8f}  (positive: worse than planned)"],
+            ["wins / losses", f"{m['winning_total']:.8f} / {m['losing_total']:.8f}"],
+            ["profit factor", _ratio(m, "profit_factor")],
+            ["Sharpe ratio", _ratio(m, "sharpe_ratio")],
+            ["Sortino ratio", _ratio(m, "sortino_ratio")],
             ["max drawdown", f"{m['max_drawdown_percent']:.4f} %"],
-            ["return", f"{m['return_percent']:.6f} %  (equity {m['starting_equity']:,.2f} "
-                       f"-> {m['final_equity']:,.2f})"],
+            ["return", f"{m['return_percent']:.6f} %  (equity {m['starting_equity']:,.8f} "
+                       f"-> {m['final_equity']:,.8f})"],
             ["signals", f"{m['signals']}  ({m['signals_executed']} executed)"],
         ]),
     ]
@@ -129,9 +140,9 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
         writer = csv.writer(stream)
         writer.writerow(SIGNAL_COLUMNS)
         for s in result.signals:
-            writer.writerow([s.id, repr(s.timestamp), s.symbol, s.buy_exchange,
+            writer.writerow([s.id, iso(s.timestamp), s.symbol, s.buy_exchange,
                              s.sell_exchange, repr(s.buy_price), repr(s.sell_price),
-                             repr(s.quantity), repr(s.profit), repr(s.profit_percent),
+                             size(s.quantity), money(s.profit), round(s.profit_percent, 6),
                              s.executed, s.reject_reason or ""])
     metrics_path = directory / "metrics.json"
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")

@@ -30,10 +30,15 @@ from arbotd_sql.models import (
     MODELS,
     SCHEMA_VERSION,
     AuditEntry,
+    ExactDecimalField,
+    FillRecord,
     IdSequence,
+    OrderRecord,
     SavedState,
     SchemaVersion,
+    TradeRecord,
 )
+from arbotd_sql.records import rebuild_trade, trade_rows
 
 __all__ = ["MIGRATIONS", "Migration", "migrate_schema", "schema_version"]
 
@@ -56,9 +61,21 @@ def _add_token_generations_and_audit(migrator: SchemaMigrator) -> None:
     migrator.database.create_tables([AuditEntry])
 
 
+def _add_filled_quantity_and_fee_value(migrator: SchemaMigrator) -> None:
+    """Version 4: a trade's filled quantity and a fill's fee value, and every stored
+    trade's figures computed again from its fills by the one definition
+    (:mod:`arbotd.figures`): the slippage of earlier versions mixed net and gross."""
+    migrate(
+        migrator.add_column("trades", "filled_quantity", ExactDecimalField(null=True)),
+        migrator.add_column("fills", "fee_value", ExactDecimalField(null=True)),
+    )
+    refigure_trades()
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     2: _add_sequences_and_saved_state,
     3: _add_token_generations_and_audit,
+    4: _add_filled_quantity_and_fee_value,
 }
 """Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
 
@@ -125,6 +142,32 @@ def migrate_schema(
 def _lock(database: peewee.Database) -> None:
     if isinstance(database, peewee.PostgresqlDatabase):
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+
+
+def refigure_trades(batch: int = 500) -> int:
+    """Write every stored trade's figures again from its orders and fills; returns how
+    many trades there were."""
+    fields = ("filled_quantity", "actual_buy_price", "actual_sell_price", "actual_profit",
+              "fees_paid", "slippage")
+    last, count = 0, 0
+    while True:
+        rows = list(TradeRecord.select().where(TradeRecord.id > last)
+                    .order_by(TradeRecord.id).limit(batch))
+        if not rows:
+            return count
+        ids = [row.id for row in rows]
+        orders: dict[int, list[OrderRecord]] = {}
+        for order in OrderRecord.select().where(OrderRecord.trade.in_(ids)):
+            orders.setdefault(order.trade_id, []).append(order)
+        fills: dict[int, list[FillRecord]] = {}
+        for fill in FillRecord.select().where(FillRecord.trade.in_(ids)):
+            fills.setdefault(fill.trade_id, []).append(fill)
+        for row in rows:
+            trade = rebuild_trade(row, orders.get(row.id, []), fills.get(row.id, []))
+            values, _, _ = trade_rows(trade)
+            TradeRecord.update({getattr(TradeRecord, f): values[f] for f in fields}).where(
+                TradeRecord.id == row.id).execute()
+        last, count = ids[-1], count + len(ids)
 
 
 def _stamp(version: int) -> None:

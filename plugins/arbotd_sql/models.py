@@ -39,7 +39,7 @@ __all__ = [
     "database",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version the models describe; migrations in ``migrations.py`` bring an older
 database up to it."""
 
@@ -95,11 +95,13 @@ class SignalRecord(BaseModel):
 
 
 class TradeRecord(BaseModel):
-    """``Trade``: the latest state of a trade, with its figures once final.
+    """``Trade``: the latest state of a trade, with its figures (:mod:`arbotd.figures`).
 
-    ``actual_buy_price``/``actual_sell_price`` are volume-weighted over the entry and
-    hedge fills; ``actual_profit`` is the realised cash flow of every fill, fees included;
-    ``slippage`` is planned minus actual profit before fees.
+    ``quantity`` is the planned quantity, ``filled_quantity`` the quantity arbitraged so
+    far; ``actual_buy_price``/``actual_sell_price`` are volume-weighted over the entry and
+    hedge fills; ``fees_paid`` the fees so far; ``actual_profit`` the net result once the
+    trade is final (``None`` before); ``slippage`` the price slippage of both legs
+    (positive: worse than planned).
     """
 
     id = peewee.BigIntegerField(primary_key=True)
@@ -109,6 +111,7 @@ class TradeRecord(BaseModel):
     buy_exchange = peewee.CharField(max_length=32)
     sell_exchange = peewee.CharField(max_length=32)
     quantity = ExactDecimalField()
+    filled_quantity = ExactDecimalField(null=True)
     planned_buy_price = ExactDecimalField()
     planned_sell_price = ExactDecimalField()
     planned_profit = ExactDecimalField()
@@ -162,6 +165,8 @@ class FillRecord(BaseModel):
     quantity = ExactDecimalField()
     fee = ExactDecimalField()
     fee_asset = peewee.CharField(max_length=16)
+    # The fee's worth in the quote currency at fill time, for a fee in a third asset.
+    fee_value = ExactDecimalField(null=True)
     timestamp = peewee.DoubleField(index=True)
     # The fill's place in ``Trade.fills``, so a trade is rebuilt exactly as it was.
     position = peewee.IntegerField(default=0)

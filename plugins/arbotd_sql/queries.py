@@ -10,7 +10,8 @@ Conventions of every answer:
 
 - fields named ``*_at`` are ISO-8601 UTC strings to the second (``"2024-01-01T12:00:00Z"``,
   sub-seconds cut off) or ``None``; fields named ``timestamp`` are epoch seconds;
-- money and sizes are floats (stored exactly as decimals; sums rounded to 8 places);
+- money and sizes are floats (stored exactly as decimals), rounded at the edge by
+  :mod:`arbotd.figures` (money to the quote currency's precision, sizes to 8 places);
   ``win_rate`` and ``*_percent`` are percent;
 - newest first wherever rows are listed.
 
@@ -28,14 +29,14 @@ from typing import Any
 
 import peewee
 
-from arbotd import iso_utc
+from arbotd import iso_utc, split_symbol
+from arbotd.figures import size
 from arbotd_sql.metrics import (
     TradeResult,
     daily_breakdown,
     daily_closes,
-    max_drawdown_percent,
     money,
-    sharpe_ratio,
+    risk_metrics,
     trade_metrics,
     utc_date,
     win_rate,
@@ -60,8 +61,9 @@ __all__ = [
     "trades",
 ]
 
-PERIODS: dict[str, int] = {"day": 1, "week": 7, "month": 30, "year": 365}
-"""Performance periods: the last N UTC days, today included."""
+PERIODS = ("day", "week", "month", "year")
+"""Performance periods: calendar periods in UTC (today, the ISO week, the month, the
+year), see :func:`period_dates`."""
 
 COUNTED_STATES = ("completed", "unwound", "failed")
 """Final states whose trades count in performance figures (``cancelled`` trades never sent
@@ -90,10 +92,11 @@ def trades(
 
     Returns ``{"trades": [trade, ...], "total_count": int, "pagination": {"limit": int,
     "offset": int, "has_more": bool}}`` where each trade is ``{"id", "symbol",
-    "buy_exchange", "sell_exchange", "quantity": float, "planned_profit": float,
-    "actual_profit": float | None, "fees_paid": float | None, "status": str (the trade's
-    state), "started_at": str, "completed_at": str | None}``. ``actual_profit`` and
-    ``fees_paid`` are ``None`` while the trade has not settled.
+    "buy_exchange", "sell_exchange", "quantity": float (filled), "planned_quantity":
+    float, "planned_profit": float, "actual_profit": float | None, "fees_paid": float,
+    "status": str (the trade's state), "started_at": str, "completed_at": str | None}``.
+    ``actual_profit`` (net, fees included) is ``None`` until the trade is final;
+    ``fees_paid`` are the fees so far. Figures as :mod:`arbotd.figures` defines them.
 
     ``start_date``/``end_date`` select trades by the UTC day they *started*, both days
     included; ``status`` is a trade state (``completed``, ``failed``, ...). Rows come
@@ -130,19 +133,34 @@ def trades(
 
 
 def _trade_summary(row: TradeRecord) -> dict[str, Any]:
+    currency = _quote_currency(row.symbol)
     return {
         "id": row.id,
         "symbol": row.symbol,
         "buy_exchange": row.buy_exchange,
         "sell_exchange": row.sell_exchange,
-        "quantity": float(row.quantity),
-        "planned_profit": float(row.planned_profit),
-        "actual_profit": _float(row.actual_profit),
-        "fees_paid": _float(row.fees_paid),
+        "quantity": size(_filled(row)),
+        "planned_quantity": size(row.quantity),
+        "planned_profit": money(row.planned_profit, currency),
+        "actual_profit": money(row.actual_profit, currency),
+        "fees_paid": money(row.fees_paid, currency),
         "status": row.state,
         "started_at": _iso(row.started_at),
         "completed_at": _iso(row.completed_at),
     }
+
+
+def _filled(row: TradeRecord) -> Decimal:
+    """The quantity arbitraged (0 until fills come); the planned one for rows written
+    before the filled quantity was recorded."""
+    return row.quantity if row.filled_quantity is None else row.filled_quantity
+
+
+def _quote_currency(symbol: str) -> str:
+    try:
+        return split_symbol(symbol)[1]
+    except ValueError:
+        return ""
 
 
 # --- GET /trades/{id} ------------------------------------------------------------------
@@ -161,15 +179,21 @@ def trade(trade_id: int) -> dict[str, Any] | None:
 
     ``buy_order_id``/``sell_order_id`` are the entry orders' exchange order ids, or their
     client order ids where the exchange gave none (``None`` before orders exist).
-    ``actual_*`` prices, ``actual_profit``, ``fees_paid`` and ``slippage`` are ``None``
-    until known; ``execution_time_ms`` is ``round((completed_at - started_at) * 1000)``,
-    ``None`` while the trade runs.
+    Figures as :mod:`arbotd.figures` defines them: ``quantity`` is the filled quantity
+    and ``planned_quantity`` the planned one (extra); ``actual_*`` prices are
+    volume-weighted over the entry and hedge fills (``None`` before any);
+    ``actual_profit`` is the net result once the trade is final (``None`` before);
+    ``fees_paid`` the fees so far; ``slippage`` the price slippage of both legs, positive
+    when worse than planned (``None`` before any fill); ``execution_time_ms`` is
+    ``round((completed_at - started_at) * 1000)``, ``None`` while the trade runs.
 
     ``legs`` lists every order of the trade in the order the trade sent them (entry buy,
     entry sell, then hedges and unwinds): ``{"client_order_id", "exchange_order_id",
     "exchange", "side", "purpose", "price" (0.0 for a market order), "quantity",
     "status", "filled_quantity", "reason", "fills": [{"price", "quantity", "fee",
-    "fee_asset", "timestamp" (epoch seconds)}]}``, fills in the order they happened.
+    "fee_asset", "fee_value" (a fee in a third asset, valued in the quote currency at fill
+    time, else ``None``), "timestamp" (epoch seconds), "time" (ISO 8601 UTC)}]}``, fills in
+    the order they happened.
     """
     row = TradeRecord.get_or_none(TradeRecord.id == trade_id)
     if row is None:
@@ -185,6 +209,7 @@ def trade(trade_id: int) -> dict[str, Any] | None:
             o.client_order_id,
         ),
     )
+    currency = _quote_currency(row.symbol)
     fills: dict[str, list[dict[str, Any]]] = {}
     for fill in (
         FillRecord.select()
@@ -194,10 +219,13 @@ def trade(trade_id: int) -> dict[str, Any] | None:
         fills.setdefault(fill.order_id, []).append(
             {
                 "price": float(fill.price),
-                "quantity": float(fill.quantity),
-                "fee": float(fill.fee),
+                "quantity": size(fill.quantity),
+                "fee": size(fill.fee) if fill.fee_asset != currency
+                else money(fill.fee, currency),
                 "fee_asset": fill.fee_asset,
+                "fee_value": money(fill.fee_value, currency),
                 "timestamp": fill.timestamp,
+                "time": _iso_ms(fill.timestamp),
             }
         )
     execution_ms = None
@@ -213,13 +241,14 @@ def trade(trade_id: int) -> dict[str, Any] | None:
         "sell_order_id": _entry_order_id(orders, "sell"),
         "planned_buy_price": float(row.planned_buy_price),
         "planned_sell_price": float(row.planned_sell_price),
-        "actual_buy_price": _float(row.actual_buy_price),
-        "actual_sell_price": _float(row.actual_sell_price),
-        "quantity": float(row.quantity),
-        "planned_profit": float(row.planned_profit),
-        "actual_profit": _float(row.actual_profit),
-        "fees_paid": _float(row.fees_paid),
-        "slippage": _float(row.slippage),
+        "actual_buy_price": _price(row.actual_buy_price),
+        "actual_sell_price": _price(row.actual_sell_price),
+        "quantity": size(_filled(row)),
+        "planned_quantity": size(row.quantity),
+        "planned_profit": money(row.planned_profit, currency),
+        "actual_profit": money(row.actual_profit, currency),
+        "fees_paid": money(row.fees_paid, currency),
+        "slippage": money(row.slippage, currency),
         "status": row.state,
         "started_at": _iso(row.started_at),
         "completed_at": _iso(row.completed_at),
@@ -234,9 +263,9 @@ def trade(trade_id: int) -> dict[str, Any] | None:
                 "side": order.side,
                 "purpose": order.purpose,
                 "price": float(order.price),
-                "quantity": float(order.quantity),
+                "quantity": size(order.quantity),
                 "status": order.status,
-                "filled_quantity": float(order.filled_quantity),
+                "filled_quantity": size(order.filled_quantity),
                 "reason": order.reason,
                 "fills": fills.get(order.client_order_id, []),
             }
@@ -327,18 +356,20 @@ def performance(
     Returns ``{"period": str, "start_date": "YYYY-MM-DD", "end_date": "YYYY-MM-DD",
     "metrics": {"total_trades", "successful_trades", "win_rate", "total_profit",
     "total_fees", "net_profit", "avg_profit_per_trade", "max_profit", "max_loss",
-    "avg_execution_time_seconds", "sharpe_ratio", "max_drawdown_percent",
-    "profit_factor"}, "daily_breakdown": [{"date", "trades", "profit", "win_rate"}]}``.
-    The trade figures are defined in :func:`arbotd_sql.metrics.trade_metrics`;
-    ``profit_factor`` is ``None`` when no trade lost.
+    "avg_execution_time_seconds", "sharpe_ratio", "sortino_ratio", "max_drawdown_percent",
+    "profit_factor"}, "notes": {figure: why it is None}, "daily_breakdown": [{"date",
+    "trades", "profit", "win_rate"}]}``. The figures are defined in :mod:`arbotd.figures`
+    (``total_profit`` is gross, before fees; ``net_profit`` after them) and
+    :mod:`arbotd_sql.metrics`; a figure that does not exist (a Sharpe ratio over too few
+    days, a profit factor without a losing trade) is ``None`` and ``notes`` says why.
 
     The range: with ``start`` or ``end`` it is custom (``"period": "custom"``, and
     ``period`` is ignored; a missing ``end`` is ``today``, a missing ``start`` the day of
-    the first counted trade, or ``end`` when there is none);
-    otherwise ``period`` (default ``"month"``) is the last 1, 7, 30 or 365 UTC days up
-    to and including ``today`` (default: today in UTC), not a calendar day, week, month
-    or year, so that every period is full-length whatever the date. Both ends are
-    included. ``ValueError`` for an unknown period or ``start`` after ``end``.
+    the first counted trade, or ``end`` when there is none); otherwise ``period``
+    (default ``"month"``) is the calendar period containing ``today`` (default: today in
+    UTC): ``day`` today, ``week`` the ISO week (Monday to Sunday), ``month`` and ``year``
+    the calendar month and year, whose first and last days the answer gives. Both ends
+    are included. ``ValueError`` for an unknown period or ``start`` after ``end``.
 
     A trade counts on the UTC day it reached its final state, if that state is
     completed, unwound or failed *and* it has at least one fill: an attempt whose orders
@@ -346,12 +377,11 @@ def performance(
     prices moved away before the orders arrived (such trades stay visible in ``/trades``
     as ``failed``). A missing ``actual_profit`` or ``fees_paid`` counts as 0.
 
-    ``sharpe_ratio`` comes from the last equity snapshot of each UTC day in the range,
-    preceded by the last snapshot before the range (so the first day has a return too);
-    ``max_drawdown_percent`` from every snapshot in the range (see
-    :mod:`arbotd_sql.metrics`). ``mode`` (simulation, live, backtest) restricts trades
-    and equity to one mode; without it every mode counts, which only makes sense for a
-    database that has seen one mode.
+    The Sharpe and Sortino ratios come from the last equity snapshot of each UTC day in
+    the range, preceded by the last snapshot before the range (so the first day has a
+    return too); ``max_drawdown_percent`` from every snapshot in the range. ``mode``
+    (simulation, live, backtest) restricts trades and equity to one mode; without it
+    every mode counts, which only makes sense for a database that has seen one mode.
     """
     today = today or dt.datetime.now(dt.UTC).date()
     if start is not None or end is not None:
@@ -364,10 +394,7 @@ def performance(
             start = end if first_close is None else min(utc_date(first_close), end)
     else:
         label = period or "month"
-        if label not in PERIODS:
-            raise ValueError(f"unknown period {label!r}; expected one of {', '.join(PERIODS)}")
-        end = today
-        start = today - dt.timedelta(days=PERIODS[label] - 1)
+        start, end = period_dates(label, today)
     if start > end:
         raise ValueError(f"start date {start} is after end date {end}")
     low, high = _day_start(start), _day_start(end) + 86400
@@ -396,30 +423,17 @@ def performance(
     if before is not None:
         closes.insert(0, before[1])
 
-    figures = trade_metrics(results)
-    metrics = {
-        key: figures[key]
-        for key in (
-            "total_trades",
-            "successful_trades",
-            "win_rate",
-            "total_profit",
-            "total_fees",
-            "net_profit",
-            "avg_profit_per_trade",
-            "max_profit",
-            "max_loss",
-            "avg_execution_time_seconds",
-        )
-    }
-    metrics["sharpe_ratio"] = sharpe_ratio(closes)
-    metrics["max_drawdown_percent"] = max_drawdown_percent([e for _, e in snapshots])
-    metrics["profit_factor"] = figures["profit_factor"]
+    metrics, notes = trade_metrics(results)
+    risk, risk_notes = risk_metrics(closes, [e for _, e in snapshots])
+    profit_factor = metrics.pop("profit_factor")
+    metrics.update(risk)
+    metrics["profit_factor"] = profit_factor
     return {
         "period": label,
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
         "metrics": metrics,
+        "notes": {**risk_notes, **notes},
         "daily_breakdown": daily_breakdown(results),
     }
 
@@ -560,5 +574,30 @@ def _iso(timestamp: float | None) -> str | None:
     return None if timestamp is None else iso_utc(timestamp)
 
 
-def _float(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
+def _price(value: Decimal | None) -> float | None:
+    """A volume-weighted price: to 8 decimal places (an average has more digits than
+    any price it averages)."""
+    return money(value)
+
+
+def _iso_ms(timestamp: float) -> str:
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def period_dates(period: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last UTC day of the calendar ``period`` containing ``today``:
+    ``day`` is today, ``week`` its ISO week (Monday to Sunday), ``month`` and ``year`` the
+    calendar month and year. Raises ``ValueError`` for another period."""
+    if period == "day":
+        return today, today
+    if period == "week":
+        monday = today - dt.timedelta(days=today.weekday())
+        return monday, monday + dt.timedelta(days=6)
+    if period == "month":
+        first = today.replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return first, following - dt.timedelta(days=1)
+    if period == "year":
+        return today.replace(month=1, day=1), today.replace(month=12, day=31)
+    raise ValueError(f"unknown period {period!r}; expected one of {', '.join(PERIODS)}")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 import peewee
 from peewee import EXCLUDED, Case
 
 from arbotd import Balance, Fill, Order, OrderStatus, Quote, Side, Signal, Trade, TradeState
+from arbotd.figures import trade_figures
 from arbotd_sql.models import (
     BalanceSnapshot,
     Bar,
@@ -59,7 +59,6 @@ BarValues = tuple[str, str, int, float, float, float, float]
 _EXACT = decimal.Context(prec=60)
 # SQLite before 3.32 allows 999 bound parameters per statement.
 _MAX_PARAMETERS = 999
-_VWAP_PURPOSES = ("entry", "hedge")
 
 
 # --- values to rows -------------------------------------------------------------------------
@@ -87,16 +86,14 @@ def signal_row(signal: Signal) -> dict[str, Any]:
 
 
 def trade_rows(trade: Trade) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The trade's row with its figures, its orders' rows and its fills' rows.
+    """The trade's row with its figures (:func:`arbotd.figures.trade_figures`), its
+    orders' rows and its fills' rows.
 
     A fill's key is its order and ``seq``, its index among the fills of that order:
     fills are only ever appended to a trade, so writing the trade again gives each fill
     the same key, and a fill already stored is never stored twice.
     """
-    final = trade.is_final
-    fees = trade.fees_paid
-    profit = trade.realized_profit if final else None
-    purposes = {o.client_order_id: o.purpose for o in trade.orders}
+    figures = trade_figures(trade)
     trade_row = {
         "id": trade.id,
         "signal_id": trade.signal_id,
@@ -105,14 +102,15 @@ def trade_rows(trade: Trade) -> tuple[dict[str, Any], list[dict[str, Any]], list
         "buy_exchange": trade.buy_exchange,
         "sell_exchange": trade.sell_exchange,
         "quantity": trade.quantity,
+        "filled_quantity": figures.filled_quantity,
         "planned_buy_price": trade.planned_buy_price,
         "planned_sell_price": trade.planned_sell_price,
         "planned_profit": trade.planned_profit,
-        "actual_buy_price": _vwap(trade.fills, Side.BUY, purposes),
-        "actual_sell_price": _vwap(trade.fills, Side.SELL, purposes),
-        "actual_profit": profit,
-        "fees_paid": fees,
-        "slippage": trade.planned_profit - (profit + fees) if profit is not None else None,
+        "actual_buy_price": figures.actual_buy_price,
+        "actual_sell_price": figures.actual_sell_price,
+        "actual_profit": figures.realized_profit,
+        "fees_paid": figures.fees,
+        "slippage": figures.slippage if trade.fills else None,
         "state": trade.state.value,
         "reason": trade.reason,
         "started_at": trade.started_at,
@@ -126,17 +124,6 @@ def trade_rows(trade: Trade) -> tuple[dict[str, Any], list[dict[str, Any]], list
         seqs[fill.order_id] = seq + 1
         fills.append(_fill_row(fill, seq, position))
     return trade_row, orders, fills
-
-
-def _vwap(fills: Iterable[Fill], side: Side, purposes: dict[str, str]) -> Decimal | None:
-    """Volume-weighted price of the entry and hedge fills on ``side`` (unwinds left out:
-    they are the cost of a failed leg, not the trade's price)."""
-    notional = quantity = Decimal(0)
-    for fill in fills:
-        if fill.side is side and purposes.get(fill.order_id, "entry") in _VWAP_PURPOSES:
-            notional = _EXACT.add(notional, _EXACT.multiply(fill.price, fill.quantity))
-            quantity = _EXACT.add(quantity, fill.quantity)
-    return notional / quantity if quantity else None
 
 
 def _order_row(order: Order, position: int) -> dict[str, Any]:
@@ -169,6 +156,7 @@ def _fill_row(fill: Fill, seq: int, position: int) -> dict[str, Any]:
         "quantity": fill.quantity,
         "fee": fill.fee,
         "fee_asset": fill.fee_asset,
+        "fee_value": fill.fee_value,
         "timestamp": fill.timestamp,
         "position": position,
     }
@@ -225,6 +213,7 @@ def rebuild_trade(
                 fee=f.fee,
                 fee_asset=f.fee_asset,
                 timestamp=f.timestamp,
+                fee_value=f.fee_value,
             )
             for f in fills
         ),

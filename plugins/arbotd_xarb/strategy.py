@@ -173,7 +173,9 @@ class CrossExchangeStrategy:
             if quantity * ask < self._min_trade_usd:
                 market.reject("balance")
                 return None
-        quantity = math.floor(quantity / _QTY_STEP) * _QTY_STEP
+        # Whole steps of 1e-8, written as such: the float of floor(q / step) * step
+        # carries binary noise (0.029264580000000002) into the trade's decimals.
+        quantity = round(math.floor(quantity / _QTY_STEP) * _QTY_STEP, 8)
 
         route = (buy.symbol, buy_ex, sell_ex)
         last = self._last_signal.get(route)

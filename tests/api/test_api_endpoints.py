@@ -137,10 +137,11 @@ async def test_prices_spreads_balances(serve_api):
             assert set(spread) == {"symbol", "buy_exchange", "sell_exchange", "buy_price",
                                    "sell_price", "spread", "spread_percent",
                                    "profit_after_fees", "profit_percent"}
-            assert spread["spread"] > 0
+            assert spread["spread"] > 0 and spread["profit_after_fees"] > 0
+        # min_profit is in percent, the unit of profit_percent.
         filtered = (await client.get("/api/v1/spreads/current",
                                      params={"min_profit": 0.5})).json()["spreads"]
-        assert all(s["profit_percent"] >= 50 for s in filtered)
+        assert all(s["profit_percent"] >= 0.5 for s in filtered)
         assert_error(await client.get("/api/v1/spreads/current", params={"min_profit": "x"}),
                      400, "VALIDATION_ERROR")
 
@@ -167,6 +168,18 @@ def test_spread_arithmetic():
     assert spread["spread"] == 2.0
     assert round(spread["spread_percent"], 4) == 0.0046
     assert spread["profit_after_fees"] == 2.0  # one coin, no fees
+
+    # Fees, the slippage allowance and premium baselines come off, as for a signal:
+    # per unit 2 - 43249 * 0.00001 - 43251 * 0.00001 - 0.00001 * 43249 = 0.70251;
+    # a book that does not pay after them is not listed.
+    [spread] = compute_spreads(book, {"a": 0.00001, "b": 0.00001}, {"a": True, "b": True},
+                               43249.0, slippage=0.00001)
+    assert spread["profit_after_fees"] == 0.70251
+    assert spread["profit_percent"] == round(0.70251 / 43249 * 100, 6)
+    assert compute_spreads(book, {"a": 0.0001, "b": 0.0001}, {"a": True, "b": True},
+                           43249.0) == []
+    assert compute_spreads(book, {"a": 0.0, "b": 0.0}, {"a": True, "b": True}, 43249.0,
+                           premium={"b": 0.01}) == []
 
 
 async def test_risk_limits(serve_api):

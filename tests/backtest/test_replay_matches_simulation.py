@@ -5,6 +5,7 @@ prices, routes, quantities) and the trades it made (states, fills, results)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 import subprocess
 import sys
@@ -108,7 +109,7 @@ async def test_replay_of_a_recorded_simulation_gives_its_signals_and_trades(
         (s.id, s.symbol, s.buy_exchange, s.sell_exchange, s.buy_price, s.sell_price,
          s.quantity, s.executed, s.reject_reason) for s in live_signals]
     # signal times agree to the float rounding of two ways of adding the same seconds
-    assert all(abs(float(r["timestamp"]) - s.timestamp) < 1e-5
+    assert all(abs(dt.datetime.fromisoformat(r["time"]).timestamp() - s.timestamp) < 1e-5
                for r, s in zip(replayed, live_signals, strict=True))
 
     live_trades = [t for t in runtime.control.recent_trades.values()
@@ -121,7 +122,7 @@ async def test_replay_of_a_recorded_simulation_gives_its_signals_and_trades(
         assert (row["symbol"], row["buy_exchange"], row["sell_exchange"], row["state"]) == (
             trade.symbol, trade.buy_exchange, trade.sell_exchange, str(trade.state))
         assert Decimal(row["net_profit"]) == trade.realized_profit.quantize(Decimal("1e-8"))
-        assert Decimal(row["quantity"]) == trade.quantity
+        assert Decimal(row["planned_quantity"]) == trade.quantity
 
     # The same quotes replayed straight from the storage (--stored) give the same run.
     stored_report = tmp_path / "stored-report"

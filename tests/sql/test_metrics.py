@@ -8,14 +8,14 @@ from decimal import Decimal
 import pytest
 from _fixtures_queries import DAY1, DAY2, LEDGER, LEDGER_DAYS, LEDGER_METRICS
 
+from arbotd.figures import MIN_DAILY_RETURNS, sharpe_ratio, sortino_ratio
 from arbotd_sql.metrics import (
     TradeResult,
     daily_breakdown,
     daily_closes,
     max_drawdown_percent,
     money,
-    profit_factor,
-    sharpe_ratio,
+    risk_metrics,
     trade_metrics,
     utc_date,
     win_rate,
@@ -28,12 +28,20 @@ def result(net: str, fees: str = "0", closed_at: float = DAY1) -> TradeResult:
     return TradeResult(0, "BTCUSDT", closed_at, D(net), D(fees), 1.0)
 
 
+def metrics(results: list[TradeResult]) -> dict:
+    return trade_metrics(results)[0]
+
+
+def profit_factor(results: list[TradeResult]) -> float | None:
+    return trade_metrics(results)[0]["profit_factor"]
+
+
 # --- trades --------------------------------------------------------------------------------
 
 
 def test_trade_metrics_of_the_hand_computed_ledger() -> None:
     # The arithmetic is written out beside LEDGER in _fixtures_queries.py.
-    assert trade_metrics(LEDGER) == LEDGER_METRICS
+    assert trade_metrics(LEDGER) == (LEDGER_METRICS, {})
 
 
 def test_each_trade_figure_on_its_own() -> None:
@@ -44,7 +52,7 @@ def test_each_trade_figure_on_its_own() -> None:
 
 
 def test_no_trades() -> None:
-    assert trade_metrics([]) == {
+    assert trade_metrics([]) == ({
         "total_trades": 0,
         "successful_trades": 0,
         "win_rate": 0.0,
@@ -56,7 +64,7 @@ def test_no_trades() -> None:
         "max_loss": 0.0,
         "avg_execution_time_seconds": 0.0,
         "profit_factor": None,
-    }
+    }, {"profit_factor": "no closed trades"})
     assert daily_breakdown([]) == []
 
 
@@ -64,7 +72,8 @@ def test_no_losses_gives_no_profit_factor_and_no_max_loss() -> None:
     # +1, +2, 0: nothing lost, so the factor is infinite -> None; max_loss 0.
     results = [result("1"), result("2"), result("0")]
     assert profit_factor(results) is None
-    figures = trade_metrics(results)
+    assert trade_metrics(results)[1] == {"profit_factor": "no losing trades"}
+    figures = metrics(results)
     assert figures["max_loss"] == 0.0
     assert figures["max_profit"] == 2.0
     assert figures["win_rate"] == 66.6667  # 2 / 3
@@ -74,7 +83,7 @@ def test_only_losses_gives_zero_profit_factor_and_no_max_profit() -> None:
     # -1, -3: gross profit 0 / gross loss 4 = 0; best trade is a loss -> max_profit 0.
     results = [result("-1", "0.5"), result("-3", "0.5")]
     assert profit_factor(results) == 0.0
-    figures = trade_metrics(results)
+    figures = metrics(results)
     assert figures["max_profit"] == 0.0
     assert figures["max_loss"] == -3.0
     assert figures["total_profit"] == -3.0  # -4 net + 1 fees
@@ -83,11 +92,11 @@ def test_only_losses_gives_zero_profit_factor_and_no_max_profit() -> None:
 
 def test_money_is_summed_exactly_and_rounded_to_eight_places() -> None:
     # 0.1 + 0.2 as floats is 0.30000000000000004; as decimals exactly 0.3.
-    assert trade_metrics([result("0.1"), result("0.2")])["net_profit"] == 0.3
+    assert metrics([result("0.1"), result("0.2")])["net_profit"] == 0.3
     assert money(D("1.123456785")) == 1.12345678  # half-even
     assert money(D("1.123456795")) == 1.1234568
     # 1 / 3 of a unit per trade.
-    assert trade_metrics([result("1"), result("0"), result("0")])["avg_profit_per_trade"] == (
+    assert metrics([result("1"), result("0"), result("0")])["avg_profit_per_trade"] == (
         0.33333333
     )
 
@@ -109,21 +118,37 @@ def test_daily_breakdown_uses_utc_days_and_sorts_them() -> None:
 # --- equity --------------------------------------------------------------------------------
 
 
+# Eight daily closes, seven returns (the minimum): +2 %, -1 %, +3 %, 0, +2 %, -1 %, +3 %.
+CLOSES = [100.0]
+for step in (0.02, -0.01, 0.03, 0.0, 0.02, -0.01, 0.03):
+    CLOSES.append(CLOSES[-1] * (1 + step))
+
+
 def test_sharpe_ratio_of_a_hand_computed_series() -> None:
-    # Closes 100, 102, 100.98, 104.0094, 104.0094
-    #   returns +0.02, -0.01, +0.03, 0 -> mean 0.01
-    #   deviations +0.01, -0.02, +0.02, -0.01 -> squares sum 0.001 -> sample var 0.001 / 3
-    #   stdev 0.0182574; 0.01 / 0.0182574 = 0.5477226; * sqrt(365) = 10.4642
-    closes = [100.0, 102.0, 100.98, 104.0094, 104.0094]
-    expected = 0.01 / math.sqrt(0.001 / 3) * math.sqrt(365)
-    assert sharpe_ratio(closes) == pytest.approx(10.4642, abs=1e-4)
-    assert sharpe_ratio(closes) == round(expected, 4)
+    # returns r: mean 0.08 / 7 = 0.0114286; squared deviations sum to sum(r^2) - 7 * mean^2
+    # = 0.0028 - 0.000914286 = 0.00188571 -> sample variance 0.000314286, stdev 0.0177281;
+    # 0.0114286 / 0.0177281 * sqrt(365) = 12.3162
+    returns = [0.02, -0.01, 0.03, 0.0, 0.02, -0.01, 0.03]
+    mean = sum(returns) / 7
+    stdev = math.sqrt(sum((r - mean) ** 2 for r in returns) / 6)
+    ratio = sharpe_ratio(CLOSES)
+    assert ratio.value == round(mean / stdev * math.sqrt(365), 4)
+    assert ratio.value == pytest.approx(12.3162, abs=1e-4) and ratio.reason is None
+
+
+def test_sortino_ratio_counts_only_falls() -> None:
+    # downside deviation: sqrt((0.01^2 + 0.01^2) / 7) = 0.00534522; mean 0.0114286
+    # 0.0114286 / 0.00534522 * sqrt(365) = 40.8482
+    ratio = sortino_ratio(CLOSES)
+    assert ratio.value == pytest.approx(40.8482, abs=1e-3)
+    assert sortino_ratio([100.0 * 1.01**k for k in range(9)]).reason == "no day lost equity"
 
 
 def test_sharpe_ratio_of_a_losing_series_is_negative() -> None:
-    # returns -0.01, -0.03: mean -0.02, sample stdev sqrt(2 * 0.01**2 / 1) = 0.0141421
-    # -0.02 / 0.0141421 * sqrt(365) = -27.0185
-    assert sharpe_ratio([100.0, 99.0, 96.03]) == pytest.approx(-27.0185, abs=1e-4)
+    closes = [100.0]
+    for step in (-0.01, -0.03, -0.01, -0.03, -0.01, -0.03, -0.01):
+        closes.append(closes[-1] * (1 + step))
+    assert sharpe_ratio(closes).value < 0
 
 
 @pytest.mark.parametrize(
@@ -131,19 +156,26 @@ def test_sharpe_ratio_of_a_losing_series_is_negative() -> None:
     [
         [],  # no day
         [100.0],  # one day: no return
-        [100.0, 101.0],  # one return: no deviation
-        [100.0, 110.0, 121.0],  # +10 %, +10 %: zero variance
-        [100.0, 100.0, 100.0],  # flat
+        [100.0, 101.0],  # one return
+        [100.0 + k for k in range(MIN_DAILY_RETURNS)],  # one return short
     ],
 )
-def test_sharpe_ratio_is_zero_when_undefined(closes: list[float]) -> None:
-    assert sharpe_ratio(closes) == 0.0
+def test_too_few_days_give_no_ratio_and_say_why(closes: list[float]) -> None:
+    for ratio in (sharpe_ratio(closes), sortino_ratio(closes)):
+        assert ratio.value is None
+        assert ratio.reason.startswith(f"needs at least {MIN_DAILY_RETURNS} daily returns")
 
 
-def test_sharpe_ratio_skips_a_non_positive_base() -> None:
-    # 0 -> 50 has no return; 50 -> 55 (+0.1) and 55 -> 44 (-0.2) remain:
-    # mean -0.05, sample stdev sqrt(2 * 0.15**2) = 0.212132; -0.2357023 * sqrt(365) = -4.5031
-    assert sharpe_ratio([0.0, 50.0, 55.0, 44.0]) == pytest.approx(-4.5031, abs=1e-4)
+def test_flat_equity_gives_no_sharpe_ratio() -> None:
+    ratio = sharpe_ratio([100.0] * 10)
+    assert ratio.value is None and ratio.reason == "equity did not vary from day to day"
+
+
+def test_risk_metrics_name_what_is_missing() -> None:
+    values, notes = risk_metrics([100.0, 101.0], [100.0, 99.0, 101.0])
+    assert values == {"sharpe_ratio": None, "sortino_ratio": None,
+                      "max_drawdown_percent": 1.0}
+    assert set(notes) == {"sharpe_ratio", "sortino_ratio"}
 
 
 def test_max_drawdown_with_two_dips() -> None:

@@ -11,6 +11,7 @@ import pytest
 from _storage_values import T0, D, completed_lifecycle, signal
 from playhouse.migrate import SchemaMigrator, migrate
 
+from arbotd.figures import trade_figures
 from arbotd_sql import SqlStorage, StorageError, migrations, models
 from arbotd_sql.migrations import schema_version
 from arbotd_sql.models import MODELS, SCHEMA_VERSION, SchemaVersion, SignalRecord, TradeRecord
@@ -153,8 +154,12 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
     def downgrade() -> None:
         models.database.drop_tables([models.IdSequence, models.SavedState,
                                      models.AuditEntry])
-        migrate(SchemaMigrator.from_database(models.database)
-                .drop_column("api_users", "token_generation"))
+        migrator = SchemaMigrator.from_database(models.database)
+        migrate(migrator.drop_column("api_users", "token_generation"),
+                migrator.drop_column("trades", "filled_quantity"),
+                migrator.drop_column("fills", "fee_value"))
+        # What version 1 wrote as a trade's slippage: planned minus (net + fees).
+        models.database.execute_sql("UPDATE trades SET slippage = '-1'")
         models.database.execute_sql(
             "INSERT INTO api_users (username, password_hash, scope, created_at) "
             f"VALUES ('alice', 'hash', 'read', {T0})")
@@ -169,6 +174,12 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
     assert await storage.read(lambda: [(u.username, u.token_generation)
                                        for u in models.ApiUser.select()]) == [("alice", 0)]
     assert "audit_log" in await storage.read(models.database.get_tables)
+    # Every trade's figures were computed again from its fills.
+    rows = await storage.read(lambda: [(t.id, t.filled_quantity, t.slippage)
+                                       for t in TradeRecord.select().order_by(TradeRecord.id)])
+    expected = completed_lifecycle(1)[-1]
+    assert [r[1] for r in rows] == [D("0.010")] * 3
+    assert rows[0][2] == trade_figures(expected).slippage != D(-1)
     assert await storage.reserve_ids("trade", 5) == 4
     await storage.save_state("control.emergency_stop", {"since": T0})
     await storage.close()

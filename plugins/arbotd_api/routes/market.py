@@ -1,13 +1,15 @@
 """Live market and account data: ``/prices/current``, ``/spreads/current``, ``/balances``.
 
 Spreads, for every symbol and ordered pair of exchanges (buy on A, sell on B) whose
-feeds are usable: ``spread = bid_B - ask_A``, listed when positive; ``spread_percent`` is
-that as a percent of ``ask_A``. ``profit_after_fees`` is the profit in the quote currency
-for the quantity a trade of ``[arbitrage] trade_amount_usd`` buys (capped by the sizes
-displayed at both prices) after both venues' taker fees; ``profit_percent`` is it as a
-percent of the money spent. ``min_profit`` filters on that net profit as a fraction, the
-unit of ``min_profit_threshold`` (``0.002`` = 0.2 %). Sorted by ``profit_percent``, best
-first.
+feeds are usable: ``spread = bid_B - ask_A``; ``spread_percent`` is that as a percent of
+``ask_A``. ``profit_after_fees`` is the profit in the quote currency for the quantity a
+trade of ``[arbitrage] trade_amount_usd`` buys (capped by the sizes displayed at both
+prices), computed as a signal's is: after both venues' taker fees, the
+``slippage_tolerance`` allowance and the venues' premium baselines; ``profit_percent`` is
+it as a percent of the money spent. Only spreads that pay after all that are listed.
+``min_profit`` filters on ``profit_percent`` (percent, its unit: ``0.2`` = 0.2 %). Sorted
+by ``profit_percent``, best first. Money to the quote currency's precision
+(:mod:`arbotd.figures`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
+from arbotd import split_symbol
+from arbotd.figures import money
 from arbotd_api.context import float_param, kind, state
 from arbotd_api.errors import ApiError, json_response
 
@@ -63,9 +67,16 @@ async def current_prices() -> Response:
 
 
 def compute_spreads(book: dict[str, dict[str, Any]], fees: dict[str, float],
-                    usable: dict[str, bool], trade_amount: float) -> list[dict[str, Any]]:
+                    usable: dict[str, bool], trade_amount: float, *,
+                    slippage: float = 0.0, premium: dict[str, float] | None = None
+                    ) -> list[dict[str, Any]]:
+    premium = premium or {}
     spreads: list[dict[str, Any]] = []
     for symbol, quotes in book.items():
+        try:
+            _, currency = split_symbol(symbol)
+        except ValueError:
+            currency = ""
         venues = [v for v in quotes if usable.get(v, False)]
         for buy in venues:
             for sell in venues:
@@ -77,18 +88,24 @@ def compute_spreads(book: dict[str, dict[str, Any]], fees: dict[str, float],
                     continue
                 qty = min(trade_amount / ask, quotes[buy].ask_size, quotes[sell].bid_size)
                 cost = ask * qty
-                fee = (ask * fees.get(buy, 0.0) + bid * fees.get(sell, 0.0)) * qty
-                profit = spread * qty - fee
+                # The opportunity rule of the strategy, per unit (README, "How it trades").
+                net = ((bid / (1 + premium.get(sell, 0.0) / 100)
+                        - ask / (1 + premium.get(buy, 0.0) / 100))
+                       - ask * fees.get(buy, 0.0) - bid * fees.get(sell, 0.0)
+                       - slippage * ask)
+                profit = net * qty
+                if profit <= 0 or cost <= 0:
+                    continue
                 spreads.append({
                     "symbol": symbol,
                     "buy_exchange": buy,
                     "sell_exchange": sell,
                     "buy_price": ask,
                     "sell_price": bid,
-                    "spread": spread,
-                    "spread_percent": spread / ask * 100,
-                    "profit_after_fees": profit,
-                    "profit_percent": profit / cost * 100 if cost > 0 else 0.0,
+                    "spread": money(spread, currency),
+                    "spread_percent": round(spread / ask * 100, 6),
+                    "profit_after_fees": money(profit, currency),
+                    "profit_percent": round(profit / cost * 100, 6),
                 })
     spreads.sort(key=lambda s: s["profit_percent"], reverse=True)
     return spreads
@@ -103,9 +120,11 @@ async def current_spreads() -> Response:
     arbitrage = state().runtime.config.get("arbitrage")
     amount = getattr(arbitrage, "trade_amount_usd", _DEFAULT_TRADE_AMOUNT)
     book = engine.book if symbol is None else {symbol: engine.book.get(symbol, {})}
-    spreads = compute_spreads(book, engine.market.fees, engine.market.usable, amount)
+    spreads = compute_spreads(book, engine.market.fees, engine.market.usable, amount,
+                              slippage=getattr(arbitrage, "slippage_tolerance", 0.0),
+                              premium=engine.market.premium)
     if min_profit is not None:
-        spreads = [s for s in spreads if s["profit_percent"] / 100 >= min_profit]
+        spreads = [s for s in spreads if s["profit_percent"] >= min_profit]
     return json_response({"timestamp": time.time(), "spreads": spreads})
 
 
@@ -116,10 +135,10 @@ async def balances() -> Response:
     out: dict[str, dict[str, dict[str, float]]] = {}
     for balance in runtime.ledger.balances():
         out.setdefault(balance.exchange, {})[balance.asset] = {
-            "free": float(balance.free),
-            "locked": float(balance.locked),
-            "total": float(balance.total),
+            "free": money(balance.free, balance.asset),
+            "locked": money(balance.locked, balance.asset),
+            "total": money(balance.total, balance.asset),
         }
     total = runtime.ledger.value_usd(_engine().price_usd)
     return json_response({"timestamp": time.time(), "balances": out,
-                          "total_value_usd": total})
+                          "total_value_usd": money(total)})
