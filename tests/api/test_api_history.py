@@ -108,7 +108,7 @@ async def test_trades_list_filters_and_pagination(serve_api):
         assert body["pagination"] == {"limit": 100, "offset": 0, "has_more": False}
         assert [t["id"] for t in body["trades"]] == [BASE + 4, BASE + 3, BASE + 2, BASE + 1]
         for trade in body["trades"]:
-            assert set(trade) == TRADE_FIELDS
+            assert set(trade) == TRADE_FIELDS | {"planned_quantity"}  # an extra
             assert isinstance(trade["quantity"], float) and is_iso(trade["started_at"])
         first = body["trades"][-1]
         assert first["status"] == "completed" and first["actual_profit"] == 3.0
@@ -152,7 +152,8 @@ async def test_trade_detail_and_not_found(serve_api):
         response = await client.get(f"/api/v1/trades/{BASE + 1}")
         assert response.status_code == 200, response.text
         trade = response.json()
-        assert set(trade) == DETAIL_FIELDS | {"mode", "reason", "legs"}  # extras of the query
+        # extras of the query
+        assert set(trade) == DETAIL_FIELDS | {"mode", "reason", "legs", "planned_quantity"}
         assert trade["signal_id"] == BASE + 101
         assert trade["buy_order_id"] == f"arb{BASE + 1}b"
         assert trade["execution_time_ms"] == 10_000
@@ -255,11 +256,12 @@ async def test_performance_counts_the_current_mode_only(serve_api):
             "start_date": "2024-01-01", "end_date": "2024-01-02"})
         assert response.status_code == 200, response.text
         body = response.json()
-        assert set(body) == {"period", "start_date", "end_date", "metrics", "daily_breakdown"}
+        assert set(body) == {"period", "start_date", "end_date", "metrics", "notes",
+                             "daily_breakdown"}
         assert body["period"] == "custom"
         assert (body["start_date"], body["end_date"]) == ("2024-01-01", "2024-01-02")
         metrics = body["metrics"]
-        assert set(metrics) == METRICS
+        assert set(metrics) == METRICS | {"sortino_ratio"}  # an extra
         assert metrics["total_trades"] == 2  # the live trade and the unfilled one left out
         assert metrics["successful_trades"] == 1 and metrics["win_rate"] == 50.0
         assert metrics["net_profit"] == 2.0
@@ -267,8 +269,11 @@ async def test_performance_counts_the_current_mode_only(serve_api):
 
         week = (await client.get("/api/v1/performance", params={"period": "week"})).json()
         assert week["period"] == "week" and week["metrics"]["total_trades"] == 0
+        # The ISO week containing today, Monday to Sunday.
         today = dt.datetime.now(dt.UTC).date()
-        assert week["end_date"] == today.isoformat()
+        monday = today - dt.timedelta(days=today.weekday())
+        assert (week["start_date"], week["end_date"]) == (
+            monday.isoformat(), (monday + dt.timedelta(days=6)).isoformat())
         default = (await client.get("/api/v1/performance")).json()
         assert default["period"] == "month"
 

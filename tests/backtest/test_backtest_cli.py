@@ -5,6 +5,7 @@ every run, bad rows counted in the summary, and --strict."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import re
 from decimal import Decimal
@@ -19,6 +20,11 @@ SAMPLE = ROOT / "contrib" / "data" / "sample-quotes.csv.gz"
 SHIPPED_CONFIG = ROOT / "etc" / "arbot.toml"
 
 pytestmark = pytest.mark.usefixtures("isolated_logging")
+
+
+def epoch(iso_time: str) -> float:
+    """A report's ISO 8601 UTC time as epoch seconds."""
+    return dt.datetime.fromisoformat(iso_time).timestamp()
 
 
 def backtest(capsys: pytest.CaptureFixture[str], *args: str, config: Path = SHIPPED_CONFIG
@@ -58,8 +64,14 @@ def test_readme_example_on_the_shipped_sample(tmp_path: Path,
     assert float(summary_value(out, "fees")) == metrics["total_fees"]
     wins = sum(1 for t in trades if Decimal(t["net_profit"]) > 0)
     assert metrics["win_rate"] == round(100 * wins / len(trades), 4)
-    assert float(summary_value(out, "win rate")) == round(metrics["win_rate"], 2)
-    assert float(summary_value(out, "Sharpe ratio")) == metrics["sharpe_ratio"]
+    assert float(summary_value(out, "win rate")) == metrics["win_rate"]
+    assert float(summary_value(out, "gross profit")) == metrics["gross_profit"]
+    assert metrics["gross_profit"] == round(metrics["net_profit"] + metrics["total_fees"], 8)
+    # Five minutes of data have no daily return: no Sharpe ratio, and the reason.
+    assert metrics["sharpe_ratio"] is None and summary_value(out, "Sharpe ratio") == "n/a"
+    assert "needs at least 7 daily returns" in metrics["notes"]["sharpe_ratio"] in out
+    start = re.search(r"equity ([\d,.]+) -> ([\d,.]+)", out)
+    assert start and float(start.group(1).replace(",", "")) == metrics["starting_equity"]
     assert float(summary_value(out, "max drawdown")) == metrics["max_drawdown_percent"]
     for symbol, group in metrics["by_symbol"].items():
         rows = [t for t in trades if t["symbol"] == symbol]
@@ -156,5 +168,5 @@ def test_several_files_are_merged_in_time_order(tmp_path: Path,
     assert "20 quotes" in out and "bad rows skipped: none" in out
     with (tmp_path / "r" / "signals.csv").open() as stream:
         signals = list(csv.DictReader(stream))
-    assert [(s["buy_exchange"], s["sell_exchange"], float(s["timestamp"]))
+    assert [(s["buy_exchange"], s["sell_exchange"], epoch(s["time"]))
             for s in signals] == [("ex_a", "ex_b", 1750000009.0)]

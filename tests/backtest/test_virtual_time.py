@@ -45,6 +45,11 @@ CALM_B = (99.96, 100.01)    # ex_b, no opportunity
 DEAR_B = (101.0, 101.1)     # ex_b bids 1 % above ex_a's ask: an opportunity
 
 
+def epoch(iso_time: str) -> float:
+    """A report's ISO 8601 UTC time as epoch seconds."""
+    return dt.datetime.fromisoformat(iso_time).timestamp()
+
+
 def row(t: float, exchange: str, book: tuple[float, float]) -> str:
     return f"{T0 + t!r},{T0 + t!r},{exchange},BTCUSDT,{book[0]},{book[1]},10,10"
 
@@ -80,15 +85,15 @@ def test_quote_age_and_cooldown_count_replayed_seconds(
     # the route cools down for 30 replayed seconds: the next signal is at 41 (40.5 is
     # never a quote's time); every quote in between was turned down for it (2 a second
     # from 11 to 40), and so were those after the second signal (41.25 to 45.25)
-    assert [float(s["timestamp"]) - T0 for s in signals] == [10.5, 41.0]
+    assert [epoch(s["time"]) - T0 for s in signals] == [10.5, 41.0]
     assert metrics["rejections"]["cooldown"] == 2 * 30 + 9
     assert [(s["buy_exchange"], s["sell_exchange"]) for s in signals] == [("ex_a", "ex_b")] * 2
     # each trade filled 0.1 replayed seconds after its signal, at the book of that time
     assert [t["state"] for t in trades] == ["completed", "completed"]
-    assert [t["started_at"] for t in trades] == ["2025-06-15T15:06:50.500Z",
-                                                 "2025-06-15T15:07:21.000Z"]
-    assert [t["completed_at"] for t in trades] == ["2025-06-15T15:06:50.600Z",
-                                                   "2025-06-15T15:07:21.100Z"]
+    assert [t["started_at"] for t in trades] == ["2025-06-15T15:06:50.500000Z",
+                                                 "2025-06-15T15:07:21.000000Z"]
+    assert [t["completed_at"] for t in trades] == ["2025-06-15T15:06:50.600000Z",
+                                                   "2025-06-15T15:07:21.100000Z"]
     assert float(trades[0]["buy_price"]) == 100.0 and float(trades[0]["sell_price"]) == 101.0
 
 
@@ -156,7 +161,7 @@ def test_a_trade_started_by_the_last_quote_of_a_batch_fills_after_its_delay(
     _, signals, trades = run(tmp_path, capsys, rows)
     assert len(signals) == len(trades) == 10
     for signal, trade in zip(signals, trades, strict=True):
-        assert round((float(signal["timestamp"]) - T0) / 0.01) % BATCH_SIZE == last
+        assert round((epoch(signal["time"]) - T0) / 0.01) % BATCH_SIZE == last
         started = dt.datetime.fromisoformat(trade["started_at"].replace("Z", "+00:00"))
         completed = dt.datetime.fromisoformat(trade["completed_at"].replace("Z", "+00:00"))
         assert trade["state"] == "completed"

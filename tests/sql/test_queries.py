@@ -63,6 +63,7 @@ def test_trade_rows_have_the_reference_shape(db: peewee.Database) -> None:
                 "buy_exchange": "bybit",
                 "sell_exchange": "binance",
                 "quantity": 0.1,
+                "planned_quantity": 0.1,
                 "planned_profit": 0.1,
                 "actual_profit": None,
                 "fees_paid": None,
@@ -76,6 +77,7 @@ def test_trade_rows_have_the_reference_shape(db: peewee.Database) -> None:
                 "buy_exchange": "bybit",
                 "sell_exchange": "binance",
                 "quantity": 0.1,
+                "planned_quantity": 0.1,
                 "planned_profit": 0.1,
                 "actual_profit": 2.35,
                 "fees_paid": 0.15,
@@ -182,6 +184,7 @@ def test_trade_detail_with_legs_and_fills(db: peewee.Database) -> None:
         "actual_buy_price": 100.05,
         "actual_sell_price": 100.5,
         "quantity": 0.1,
+        "planned_quantity": 0.1,
         "planned_profit": 0.1,
         "actual_profit": 0.02,
         "fees_paid": 0.02,
@@ -207,9 +210,11 @@ def test_trade_detail_with_legs_and_fills(db: peewee.Database) -> None:
         "reason": None,
         "fills": [
             {"price": 100.5, "quantity": 0.05, "fee": 0.005, "fee_asset": "USDT",
-             "timestamp": DAY1 + 43_200.5},
+             "fee_value": None, "timestamp": DAY1 + 43_200.5,
+             "time": "2024-01-01T12:00:00.500Z"},
             {"price": 100.5, "quantity": 0.03, "fee": 0.003, "fee_asset": "USDT",
-             "timestamp": DAY1 + 43_201},
+             "fee_value": None, "timestamp": DAY1 + 43_201,
+             "time": "2024-01-01T12:00:01.000Z"},
         ],
     }
     assert (legs[2]["purpose"], legs[2]["price"], len(legs[2]["fills"])) == ("hedge", 0.0, 1)
@@ -472,21 +477,28 @@ def test_performance_of_the_hand_computed_ledger(db: peewee.Database) -> None:
         "end_date": "2024-01-02",
         "metrics": {
             **LEDGER_METRICS,
-            "sharpe_ratio": 4.5031,
+            # Three daily closes (the last before the range, then 2024-01-01 and -02):
+            # two returns, too few for a ratio.
+            "sharpe_ratio": None,
+            "sortino_ratio": None,
             "max_drawdown_percent": 5.9406,
             "profit_factor": 3.3333,
+        },
+        "notes": {
+            "sharpe_ratio": "needs at least 7 daily returns (8 days of equity), has 2",
+            "sortino_ratio": "needs at least 7 daily returns (8 days of equity), has 2",
         },
         "daily_breakdown": LEDGER_DAYS,
     }
     assert list(answer["metrics"]) == [
         "total_trades", "successful_trades", "win_rate", "total_profit", "total_fees",
         "net_profit", "avg_profit_per_trade", "max_profit", "max_loss",
-        "avg_execution_time_seconds", "sharpe_ratio", "max_drawdown_percent",
-        "profit_factor",
+        "avg_execution_time_seconds", "sharpe_ratio", "sortino_ratio",
+        "max_drawdown_percent", "profit_factor",
     ]
 
 
-def test_performance_periods_end_today(db: peewee.Database) -> None:
+def test_performance_periods_are_calendar_periods(db: peewee.Database) -> None:
     insert_ledger()
     add_equity()
     day = queries.performance(period="day", today=JAN2)
@@ -497,16 +509,26 @@ def test_performance_periods_end_today(db: peewee.Database) -> None:
     assert day["metrics"]["net_profit"] == 1.5
     assert day["daily_breakdown"] == LEDGER_DAYS[1:]
     # One daily return (102 -> 100.98): no Sharpe; drawdown 103 -> 99 = 3.8835 %.
-    assert day["metrics"]["sharpe_ratio"] == 0.0
+    assert day["metrics"]["sharpe_ratio"] is None and "sharpe_ratio" in day["notes"]
     assert day["metrics"]["max_drawdown_percent"] == 3.8835
 
-    starts = {
-        name: queries.performance(period=name, today=JAN2)["start_date"]
+    # 2024-01-02 is a Tuesday: its ISO week runs from Monday 2024-01-01 to Sunday 01-07.
+    ranges = {
+        name: (answer["start_date"], answer["end_date"])
         for name in ("week", "month", "year")
+        for answer in [queries.performance(period=name, today=JAN2)]
     }
-    assert starts == {"week": "2023-12-27", "month": "2023-12-04", "year": "2023-01-03"}
+    assert ranges == {"week": ("2024-01-01", "2024-01-07"),
+                      "month": ("2024-01-01", "2024-01-31"),
+                      "year": ("2024-01-01", "2024-12-31")}
     month = queries.performance(today=JAN2)
-    assert (month["period"], month["start_date"]) == ("month", "2023-12-04")
+    assert (month["period"], month["start_date"]) == ("month", "2024-01-01")
+    # A week across a month's end, and February of a leap year.
+    assert queries.period_dates("week", dt.date(2024, 3, 1)) == (dt.date(2024, 2, 26),
+                                                                 dt.date(2024, 3, 3))
+    assert queries.period_dates("month", dt.date(2024, 2, 10)) == (dt.date(2024, 2, 1),
+                                                                   dt.date(2024, 2, 29))
+    assert queries.period_dates("month", dt.date(2024, 12, 31))[1] == dt.date(2024, 12, 31)
     assert month["metrics"]["total_trades"] == 5
     assert queries.performance(period="day", today=JAN1)["metrics"]["total_trades"] == 2
     assert queries.performance(period="day", today=dt.date(2024, 1, 3))["metrics"][
@@ -534,7 +556,8 @@ def test_performance_with_nothing_stored(db: peewee.Database) -> None:
     assert (answer["start_date"], answer["end_date"]) == ("2024-01-02", "2024-01-02")
     assert answer["metrics"]["total_trades"] == 0
     assert answer["metrics"]["profit_factor"] is None
-    assert answer["metrics"]["sharpe_ratio"] == 0.0
+    assert answer["metrics"]["sharpe_ratio"] is None
+    assert answer["notes"]["profit_factor"] == "no closed trades"
     assert answer["daily_breakdown"] == []
 
 
@@ -546,7 +569,7 @@ def test_performance_by_mode(db: peewee.Database) -> None:
     add_equity([(DAY1 + 1, 1000.0), (DAY1 + 2, 500.0)], mode="live")
 
     simulation = queries.performance(start=JAN1, end=JAN2, mode="simulation")["metrics"]
-    assert simulation == {**LEDGER_METRICS, "sharpe_ratio": 4.5031,
+    assert simulation == {**LEDGER_METRICS, "sharpe_ratio": None, "sortino_ratio": None,
                           "max_drawdown_percent": 5.9406}
     live = queries.performance(start=JAN1, end=JAN2, mode="live")["metrics"]
     assert (live["total_trades"], live["net_profit"], live["max_drawdown_percent"]) == (
