@@ -124,6 +124,7 @@ class Control:
         self.active: dict[int, Trade] = {}
         self.recent_trades: dict[int, Trade] = {}
         self.stats = TradingStats()
+        self._completed_at_start = 0
         self._runner: TradeRunner | None = None
         self._nursery: trio.Nursery | None = None
         self.unreconciled: list[Trade] = []
@@ -242,6 +243,7 @@ class Control:
             commit=self._commit,
         )
         self.trading = True
+        self._completed_at_start = self.stats.trades_completed
         if self.emergency:
             self.emergency = False
             self._nursery.start_soon(self._forget_emergency)
@@ -269,7 +271,8 @@ class Control:
             self.bus.publish("status", {"event": "trading_stopped"})
         return {
             "stop_time": iso_utc(self.clock()),
-            "trades_completed": self.stats.trades_completed,
+            # Since trading was last started: what this run of trading did.
+            "trades_completed": self.stats.trades_completed - self._completed_at_start,
             "pending_trades": len(self.active),
         }
 

@@ -25,7 +25,7 @@ import orjson
 import trio
 from quart import Quart, Response, websocket
 
-from arbotd import Quote, Signal, SubscriptionClosed, Trade, iso_utc
+from arbotd import Quote, Signal, SubscriptionClosed, Trade, iso_utc, split_symbol
 from arbotd.figures import money, size, trade_figures
 from arbotd_api.context import loads_json, state
 from arbotd_api.errors import ApiError, error_body, error_response
@@ -52,9 +52,16 @@ def price_data(q: Quote) -> dict[str, Any]:
 def signal_data(s: Signal) -> dict[str, Any]:
     return {"id": s.id, "symbol": s.symbol, "buy_exchange": s.buy_exchange,
             "sell_exchange": s.sell_exchange, "buy_price": s.buy_price,
-            "sell_price": s.sell_price, "profit": s.profit,
-            "profit_percent": s.profit_percent, "confidence": s.confidence,
+            "sell_price": s.sell_price, "profit": money(s.profit, _currency(s.symbol)),
+            "profit_percent": round(s.profit_percent, 6), "confidence": s.confidence,
             "executed": s.executed, "timestamp": s.timestamp}
+
+
+def _currency(symbol: str) -> str:
+    try:
+        return split_symbol(symbol)[1]
+    except ValueError:
+        return ""
 
 
 def trade_data(t: Trade) -> dict[str, Any]:

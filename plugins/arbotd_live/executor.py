@@ -36,6 +36,7 @@ from arbotd import (
     Signal,
     TemporaryExchangeError,
     TradingError,
+    split_symbol,
     to_decimal,
 )
 from arbotd.exchange import ProblemLog, SymbolRules, common_quantity
@@ -209,16 +210,44 @@ class LiveExecutor:
             return _refused(order, f"not sent: {problem}"), []
         self._orders_sent += 1
         try:
-            return await account.place_order(attrs.evolve(order, quantity=quantity, price=price))
+            placed, fills = await account.place_order(
+                attrs.evolve(order, quantity=quantity, price=price))
         finally:
             self._refresh_wanted.set()
+        return placed, self._value_fees(fills)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         account = self.accounts.get(order.exchange)
         if account is None:
             raise TemporaryExchangeError(order.exchange, "no trading account to ask (yet)")
         await self._ensure_open(account)
-        return await account.query_order(order)
+        placed, fills = await account.query_order(order)
+        return placed, self._value_fees(fills)
+
+    def _value_fees(self, fills: list[Fill]) -> list[Fill]:
+        """Record with each fill whose fee is charged in a third asset (BNB on Binance)
+        that fee's worth in the symbol's quote currency now, at the mid price of the
+        fee asset against it on the fill's exchange or any other (``None`` without one)."""
+        valued = []
+        for fill in fills:
+            base, quote = split_symbol(fill.symbol)
+            if fill.fee and fill.fee_asset not in (base, quote) and fill.fee_value is None:
+                price = self._mid(fill.exchange, fill.fee_asset + quote)
+                if price is not None:
+                    fill = attrs.evolve(fill, fee_value=fill.fee * to_decimal(price))
+            valued.append(fill)
+        return valued
+
+    def _mid(self, exchange: str, symbol: str) -> float | None:
+        engine = self.runtime.engine
+        assert engine is not None
+        quote = engine.fresh_quote(exchange, symbol, MAX_QUOTE_AGE_SECONDS)
+        if quote is None:
+            for venue in sorted(engine.book.get(symbol, {})):
+                quote = engine.fresh_quote(venue, symbol, MAX_QUOTE_AGE_SECONDS)
+                if quote is not None:
+                    break
+        return quote.mid if quote is not None else None
 
     def reference_price(self, exchange: str, symbol: str, side: str) -> float | None:
         quote = self._quote(exchange, symbol)
