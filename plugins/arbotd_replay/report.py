@@ -1,5 +1,6 @@
 """What ``arbotd backtest`` shows and writes: the progress bar, the summary table, and the
-report directory (``trades.csv``, ``signals.csv``, ``metrics.json``, ``equity.png``).
+report directory (``trades.csv``, ``fills.csv``, ``signals.csv``, ``metrics.json``,
+``equity.png``).
 
 Every figure comes from the result's ``metrics`` dict (:mod:`arbotd_replay.metrics`):
 the summary formats it, ``metrics.json`` is it, and ``trades.csv`` holds the trades it
@@ -20,7 +21,7 @@ from arbotd_replay.backtest import BacktestResult
 from arbotd_replay.metrics import TRADE_COLUMNS, equity_curve, iso, trade_row
 from arbotd_replay.quotefile import PROBLEM_KINDS
 
-__all__ = ["SIGNAL_COLUMNS", "ProgressBar", "format_summary", "write_report"]
+__all__ = ["FILL_COLUMNS", "SIGNAL_COLUMNS", "ProgressBar", "format_summary", "write_report"]
 
 SIGNAL_COLUMNS = (
     "signal_id", "time", "symbol", "buy_exchange", "sell_exchange", "buy_price",
@@ -28,6 +29,13 @@ SIGNAL_COLUMNS = (
 )
 """Columns of ``signals.csv``; ``time`` is ISO 8601 UTC to the microsecond, like every
 time of the report."""
+
+FILL_COLUMNS = (
+    "trade_id", "client_order_id", "purpose", "exchange", "symbol", "side", "price",
+    "quantity", "fee", "fee_asset", "fee_value", "time",
+)
+"""Columns of ``fills.csv``: every execution of every trade, from which each figure of
+``trades.csv`` and ``metrics.json`` can be computed again."""
 
 
 class ProgressBar:
@@ -135,6 +143,19 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
         writer.writeheader()
         for trade in result.trades:
             writer.writerow(trade_row(trade))
+    fills_path = directory / "fills.csv"
+    with fills_path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(FILL_COLUMNS)
+        for trade in result.trades:
+            purposes = {o.client_order_id: o.purpose for o in trade.orders}
+            for fill in trade.fills:
+                writer.writerow([
+                    trade.id, fill.order_id, purposes.get(fill.order_id, "entry"),
+                    fill.exchange, fill.symbol, fill.side.value, fill.price, fill.quantity,
+                    fill.fee, fill.fee_asset, "" if fill.fee_value is None else fill.fee_value,
+                    iso(fill.timestamp),
+                ])
     signals_path = directory / "signals.csv"
     with signals_path.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
@@ -146,7 +167,8 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
                              s.executed, s.reject_reason or ""])
     metrics_path = directory / "metrics.json"
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
-    paths = [trades_path, signals_path, metrics_path, _plot(result, directory / "equity.png")]
+    paths = [trades_path, fills_path, signals_path, metrics_path,
+             _plot(result, directory / "equity.png")]
     problems_path = directory / "bad_rows.txt"
     if result.problems:
         problems_path.write_text("\n".join(result.problems) + "\n", encoding="utf-8")
