@@ -18,6 +18,7 @@ prices; a client more than ``[api] ws_max_pending`` signals and trades behind is
 
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Any
 
@@ -38,6 +39,7 @@ AUTH_TIMEOUT = 10.0
 CHANNELS = {"prices": "price", "signals": "signal", "trades": "trade"}
 POLICY_VIOLATION = 1008
 GOING_AWAY = 1001
+_TRADES_REMEMBERED = 1000
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -164,13 +166,25 @@ async def _read_commands(conn: _Connection, subscription: Any) -> None:
 
 
 async def _forward(conn: _Connection, subscription: Any) -> None:
+    # A trade changes in ways its message does not show (an order's status): the same
+    # message twice in a row tells nothing, so it is sent once. Bounded by the trades of
+    # the last while.
+    last_sent: collections.OrderedDict[int, dict[str, Any]] = collections.OrderedDict()
     async for event in subscription:
         symbols = conn.filters.get(event.kind)
         if symbols is not None and event.kind != "price" and \
                 getattr(event.payload, "symbol", None) not in symbols:
             continue
         name, to_data = MESSAGES[event.kind]
-        await conn.send({"type": name, "data": to_data(event.payload)})
+        data = to_data(event.payload)
+        if event.kind == "trade":
+            if last_sent.get(data["id"]) == data:
+                continue
+            last_sent[data["id"]] = data
+            last_sent.move_to_end(data["id"])
+            if len(last_sent) > _TRADES_REMEMBERED:
+                last_sent.popitem(last=False)
+        await conn.send({"type": name, "data": data})
 
 
 async def _close_at_shutdown(runtime: Any, subscription: Any) -> None:
@@ -207,28 +221,4 @@ def register_websocket(app: Quart) -> None:
                     code = GOING_AWAY if closed.reason == "shutting down" else POLICY_VIOLATION
                     await websocket.close(code, closed.reason[:120])
                 nursery.cancel_scope.cancel()
-        return None
-        if current.settings.auth_required:
-            await conn.send({"type": "authenticated"})
-        runtime = current.runtime
-        subscription = runtime.bus.subscribe(kinds=(), max_pending=current.settings.ws_max_pending)
-        with subscription:
-            try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_read_commands, conn, subscription)
-
-                    async def stop_at_shutdown() -> None:
-                        await runtime.shutdown_requested.wait()
-                        subscription.close("shutting down")
-
-                    nursery.start_soon(stop_at_shutdown)
-                    try:
-                        await _forward(conn, subscription)
-                    except SubscriptionClosed as closed:
-                        code = GOING_AWAY if closed.reason == "shutting down" \
-                            else POLICY_VIOLATION
-                        await websocket.close(code, closed.reason[:120])
-                    nursery.cancel_scope.cancel()
-            except* trio.Cancelled:
-                raise
         return None
