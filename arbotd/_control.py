@@ -24,7 +24,15 @@ from arbotd._execution import TradeRunner
 from arbotd._ids import IdBlocks
 from arbotd._interfaces import DurableStorage, Executor, RiskCheck, Storage, StoredState
 from arbotd._ledger import Ledger
-from arbotd._model import FINAL_STATES, Signal, Trade, TradeState, split_symbol, to_decimal
+from arbotd._model import (
+    FINAL_STATES,
+    OrderStatus,
+    Signal,
+    Trade,
+    TradeState,
+    split_symbol,
+    to_decimal,
+)
 from arbotd._timefmt import iso_utc
 from arbotd.figures import money_text, size, trade_figures
 
@@ -333,6 +341,47 @@ class Control:
             log.error("could not record that the emergency stop was lifted (%s): after a "
                       "restart trading stays disabled until started again", err)
 
+    async def cancel_trade(self, trade_id: int, *, timeout: float = 10.0) -> tuple[bool, str]:
+        """Cancel a trade in flight: one whose orders have not left is not sent; one whose
+        orders wait to fill is cancelled where the executor can (paper orders during their
+        fill delay; an exchange's immediate-or-cancel orders end by themselves). Whatever
+        filled is unwound. Returns whether the trade ended ``cancelled``, and what
+        happened, once the trade is over (or ``timeout`` seconds passed)."""
+        trade = self.active.get(trade_id)
+        if trade is None or self._runner is None:
+            known = self.recent_trades.get(trade_id)
+            if known is not None and known.is_final:
+                return False, f"Trade already finished ({known.state})"
+            return False, "Trade not found"
+        runner = self._runner
+        runner.cancel_requested.add(trade_id)
+        cancel = getattr(runner.executor, "cancel_order", None)
+        if callable(cancel):
+            for order in trade.orders:
+                if order.status is OrderStatus.NEW:
+                    cancel(order.client_order_id)
+        with trio.move_on_after(timeout):
+            while trade_id in self.active:
+                await trio.sleep(0.01)
+        final = self.recent_trades.get(trade_id, trade)
+        if trade_id in self.active:
+            return False, "Trade is still running: its orders are out and have not ended yet"
+        if final.state is TradeState.CANCELLED:
+            return True, final.reason or "cancelled"
+        return False, (f"Trade could not be cancelled: its orders had gone out and it "
+                       f"ended {final.state}" + (f" ({final.reason})" if final.reason else ""))
+
+    def balance_shortfall(self, signal: Signal) -> dict[str, Any] | None:
+        """What the balances lack to execute ``signal`` (the first asset short:
+        ``exchange``, ``asset``, ``required``, ``available``), or ``None``."""
+        for item in self._wanted(signal):
+            available = self.ledger.total(item.exchange, item.asset) - self.ledger.reserved(
+                item.exchange, item.asset)
+            if item.amount > available:
+                return {"exchange": item.exchange, "asset": item.asset,
+                        "required": float(item.amount), "available": float(available)}
+        return None
+
     async def recover(self, trades: Sequence[Trade], *, price_timeout: float = 30.0) -> None:
         """Reconcile trades a crash left unfinished, before trading may start: ask the
         exchanges for orders whose outcome was lost, and flatten any open position at
@@ -427,18 +476,23 @@ class Control:
         self.engine.market.reject(reason)
         return attrs.evolve(signal, reject_reason=reason)
 
-    def _reserve(self, signal: Signal) -> list[_Reservation] | None:
+    def _wanted(self, signal: Signal) -> list[_Reservation]:
+        """The money a trade of ``signal`` sets aside: the quote currency the buy may
+        spend (at the price widened by the tolerance, with its fee) and the base coin the
+        sell delivers."""
         base, quote = split_symbol(signal.symbol)
         qty = to_decimal(signal.quantity)
         fee = to_decimal(self.engine.market.fees.get(signal.buy_exchange, 0.0))
         tol = to_decimal(signal.price_tolerance)
         spend = qty * to_decimal(signal.buy_price) * (1 + tol) * (1 + fee)
-        wanted = [
+        return [
             _Reservation(signal.buy_exchange, quote, spend),
             _Reservation(signal.sell_exchange, base, qty),
         ]
+
+    def _reserve(self, signal: Signal) -> list[_Reservation] | None:
         done: list[_Reservation] = []
-        for item in wanted:
+        for item in self._wanted(signal):
             if not self.ledger.reserve(item.exchange, item.asset, item.amount):
                 for taken in done:
                     self.ledger.release(taken.exchange, taken.asset, taken.amount)

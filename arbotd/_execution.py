@@ -87,6 +87,9 @@ class TradeRunner:
         # unwound instead.
         self.stop_cancelled: set[int] = set()
         self.stop_flattened: set[int] = set()
+        # Trades an operator asked to cancel (``POST /batch/trades``): not sent if their
+        # orders have not left; ended ``cancelled`` if nothing of them filled.
+        self.cancel_requested: set[int] = set()
 
     async def run(self, trade: Trade, tolerance: float = 0.0) -> Trade:
         """Execute a ``planned`` trade and return it in a final state, or, when an
@@ -98,6 +101,8 @@ class TradeRunner:
         sell = _order(trade, Side.SELL, trade.sell_exchange, trade.quantity, "entry", "s",
                       price=trade.planned_sell_price * (1 - tol))
         submitted = trade.advance(TradeState.SUBMITTED, orders=(buy, sell))
+        if trade.id in self.cancel_requested:
+            return self._finish(trade, TradeState.CANCELLED, "cancelled before it was sent")
         if self.flatten_only:
             return self._cancel_by_stop(trade)
         try:
@@ -106,6 +111,8 @@ class TradeRunner:
             log.error("trade %d: not sent, it could not be recorded first: %s", trade.id, err)
             return self._finish(trade, TradeState.FAILED,
                                 f"not sent: the trade could not be recorded first ({err})")
+        if submitted.id in self.cancel_requested:  # asked while it was being recorded
+            return self._finish(submitted, TradeState.CANCELLED, "cancelled before it was sent")
         if self.flatten_only:  # the stop came while the trade was being recorded
             return self._cancel_by_stop(submitted)
         trade = self._update(submitted)
@@ -160,6 +167,9 @@ class TradeRunner:
             )
             return self._update(trade)
         if bought == 0 and sold == 0:
+            if trade.id in self.cancel_requested and trade.state is TradeState.SUBMITTED:
+                return self._finish(trade, TradeState.CANCELLED,
+                                    "cancelled while its orders were out; nothing filled")
             reasons = "; ".join(
                 f"{o.side} on {o.exchange}: {o.reason or o.status}" for o in trade.orders
             )
@@ -209,7 +219,7 @@ class TradeRunner:
         if self.flatten_only:
             self.stop_flattened.add(trade.id)
             return trade
-        if stop is None:
+        if stop is None or trade.id in self.cancel_requested:
             return trade
         if position > 0:  # bought more than sold: sell the rest where we planned to sell
             side, exchange, planned = Side.SELL, trade.sell_exchange, trade.planned_sell_price
@@ -280,6 +290,10 @@ class TradeRunner:
         results[order.client_order_id] = await self._place(order)
 
     async def _place(self, order: Order) -> tuple[Order, list[Fill]]:
+        if order.purpose == "entry" and order.trade_id in self.cancel_requested:
+            # Asked to cancel between the record and this placement: it never leaves.
+            return attrs.evolve(order, status=OrderStatus.CANCELLED,
+                                reason="cancelled before it was sent"), []
         try:
             return await self.executor.place_order(order)
         except PermanentExchangeError as err:

@@ -412,9 +412,12 @@ def _batch_request() -> Schema:
 
 
 def _batch_response() -> Schema:
+    shortfall = obj({"exchange": STRING, "asset": STRING, "required": NUMBER,
+                     "available": NUMBER})
     result = obj({"operation": integer(minimum=1), "success": BOOLEAN,
-                  "trade_id": integer(minimum=1), "error": STRING},
-                 optional=("trade_id", "error"))
+                  "trade_id": integer(minimum=1), "error": STRING,
+                  "code": enum(["INSUFFICIENT_BALANCE"]), "details": shortfall},
+                 optional=("trade_id", "error", "code", "details"))
     return obj({"results": array(result)})
 
 

@@ -63,6 +63,8 @@ class PaperExecutor:
         self.reference_prices = dict(reference_prices)
         self.mode = mode
         self.funded: set[str] = set()
+        # Orders waiting for their fill delay, by client order id: set to cancel them.
+        self._pending: dict[str, trio.Event] = {}
 
     # --- accounts -------------------------------------------------------------------------
 
@@ -101,7 +103,15 @@ class PaperExecutor:
     async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
         settings = self.settings
         rng = random.Random(f"{self.seed}:{order.client_order_id}")
-        await trio.sleep(settings.fill_delay_seconds)
+        cancelled = self._pending[order.client_order_id] = trio.Event()
+        try:
+            with trio.move_on_after(settings.fill_delay_seconds):
+                await cancelled.wait()
+        finally:
+            del self._pending[order.client_order_id]
+        if cancelled.is_set():
+            return attrs.evolve(order, status=OrderStatus.CANCELLED,
+                                reason="cancelled before it filled"), []
         if rng.random() < settings.reject_rate:
             return attrs.evolve(order, status=OrderStatus.REJECTED,
                                 reason="rejected by the simulated exchange"), []
@@ -140,6 +150,15 @@ class PaperExecutor:
         status = OrderStatus.FILLED if quantity == order.quantity else OrderStatus.PARTIALLY_FILLED
         return attrs.evolve(order, status=status, filled_quantity=quantity,
                             exchange_order_id=f"paper-{order.client_order_id}"), [fill]
+
+    def cancel_order(self, client_order_id: str) -> bool:
+        """Cancel a paper order still waiting for its fill delay; ``False`` when it is not
+        waiting (it filled or ended already)."""
+        pending = self._pending.get(client_order_id)
+        if pending is None:
+            return False
+        pending.set()
+        return True
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         # Paper orders always answer at once, so their outcome is never unknown.

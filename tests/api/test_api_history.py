@@ -11,7 +11,7 @@ import pytest
 import trio
 from apitools import NUMBER, READ_KEY, assert_error, is_iso, server_factory
 
-from arbotd import HistoryStore, Signal, Trade
+from arbotd import HistoryStore, Signal, TradeState
 from arbotd_sql.models import Bar, FillRecord, OrderRecord, SignalRecord, TradeRecord
 
 D = Decimal
@@ -363,29 +363,18 @@ async def test_batch_trades(serve_api):
         assert started.status_code == 200, started.text
         engine.last_signals.append(_signal(api, 10**9 + 1, age=30))
         engine.last_signals.append(_signal(api, 10**9 + 2))
-        # A trade in flight: its orders are out, it cannot be cancelled.
-        in_flight = Trade(id=10**9, signal_id=1, mode="simulation", symbol="BTCUSDT",
-                          buy_exchange="sim_alpha", sell_exchange="sim_beta",
-                          quantity=D("0.001"), planned_buy_price=D("100"),
-                          planned_sell_price=D("101"), planned_profit=D("0.001"),
-                          started_at=control.clock())
-        control.active[in_flight.id] = in_flight
-        try:
-            response = await client.post("/api/v1/batch/trades", json={"operations": [
-                operation,
-                {"type": "execute_signal", "signal_id": 10**9 + 1},
-                {"type": "execute_signal", "signal_id": 12345678},
-                {"type": "execute_signal", "signal_id": 10**9 + 2, "quantity": 5.0},
-                {"type": "cancel_trade", "trade_id": in_flight.id},
-                {"type": "cancel_trade", "trade_id": BASE + 1},
-                {"type": "cancel_trade", "trade_id": 77777777},
-                operation,
-            ]})
-        finally:
-            del control.active[in_flight.id]
+        response = await client.post("/api/v1/batch/trades", json={"operations": [
+            operation,
+            {"type": "execute_signal", "signal_id": 10**9 + 1},
+            {"type": "execute_signal", "signal_id": 12345678},
+            {"type": "execute_signal", "signal_id": 10**9 + 2, "quantity": 5.0},
+            {"type": "cancel_trade", "trade_id": BASE + 1},
+            {"type": "cancel_trade", "trade_id": 77777777},
+            operation,
+        ]})
         assert response.status_code == 200, response.text
         results = response.json()["results"]
-        assert [r["operation"] for r in results] == list(range(1, 9))
+        assert [r["operation"] for r in results] == list(range(1, 8))
         executed = results[0]
         assert executed["success"] is True, executed
         assert set(executed) == {"operation", "success", "trade_id"}
@@ -395,7 +384,6 @@ async def test_batch_trades(serve_api):
             {"success": False, "error": "Signal expired"},
             {"success": False, "error": "Signal not found"},
             {"success": False, "error": "Quantity exceeds the signal's quantity (0.001)"},
-            {"success": False, "error": "Trade cannot be cancelled: orders already sent"},
             {"success": False, "error": "Trade already finished"},
             {"success": False, "error": "Trade not found"},
             {"success": False, "error": "Signal already executed"},
@@ -413,6 +401,49 @@ async def test_batch_trades(serve_api):
             {"type": "execute_signal", "signal_id": 10**9 + 3}]})).json()
         result = body["results"][0]
         assert result["success"] is False and result["error"].startswith("Signal rejected: ")
+
+
+async def test_batch_cancels_a_trade_in_flight_and_names_a_shortfall(serve_api):
+    """A paper trade whose orders wait out their fill delay is cancelled; a signal the
+    balances cannot cover is refused with INSUFFICIENT_BALANCE and what is short."""
+    extra = "\n[simulation.paper]\nfill_delay_seconds = 5.0\n"
+    async with serve_api(extra) as api, api.client() as client:
+        await _loaded(api)
+        engine, control = api.runtime.engine, api.runtime.control
+        with trio.fail_after(10):
+            while not {"sim_alpha", "sim_beta"} <= set(engine.book.get("BTCUSDT", {})):
+                await trio.sleep(0.05)
+        started = await client.post("/api/v1/trading/start", json={"mode": "simulation"})
+        assert started.status_code == 200, started.text
+        engine.last_signals.append(_signal(api, 10**9 + 5))
+        body = (await client.post("/api/v1/batch/trades", json={"operations": [
+            {"type": "execute_signal", "signal_id": 10**9 + 5}]})).json()
+        [executed] = body["results"]
+        assert executed["success"], executed
+        body = (await client.post("/api/v1/batch/trades", json={"operations": [
+            {"type": "cancel_trade", "trade_id": executed["trade_id"]}]})).json()
+        assert body["results"] == [{"operation": 1, "success": True,
+                                    "trade_id": executed["trade_id"]}]
+        trade = control.recent_trades[executed["trade_id"]]
+        assert trade.state is TradeState.CANCELLED and not trade.fills
+        assert await api.runtime.storage.flush(10)
+        detail = (await client.get(f"/api/v1/trades/{trade.id}")).json()
+        assert detail["status"] == "cancelled"
+
+        # All but 5 USDT of sim_alpha promised elsewhere (reserved: not a loss).
+        ledger = control.ledger
+        ledger.reserve("sim_alpha", "USDT",
+                       ledger.total("sim_alpha", "USDT") - ledger.reserved("sim_alpha", "USDT")
+                       - D("5"))
+        engine.last_signals.append(_signal(api, 10**9 + 6))
+        body = (await client.post("/api/v1/batch/trades", json={"operations": [
+            {"type": "execute_signal", "signal_id": 10**9 + 6}]})).json()
+        [refused] = body["results"]
+        assert refused["success"] is False and refused.get("code") == "INSUFFICIENT_BALANCE", refused
+        assert refused["details"]["exchange"] == "sim_alpha"
+        assert refused["details"]["asset"] == "USDT"
+        assert refused["details"]["available"] == 5.0
+        assert refused["details"]["required"] > 5.0
 
 
 async def test_batch_trades_validation_and_scope(serve_api):

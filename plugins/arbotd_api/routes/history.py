@@ -26,9 +26,12 @@ valid ones; an exchange that is not enabled ``EXCHANGE_NOT_AVAILABLE`` (as
   number, ``details.field`` its JSON path). ``execute_signal`` takes a signal the engine
   found in the last :data:`SIGNAL_MAX_AGE` seconds (the API cannot see a strategy's own
   freshness setting) and hands it, with the quantity asked for (at most the signal's),
-  to the control's checks, as the engine would while trading is on. ``cancel_trade``
-  never cancels: a trade in flight has its immediate-or-cancel orders out already and
-  runs to its end, so it answers why not.
+  to the control's checks, as the engine would while trading is on; one the balances
+  cannot cover fails with ``"code": "INSUFFICIENT_BALANCE"`` and ``details`` (the exchange
+  and asset short, required and available). ``cancel_trade`` cancels a trade in flight
+  whose orders have not left or are not final yet (paper orders waiting to fill); it
+  answers once the trade is over, ``success`` when it ended ``cancelled``, else why not
+  (its orders had filled; a finished or unknown trade).
 """
 
 from __future__ import annotations
@@ -390,8 +393,14 @@ def _execute_signal(signal_id: int, quantity: float | None) -> dict[str, Any]:
                               fees=signal.fees * scale)
     if not control.trading:
         return {"success": False, "error": "Trading is not started"}
+    shortfall = control.balance_shortfall(signal)
     outcome = control.consider(signal)
     if not outcome.executed:
+        if outcome.reject_reason == "balance" and shortfall is not None:
+            return {"success": False, "code": "INSUFFICIENT_BALANCE",
+                    "error": f"Insufficient {shortfall['asset']} on "
+                             f"{shortfall['exchange']} for this trade",
+                    "details": shortfall}
         return {"success": False,
                 "error": f"Signal rejected: {outcome.reject_reason or 'not accepted'}"}
     if runtime.storage is not None:
@@ -404,7 +413,10 @@ async def _cancel_trade(trade_id: int) -> dict[str, Any]:
     control = state().runtime.control
     assert control is not None
     if trade_id in control.active:
-        return {"success": False, "error": "Trade cannot be cancelled: orders already sent"}
+        cancelled, message = await control.cancel_trade(trade_id)
+        if cancelled:
+            return {"success": True, "trade_id": trade_id}
+        return {"success": False, "error": message}
     known = control.recent_trades.get(trade_id)
     if known is not None:
         final = known.is_final
@@ -416,7 +428,9 @@ async def _cancel_trade(trade_id: int) -> dict[str, Any]:
         final = stored["status"] in _FINAL
     if final:
         return {"success": False, "error": "Trade already finished"}
-    return {"success": False, "error": "Trade cannot be cancelled: orders already sent"}
+    return {"success": False, "error": "Trade is left unfinished from before a restart and "
+                                       "is reconciled with the exchanges; it cannot be "
+                                       "cancelled"}
 
 
 @blueprint.post("/batch/trades")
