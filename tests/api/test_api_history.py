@@ -439,7 +439,8 @@ async def test_batch_cancels_a_trade_in_flight_and_names_a_shortfall(serve_api):
         body = (await client.post("/api/v1/batch/trades", json={"operations": [
             {"type": "execute_signal", "signal_id": 10**9 + 6}]})).json()
         [refused] = body["results"]
-        assert refused["success"] is False and refused.get("code") == "INSUFFICIENT_BALANCE", refused
+        assert refused["success"] is False, refused
+        assert refused.get("code") == "INSUFFICIENT_BALANCE", refused
         assert refused["details"]["exchange"] == "sim_alpha"
         assert refused["details"]["asset"] == "USDT"
         assert refused["details"]["available"] == 5.0
