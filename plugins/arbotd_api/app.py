@@ -1,8 +1,9 @@
 """The Quart-Trio application: authentication, rate limits and CORS around every route.
 
-Order of work per request (``before_request``): read the credentials (a wrong one is
-remembered, not yet refused), take a token from the client's bucket (keyed by API key,
-else JWT user, else IP address) so that every answer, refusals included, carries the
+Order of work per request (``before_request``): read the credentials when ``[api]
+auth_required`` is on (a wrong one is remembered, not yet refused; with it off any
+credentials sent are ignored and every client is anonymous with the trading scope),
+take a token from the client's bucket (keyed by API key, else JWT user, else IP address) so that every answer, refusals included, carries the
 rate-limit headers; then refuse: 429, 401 for wrong or missing credentials, 403 for the
 read scope on a write route, 400 for a query parameter given more than once. Unknown
 routes count as reads.
@@ -62,11 +63,16 @@ def create_app(api: ApiState) -> QuartTrio:
         # Read per request, so that a reload's new value applies at once.
         request.body_timeout = current.settings.body_timeout_seconds
         kind = endpoint_kind()
-        try:
-            principal = current.credentials.authenticate(request.headers)
-            auth_error = None
-        except ApiError as err:
-            principal, auth_error = None, err
+        principal: Principal | None = None
+        auth_error: ApiError | None = None
+        if current.settings.auth_required:
+            try:
+                principal = current.credentials.authenticate(request.headers)
+            except ApiError as err:
+                auth_error = err
+        # Without auth_required, credentials are not needed, and any sent are ignored:
+        # every client is anonymous with the trading scope (so a client written for a
+        # server with keys works against one without).
         client = principal.client_id if principal else f"ip:{request.remote_addr}"
         decision = current.limiter.take(client, rate_kind(kind))
         g.rate_headers = decision.headers()
