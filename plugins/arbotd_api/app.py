@@ -2,11 +2,11 @@
 
 Order of work per request (``before_request``): read the credentials when ``[api]
 auth_required`` is on (a wrong one is remembered, not yet refused; with it off any
-credentials sent are ignored and every client is anonymous with the trading scope),
-take a token from the client's bucket (keyed by API key, else JWT user, else IP address)
-so that every answer, refusals included, carries the rate-limit headers; then refuse: 429, 401 for wrong or missing credentials, 403 for the
-read scope on a write route, 400 for a query parameter given more than once. Unknown
-routes count as reads.
+credentials sent are ignored and every client is anonymous with the trading scope), take
+a token from the client's bucket (keyed by API key, else JWT user, else IP address) so
+that every answer, refusals included, carries the rate-limit headers; then refuse: 429,
+401 for wrong or missing credentials, 403 for the read scope on a write route, 400 for a
+query parameter given more than once. Unknown routes count as reads.
 
 After every answer (``after_request``), refusals included: the rate-limit and CORS
 headers, and the rule that keeps a keep-alive connection in step. An answer may come
