@@ -133,6 +133,7 @@ class Control:
         self.recent_trades: dict[int, Trade] = {}
         self.stats = TradingStats()
         self._completed_at_start = 0
+        self._signals: dict[int, Signal] = {}  # by trade id, until the trade is recorded
         self._runner: TradeRunner | None = None
         self._nursery: trio.Nursery | None = None
         self.unreconciled: list[Trade] = []
@@ -469,8 +470,12 @@ class Control:
         # Told, not stored: the first write of a trade is the runner's durable one, so a
         # queued "planned" record can never be written over it.
         self.report(trade, store=False)
+        executed = attrs.evolve(signal, executed=True)
+        # Recorded with the trade's first durable write: a crash right after must not
+        # leave a trade whose signal was never written.
+        self._signals[trade.id] = executed
         self._nursery.start_soon(self._run_trade, self._runner, trade, signal, reservations)
-        return attrs.evolve(signal, executed=True)
+        return executed
 
     def _reject(self, signal: Signal, reason: str) -> Signal:
         self.engine.market.reject(reason)
@@ -521,6 +526,7 @@ class Control:
             for item in reservations:
                 self.ledger.release(item.exchange, item.asset, item.amount)
             self.active.pop(trade.id, None)
+            self._signals.pop(trade.id, None)
             if not self.active:
                 self._idle.set()
 
@@ -535,9 +541,10 @@ class Control:
         self.bus.publish("status", {"event": "trading_stopped", "reason": trade.reason})
 
     async def _commit(self, trade: Trade) -> None:
-        """Write ``trade`` durably before an order of it leaves (when storage can)."""
+        """Write ``trade`` (and, the first time, the signal it came from) durably before
+        an order of it leaves (when storage can)."""
         if self.durable is not None:
-            await self.durable.commit_trade(trade)
+            await self.durable.commit_trade(trade, self._signals.pop(trade.id, None))
 
     def report(self, trade: Trade, *, store: bool = True) -> None:
         """Every state change of a trade: kept, published, stored, and logged when final.

@@ -363,8 +363,9 @@ class DurableStorage(Protocol):
     Each raises :class:`arbotd.ArbotError` naming the cause when the write fails.
     """
 
-    async def commit_trade(self, trade: Trade) -> None:
-        """Write ``trade`` with its orders and fills durably before returning."""
+    async def commit_trade(self, trade: Trade, signal: Signal | None = None) -> None:
+        """Write ``trade`` with its orders and fills (and ``signal``, the one it came
+        from, when given) durably before returning."""
 
     async def reserve_ids(self, name: str, count: int) -> int:
         """Reserve ``count`` consecutive ids of the kind ``name`` (``"trade"``) durably

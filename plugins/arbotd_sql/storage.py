@@ -263,11 +263,11 @@ class SqlStorage:
 
     # --- durable writes (arbotd.DurableStorage) -----------------------------------------------
 
-    async def commit_trade(self, trade: Trade) -> None:
-        """Write ``trade`` with its orders and fills in a transaction of its own that is on
-        disk when this returns (before any of its orders is sent). Raises
-        :class:`StorageError` naming the cause."""
-        await self._durably(f"trade {trade.id}", write_trades, [trade])
+    async def commit_trade(self, trade: Trade, signal: Signal | None = None) -> None:
+        """Write ``trade`` with its orders and fills (and the ``signal`` it came from) in
+        a transaction of its own that is on disk when this returns (before any of its
+        orders is sent). Raises :class:`StorageError` naming the cause."""
+        await self._durably(f"trade {trade.id}", _write_trade_and_signal, trade, signal)
 
     async def reserve_ids(self, name: str, count: int) -> int:
         """Reserve ``count`` ids of the kind ``name`` durably; return the first."""
@@ -529,6 +529,12 @@ class SqlStorage:
 
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
+
+
+def _write_trade_and_signal(trade: Trade, signal: Signal | None) -> None:
+    if signal is not None:
+        write_records([(SIGNAL, signal)])
+    write_trades([trade])
 
 
 def _reserve_ids(name: str, count: int) -> int:

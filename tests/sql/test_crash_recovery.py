@@ -114,6 +114,9 @@ def test_a_trade_cut_off_by_sigkill_is_reconciled_on_restart(tmp_path: Path) -> 
     assert cut_off, "the kill should leave a trade unfinished"
     before = rows(db, "select id, signal_id from trades order by id")
     fills_before = rows(db, "select order_id, seq from fills")
+    # Each trade's signal was recorded with the trade, before its orders left.
+    assert not rows(db, "select id from trades where signal_id not in "
+                        "(select id from signals)")
     last_signal = rows(db, "select max(id) from signals")[0][0]
 
     second = Daemon(config, workdir)

@@ -12,7 +12,7 @@ from _storage_values import D, completed_lifecycle, planned, signal
 
 from arbotd import DurableStorage, OrderStatus, StoredState, TradeState
 from arbotd_sql import SqlStorage, StorageError
-from arbotd_sql.models import OrderRecord, TradeRecord
+from arbotd_sql.models import OrderRecord, SignalRecord, TradeRecord
 
 Make = Callable[..., SqlStorage]
 
@@ -30,7 +30,7 @@ async def test_a_committed_trade_is_stored_before_the_writer_runs(
     await storage.open()
     submitted = completed_lifecycle(5)[1]
     assert submitted.state is TradeState.SUBMITTED
-    await storage.commit_trade(submitted)
+    await storage.commit_trade(submitted, signal(submitted.signal_id, executed=True))
 
     row = await storage.read(lambda: TradeRecord.get_by_id(5))
     assert row.state == "submitted"
@@ -38,6 +38,8 @@ async def test_a_committed_trade_is_stored_before_the_writer_runs(
         (o.client_order_id, o.status) for o in OrderRecord.select()))
     assert orders == [("arb5b", OrderStatus.NEW.value), ("arb5s", OrderStatus.NEW.value)]
     assert storage.backlog() == 0
+    executed = await storage.read(lambda: [(s.id, s.executed) for s in SignalRecord.select()])
+    assert executed == [(105, True)]
     state = await make_storage(database_url).open()
     assert [t.id for t in state.unfinished_trades] == [5]
 
