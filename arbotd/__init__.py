@@ -5,7 +5,15 @@ This module is the public API for plugins and embedders; everything else is priv
 
 from arbotd._apiedit import api_editable_settings, find_setting
 from arbotd._bus import Bus, Event, Subscription, SubscriptionClosed
-from arbotd._config import Config, DaemonConfig, PluginsConfig, secret_from_env, setting
+from arbotd._config import (
+    Config,
+    DaemonConfig,
+    PluginsConfig,
+    SettingRule,
+    secret_from_env,
+    setting,
+    setting_rule,
+)
 from arbotd._configwrite import update_config_file
 from arbotd._control import Control
 from arbotd._engine import Engine
@@ -98,6 +106,7 @@ __all__ = [
     "RiskCheck",
     "Runtime",
     "Service",
+    "SettingRule",
     "Side",
     "Signal",
     "Storage",
@@ -122,6 +131,7 @@ __all__ = [
     "one_way",
     "secret_from_env",
     "setting",
+    "setting_rule",
     "split_symbol",
     "to_decimal",
     "update_config_file",
