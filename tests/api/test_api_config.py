@@ -226,3 +226,18 @@ async def test_a_reload_that_moves_a_secret_an_endpoint_or_the_plugins_is_refuse
         assert api.runtime.config is running_config
         [problem] = await refused_in_health(client)
         assert problem["field"] == key
+
+
+async def test_a_trade_size_beyond_every_balance_is_warned_about(serve_api, caplog):
+    async with serve_api() as api, api.client(headers={"X-API-Key": API_KEY}) as client:
+        assert (await client.post("/api/v1/trading/start")).status_code == 200
+        with trio.fail_after(10):
+            while not api.runtime.ledger.exchanges():  # the paper accounts are funded
+                await trio.sleep(0.02)
+
+        response = await client.put("/api/v1/trading/config",
+                                    json={"arbitrage": {"trade_amount_usd": 50_000.0}})
+
+        assert response.status_code == 200, response.text
+        assert ("arbitrage.trade_amount_usd = 50000 is more than any exchange holds in "
+                "dollars (at most 10000)") in caplog.text
