@@ -150,8 +150,17 @@ async def test_the_shipped_file_cut_at_any_line_never_lowers_protection(
         assert status.status_code == 200
 
 
-async def test_a_reload_that_turns_auth_off_is_refused(serve_api):
-    async with serve_api("auth_required = true\n") as api, api.client() as client:
+async def test_a_reload_may_turn_auth_on_but_not_off(serve_api):
+    async with serve_api() as api, api.client() as client:
+        assert (await client.get("/api/v1/status")).status_code == 200
+        # Towards protection: applies at once.
+        edit(api.config_path, "[api]\n", "[api]\nauth_required = true\n")
+        assert (await api.runtime.reload()).ok
+        assert (await client.get("/api/v1/status")).status_code == 401
+        with_key = await client.get("/api/v1/status", headers={"X-API-Key": API_KEY})
+        assert with_key.status_code == 200
+
+        # Away from it: refused, the daemon keeps its running configuration.
         running_config = api.runtime.config
         edit(api.config_path, "auth_required = true", "auth_required = false")
 
@@ -174,18 +183,6 @@ async def test_a_reload_that_turns_auth_off_is_refused(serve_api):
         assert {p.path for p in (await api.runtime.reload()).error.problems} == {
             "api.auth_required"}
         assert (await client.post("/api/v1/trading/stop")).status_code == 401
-
-
-async def test_auth_turned_on_applies_on_reload(serve_api):
-    async with serve_api() as api, api.client() as client:
-        assert (await client.get("/api/v1/status")).status_code == 200
-        edit(api.config_path, "[api]\n", "[api]\nauth_required = true\n")
-
-        assert (await api.runtime.reload()).ok
-
-        assert (await client.get("/api/v1/status")).status_code == 401
-        with_key = await client.get("/api/v1/status", headers={"X-API-Key": API_KEY})
-        assert with_key.status_code == 200
 
 
 async def test_a_reload_that_widens_the_address_is_refused(serve_api):
