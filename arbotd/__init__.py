@@ -3,8 +3,17 @@
 This module is the public API for plugins and embedders; everything else is private.
 """
 
+from arbotd._apiedit import api_editable_settings, find_setting
 from arbotd._bus import Bus, Event, Subscription, SubscriptionClosed
-from arbotd._config import Config, DaemonConfig, PluginsConfig, secret_from_env, setting
+from arbotd._config import (
+    Config,
+    DaemonConfig,
+    PluginsConfig,
+    SettingRule,
+    secret_from_env,
+    setting,
+    setting_rule,
+)
 from arbotd._configwrite import update_config_file
 from arbotd._control import Control
 from arbotd._engine import Engine
@@ -15,6 +24,7 @@ from arbotd._errors import (
     ExchangeError,
     PermanentExchangeError,
     PluginError,
+    ReloadRefused,
     TemporaryExchangeError,
     TradingError,
 )
@@ -52,7 +62,8 @@ from arbotd._model import (
     to_decimal,
 )
 from arbotd._passwords import hash_password, verify_password
-from arbotd._plugins import PluginManager, make_plugin_manager
+from arbotd._plugins import PluginManager, collect_config_schema, make_plugin_manager
+from arbotd._reloadguard import one_way
 from arbotd._runtime import ReloadOutcome, Runtime
 from arbotd._timefmt import iso_utc
 from arbotd._version import __version__
@@ -91,9 +102,11 @@ __all__ = [
     "Quote",
     "QuoteSink",
     "ReloadOutcome",
+    "ReloadRefused",
     "RiskCheck",
     "Runtime",
     "Service",
+    "SettingRule",
     "Side",
     "Signal",
     "Storage",
@@ -107,13 +120,18 @@ __all__ = [
     "TradingError",
     "UserStore",
     "__version__",
+    "api_editable_settings",
     "client_order_id",
+    "collect_config_schema",
+    "find_setting",
     "hash_password",
     "hookimpl",
     "iso_utc",
     "make_plugin_manager",
+    "one_way",
     "secret_from_env",
     "setting",
+    "setting_rule",
     "split_symbol",
     "to_decimal",
     "update_config_file",

@@ -19,6 +19,7 @@ from arbotd._interfaces import UserStore
 from arbotd._logging import setup_logging
 from arbotd._passwords import hash_password
 from arbotd._plugins import PluginManager, make_plugin_manager
+from arbotd._reloadguard import file_tables
 from arbotd._runtime import Runtime, load_with_plugins, peek_disabled
 from arbotd._version import __version__
 
@@ -171,7 +172,7 @@ def _run(config_path: Path) -> int:
 def _check(config_path: Path) -> int:
     try:
         pm = make_plugin_manager(disabled=peek_disabled(config_path))
-        load_with_plugins(config_path, pm)
+        config = load_with_plugins(config_path, pm)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -185,6 +186,14 @@ def _check(config_path: Path) -> int:
         print(f"{config_path}: {err}", file=sys.stderr)
         return 1
     print(f"{config_path}: configuration OK")
+    # Valid, but a table left out runs on its defaults (the API without authentication on
+    # its default address, for one): worth a look when a file was cut short. A running
+    # daemon refuses to reload a file that lost a table it has.
+    written = set(file_tables(config.document))
+    absent = sorted(name for name in config.schema if name not in written)
+    if absent:
+        print(f"{config_path}: note: not in the file, so their defaults apply: "
+              + ", ".join(f"[{name}]" for name in absent), file=sys.stderr)
     return 0
 
 

@@ -44,6 +44,8 @@ __all__ = [
     "Config",
     "DaemonConfig",
     "PluginsConfig",
+    "ReloadRule",
+    "SettingRule",
     "changed_sections",
     "config_converter",
     "load_config",
@@ -51,7 +53,9 @@ __all__ = [
     "resolve_config_path",
     "secret_from_env",
     "setting",
+    "setting_rule",
     "structure_document",
+    "toml_repr",
 ]
 
 DEFAULT_CONFIG_PATHS = (Path("/etc/arbotd/arbot.toml"), Path("etc/arbot.toml"))
@@ -59,14 +63,25 @@ DEFAULT_CONFIG_PATHS = (Path("/etc/arbotd/arbot.toml"), Path("etc/arbot.toml"))
 _META = "arbotd"
 
 
+ReloadRule = Literal["apply", "restart"] | Callable[[Any, Any], str | None]
+"""How a reload may change a setting: ``"apply"`` (in place), ``"restart"`` (a changed
+value refuses the whole reload: only a restart applies it), or a function of the running
+and the new value returning why that change is refused on reload, or ``None`` (for a
+setting whose safe direction is one way: see ``arbotd.one_way``)."""
+
+
 @attrs.frozen
-class _Rule:
+class SettingRule:
+    """What :func:`setting` declares about a field, kept in the field's metadata."""
+
     ge: float | None = None
     gt: float | None = None
     le: float | None = None
     lt: float | None = None
     check: Callable[[Any], str | None] | None = None
     expected: str | None = None
+    api: bool = False
+    reload: ReloadRule = "apply"
 
 
 def setting(
@@ -80,17 +95,47 @@ def setting(
     check: Callable[[Any], str | None] | None = None,
     expected: str | None = None,
     repr: bool = True,
+    api: bool = False,
+    reload: ReloadRule = "apply",
 ) -> Any:
     """An attrs field for a configuration class, with the bounds the value must respect.
 
     ``ge``/``gt``/``le``/``lt`` bound numbers; ``check`` is a function returning an error
     message (or ``None``) for anything the bounds cannot express; ``expected`` overrides
     the generated description of a valid value. ``repr=False`` keeps secrets out of logs.
+
+    ``api=True`` puts the key on the allow-list of ``PUT /api/v1/trading/config``: trading
+    parameters only (thresholds, sizes, limits, filters, symbols), never where the daemon
+    connects, which secrets it reads, how the API binds or authenticates, or where data
+    lives. An API-editable number needs both a lower and an upper bound.
+
+    ``reload`` says what a reload (SIGHUP, or an API edit) may do with the key: see
+    :data:`ReloadRule`. Endpoints, secret variable names and anything read only at start
+    are ``"restart"``.
     """
-    rule = _Rule(ge=ge, gt=gt, le=le, lt=lt, check=check, expected=expected)
+    if api and reload != "apply":
+        raise ValueError("a setting the API may change must apply on reload (reload='apply')")
+    if api and _is_number(default) and (
+        (ge is None and gt is None) or (le is None and lt is None)
+    ):
+        raise ValueError("a number the API may change needs a lower and an upper bound")
+    if reload not in ("apply", "restart") and not callable(reload):
+        raise ValueError(f"reload must be 'apply', 'restart' or a function, got {reload!r}")
+    rule = SettingRule(ge=ge, gt=gt, le=le, lt=lt, check=check, expected=expected, api=api,
+                       reload=reload)
     if factory is not None:
         return attrs.field(factory=factory, metadata={_META: rule}, repr=repr)
     return attrs.field(default=default, metadata={_META: rule}, repr=repr)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def setting_rule(field: attrs.Attribute) -> SettingRule:
+    """What :func:`setting` declared about ``field`` (the defaults for a plain attrs
+    field)."""
+    return field.metadata.get(_META) or SettingRule()
 
 
 # --- core sections ---------------------------------------------------------------------
@@ -104,7 +149,8 @@ class DaemonConfig:
 
     mode: Mode = setting("simulation")
     autostart: bool = setting(True)
-    state_dir: str = setting("")
+    # Where storage and recordings live: read at start only.
+    state_dir: str = setting("", reload="restart")
     shutdown_timeout_seconds: float = setting(10.0, gt=0, le=600)
 
     def resolved_state_dir(self) -> Path:
@@ -120,7 +166,8 @@ class DaemonConfig:
 class PluginsConfig:
     """``[plugins]``: which installed plugins to leave out."""
 
-    disable: list[str] = setting(factory=list)
+    # Which plugins load is decided at start.
+    disable: list[str] = setting(factory=list, reload="restart")
 
 
 CORE_SECTIONS: dict[str, type] = {"daemon": DaemonConfig, "plugins": PluginsConfig}
@@ -136,7 +183,11 @@ class _Mismatch(Exception):
 
 
 def _strict_float(value: Any, _: type) -> float:
+    # TOML has inf and nan, and a JSON body can carry 1e400 (= inf): no setting means
+    # either, and a bound such as "gt=0" would let inf through.
     if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Mismatch(value)
+    if not math.isfinite(value):
         raise _Mismatch(value)
     return float(value)
 
@@ -238,7 +289,7 @@ def _describe_type(tp: Any) -> str:
     if tp is str:
         return "a string"
     if origin is Literal:
-        return "one of " + ", ".join(_show(a) for a in args)
+        return "one of " + ", ".join(toml_repr(a) for a in args)
     if origin in (list, tuple, set, frozenset) or tp in (list, tuple):
         inner = _describe_type(args[0]) if args else "values"
         return f"a list of {_plural(inner)}"
@@ -264,7 +315,7 @@ def _plural(description: str) -> str:
 
 
 def _describe_field(field: attrs.Attribute) -> str:
-    rule: _Rule | None = field.metadata.get(_META)
+    rule: SettingRule | None = field.metadata.get(_META)
     if rule is not None and rule.expected:
         return rule.expected
     base = _describe_type(field.type)
@@ -283,16 +334,16 @@ def _describe_field(field: attrs.Attribute) -> str:
     return base
 
 
-def _show(value: Any) -> str:
+def toml_repr(value: Any) -> str:
     """Show a value the way it would be written in TOML."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(toml_repr(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {toml_repr(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
@@ -351,7 +402,7 @@ def _problems_from_exception(
         return out
     if isinstance(exc, _Mismatch):
         expected = _describe_field(field) if field is not None else _describe_type(tp)
-        return [(path, f"expected {expected}, got {_show(exc.value)}")]
+        return [(path, f"expected {expected}, got {toml_repr(exc.value)}")]
     return [(path, f"invalid value: {exc}")]
 
 
@@ -378,7 +429,7 @@ def _note_index(exc: BaseException) -> Any:
     return None
 
 
-def _out_of_bounds(rule: _Rule, value: Any) -> bool:
+def _out_of_bounds(rule: SettingRule, value: Any) -> bool:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return False
     return (
@@ -400,10 +451,10 @@ def _check_written_bounds(
     out: list[tuple[str, str]] = []
     for field in attrs.fields(cls):
         key_path = _join(path, field.name)
-        rule: _Rule | None = field.metadata.get(_META)
+        rule: SettingRule | None = field.metadata.get(_META)
         value = written.get(field.name)
         if rule is not None and key_path not in reported and _out_of_bounds(rule, value):
-            out.append((key_path, f"expected {_describe_field(field)}, got {_show(value)}"))
+            out.append((key_path, f"expected {_describe_field(field)}, got {toml_repr(value)}"))
     return out
 
 
@@ -419,9 +470,9 @@ def _check_rules(obj: Any, path: str, written: Any) -> list[tuple[str, str]]:
         value = getattr(obj, field.name)
         found = written.get(field.name, value)
         key_path = _join(path, field.name)
-        rule: _Rule | None = field.metadata.get(_META)
+        rule: SettingRule | None = field.metadata.get(_META)
         if rule is not None and _out_of_bounds(rule, value):
-            out.append((key_path, f"expected {_describe_field(field)}, got {_show(found)}"))
+            out.append((key_path, f"expected {_describe_field(field)}, got {toml_repr(found)}"))
         if rule is not None and rule.check is not None:
             message = rule.check(value)
             if message:
@@ -470,6 +521,12 @@ class Config:
     @property
     def daemon(self) -> DaemonConfig:
         return self.sections["daemon"]
+
+    @property
+    def schema(self) -> dict[str, type]:
+        """The table path -> attrs class mapping this configuration was validated
+        against (the sections of disabled plugins are not in it)."""
+        return {name: type(section) for name, section in self.sections.items()}
 
 
 def changed_sections(old: Config, new: Config) -> frozenset[str]:
@@ -554,7 +611,7 @@ def structure_document(
                 what = "unknown section" if isinstance(value, dict) else "unknown key"
                 problems.append((key_path, what + _suggest(key, children)))
             elif not isinstance(value, dict):
-                problems.append((key_path, f"expected a table, got {_show(value)}"))
+                problems.append((key_path, f"expected a table, got {toml_repr(value)}"))
             elif key_path in schema:
                 found[key_path] = value
             else:
@@ -586,8 +643,16 @@ def structure_document(
 def load_config(
     path: Path, schema: Mapping[str, type], *, ignored: Iterable[str] = ()
 ) -> Config:
-    """Read, parse and validate a configuration file against ``schema``."""
+    """Read, parse and validate a configuration file against ``schema``.
+
+    A file without a single setting is refused: it is what an editor or a disk that
+    failed mid-write leaves, and running on nothing but defaults could open what the
+    lost file closed."""
     document = read_document(path)
+    if not document:
+        what = "has only comments" if document.as_string().strip() else "is empty"
+        raise ConfigError([ConfigProblem(str(path), "", f"the file {what}: not a single "
+                                         "setting (was it cut short?)")])
     sections = structure_document(document, schema, file=str(path), ignored=ignored)
     return Config(path=path, document=document, sections=sections)
 

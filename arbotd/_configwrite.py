@@ -21,7 +21,7 @@ from tomlkit.items import Table
 from arbotd._config import read_document, structure_document
 from arbotd._errors import ConfigError, ConfigProblem
 
-__all__ = ["atomic_write_text", "update_config_file"]
+__all__ = ["atomic_write_text", "edit_document", "update_config_file"]
 
 _MISSING = object()
 
@@ -41,6 +41,20 @@ def update_config_file(
     (:class:`ConfigError`). Returns the key paths whose value actually changed; when none
     did, the file is not touched.
     """
+    document, changed = edit_document(path, updates)
+    if not changed:
+        return []
+    if schema is not None:
+        structure_document(document, schema, file=str(path), ignored=ignored)
+    atomic_write_text(path, tomlkit.dumps(document))
+    return changed
+
+
+def edit_document(
+    path: Path, updates: Mapping[str, Any]
+) -> tuple[tomlkit.TOMLDocument, list[str]]:
+    """The file at ``path`` with ``updates`` set in it, in memory (nothing is written),
+    and the key paths whose value actually changed."""
     document = read_document(path)
     changed: list[str] = []
     for dotted, value in updates.items():
@@ -63,12 +77,7 @@ def update_config_file(
                 continue
             table[keys[-1]] = value
         changed.append(dotted)
-    if not changed:
-        return []
-    if schema is not None:
-        structure_document(document, schema, file=str(path), ignored=ignored)
-    atomic_write_text(path, tomlkit.dumps(document))
-    return changed
+    return document, changed
 
 
 def _add_key(table: Any, key: str, value: Any) -> None:

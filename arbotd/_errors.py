@@ -4,7 +4,9 @@
 
     ArbotError
     ├── ConfigError               the configuration is wrong: fix the file (fatal at start,
-    │                             ignored with a log line on reload)
+    │   │                         ignored with a log line on reload)
+    │   └── ReloadRefused         the file is valid, but only a restart may apply it (it
+    │                             would weaken protection, move an endpoint, or lost tables)
     ├── PluginError               a plugin is missing, broken or misbehaving
     ├── ExchangeError             something went wrong talking to an exchange
     │   ├── TemporaryExchangeError    retry with backoff (timeouts, 5xx, 429, dropped socket)
@@ -26,6 +28,7 @@ __all__ = [
     "ExchangeError",
     "PermanentExchangeError",
     "PluginError",
+    "ReloadRefused",
     "TemporaryExchangeError",
     "TradingError",
 ]
@@ -60,6 +63,13 @@ class ConfigError(ArbotError):
     def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ReloadRefused(ConfigError):
+    """A reload (SIGHUP, or an edit through the API) that is refused as a whole although
+    the file is valid: it would turn authentication off, widen the API's bind address,
+    change a secret's variable, an endpoint or the plugins, or it lacks a table the running
+    daemon has. The running configuration stays in force; a restart applies the file."""
 
 
 class PluginError(ArbotError):

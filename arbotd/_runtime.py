@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import tomlkit
 import trio
 
 from arbotd._bus import Bus
-from arbotd._config import Config, changed_sections, load_config, read_document
-from arbotd._configwrite import update_config_file
+from arbotd._config import Config, changed_sections, load_config, read_document, structure_document
+from arbotd._configwrite import atomic_write_text, edit_document
 from arbotd._control import Control
 from arbotd._engine import Engine
-from arbotd._errors import ConfigError, PluginError, TradingError
+from arbotd._errors import ConfigError, PluginError, ReloadRefused, TradingError
 from arbotd._feeds import FeedSupervisor
 from arbotd._interfaces import (
     DurableStorage,
@@ -26,6 +27,7 @@ from arbotd._interfaces import (
 )
 from arbotd._ledger import Ledger
 from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
+from arbotd._reloadguard import reload_refusal
 
 __all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
 
@@ -85,7 +87,6 @@ class Runtime:
         self.started_at = time.time()
         self.shutdown_requested = trio.Event()
         self.last_config_error: ConfigError | None = None
-        self.restart_required: list[str] = []
         self._reload_lock = trio.Lock()
 
         self.bus = Bus()
@@ -277,17 +278,19 @@ class Runtime:
         """Re-read the configuration file, validate it, and apply it.
 
         An invalid file changes nothing: the old configuration stays in force and the
-        error is logged, kept in ``last_config_error`` and returned. Reloads never run
-        concurrently.
+        error is logged, kept in ``last_config_error`` and returned. So does a valid file
+        that a reload may not apply (:class:`ReloadRefused`: it would weaken protection,
+        move an endpoint, or it lacks a table the running daemon has); a restart applies
+        it. Reloads never run concurrently.
         """
         async with self._reload_lock:
             try:
                 new = load_with_plugins(self.config.path, self.pm)
             except ConfigError as err:
-                self.last_config_error = err
-                for problem in err.problems:
-                    log.error("reload failed, keeping the running configuration: %s", problem)
-                return ReloadOutcome(error=err)
+                return self._refuse(err)
+            refusal = reload_refusal(self.config, new)
+            if refusal is not None:
+                return self._refuse(refusal)
             return self.apply(new)
 
     async def update_config(self, updates: dict[str, Any]) -> tuple[list[str], ReloadOutcome]:
@@ -296,21 +299,41 @@ class Runtime:
 
         The edited file is validated before it is written: invalid values raise
         :class:`ConfigError` and leave the file and the running configuration as they
-        were. Returns the key paths that changed and the reload's outcome.
+        were. An edited file that a reload may not apply (the file on disk lost a table,
+        or holds a change only a restart applies) is not written either: the outcome
+        carries the :class:`ReloadRefused`, as a refused reload does. Returns the key
+        paths that changed and the outcome.
+
+        Which keys the API may send is the caller's to check (``api_editable_settings``).
         """
         async with self._reload_lock:
             path = self.config.path
             schema = collect_config_schema(self.pm)
             ignored = disabled_sections(self.pm)
-            changed_keys = await trio.to_thread.run_sync(
-                lambda: update_config_file(path, updates, schema=schema, ignored=ignored)
-            )
-            try:
-                new = load_config(path, schema, ignored=ignored)
-            except ConfigError as err:
-                self.last_config_error = err
-                return changed_keys, ReloadOutcome(error=err)
+
+            def edit() -> tuple[Config, list[str]]:
+                document, changed = edit_document(path, updates)
+                sections = structure_document(document, schema, file=str(path),
+                                              ignored=ignored)
+                return Config(path=path, document=document, sections=sections), changed
+
+            new, changed_keys = await trio.to_thread.run_sync(edit)
+            refusal = reload_refusal(self.config, new)
+            if refusal is not None:
+                return [], self._refuse(refusal)
+            if changed_keys:
+                text = tomlkit.dumps(new.document)
+                await trio.to_thread.run_sync(atomic_write_text, path, text)
             return changed_keys, self.apply(new)
+
+    def _refuse(self, err: ConfigError) -> ReloadOutcome:
+        self.last_config_error = err
+        what = ("reload refused, keeping the running configuration (a restart applies the "
+                "file)" if isinstance(err, ReloadRefused)
+                else "reload failed, keeping the running configuration")
+        for problem in err.problems:
+            log.error("%s: %s", what, problem)
+        return ReloadOutcome(error=err)
 
     def apply(self, new: Config) -> ReloadOutcome:
         """Install an already validated configuration and tell the plugins."""
@@ -318,9 +341,6 @@ class Runtime:
         changed = changed_sections(old, new)
         self.config = new
         self.last_config_error = None
-        if "plugins" in changed:
-            self.restart_required = ["plugins.disable"]
-            log.warning("plugins.disable changed: restart the daemon for it to take effect")
         if changed:
             log.info("configuration reloaded; changed sections: %s", ", ".join(sorted(changed)))
         else:

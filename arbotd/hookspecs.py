@@ -59,6 +59,12 @@ def register_config_sections() -> dict[str, type]:
     ``{"exchanges.binance": BinanceConfig}``. Every field needs a default, declared with
     :func:`arbotd.setting` so bounds are checked and errors name the key. A table absent
     from the file is given its defaults. Two plugins may not claim the same table.
+
+    The fields also say who may change them: ``setting(api=True)`` puts a trading
+    parameter on the allow-list of ``PUT /api/v1/trading/config`` (nothing else is
+    editable there), and ``setting(reload="restart")`` (or ``reload=arbotd.one_way(...)``)
+    marks what a reload may not change: endpoints, secrets' variable names, anything
+    read only at start. Such a reload is refused as a whole.
     """
 
 
@@ -144,7 +150,9 @@ def on_reload(old: Config, new: Config, changed: frozenset[str], runtime: Runtim
 
     :param changed: the table paths whose values changed, e.g. ``{"arbitrage"}``.
 
-    Only a valid configuration reaches this hook; an invalid file changes nothing.
+    Only a valid configuration reaches this hook; an invalid file changes nothing, and
+    neither does one that would change a setting only a restart may change, or that
+    lacks a table the running configuration's file has.
     """
 
 

@@ -16,7 +16,7 @@ import os
 
 import attrs
 
-from arbotd import setting
+from arbotd import one_way, setting
 
 __all__ = ["ApiConfig", "is_loopback"]
 
@@ -38,6 +38,20 @@ def _check_origins(origins: list[str]) -> str | None:
     return None
 
 
+def _host_may_change(old: str, new: str) -> str | None:
+    """On reload the API may move to a loopback address; any other address could widen
+    who reaches it, which only a restart may do."""
+    if is_loopback(new):
+        return None
+    return "a reload may move the API only to a loopback address"
+
+
+def _tls_may_change(old: str, new: str) -> str | None:
+    """On reload a certificate may be added or replaced, not removed: TLS off would send
+    keys and tokens in clear."""
+    return None if new else "a reload may not turn TLS off"
+
+
 def _check_env_name(name: str) -> str | None:
     if not name or not name.replace("_", "").isalnum():
         return f"expected the name of an environment variable, got {name!r}"
@@ -46,8 +60,13 @@ def _check_env_name(name: str) -> str | None:
 
 @attrs.frozen
 class ApiConfig:
-    enabled: bool = setting(True)
-    host: str = setting("127.0.0.1")
+    """Nothing here may be changed through the API. A reload applies limits, CORS, the
+    port and the certificate; it refuses (until a restart) to turn authentication or TLS
+    off, to widen the address, or to change the secrets' variables."""
+
+    # The server is started, or not, at start.
+    enabled: bool = setting(True, reload="restart")
+    host: str = setting("127.0.0.1", reload=_host_may_change)
     # 0 picks a free port (tests); the bound address is logged.
     port: int = setting(8080, ge=0, le=65535)
     cors_enabled: bool = setting(False)
@@ -59,13 +78,14 @@ class ApiConfig:
     write_burst: int = setting(10, ge=1)
     ws_per_minute: int = setting(10, ge=1)
     ws_burst: int = setting(3, ge=1)
-    auth_required: bool = setting(False)
-    allow_public_without_auth: bool = setting(False)
-    ssl_cert: str = setting("")
-    ssl_key: str = setting("")
+    auth_required: bool = setting(False, reload=one_way(True))
+    allow_public_without_auth: bool = setting(False, reload=one_way(False))
+    ssl_cert: str = setting("", reload=_tls_may_change)
+    ssl_key: str = setting("", reload=_tls_may_change)
     jwt_lifetime_seconds: int = setting(3600, ge=60, le=30 * 86400)
-    api_keys_env: str = setting("ARBOT_API_KEY", check=_check_env_name)
-    jwt_secret_env: str = setting("ARBOT_JWT_SECRET", check=_check_env_name)
+    api_keys_env: str = setting("ARBOT_API_KEY", check=_check_env_name, reload="restart")
+    jwt_secret_env: str = setting("ARBOT_JWT_SECRET", check=_check_env_name,
+                                  reload="restart")
     # A WebSocket client this many signals/trades behind is disconnected.
     ws_max_pending: int = setting(1000, ge=10)
     # A request body must arrive whole within this many seconds (else 408 REQUEST_TIMEOUT).

@@ -9,16 +9,30 @@ route can answer with the API's error object. Every response carries the
 
 The document describes the API, not this server's configuration: symbols and exchanges
 are plain strings (an unknown one answers ``INVALID_SYMBOL`` or ``EXCHANGE_NOT_AVAILABLE``),
-so the document is built once and needs no credentials to read.
+so the document is built once and needs no credentials to read. The keys ``PUT
+/trading/config`` accepts are the allow-list the installed plugins declare
+(``setting(api=True)``), with their types and bounds: the same declaration the handler
+enforces.
 ``tests/api/test_openapi.py`` fails when a route is missing from it.
 """
 
 from __future__ import annotations
 
+import typing
 from functools import cache
 from typing import Any
 
-from arbotd import TradeState, __version__
+import attrs
+
+from arbotd import (
+    ArbotError,
+    TradeState,
+    __version__,
+    api_editable_settings,
+    collect_config_schema,
+    make_plugin_manager,
+    setting_rule,
+)
 from arbotd_api.context import MAX_ID, MAX_JSON_DEPTH, MAX_TIME
 from arbotd_api.errors import STATUS
 from arbotd_api.routes.history import (
@@ -230,39 +244,81 @@ def _health() -> Schema:
     })
 
 
-def _arbitrage_table(*, editing: bool) -> Schema:
-    fields = {
-        "min_profit_threshold": NUMBER,
-        "max_position_size": NUMBER,
-        "trade_amount_usd": NUMBER,
-        "use_trend_filter": BOOLEAN,
-        "trend_filter_mode": STRING,
-    }
-    return obj(fields, optional=tuple(fields), **({"minProperties": 1} if editing else {}))
-
-
-def _risk_table(*, editing: bool) -> Schema:
-    fields = {"max_drawdown_percent": NUMBER, "stop_loss_percent": NUMBER,
-              "max_concurrent_trades": INTEGER}
-    return obj(fields, optional=tuple(fields), **({"minProperties": 1} if editing else {}))
-
-
 def _trading_config() -> Schema:
+    """What GET answers: the reference's shape (a few keys of each table; the fields a
+    section lacks are left out)."""
+    arbitrage = {"min_profit_threshold": NUMBER, "max_position_size": NUMBER,
+                 "trade_amount_usd": NUMBER, "use_trend_filter": BOOLEAN,
+                 "trend_filter_mode": STRING}
+    risk = {"max_drawdown_percent": NUMBER, "stop_loss_percent": NUMBER,
+            "max_concurrent_trades": INTEGER}
     return obj({
-        "arbitrage": _arbitrage_table(editing=False),
-        "risk_management": _risk_table(editing=False),
+        "arbitrage": obj(arbitrage, optional=tuple(arbitrage)),
+        "risk_management": obj(risk, optional=tuple(risk)),
         "exchanges": mapping(obj({"enabled": BOOLEAN}), "By exchange"),
     })
 
 
+def _installed_editable_settings() -> dict[str, attrs.Attribute]:
+    """The keys the API may change on a daemon running every installed plugin."""
+    try:
+        pm = make_plugin_manager()
+    except ArbotError:  # a broken plugin: the daemon would not start with it either
+        pm = make_plugin_manager(entry_points=False)
+    return api_editable_settings(collect_config_schema(pm))
+
+
+def _setting_schema(field: attrs.Attribute) -> Schema:
+    """A setting's value as the handler checks it: its type and declared bounds."""
+    tp, rule = field.type, setting_rule(field)
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return BOOLEAN
+    if tp in (int, float):
+        schema = integer() if tp is int else number()
+        for bound, key, exclusive in ((rule.ge, "minimum", False), (rule.gt, "minimum", True),
+                                      (rule.le, "maximum", False), (rule.lt, "maximum", True)):
+            if bound is not None:
+                schema[key] = bound
+                if exclusive:
+                    schema["exclusive" + key.capitalize()] = True
+        return schema
+    if tp is str:
+        return STRING
+    if origin is typing.Literal:
+        return enum(typing.get_args(tp))
+    if origin in (list, tuple):
+        return array(_setting_schema(attrs.Attribute.evolve(field, type=typing.get_args(tp)[0])))
+    if origin is dict:
+        value = attrs.Attribute.evolve(field, type=typing.get_args(tp)[1])
+        return mapping(_setting_schema(value), "By name")
+    return {}
+
+
+class _Keys(dict):
+    """A table of the editable keys' tree (its other nodes are the values' schemas)."""
+
+
 def _config_update() -> Schema:
-    exchange = obj({"enabled": BOOLEAN})
-    return obj({
-        "arbitrage": _arbitrage_table(editing=True),
-        "risk_management": _risk_table(editing=True),
-        "exchanges": mapping(exchange, "By exchange") | {"minProperties": 1},
-    }, optional=("arbitrage", "risk_management", "exchanges"), minProperties=1,
-        description="Partial tables; invalid values answer VALIDATION_ERROR naming the field")
+    editable = _installed_editable_settings()
+    tree = _Keys()
+    for key, field in editable.items():
+        *tables, name = key.split(".")
+        node = tree
+        for table in tables:
+            node = node.setdefault(table, _Keys())
+        node[name] = _setting_schema(field)
+
+    def table(node: _Keys) -> Schema:
+        properties = {k: table(v) if isinstance(v, _Keys) else v for k, v in node.items()}
+        return obj(properties, optional=tuple(properties), minProperties=1)
+
+    return table(tree) | {
+        "description": "Partial tables of the keys the API may change (each section "
+                       "declares its own): " + ", ".join(editable) + ". Any other key of "
+                       "the configuration answers FORBIDDEN naming it, an unknown key or an "
+                       "invalid value VALIDATION_ERROR naming the field; nothing is written "
+                       "then."}
 
 
 def _quote() -> Schema:
@@ -549,8 +605,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
             "Stop trading", "trading", stopped, write=True)},
         "/api/v1/trading/config": {
             "get": operation("Trading configuration", "trading", _trading_config()),
-            "put": operation("Update trading configuration", "trading", updated,
-                             write=True, body=_config_update()),
+            "put": _put_trading_config(updated),
         },
         "/api/v1/risk/emergency-stop": {"post": operation(
             "Emergency stop", "risk", emergency, write=True)},
@@ -605,6 +660,16 @@ def _paths() -> dict[str, dict[str, Schema]]:
             "Batch trade operations", "trading", _batch_response(), write=True,
             body=_batch_request())},
     }
+
+
+def _put_trading_config(updated: Schema) -> Schema:
+    op = operation("Update trading configuration", "trading", updated, write=True,
+                   body=_config_update())
+    op["responses"]["403"] = response(
+        "The trading scope is needed, or the body names a key the API may not change "
+        "(FORBIDDEN; details.field names it, details.editable lists the keys it may)",
+        _ERROR_REF)
+    return op
 
 
 def _components() -> Schema:

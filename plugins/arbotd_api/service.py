@@ -41,13 +41,14 @@ def rate_limits(settings: ApiConfig) -> dict[str, tuple[int, int]]:
     }
 
 
-# Settings that need a new listener (or new credentials) to take effect.
-_LISTENER_KEYS = ("host", "port", "ssl_cert", "ssl_key", "api_keys_env", "jwt_secret_env")
+# Settings that need a new listener to take effect. The secrets' variables never change
+# on reload (see ApiConfig): the core refuses such a reload.
+_LISTENER_KEYS = ("host", "port", "ssl_cert", "ssl_key")
 
 
 class ApiService:
     """The API server. A reload applies limits, CORS and auth settings in place; a new
-    host, port, certificate or secret variable starts a new listener, and the old one
+    host, port or certificate starts a new listener, and the old one
     stops (its requests in flight finish) only once the new one is serving, so a mistake
     such as a port in use leaves the API where it was."""
 
@@ -63,7 +64,7 @@ class ApiService:
 
     def apply(self, settings: ApiConfig) -> None:
         """A reload: limits, CORS and auth settings take effect at once; a changed
-        listener or secret variable restarts the server."""
+        listener restarts the server."""
         if self.state is None:
             return
         problem = settings.startup_problem()

@@ -35,21 +35,23 @@ MAX_RECV_WINDOW_MS = 60000
 class BinanceConfig:
     """``[exchanges.binance]``: Binance spot."""
 
-    enabled: bool = setting(False)
+    # Trading and watching it may be switched through the API; everything that says
+    # where the daemon connects and which secrets it reads is read at start only.
+    enabled: bool = setting(False, api=True)
     # Use Binance's spot testnet (wss://stream.testnet.binance.vision,
     # https://testnet.binance.vision).
-    testnet: bool = setting(False)
+    testnet: bool = setting(False, reload="restart")
     # WebSocket base URL; "" means wss://stream.binance.com:9443, or the testnet's URL
     # when testnet = true.
-    ws_url: str = setting("", check=check_ws_url)
+    ws_url: str = setting("", check=check_ws_url, reload="restart")
     # REST base URL; "" means https://api.binance.com, or https://testnet.binance.vision
     # when testnet = true.
-    rest_url: str = setting("", check=check_rest_url)
+    rest_url: str = setting("", check=check_rest_url, reload="restart")
     taker_fee: float = setting(0.001, ge=0, lt=0.1)
     premium_baseline: float = setting(0.0, ge=-100, le=100)
     # Names of the environment variables holding the API key and secret (trading only).
-    api_key_env: str = setting("BINANCE_API_KEY")
-    api_secret_env: str = setting("BINANCE_API_SECRET")
+    api_key_env: str = setting("BINANCE_API_KEY", reload="restart")
+    api_secret_env: str = setting("BINANCE_API_SECRET", reload="restart")
     # A connection that brings no message for this long is marked unusable and reopened.
     stale_after_seconds: float = setting(10.0, gt=0, le=3600)
     # Streams (symbols) per WebSocket connection; more symbols open more connections.

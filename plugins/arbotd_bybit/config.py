@@ -35,18 +35,20 @@ MAX_TOPICS_PER_CONNECTION = 500
 class BybitConfig:
     """``[exchanges.bybit]``: Bybit v5 spot."""
 
-    enabled: bool = setting(False)
+    # Trading and watching it may be switched through the API; everything that says
+    # where the daemon connects and which secrets it reads is read at start only.
+    enabled: bool = setting(False, api=True)
     # Use Bybit's testnet (stream-testnet.bybit.com, api-testnet.bybit.com).
-    testnet: bool = setting(False)
+    testnet: bool = setting(False, reload="restart")
     # WebSocket host; "" means wss://stream.bybit.com, or the testnet's when testnet = true.
-    ws_url: str = setting("", check=check_ws_url)
+    ws_url: str = setting("", check=check_ws_url, reload="restart")
     # REST base URL; "" means https://api.bybit.com, or the testnet's.
-    rest_url: str = setting("", check=check_rest_url)
+    rest_url: str = setting("", check=check_rest_url, reload="restart")
     taker_fee: float = setting(0.001, ge=0, lt=0.1)
     premium_baseline: float = setting(0.0, ge=-100, le=100)
     # Names of the environment variables holding the API key and secret (trading only).
-    api_key_env: str = setting("BYBIT_API_KEY")
-    api_secret_env: str = setting("BYBIT_API_SECRET")
+    api_key_env: str = setting("BYBIT_API_KEY", reload="restart")
+    api_secret_env: str = setting("BYBIT_API_SECRET", reload="restart")
     # How long a signed request stays valid after its timestamp (X-BAPI-RECV-WINDOW, ms).
     recv_window_ms: int = setting(5000, ge=100, le=60000)
     # A connection that brings no message for this long is marked unusable and reopened.

@@ -35,22 +35,24 @@ MAX_CHANNELS_PER_CONNECTION = 1000
 class OkxConfig:
     """``[exchanges.okx]``: OKX v5 spot."""
 
-    enabled: bool = setting(False)
+    # Trading and watching it may be switched through the API; everything that says
+    # where the daemon connects and which secrets it reads is read at start only.
+    enabled: bool = setting(False, api=True)
     # Use OKX's demo trading: the demo WebSocket host and, on REST, the
     # ``x-simulated-trading: 1`` header (demo keys are made in OKX's demo trading mode).
-    testnet: bool = setting(False)
+    testnet: bool = setting(False, reload="restart")
     # Public WebSocket endpoint; "" means wss://ws.okx.com:8443/ws/v5/public, or the
     # demo's (wss://wspap.okx.com:8443/ws/v5/public) when testnet = true.
-    ws_url: str = setting("", check=check_ws_url)
+    ws_url: str = setting("", check=check_ws_url, reload="restart")
     # REST base URL; "" means https://www.okx.com (also for demo trading).
-    rest_url: str = setting("", check=check_rest_url)
+    rest_url: str = setting("", check=check_rest_url, reload="restart")
     taker_fee: float = setting(0.001, ge=0, lt=0.1)
     premium_baseline: float = setting(0.0, ge=-100, le=100)
     # Names of the environment variables holding the API key, its secret and the
     # passphrase chosen when the key was made (trading only).
-    api_key_env: str = setting("OKX_API_KEY")
-    api_secret_env: str = setting("OKX_API_SECRET")
-    passphrase_env: str = setting("OKX_API_PASSPHRASE")
+    api_key_env: str = setting("OKX_API_KEY", reload="restart")
+    api_secret_env: str = setting("OKX_API_SECRET", reload="restart")
+    passphrase_env: str = setting("OKX_API_PASSPHRASE", reload="restart")
     # A connection that brings no message (not even the answer to its ping) for this long
     # is marked unusable and reopened.
     stale_after_seconds: float = setting(10.0, gt=0, le=3600)

@@ -122,9 +122,9 @@ class StorageConfig:
 
     # "" = sqlite:///<state_dir>/arbot.db. Else "sqlite:///relative/path.db",
     # "sqlite:////absolute/path.db" or "postgresql://user@host:5432/dbname".
-    url: str = setting("", check=_check_url)
+    url: str = setting("", check=_check_url, reload="restart")
     # The environment variable holding the PostgreSQL password ("" = none, or .pgpass).
-    password_env: str = setting("", check=_check_env_name)
+    password_env: str = setting("", check=_check_env_name, reload="restart")
     # The writer writes a batch this often, or as soon as flush_max_rows are queued.
     flush_interval_seconds: float = setting(0.25, gt=0, le=60)
     flush_max_rows: int = setting(500, ge=1, le=100_000)

@@ -11,9 +11,17 @@ from arbotd import setting
 TrendFilterMode = Literal["uptrend_buy_low", "downtrend_sell_high", "both", "disabled"]
 
 
+# At most this many symbols: each is a subscription on every exchange.
+MAX_SYMBOLS = 1000
+# Amounts (quote currency) are finite and at most a billion: a larger one is a typo.
+MAX_AMOUNT = 1e9
+
+
 def _symbols_ok(symbols: list[str]) -> str | None:
     if not symbols:
         return "expected at least one symbol"
+    if len(symbols) > MAX_SYMBOLS:
+        return f"expected at most {MAX_SYMBOLS} symbols, got {len(symbols)}"
     bad = [s for s in symbols if not s.isalnum() or s.upper() != s]
     if bad:
         return f"symbols are written like BTCUSDT (upper case, no separator), got {bad[0]!r}"
@@ -25,21 +33,22 @@ def _symbols_ok(symbols: list[str]) -> str | None:
 @attrs.frozen
 class ArbitrageConfig:
     """Fractions are fractions (0.005 = 0.5 %); amounts are in the quote currency (USD for
-    USDT pairs)."""
+    USDT pairs). Every key is a trading parameter the API may change."""
 
     symbols: list[str] = setting(
         factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "BNBUSDT"],
         check=_symbols_ok,
+        api=True,
     )
-    min_profit_threshold: float = setting(0.002, ge=0, le=1)
-    trade_amount_usd: float = setting(100.0, gt=0)
-    max_position_size: float = setting(1000.0, gt=0)
-    slippage_tolerance: float = setting(0.0005, ge=0, le=0.1)
-    max_spread_threshold: float = setting(1.0, gt=0, le=10)
-    max_spread_age_seconds: float = setting(5.0, gt=0, le=3600)
-    cooldown_seconds: float = setting(60.0, ge=0, le=86400)
-    max_trades_per_hour: int = setting(50, ge=1, le=100000)
-    use_trend_filter: bool = setting(False)
-    trend_filter_mode: TrendFilterMode = setting("both")
-    moving_average_periods: int = setting(30, ge=2, le=3600)
-    trend_confirmation_threshold: float = setting(0.001, ge=0, le=1)
+    min_profit_threshold: float = setting(0.002, ge=0, le=1, api=True)
+    trade_amount_usd: float = setting(100.0, gt=0, le=MAX_AMOUNT, api=True)
+    max_position_size: float = setting(1000.0, gt=0, le=MAX_AMOUNT, api=True)
+    slippage_tolerance: float = setting(0.0005, ge=0, le=0.1, api=True)
+    max_spread_threshold: float = setting(1.0, gt=0, le=1, api=True)
+    max_spread_age_seconds: float = setting(5.0, gt=0, le=3600, api=True)
+    cooldown_seconds: float = setting(60.0, ge=0, le=86400, api=True)
+    max_trades_per_hour: int = setting(50, ge=1, le=100000, api=True)
+    use_trend_filter: bool = setting(False, api=True)
+    trend_filter_mode: TrendFilterMode = setting("both", api=True)
+    moving_average_periods: int = setting(30, ge=2, le=3600, api=True)
+    trend_confirmation_threshold: float = setting(0.001, ge=0, le=1, api=True)

@@ -228,7 +228,7 @@ async def test_trading_config_round_trip_keeps_comments(serve_api):
             "arbitrage": {"no_such_key": 1}}), 400, "VALIDATION_ERROR")
         assert "arbitrage" in error["details"]["field"]
         assert_error(await client.put("/api/v1/trading/config", json={"api": {"port": 1}}),
-                     400, "VALIDATION_ERROR")
+                     403, "FORBIDDEN")
         assert_error(await client.put("/api/v1/trading/config", json={}),
                      400, "VALIDATION_ERROR")
         assert api.config_path.read_text() == before

@@ -60,6 +60,20 @@ read_per_minute = 1000000
 read_burst = 1000000
 write_per_minute = 1000000
 write_burst = 1000000
+
+# PUT /trading/config may enable the real exchanges: they would connect to a port nothing
+# listens on, never to the internet.
+[exchanges.binance]
+ws_url = "ws://127.0.0.1:9"
+rest_url = "http://127.0.0.1:9"
+
+[exchanges.bybit]
+ws_url = "ws://127.0.0.1:9"
+rest_url = "http://127.0.0.1:9"
+
+[exchanges.okx]
+ws_url = "ws://127.0.0.1:9"
+rest_url = "http://127.0.0.1:9"
 """
 
 

@@ -169,6 +169,29 @@ def test_check_accepts_the_section_of_a_disabled_plugin(
     assert capsys.readouterr().out == f"{path}: configuration OK\n"
 
 
+def test_check_an_empty_file(write_config, capsys):
+    for text, what in (("", "is empty"), ("# all comments\n\n# and blanks\n", "has only comments")):
+        path = write_config(text)
+
+        assert main(["check", "-c", str(path)]) == 1
+
+        assert capsys.readouterr().err.splitlines() == [
+            f"{path}: the file {what}: not a single setting (was it cut short?)",
+            f"{path}: configuration invalid (1 problem)",
+        ]
+
+
+def test_check_notes_the_tables_left_to_their_defaults(write_config, capsys):
+    path = write_config(VALID)
+
+    assert main(["check", "-c", str(path)]) == 0
+
+    out, err = capsys.readouterr()
+    assert out == f"{path}: configuration OK\n"
+    assert err.startswith(f"{path}: note: not in the file, so their defaults apply: ")
+    assert "[api]" in err and "[daemon]" not in err and "[plugins]" not in err
+
+
 # --- as a real subprocess --------------------------------------------------------------------
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("arbotd")
@@ -217,6 +240,19 @@ def test_subprocess_check_a_broken_file(command, write_config):
     assert result.stderr.splitlines() == [
         *broken_problems(path),
         f"{path}: configuration invalid (3 problems)",
+    ]
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_subprocess_check_an_empty_file(command, write_config):
+    path = write_config("")
+
+    result = run(command, "check", "-c", str(path))
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        f"{path}: the file is empty: not a single setting (was it cut short?)",
+        f"{path}: configuration invalid (1 problem)",
     ]
 
 

@@ -250,6 +250,21 @@ def test_an_integer_is_accepted_for_a_number(write_config):
             "verbose: unknown key",
             id="unknown-top-level-key",
         ),
+        pytest.param(
+            "[arbitrage]\nmin_profit_threshold = nan",
+            "arbitrage.min_profit_threshold: expected a number in [0, 1], got nan",
+            id="nan",
+        ),
+        pytest.param(
+            "[arbitrage]\nfees = { binance = inf }",
+            "arbitrage.fees.binance: expected a number, got inf",
+            id="inf-without-bounds",
+        ),
+        pytest.param(
+            "[daemon]\nshutdown_timeout_seconds = -inf",
+            "daemon.shutdown_timeout_seconds: expected a number in (0, 600], got -inf",
+            id="minus-inf",
+        ),
     ],
 )
 def test_problem_names_file_key_expected_and_found(write_config, toml, problem):

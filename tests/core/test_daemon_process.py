@@ -154,6 +154,31 @@ def test_reload_with_a_broken_file_keeps_running_then_a_fixed_file_applies(
     assert daemon.wait() == 0
 
 
+def test_sighup_with_a_file_cut_short_is_refused_and_says_a_restart_applies_it(
+    start, notify_socket, tmp_path
+):
+    text = CONFIG.replace("port = 0\n", "port = 0\nauth_required = true\n")
+    daemon = start(text, "--log-level", "info", ARBOT_API_KEY="k" * 20)
+    config = tmp_path / "arbot.toml"
+    notify_socket.wait_for("READY=1")
+
+    # The [api] table (and its auth_required) lost, as by a write that failed midway.
+    config.write_text(text[: text.index("[api]")])
+    daemon.send(signal.SIGHUP)
+
+    notify_socket.wait_for("RELOADING=1")
+    status = notify_socket.wait_for("READY=1")["STATUS"]
+    assert f"reload failed, previous configuration kept: {config}: api: the table is " \
+        "missing from the file" in status
+    assert "restart" in status
+    daemon.wait_for_log("reload refused, keeping the running configuration (a restart "
+                        f"applies the file): {config}: api: the table is missing")
+    assert daemon.running
+
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+
+
 def test_watchdog_is_fed_repeatedly(start, notify_socket):
     daemon = start(CONFIG, WATCHDOG_USEC="200000")
     notify_socket.wait_for("READY=1")

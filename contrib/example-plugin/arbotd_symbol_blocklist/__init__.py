@@ -36,7 +36,12 @@ SECTION = "symbol_blocklist"
 log = logging.getLogger(__name__)
 
 
+MAX_SYMBOLS = 1000
+
+
 def _no_blank_symbols(symbols: tuple[str, ...]) -> str | None:
+    if len(symbols) > MAX_SYMBOLS:
+        return f"expected at most {MAX_SYMBOLS} symbols, got {len(symbols)}"
     if any(not s.strip() for s in symbols):
         return 'expected symbols such as "BTCUSDT", got an empty string'
     return None
@@ -44,9 +49,10 @@ def _no_blank_symbols(symbols: tuple[str, ...]) -> str | None:
 
 @attrs.frozen
 class BlocklistConfig:
-    """``[symbol_blocklist]``: ``symbols`` are never traded (case does not matter)."""
+    """``[symbol_blocklist]``: ``symbols`` are never traded (case does not matter). A
+    trading filter: the API may change it (``api=True``)."""
 
-    symbols: tuple[str, ...] = setting((), check=_no_blank_symbols)
+    symbols: tuple[str, ...] = setting((), check=_no_blank_symbols, api=True)
 
 
 class SymbolBlocklist:

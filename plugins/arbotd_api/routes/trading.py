@@ -1,19 +1,23 @@
 """Trading control, its configuration, and risk: ``/trading/*`` and ``/risk/*``.
 
 ``PUT /trading/config`` takes partial tables, ``{"arbitrage": {"min_profit_threshold":
-0.004}}``, for the tables ``GET`` shows: ``arbitrage``, ``risk_management`` and
-``exchanges.<name>``. The file is validated, written with its comments kept, and applied
-as a reload would. ``updated_fields`` names the keys whose value changed, by their key
-name as in the reference (``"min_profit_threshold"``).
+0.004}}``, of the keys on the allow-list: those the sections declare
+``setting(api=True)`` (trading parameters; see ``arbotd.api_editable_settings``). Any
+other key of the configuration is refused with ``FORBIDDEN`` naming it, an unknown one
+with ``VALIDATION_ERROR``, and nothing is written. The file is validated, written with
+its comments kept, and applied as a reload would (and refused, unwritten, when a reload
+would be). ``updated_fields`` names the keys whose value changed, by their key name as in
+the reference (``"min_profit_threshold"``).
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from quart import Blueprint, Response
 
-from arbotd import ConfigError, LimitUse
+from arbotd import ConfigError, LimitUse, api_editable_settings, find_setting
 from arbotd_api.context import json_body, kind, state, string_list
 from arbotd_api.errors import ApiError, json_response
 from arbotd_api.routes.backtests import start_backtest
@@ -23,7 +27,6 @@ blueprint = Blueprint("trading", __name__)
 ARBITRAGE_FIELDS = ("min_profit_threshold", "max_position_size", "trade_amount_usd",
                     "use_trend_filter", "trend_filter_mode")
 RISK_FIELDS = ("max_drawdown_percent", "stop_loss_percent", "max_concurrent_trades")
-EDITABLE_TABLES = ("arbitrage", "risk_management", "exchanges")
 
 
 def _control() -> Any:
@@ -94,14 +97,40 @@ def config_updates(body: dict[str, Any]) -> dict[str, Any]:
         raise ApiError("VALIDATION_ERROR", "Nothing to update")
     updates: dict[str, Any] = {}
     for table, values in body.items():
-        if table not in EDITABLE_TABLES:
-            raise ApiError("VALIDATION_ERROR", f"{table!r} cannot be changed through the API",
-                           {"field": table, "editable": list(EDITABLE_TABLES)})
         if not isinstance(values, dict):
             raise ApiError("VALIDATION_ERROR", f"{table} must be an object of keys to values",
                            {"field": table})
         _flatten(values, table, updates)
     return updates
+
+
+def refuse_outside_allow_list(updates: dict[str, Any], schema: dict[str, type]) -> None:
+    """Raise unless every key of ``updates`` is a setting the API may change: a known key
+    that is not on the allow-list is ``FORBIDDEN`` (it is set in the file, by someone with
+    access to the machine), an unknown one a ``VALIDATION_ERROR``."""
+    editable = list(api_editable_settings(schema))
+    forbidden: list[str] = []
+    unknown: list[str] = []
+    for key in updates:
+        path, field = find_setting(key, schema)
+        if field is None:
+            unknown.append(path)
+        elif path not in editable:
+            forbidden.append(path)
+    if forbidden:
+        raise ApiError(
+            "FORBIDDEN",
+            f"{forbidden[0]} cannot be changed through the API: set it in the configuration "
+            "file; the API may change trading parameters only",
+            {"field": forbidden[0], "forbidden": forbidden, "editable": editable},
+        )
+    if unknown:
+        path = unknown[0]
+        close = difflib.get_close_matches(path, editable, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        what = "is a table, not a key" if path in schema else "unknown key"
+        raise ApiError("VALIDATION_ERROR", f"{path}: {what}{hint}",
+                       {"field": path, "editable": editable})
 
 
 def _problems(err: ConfigError) -> dict[str, Any]:
@@ -114,6 +143,7 @@ def _problems(err: ConfigError) -> dict[str, Any]:
 async def put_trading_config() -> Response:
     updates = config_updates(await json_body())
     runtime = state().runtime
+    refuse_outside_allow_list(updates, runtime.config.schema)
     try:
         changed, outcome = await runtime.update_config(updates)
     except ConfigError as err:
@@ -121,9 +151,13 @@ async def put_trading_config() -> Response:
         message = f"{first.path}: {first.message}" if first else "Invalid configuration"
         raise ApiError("VALIDATION_ERROR", message, _problems(err)) from None
     if outcome.error is not None:
+        # The file on disk holds what only a restart may apply (or lost tables): the
+        # edit is refused as that reload is, and nothing is written.
+        first = outcome.error.problems[0]
         raise ApiError("VALIDATION_ERROR",
-                       "The change was written but the file as a whole is invalid; "
-                       "the previous configuration stays in force", _problems(outcome.error))
+                       "Not applied and not written: the configuration file holds changes "
+                       f"only a restart applies ({first.path or first.file}: "
+                       f"{first.message})", _problems(outcome.error))
     return json_response({
         "success": True,
         "message": "Configuration updated successfully" if changed
