@@ -63,7 +63,8 @@ def create_app(api: ApiState) -> QuartTrio:
         request.body_timeout = current.settings.body_timeout_seconds
         kind = endpoint_kind()
         try:
-            principal = current.credentials.authenticate(request.headers)
+            principal = await current.credentials.authenticate(request.headers,
+                                                               current.runtime.storage)
             auth_error = None
         except ApiError as err:
             principal, auth_error = None, err

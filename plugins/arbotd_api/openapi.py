@@ -504,6 +504,10 @@ def _paths() -> dict[str, dict[str, Schema]]:
     token = obj({"access_token": STRING, "token_type": enum(["bearer"]),
                  "expires_in": integer(minimum=1), "scope": enum(SCOPES)})
     login = obj({"username": STRING, "password": STRING}, extra=True)
+    log_in = operation("Log in for a JWT", "auth", token, 401, public=True, body=login)
+    # Also form-encoded, as the API reference's example posts it.
+    log_in["requestBody"]["content"]["application/x-www-form-urlencoded"] = {
+        "schema": login}
     health = operation("Health check", "system", _health(), public=True)
     health["responses"]["503"] = response("A check failed (same body)", _health())
     trade_id = {"name": "trade_id", "in": "path", "required": True,
@@ -515,8 +519,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/health": {"get": health},
         "/api/v1/openapi.json": {"get": operation(
             "OpenAPI document", "system", {"type": "object"}, public=True)},
-        "/api/v1/auth/login": {"post": operation(
-            "Log in for a JWT", "auth", token, 401, public=True, body=login)},
+        "/api/v1/auth/login": {"post": log_in},
         "/api/v1/trading/start": {"post": operation(
             "Start trading", "trading", started, 503, write=True, body=_start_request(),
             body_required=False)},
