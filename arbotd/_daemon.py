@@ -3,7 +3,8 @@
 The daemon owns the root nursery. Plugin services are started in it with
 ``nursery.start``; signals are handled by one task:
 
-- SIGHUP reloads the configuration (an invalid file changes nothing);
+- SIGHUP reloads the configuration and the secrets file, ``[daemon] secrets_file`` (an
+  invalid file changes nothing);
 - SIGTERM or SIGINT set ``runtime.shutdown_requested``, after which services have
   ``[daemon] shutdown_timeout_seconds`` to end before they are cancelled; a second signal
   cancels them at once.

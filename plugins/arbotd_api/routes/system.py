@@ -37,6 +37,7 @@ body, and backs off per user name (:mod:`arbotd_api.logins`).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import urllib.parse
@@ -47,13 +48,14 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, g, request
 
-from arbotd import UserStore, __version__, verify_password
+from arbotd import ArbotError, UserStore, __version__, verify_password
 from arbotd_api.auth import SCOPES
 from arbotd_api.context import json_body, kind, state
 from arbotd_api.errors import ApiError, json_response
 from arbotd_api.logins import LoginLocked
 
 blueprint = Blueprint("system", __name__)
+log = logging.getLogger(__name__)
 
 _BACKLOG_LIMIT = 100_000
 _DB_TIMEOUT = 2.0
@@ -277,7 +279,12 @@ async def login() -> Response:
                        "Too many failed logins for this user name; try again later",
                        {"retry_after": locked.retry_after, "type": "login"}) from None
     with attempt:
-        user = await storage.get_user(username)
+        try:
+            user = await storage.get_user(username)
+        except ArbotError as err:
+            log.warning("login of %r: cannot read the users: %s", username[:64], err)
+            raise ApiError("STORAGE_NOT_AVAILABLE",
+                           "Cannot log in now: the user database did not answer") from None
         stored = user["password_hash"] if user else _DUMMY_HASH
         matches = await trio.to_thread.run_sync(verify_password, password, stored)
         if user is None or not matches or user.get("scope") not in SCOPES:
