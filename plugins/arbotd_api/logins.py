@@ -97,6 +97,10 @@ def _key(name: str) -> str:
     return "sha256:" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'s' * (number != 1)}"
+
+
 def _shown(name: str) -> str:
     """The name as logged: quoted and escaped (no forged log lines), cut when long."""
     return repr(name if len(name) <= _SHOWN else name[:_SHOWN] + "...")
@@ -150,20 +154,21 @@ class LoginGuard:
         entry.last_failure = now
         lock = self.policy.lock_for(entry.failures)
         refused = self._refused_note(entry)
+        in_a_row = _count(entry.failures, "failure")
         if lock:
             entry.locked_until = now + lock
-            log.warning("login failed for %s from %s: %s; %d failures in a row: the name is "
-                        "locked, attempts for it are refused for %g s%s", _shown(name),
-                        address, reason, entry.failures, lock, refused)
+            log.warning("login failed for %s from %s: %s; %s in a row: the name is locked, "
+                        "attempts for it are refused for %g s%s", _shown(name), address,
+                        reason, in_a_row, lock, refused)
         else:
-            log.warning("login failed for %s from %s: %s (%d failures in a row)%s",
-                        _shown(name), address, reason, entry.failures, refused)
+            log.warning("login failed for %s from %s: %s (%s in a row)%s", _shown(name),
+                        address, reason, in_a_row, refused)
 
     def _succeeded(self, key: str, name: str, address: str | None, scope: str) -> None:
         entry = self._names.get(key)
         refused = self._refused_note(entry) if entry is not None else ""
         failures = entry.failures if entry is not None else 0
-        after = f" after {failures} failures" if failures else ""
+        after = f" after {_count(failures, 'failure')}" if failures else ""
         log.info("login of %s from %s (%s scope)%s%s", _shown(name), address, scope, after,
                  refused)
         if entry is not None:
@@ -181,7 +186,9 @@ class LoginGuard:
     @staticmethod
     def _refused_note(entry: _Name) -> str:
         refused, entry.refused = entry.refused, 0
-        return f"; {refused} attempts refused while locked before this" if refused else ""
+        if not refused:
+            return ""
+        return f"; {_count(refused, 'attempt')} refused before this (locked, or too many at once)"
 
     def _make_room(self, now: float) -> None:
         """Forget names quiet for long; if the table is still full, the half with the

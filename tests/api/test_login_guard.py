@@ -103,3 +103,18 @@ def test_long_names_are_kept_by_their_hash():
     fail(guard, name)
     assert locked_for(guard, name) == 30
     assert all(len(key) < 100 for key in guard._names)
+
+
+def test_refused_attempts_are_counted_into_the_next_line(caplog):
+    clock = Clock()
+    guard = LoginGuard(LoginPolicy(failures_allowed=1, backoff_seconds=10.0), clock=clock)
+    fail(guard, "alice")
+    for _ in range(7):
+        locked_for(guard, "alice")
+    assert len(caplog.records) == 1 and "locked" in caplog.records[0].getMessage()
+    clock.now += 10
+    with guard.attempt("alice", "127.0.0.4") as attempt:
+        attempt.succeeded("trading")
+    message = caplog.records[-1].getMessage()
+    assert message == ("login of 'alice' from 127.0.0.4 (trading scope) after 1 failure; "
+                       "7 attempts refused before this (locked, or too many at once)")
