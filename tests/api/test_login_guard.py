@@ -3,6 +3,8 @@ growing delays, attempts in flight, forgetting, and the bound on memory."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from arbotd_api.logins import FORGET_AFTER_SECONDS, LoginGuard, LoginLocked, LoginPolicy
@@ -106,6 +108,7 @@ def test_long_names_are_kept_by_their_hash():
 
 
 def test_refused_attempts_are_counted_into_the_next_line(caplog):
+    caplog.set_level(logging.INFO, logger="arbotd_api.logins")
     clock = Clock()
     guard = LoginGuard(LoginPolicy(failures_allowed=1, backoff_seconds=10.0), clock=clock)
     fail(guard, "alice")
