@@ -21,6 +21,7 @@ from arbotd._passwords import hash_password
 from arbotd._plugins import PluginManager, make_plugin_manager
 from arbotd._reloadguard import file_tables
 from arbotd._runtime import Runtime, load_with_plugins, peek_disabled
+from arbotd._secrets import install_secrets, read_secrets
 from arbotd._version import __version__
 
 __all__ = ["main"]
@@ -97,7 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="read: read-only endpoints; trading: may also start, stop and change "
         "settings (default: read)",
     )
-    user_commands.add_parser("list", parents=[common], help="list the users and their scopes")
+    user_commands.add_parser(
+        "list", parents=[common],
+        help="list the users: scope, when added, and token generation (raised by passwd "
+        "and revoke)")
+    remove = user_commands.add_parser(
+        "remove", parents=[common],
+        help="remove a user; its tokens stop working at once, in the running daemon too")
+    remove.add_argument("name")
+    passwd = user_commands.add_parser(
+        "passwd", parents=[common],
+        help="set a new password (read like add's) and revoke the user's tokens")
+    passwd.add_argument("name")
+    revoke = user_commands.add_parser(
+        "revoke", parents=[common],
+        help="revoke every token issued to the user so far; the user stays and may log in "
+        "again")
+    revoke.add_argument("name")
+    scope = user_commands.add_parser(
+        "scope", parents=[common],
+        help="change a user's scope; tokens issued with a higher scope stop working")
+    scope.add_argument("name")
+    scope.add_argument("scope", choices=["read", "trading"])
     record = commands.add_parser(
         "record",
         parents=[common],
@@ -173,6 +195,7 @@ def _check(config_path: Path) -> int:
     try:
         pm = make_plugin_manager(disabled=peek_disabled(config_path))
         config = load_with_plugins(config_path, pm)
+        read_secrets(config.daemon.secrets_file)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -218,11 +241,13 @@ BACKTEST_RUNNER = "backtest"
 
 
 def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
-    """The plugins and the validated configuration, or ``None`` once every problem is
-    printed."""
+    """The plugins and the validated configuration, with the secrets file's values in
+    force, or ``None`` once every problem is printed."""
     try:
         pm = make_plugin_manager(disabled=peek_disabled(config_path))
-        return pm, load_with_plugins(config_path, pm)
+        config = load_with_plugins(config_path, pm)
+        install_secrets(read_secrets(config.daemon.secrets_file))
+        return pm, config
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -254,6 +279,9 @@ def _replay(config_path: Path, args: argparse.Namespace) -> int:
 
 
 def _user(config_path: Path, args: argparse.Namespace) -> int:
+    """``arbotd user ...``: straight to the storage's user table. A running daemon reads
+    a user at most a fraction of a second before using it, so a removal, a new password,
+    a revocation or a lower scope applies to its tokens at once, without a reload."""
     loaded = _load(config_path)
     if loaded is None:
         return 1
@@ -262,27 +290,41 @@ def _user(config_path: Path, args: argparse.Namespace) -> int:
     if not isinstance(storage, UserStore):
         print("no enabled storage plugin keeps API users", file=sys.stderr)
         return 1
-    if args.user_command == "add":
+    command, name = args.user_command, getattr(args, "name", None)
+    actions: dict[str, Callable[[], Awaitable[Any]]] = {
+        "list": storage.list_users,
+        "remove": lambda: storage.remove_user(name),
+        "revoke": lambda: storage.revoke_tokens(name),
+        "scope": lambda: storage.set_scope(name, args.scope),
+    }
+    if command in ("add", "passwd"):
         password = _read_password()
         if password is None:
             return 1
         hashed = hash_password(password)
-
-        def action() -> Awaitable[Any]:
-            return storage.add_user(args.name, hashed, args.scope)
-    else:
-        action = storage.list_users
+        actions["add"] = lambda: storage.add_user(name, hashed, args.scope)
+        actions["passwd"] = lambda: storage.set_password(name, hashed)
     try:
-        result = trio.run(_with_storage, storage, action)
+        result = trio.run(_with_storage, storage, actions[command])
     except ArbotError as err:
-        print(f"arbotd user {args.user_command}: {err}", file=sys.stderr)
+        print(f"arbotd user {command}: {err}", file=sys.stderr)
         return 1
-    if args.user_command == "add":
-        print(f"user {args.name!r} added with {args.scope} scope")
-    else:
+    if command == "list":
         for user in result:
             created = dt.datetime.fromtimestamp(user["created_at"], dt.UTC)
-            print(f"{user['username']}\t{user['scope']}\tcreated {created:%Y-%m-%d %H:%M} UTC")
+            print(f"{user['username']}\t{user['scope']}\tcreated {created:%Y-%m-%d %H:%M} UTC"
+                  f"\ttoken generation {user.get('token_generation', 0)}")
+        return 0
+    print({
+        "add": f"user {name!r} added with {getattr(args, 'scope', '')} scope",
+        "remove": f"user {name!r} removed; its tokens no longer work",
+        "passwd": f"password of {name!r} changed; its earlier tokens no longer work "
+                  f"(token generation {result})",
+        "revoke": f"every token of {name!r} issued so far is revoked (token generation "
+                  f"{result})",
+        "scope": f"user {name!r} now has the {getattr(args, 'scope', '')} scope; tokens "
+                 "with a higher scope no longer work",
+    }[command])
     return 0
 
 
@@ -296,7 +338,7 @@ async def _with_storage(storage: Any, action: Callable[[], Awaitable[Any]]) -> A
 
 def _read_password() -> str | None:
     """On a terminal: asked twice without echo. Otherwise: the first line of standard
-    input (``echo "$PW" | arbotd user add alice``)."""
+    input (``echo "$PW" | arbotd user add alice``, ``... | arbotd user passwd alice``)."""
     if sys.stdin.isatty():
         first = getpass.getpass("password: ")
         if first != getpass.getpass("password again: "):

@@ -38,6 +38,7 @@ from cattrs.errors import (
 )
 
 from arbotd._errors import ConfigError, ConfigProblem
+from arbotd._secrets import check_secrets_path, secret_from_env
 
 __all__ = [
     "DEFAULT_CONFIG_PATHS",
@@ -152,6 +153,9 @@ class DaemonConfig:
     # Where storage and recordings live: read at start only.
     state_dir: str = setting("", reload="restart")
     shutdown_timeout_seconds: float = setting(10.0, gt=0, le=600)
+    # NAME=value lines read at start and at every reload, ahead of the environment
+    # (arbotd._secrets): API keys and the JWT secret can change without a restart.
+    secrets_file: str = setting("", check=check_secrets_path, reload="restart")
 
     def resolved_state_dir(self) -> Path:
         """Where the daemon keeps its state: ``state_dir`` if set, else systemd's
@@ -655,13 +659,3 @@ def load_config(
                                          "setting (was it cut short?)")])
     sections = structure_document(document, schema, file=str(path), ignored=ignored)
     return Config(path=path, document=document, sections=sections)
-
-
-def secret_from_env(variable: str | None) -> str | None:
-    """The value of the environment variable a config key names (``api_key_env =
-    "BINANCE_API_KEY"``), or ``None`` when unset or empty. Secrets are never stored in the
-    TOML file and never logged."""
-    if not variable:
-        return None
-    value = os.environ.get(variable, "")
-    return value or None

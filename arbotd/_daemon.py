@@ -3,7 +3,8 @@
 The daemon owns the root nursery. Plugin services are started in it with
 ``nursery.start``; signals are handled by one task:
 
-- SIGHUP reloads the configuration (an invalid file changes nothing);
+- SIGHUP reloads the configuration and the secrets file, ``[daemon] secrets_file`` (an
+  invalid file changes nothing);
 - SIGTERM or SIGINT set ``runtime.shutdown_requested``, after which services have
   ``[daemon] shutdown_timeout_seconds`` to end before they are cancelled; a second signal
   cancels them at once.
@@ -26,6 +27,7 @@ from arbotd._interfaces import Service
 from arbotd._plugins import make_plugin_manager
 from arbotd._runtime import Runtime, load_with_plugins, peek_disabled
 from arbotd._sdnotify import Notifier
+from arbotd._secrets import clear_secrets, install_secrets, read_secrets
 from arbotd._version import __version__
 
 __all__ = ["Daemon", "run_daemon"]
@@ -63,11 +65,20 @@ class Daemon:
             entry_points=self._entry_points,
         )
         config = load_with_plugins(self.config_path, pm)
+        secrets = read_secrets(config.daemon.secrets_file)
+        clear_secrets()  # what an earlier daemon of this process read counts no more
+        install_secrets(secrets)
         self.runtime = Runtime(config, pm)
         return self.runtime
 
     async def serve(self) -> None:
         runtime = self.runtime if self.runtime is not None else self.prepare()
+        try:
+            await self._serve(runtime)
+        finally:
+            clear_secrets()
+
+    async def _serve(self, runtime: Runtime) -> None:
         config = runtime.config
         pm = runtime.pm
         pm.hook.configure.call_historic(kwargs={"config": config, "runtime": runtime})

@@ -383,17 +383,38 @@ class DurableStorage(Protocol):
 
 @runtime_checkable
 class UserStore(Protocol):
-    """The API's users, kept by storage backends that support them (``arbotd user``)."""
+    """The API's users, kept by storage backends that support them (``arbotd user``).
+
+    Every token the API issues carries its user's ``token_generation``; the API honours a
+    token only while its user exists with that generation (and a scope at least the
+    token's), so raising the generation (a new password, a revocation) ends every token
+    issued before. The methods that change a user raise :class:`arbotd.ArbotError` naming
+    the user when there is no such user."""
 
     async def add_user(self, username: str, password_hash: str, scope: str) -> None:
         """Add a user; raises :class:`arbotd.ArbotError` when the name is taken."""
 
     async def list_users(self) -> list[dict[str, Any]]:
-        """Every user: ``username``, ``scope``, ``created_at``."""
+        """Every user: ``username``, ``scope``, ``created_at``, ``token_generation``."""
 
     async def get_user(self, username: str) -> dict[str, Any] | None:
-        """``username``, ``password_hash``, ``scope``, ``created_at``; ``None`` when
-        unknown."""
+        """``username``, ``password_hash``, ``scope``, ``created_at``,
+        ``token_generation``; ``None`` when unknown."""
+
+    async def remove_user(self, username: str) -> None:
+        """Delete a user (its tokens stop working)."""
+
+    async def set_password(self, username: str, password_hash: str) -> int:
+        """Replace a user's password hash and raise its token generation, in one
+        transaction; return the new generation."""
+
+    async def revoke_tokens(self, username: str) -> int:
+        """Raise a user's token generation (every token issued so far stops working);
+        return the new generation."""
+
+    async def set_scope(self, username: str, scope: str) -> None:
+        """Change a user's scope (``read`` or ``trading``); tokens issued with a scope
+        above the new one stop working."""
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ from arbotd._interfaces import (
 from arbotd._ledger import Ledger
 from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
 from arbotd._reloadguard import reload_refusal
+from arbotd._secrets import install_secrets, read_secrets
 
 __all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
 
@@ -275,7 +276,8 @@ class Runtime:
         return time.time() - self.started_at
 
     async def reload(self) -> ReloadOutcome:
-        """Re-read the configuration file, validate it, and apply it.
+        """Re-read the configuration file and the secrets file (``[daemon]
+        secrets_file``), validate them, and apply them.
 
         An invalid file changes nothing: the old configuration stays in force and the
         error is logged, kept in ``last_config_error`` and returned. So does a valid file
@@ -286,11 +288,15 @@ class Runtime:
         async with self._reload_lock:
             try:
                 new = load_with_plugins(self.config.path, self.pm)
+                # Read with the file, so that a secrets file that cannot be read keeps
+                # the old secrets and the old configuration alike.
+                secrets = read_secrets(new.daemon.secrets_file)
             except ConfigError as err:
                 return self._refuse(err)
             refusal = reload_refusal(self.config, new)
             if refusal is not None:
                 return self._refuse(refusal)
+            install_secrets(secrets)
             return self.apply(new)
 
     async def update_config(self, updates: dict[str, Any]) -> tuple[list[str], ReloadOutcome]:

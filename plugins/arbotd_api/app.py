@@ -67,7 +67,8 @@ def create_app(api: ApiState) -> QuartTrio:
         auth_error: ApiError | None = None
         if current.settings.auth_required:
             try:
-                principal = current.credentials.authenticate(request.headers)
+                principal = await current.credentials.authenticate(request.headers,
+                                                                   current.runtime.storage)
             except ApiError as err:
                 auth_error = err
         # Without auth_required, credentials are not needed, and any sent are ignored:

@@ -7,6 +7,11 @@ Rate limits are token buckets per client (API key, else JWT user, else IP addres
 endpoint type. ``rate_limit`` is the reference's single number: write requests per minute,
 and read requests get ten times as many (the reference's defaults, 100 and 1000). The
 explicit ``read_per_minute``/``write_per_minute`` override it when not 0.
+
+Logins also back off per user name, whatever address they come from
+(:mod:`arbotd_api.logins`): ``login_failures_allowed`` failures in a row are free, then
+each failure locks the name for ``login_backoff_seconds``, doubling up to
+``login_backoff_max_seconds``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import attrs
 
 from arbotd import one_way, setting
+from arbotd_api.logins import LoginPolicy
 
 __all__ = ["ApiConfig", "is_loopback"]
 
@@ -86,6 +92,9 @@ class ApiConfig:
     api_keys_env: str = setting("ARBOT_API_KEY", check=_check_env_name, reload="restart")
     jwt_secret_env: str = setting("ARBOT_JWT_SECRET", check=_check_env_name,
                                   reload="restart")
+    login_failures_allowed: int = setting(5, ge=1, le=1000)
+    login_backoff_seconds: float = setting(1.0, gt=0, le=86_400)
+    login_backoff_max_seconds: float = setting(900.0, gt=0, le=7 * 86_400)
     # A WebSocket client this many signals/trades behind is disconnected.
     ws_max_pending: int = setting(1000, ge=10)
     # A request body must arrive whole within this many seconds (else 408 REQUEST_TIMEOUT).
@@ -103,6 +112,11 @@ class ApiConfig:
     @property
     def write_limit(self) -> int:
         return self.write_per_minute or self.rate_limit
+
+    @property
+    def login_policy(self) -> LoginPolicy:
+        return LoginPolicy(self.login_failures_allowed, self.login_backoff_seconds,
+                           self.login_backoff_max_seconds)
 
     def startup_problem(self) -> str | None:
         """Why the server must not start, or ``None``."""
@@ -128,6 +142,10 @@ class ApiConfig:
             path = getattr(self, key)
             if path and not os.path.isfile(path):
                 problems.append((key, f"no such file: {path}"))
+        if self.login_backoff_max_seconds < self.login_backoff_seconds:
+            problems.append(("login_backoff_max_seconds",
+                             "must be at least login_backoff_seconds "
+                             f"({self.login_backoff_seconds:g})"))
         if self.cors_enabled and not self.cors_origins:
             problems.append(
                 ("cors_origins", "cors_enabled = true needs the allowed origins listed here")

@@ -23,6 +23,7 @@ from arbotd import Runtime
 from arbotd_api.auth import Credentials
 from arbotd_api.config import ApiConfig
 from arbotd_api.errors import ApiError
+from arbotd_api.logins import LoginGuard
 from arbotd_api.pricecache import PriceCache
 from arbotd_api.ratelimit import RateLimiter
 
@@ -64,6 +65,7 @@ class ApiState:
     settings: ApiConfig
     credentials: Credentials
     limiter: RateLimiter
+    logins: LoginGuard
     prices: PriceCache = attrs.field(factory=PriceCache)
 
 

@@ -57,16 +57,18 @@ _DESCRIPTIONS = {
     400: "The request is malformed (VALIDATION_ERROR, details.field names the culprit; "
          f"JSON bodies nested deeper than {MAX_JSON_DEPTH} levels are malformed), names an "
          "unknown symbol (INVALID_SYMBOL) or cannot be met (INSUFFICIENT_BALANCE)",
-    401: "Missing, wrong or expired credentials (UNAUTHORIZED)",
+    401: "Missing, wrong, expired or revoked credentials (UNAUTHORIZED)",
     403: "The trading scope is needed (FORBIDDEN) or trading is disabled (TRADING_DISABLED)",
     404: "No such resource (NOT_FOUND)",
     405: "Method not allowed on this endpoint (METHOD_NOT_ALLOWED)",
     408: "The request body did not arrive within [api] body_timeout_seconds "
          "(REQUEST_TIMEOUT); the connection closes after this answer",
-    429: "Rate limit exceeded (RATE_LIMIT_EXCEEDED); Retry-After says when to come back",
+    429: "Rate limit exceeded, or too many failed logins for the user name "
+         "(RATE_LIMIT_EXCEEDED); Retry-After says when to come back",
     500: "Internal server error (INTERNAL_ERROR); no details leave the server",
-    503: "An exchange (EXCHANGE_NOT_AVAILABLE) or the storage with history "
-         "(STORAGE_NOT_AVAILABLE) is not available",
+    503: "An exchange (EXCHANGE_NOT_AVAILABLE), or the storage with history or users "
+         "(STORAGE_NOT_AVAILABLE: a login, or a JWT's user, cannot be checked) is not "
+         "available",
 }
 
 
@@ -585,6 +587,10 @@ def _paths() -> dict[str, dict[str, Schema]]:
     token = obj({"access_token": STRING, "token_type": enum(["bearer"]),
                  "expires_in": integer(minimum=1), "scope": enum(SCOPES)})
     login = obj({"username": STRING, "password": STRING}, extra=True)
+    log_in = operation("Log in for a JWT", "auth", token, 401, 503, public=True, body=login)
+    # Also form-encoded, as the API reference's example posts it.
+    log_in["requestBody"]["content"]["application/x-www-form-urlencoded"] = {
+        "schema": login}
     health = operation("Health check", "system", _health(), public=True)
     health["responses"]["503"] = response("A check failed (same body)", _health())
     trade_id = {"name": "trade_id", "in": "path", "required": True,
@@ -596,8 +602,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/health": {"get": health},
         "/api/v1/openapi.json": {"get": operation(
             "OpenAPI document", "system", {"type": "object"}, public=True)},
-        "/api/v1/auth/login": {"post": operation(
-            "Log in for a JWT", "auth", token, 401, public=True, body=login)},
+        "/api/v1/auth/login": {"post": log_in},
         "/api/v1/trading/start": {"post": operation(
             "Start trading", "trading", started, 503, write=True, body=_start_request(),
             body_required=False)},

@@ -31,7 +31,8 @@ def register_services(config: Config, runtime: Runtime) -> list[ApiService]:
 
 
 @hookimpl
-def on_reload(new: Config, changed: frozenset[str], runtime: Runtime) -> None:
+def on_reload(new: Config, runtime: Runtime) -> None:
+    # Even when [api] is unchanged: the reload may have brought new secrets.
     service = service_for(runtime)
-    if "api" in changed and service is not None:
+    if service is not None:
         service.apply(new["api"])

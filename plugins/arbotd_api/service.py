@@ -26,6 +26,7 @@ from arbotd_api.asgi import ShieldedSends
 from arbotd_api.auth import Credentials
 from arbotd_api.config import ApiConfig
 from arbotd_api.context import ApiState
+from arbotd_api.logins import LoginGuard
 from arbotd_api.ratelimit import RateLimiter
 
 __all__ = ["ApiService", "rate_limits"]
@@ -47,10 +48,13 @@ _LISTENER_KEYS = ("host", "port", "ssl_cert", "ssl_key")
 
 
 class ApiService:
-    """The API server. A reload applies limits, CORS and auth settings in place; a new
-    host, port or certificate starts a new listener, and the old one
+    """The API server. A reload applies limits, CORS and auth settings in place, and the
+    API keys and JWT secret as the reload found them (a secrets file, ``[daemon]
+    secrets_file``, is read again at every reload): new ones replace the old at once. A
+    new host, port or certificate starts a new listener, and the old one
     stops (its requests in flight finish) only once the new one is serving, so a mistake
-    such as a port in use leaves the API where it was."""
+    such as a port in use leaves the API where it was. The rate limits' and the login
+    back-off's counts carry over to a new listener."""
 
     name = "api"
 
@@ -63,8 +67,8 @@ class ApiService:
         self._restart = trio.Event()
 
     def apply(self, settings: ApiConfig) -> None:
-        """A reload: limits, CORS and auth settings take effect at once; a changed
-        listener restarts the server."""
+        """A reload (whether ``[api]`` changed or not): limits, CORS, auth settings and
+        the secrets take effect at once; a changed listener restarts the server."""
         if self.state is None:
             return
         problem = settings.startup_problem()
@@ -77,8 +81,30 @@ class ApiService:
             return
         self.settings = settings
         self.state.settings = settings
-        self.state.credentials.jwt_lifetime = settings.jwt_lifetime_seconds
         self.state.limiter.configure(rate_limits(settings))
+        self.state.logins.configure(settings.login_policy)
+        self._reload_credentials(settings)
+
+    def _reload_credentials(self, settings: ApiConfig) -> None:
+        """The API keys and JWT secret as the environment and the secrets file hold them
+        now: new ones replace the old at once (old keys and tokens signed with the old
+        secret stop working); unusable ones are refused and the old stay, saying why."""
+        assert self.state is not None
+        current = self.state.credentials
+        try:
+            fresh = Credentials.from_env(settings.api_keys_env, settings.jwt_secret_env,
+                                         settings.jwt_lifetime_seconds, current.users)
+        except ValueError as err:
+            log.error("[api] new secrets not applied, the previous API keys and JWT secret "
+                      "stay in force: %s", err)
+            current.jwt_lifetime = settings.jwt_lifetime_seconds
+            return
+        if fresh.same_secrets(current):
+            current.jwt_lifetime = settings.jwt_lifetime_seconds
+            return
+        self.state.credentials = fresh
+        log.info("[api] new secrets in force: %s; the previous keys and tokens no longer "
+                 "work", fresh.describe())
 
     def _hypercorn_config(self, settings: ApiConfig) -> HypercornConfig:
         config = HypercornConfig()
@@ -104,7 +130,8 @@ class ApiService:
                                              problem)])
         try:
             credentials = Credentials.from_env(
-                settings.api_keys_env, settings.jwt_secret_env, settings.jwt_lifetime_seconds
+                settings.api_keys_env, settings.jwt_secret_env, settings.jwt_lifetime_seconds,
+                self.state.credentials.users if self.state is not None else None,
             )
         except ValueError as err:
             raise ConfigError([ConfigProblem("environment", "api", str(err))]) from None
@@ -114,7 +141,10 @@ class ApiService:
         limiter = (self.state.limiter if self.state is not None
                    else RateLimiter(rate_limits(settings)))
         limiter.configure(rate_limits(settings))
-        api_state = ApiState(self.runtime, settings, credentials, limiter)
+        logins = (self.state.logins if self.state is not None
+                  else LoginGuard(settings.login_policy))
+        logins.configure(settings.login_policy)
+        api_state = ApiState(self.runtime, settings, credentials, limiter, logins)
         app = create_app(api_state)
         try:
             config = self._hypercorn_config(settings)

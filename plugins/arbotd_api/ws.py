@@ -114,7 +114,9 @@ async def _authenticate(conn: _Connection) -> str | None:
             if message.get("type") != "auth" or not isinstance(message.get("token"), str):
                 raise ApiError("UNAUTHORIZED", "The first message must be "
                                '{"type": "auth", "token": ...}')
-            principal = state().credentials.check_token_or_key(message["token"])
+            current = state()
+            principal = await current.credentials.check_token_or_key(
+                message["token"], current.runtime.storage)
         except ApiError as err:
             await conn.send_error(err)
             await websocket.close(POLICY_VIOLATION, err.message[:120])

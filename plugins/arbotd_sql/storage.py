@@ -509,18 +509,44 @@ class SqlStorage:
             raise ArbotError(f"user {username!r} already exists")
 
     async def list_users(self) -> list[dict[str, Any]]:
-        """Every user: ``username``, ``scope``, ``created_at``, by name."""
+        """Every user: ``username``, ``scope``, ``created_at``, ``token_generation``, by
+        name."""
         return await self.read(_list_users)
 
     async def get_user(self, username: str) -> dict[str, Any] | None:
-        """``username``, ``password_hash``, ``scope``, ``created_at``; ``None`` when
-        unknown."""
+        """``username``, ``password_hash``, ``scope``, ``created_at``,
+        ``token_generation``; ``None`` when unknown."""
         return await self.read(_get_user, username)
 
-    async def set_password(self, username: str, password_hash: str) -> None:
-        """Replace a user's password hash; raises :class:`arbotd.ArbotError` for an unknown
-        user."""
-        if not await self.read(_set_password, username, password_hash):
+    async def remove_user(self, username: str) -> None:
+        """Delete a user; raises :class:`arbotd.ArbotError` for an unknown user."""
+        if not await self.read(_delete_user, username):
+            raise ArbotError(f"no user {username!r}")
+
+    async def set_password(self, username: str, password_hash: str) -> int:
+        """Replace a user's password hash and raise its token generation (its tokens stop
+        working); return the new generation. Raises :class:`arbotd.ArbotError` for an
+        unknown user."""
+        generation = await self.read(_next_generation, username,
+                                     {ApiUser.password_hash: password_hash})
+        if generation is None:
+            raise ArbotError(f"no user {username!r}")
+        return generation
+
+    async def revoke_tokens(self, username: str) -> int:
+        """Raise a user's token generation: every token issued so far stops working.
+        Returns the new generation; raises :class:`arbotd.ArbotError` for an unknown user."""
+        generation = await self.read(_next_generation, username, {})
+        if generation is None:
+            raise ArbotError(f"no user {username!r}")
+        return generation
+
+    async def set_scope(self, username: str, scope: str) -> None:
+        """Change a user's scope; raises :class:`arbotd.ArbotError` for an unknown user or
+        scope."""
+        if scope not in SCOPES:
+            raise ArbotError(f"a user's scope is read or trading, not {scope!r}")
+        if not await self.read(_set_scope, username, scope):
             raise ArbotError(f"no user {username!r}")
 
 
@@ -581,16 +607,35 @@ def _insert_user(username: str, password_hash: str, scope: str, created_at: floa
 
 
 def _list_users() -> list[dict[str, Any]]:
-    query = ApiUser.select(ApiUser.username, ApiUser.scope, ApiUser.created_at)
+    query = ApiUser.select(ApiUser.username, ApiUser.scope, ApiUser.created_at,
+                           ApiUser.token_generation)
     return list(query.order_by(ApiUser.username).dicts())
 
 
 def _get_user(username: str) -> dict[str, Any] | None:
     query = ApiUser.select(ApiUser.username, ApiUser.password_hash, ApiUser.scope,
-                           ApiUser.created_at).where(ApiUser.username == username)
+                           ApiUser.created_at, ApiUser.token_generation
+                           ).where(ApiUser.username == username)
     return query.dicts().first()
 
 
-def _set_password(username: str, password_hash: str) -> bool:
-    query = ApiUser.update(password_hash=password_hash).where(ApiUser.username == username)
-    return query.execute() > 0
+def _delete_user(username: str) -> bool:
+    return ApiUser.delete().where(ApiUser.username == username).execute() > 0
+
+
+def _next_generation(username: str, changes: dict[Any, Any]) -> int | None:
+    """Raise the user's token generation (and apply ``changes``) in one transaction, so
+    that a new password never goes without the revocation of the old tokens; the new
+    generation, or ``None`` for an unknown user."""
+    with models.database.atomic():
+        updated = ApiUser.update({**changes,
+                                  ApiUser.token_generation: ApiUser.token_generation + 1}
+                                 ).where(ApiUser.username == username).execute()
+        if not updated:
+            return None
+        return ApiUser.select(ApiUser.token_generation).where(
+            ApiUser.username == username).scalar()
+
+
+def _set_scope(username: str, scope: str) -> bool:
+    return ApiUser.update(scope=scope).where(ApiUser.username == username).execute() > 0

@@ -53,6 +53,7 @@ BASE_CONFIG = """
 autostart = false
 state_dir = "{state_dir}"
 shutdown_timeout_seconds = {shutdown_timeout}
+{daemon}
 
 [arbitrage]
 # Keep this comment.
@@ -85,25 +86,27 @@ def server_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                    ) -> Callable[..., AbstractAsyncContextManager[Running]]:
     """For a ``serve_api`` fixture: ``async with serve_api(extra_toml) as api`` runs the
     daemon with every installed plugin, ``extra`` appended to ``[api]`` (or more tables
-    after it), ``arbitrage`` (keys) added to ``[arbitrage]``, with the test credentials in
-    the environment; ``shutdown_timeout`` is ``[daemon] shutdown_timeout_seconds``."""
+    after it), ``arbitrage`` (keys) added to ``[arbitrage]``, ``daemon`` (keys) to
+    ``[daemon]``, with the test credentials in the environment; ``shutdown_timeout`` is
+    ``[daemon] shutdown_timeout_seconds``."""
     monkeypatch.setenv("ARBOT_API_KEY", f"{API_KEY},{READ_KEY}:read")
     monkeypatch.setenv("ARBOT_JWT_SECRET", JWT_SECRET)
 
     @asynccontextmanager
-    async def start(extra: str = "", *, arbitrage: str = "", wait_feeds: bool = True,
-                    port: int = 0, shutdown_timeout: float = 5.0) -> AsyncIterator[Running]:
+    async def start(extra: str = "", *, arbitrage: str = "", daemon: str = "",
+                    wait_feeds: bool = True, port: int = 0, shutdown_timeout: float = 5.0
+                    ) -> AsyncIterator[Running]:
         path = tmp_path / "arbot.toml"
         text = textwrap.dedent(BASE_CONFIG).format(
             state_dir=tmp_path / "state", port=port, shutdown_timeout=shutdown_timeout,
-            arbitrage=textwrap.dedent(arbitrage))
+            arbitrage=textwrap.dedent(arbitrage), daemon=textwrap.dedent(daemon))
         path.write_text(text + textwrap.dedent(extra), encoding="utf-8")
         notifier = RecordingNotifier()
-        daemon = Daemon(path, notifier=notifier)
-        runtime = daemon.prepare()
+        running = Daemon(path, notifier=notifier)
+        runtime = running.prepare()
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(daemon.serve)
+                nursery.start_soon(running.serve)
                 with trio.fail_after(20):
                     await notifier.wait_for("READY=1")
                     while wait_feeds and not all(
@@ -112,7 +115,7 @@ def server_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                         await trio.sleep(0.05)
                 service = service_for(runtime)
                 assert service is not None
-                yield Running(daemon, service.urls[0], path)
+                yield Running(running, service.urls[0], path)
                 runtime.shutdown_requested.set()
         except BaseExceptionGroup as group:
             # Show the one error itself, not wrapped by the daemon's nurseries.

@@ -35,9 +35,11 @@ class Users:
 
     def __init__(self) -> None:
         self.users = {"admin": {"username": "admin", "password_hash": hash_password("pw"),
-                                "scope": "trading", "created_at": 0.0},
+                                "scope": "trading", "created_at": 0.0,
+                                "token_generation": 0},
                       "viewer": {"username": "viewer", "password_hash": hash_password("v"),
-                                 "scope": "read", "created_at": 0.0}}
+                                 "scope": "read", "created_at": 0.0,
+                                 "token_generation": 0}}
 
     async def add_user(self, username, password_hash, scope):
         raise NotImplementedError
@@ -47,6 +49,19 @@ class Users:
 
     async def get_user(self, username):
         return self.users.get(username)
+
+    async def remove_user(self, username):
+        del self.users[username]
+
+    async def set_password(self, username, password_hash):
+        raise NotImplementedError
+
+    async def revoke_tokens(self, username):
+        self.users[username]["token_generation"] += 1
+        return self.users[username]["token_generation"]
+
+    async def set_scope(self, username, scope):
+        self.users[username]["scope"] = scope
 
     # Installed in place of the (absent) storage backend, so the daemon closes it.
     async def close(self):
@@ -111,13 +126,15 @@ async def test_jwt_login_expiry_and_tampering(serve_api):
         assert_error(await client.post("/api/v1/auth/login", json={"username": 1}),
                      400, "VALIDATION_ERROR")
 
-        expired = jwt.encode({"sub": "admin", "scope": "trading", "exp": time.time() - 5},
+        expired = jwt.encode({"sub": "admin", "scope": "trading", "gen": 0,
+                              "iat": int(time.time()) - 3600, "exp": time.time() - 5},
                              JWT_SECRET, algorithm="HS256")
         error = assert_error(await client.get(
             "/api/v1/status", headers={"Authorization": f"Bearer {expired}"}),
             401, "UNAUTHORIZED")
         assert error["message"] == "Token expired"
-        forged = jwt.encode({"sub": "admin", "scope": "trading", "exp": time.time() + 60},
+        forged = jwt.encode({"sub": "admin", "scope": "trading", "gen": 0,
+                             "iat": int(time.time()), "exp": time.time() + 60},
                             "x" * 40, algorithm="HS256")
         assert_error(await client.get("/api/v1/status",
                                       headers={"Authorization": f"Bearer {forged}"}),

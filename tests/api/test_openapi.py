@@ -238,8 +238,10 @@ def test_successful_answers_match_the_document(daemon_url: str) -> None:
         assert response.status_code == 200, response.text
         return response.json()
 
-    token = ok("/api/v1/auth/login", "POST", body={"username": USER, "password": PASSWORD})
-    assert token["scope"] == "read"
+    for media_type in ("application/json", "application/x-www-form-urlencoded"):
+        token = ok("/api/v1/auth/login", "POST",
+                   body={"username": USER, "password": PASSWORD}, media_type=media_type)
+        assert token["scope"] == "read"
     ok("/api/v1/trading/start", "POST", body={"mode": "simulation"})
     ok("/api/v1/prices/current", query={"symbol": "BTCUSDT", "exchange": "sim_alpha"})
     ok("/api/v1/spreads/current", query={"symbol": "BTCUSDT", "min_profit": -1})

@@ -1,6 +1,8 @@
 """API (plugin arbotd_api): requests/s and p99 latency of ``GET /api/v1/status`` and
 ``GET /api/v1/prices/current`` with 150 symbols on 3 venues, beside a trivial Quart-Trio
-route served the same way, measured in the same run (issue 5, item 10).
+route served the same way, measured in the same run (issue 5, item 10); and
+``GET /api/v1/status`` with a JWT (``Authorization: Bearer``), whose every request checks
+the signature and the token's user (read from storage at most every 0.25 s).
 
 Setup (2 cores, so every party has its own process and none shares a GIL):
 
@@ -8,8 +10,10 @@ Setup (2 cores, so every party has its own process and none shares a GIL):
   ``serve`` with every installed plugin, as tests/api/apitools.py does) from a temporary
   config: ``autostart = false``, auth off, ``[api] read_per_minute`` and ``read_burst``
   at 10**9 (the limiter still runs on every request, but never refuses), the simulated
-  venues at 1 update per second per symbol (little background work). Once it is ready,
-  the engine's book is filled directly with ``Quote`` objects for 150 symbols x 3 venues.
+  venues at 1 update per second per symbol (little background work), a JWT secret and
+  one user (``auth_required`` stays off, but a token sent is checked all the same). Once
+  it is ready, the engine's book is filled directly with ``Quote`` objects for 150
+  symbols x 3 venues, and the bench logs in for the token.
 - **trivial server**: a subprocess serving a QuartTrio app with one route returning
   ``{"ok": true}``, through the same Hypercorn trio worker (``worker_serve`` on sockets
   bound beforehand, same Hypercorn settings as ``ApiService``).
@@ -55,6 +59,8 @@ SIM_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "BNBUSDT")
 SYMBOLS = [*SIM_SYMBOLS, *(f"C{i:03d}USDT" for i in range(145))]
 VENUES = ("sim_alpha", "sim_beta", "sim_gamma")
 CONNECTIONS = 10
+JWT_SECRET = "bench-" + "s" * 40
+USER, PASSWORD = "bench", "bench-password"
 
 DAEMON_CONFIG = """
 [daemon]
@@ -91,12 +97,12 @@ async def serve_daemon(workdir: Path) -> None:
     import trio
     from support import RecordingNotifier
 
-    from arbotd import Quote
+    from arbotd import Quote, hash_password
     from arbotd._daemon import Daemon
     from arbotd_api.plugin import service_for
 
-    for name in ("ARBOT_API_KEY", "ARBOT_JWT_SECRET"):
-        os.environ.pop(name, None)
+    os.environ.pop("ARBOT_API_KEY", None)
+    os.environ["ARBOT_JWT_SECRET"] = JWT_SECRET
     path = workdir / "arbot.toml"
     path.write_text(textwrap.dedent(DAEMON_CONFIG).format(state_dir=workdir / "state"),
                     encoding="utf-8")
@@ -121,6 +127,7 @@ async def serve_daemon(workdir: Path) -> None:
             for k, venue in enumerate(VENUES):
                 bid = mid * (1 - 0.0001 + 0.00005 * k)
                 quotes[venue] = Quote(venue, symbol, bid, bid * 1.0002, 1.5, 2.5, now, now)
+        await runtime.storage.add_user(USER, hash_password(PASSWORD), "read")
         service = service_for(runtime)
         assert service is not None
         _announce(service.urls[0])
@@ -219,9 +226,11 @@ def _wrk_ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def run_wrk(url: str, duration: float) -> Load:
+def run_wrk(url: str, duration: float, header: str | None) -> Load:
+    extra = ["-H", header] if header else []
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", "--latency", url],
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", "--latency",
+         *extra, url],
         capture_output=True, text=True, check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -269,11 +278,12 @@ def _client_connection(host: str, port: int, request: bytes, until: float,
         sock.close()
 
 
-def python_client(url: str, duration: float) -> dict[str, Any]:
+def python_client(url: str, duration: float, header: str | None) -> dict[str, Any]:
     """Run in the load subprocess: ``CONNECTIONS`` threads, one connection each."""
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
-    request = (f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+    extra = f"{header}\r\n" if header else ""
+    request = (f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}"
                "Connection: keep-alive\r\n\r\n").encode()
     latencies: list[float] = []
     errors: list[int] = []
@@ -295,9 +305,10 @@ def python_client(url: str, duration: float) -> dict[str, Any]:
             "errors": len(errors)}
 
 
-def run_python_client(url: str, duration: float) -> Load:
+def run_python_client(url: str, duration: float, header: str | None) -> Load:
+    extra = ["--header", header] if header else []
     out = subprocess.run(
-        [sys.executable, __file__, "--load", url, "--duration", str(duration)],
+        [sys.executable, __file__, "--load", url, "--duration", str(duration), *extra],
         capture_output=True, text=True, check=True,
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
@@ -308,12 +319,23 @@ def run_python_client(url: str, duration: float) -> Load:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def _get(url: str) -> bytes:
+def _get(url: str, header: str | None = None) -> bytes:
     import httpx
 
-    response = httpx.get(url, timeout=10)
+    name, _, value = (header or "").partition(": ")
+    response = httpx.get(url, timeout=10, headers={name: value} if header else None)
     response.raise_for_status()
     return response.content
+
+
+def _bearer(base_url: str) -> str:
+    """The ``Authorization`` header of a token for the daemon's bench user."""
+    import httpx
+
+    response = httpx.post(f"{base_url}/api/v1/auth/login", timeout=10,
+                          json={"username": USER, "password": PASSWORD})
+    response.raise_for_status()
+    return f"Authorization: Bearer {response.json()['access_token']}"
 
 
 def main() -> None:
@@ -325,6 +347,7 @@ def main() -> None:
     parser.add_argument("--serve", choices=("daemon", "trivial"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--header", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.serve:
@@ -339,7 +362,7 @@ def main() -> None:
             trio.run(serve_trivial)
         return
     if args.load:
-        print(json.dumps(python_client(args.load, args.duration)))
+        print(json.dumps(python_client(args.load, args.duration, args.header)))
         return
 
     duration = args.duration or (1.0 if args.quick else 5.0)
@@ -361,23 +384,27 @@ def main() -> None:
             for kind in ("trivial", "daemon"):
                 servers.append(Server(kind, Path(tmp)))
             trivial, daemon = servers
-            targets = {
-                "trivial route (/ping)": trivial.url + "/ping",
-                "GET /api/v1/status": daemon.url + "/api/v1/status",
-                "GET /api/v1/prices/current": daemon.url + "/api/v1/prices/current",
+            bearer = _bearer(daemon.url)
+            targets: dict[str, tuple[str, str | None]] = {
+                "trivial route (/ping)": (trivial.url + "/ping", None),
+                "GET /api/v1/status": (daemon.url + "/api/v1/status", None),
+                "GET /api/v1/status (JWT)": (daemon.url + "/api/v1/status", bearer),
+                "GET /api/v1/prices/current": (daemon.url + "/api/v1/prices/current", None),
             }
-            prices = json.loads(_get(targets["GET /api/v1/prices/current"]))["prices"]
-            size = len(_get(targets["GET /api/v1/prices/current"]))
+            prices_url = targets["GET /api/v1/prices/current"][0]
+            prices = json.loads(_get(prices_url))["prices"]
+            size = len(_get(prices_url))
             print(f"/prices/current answers {len(prices)} symbols x "
                   f"{max(len(v) for v in prices.values())} venues, {size:,} bytes; "
-                  f"/status {len(_get(targets['GET /api/v1/status'])):,} bytes; "
-                  f"trivial {len(_get(targets['trivial route (/ping)']))} bytes")
-            for url in targets.values():  # warm-up
-                load(url, min(1.0, duration))
+                  f"/status {len(_get(targets['GET /api/v1/status'][0])):,} bytes; "
+                  f"trivial {len(_get(targets['trivial route (/ping)'][0]))} bytes")
+            _get(*targets["GET /api/v1/status (JWT)"])  # the token is accepted
+            for url, header in targets.values():  # warm-up
+                load(url, min(1.0, duration), header)
             results: dict[str, list[Load]] = {name: [] for name in targets}
             for _ in range(rounds):
-                for name, url in targets.items():
-                    results[name].append(load(url, duration))
+                for name, (url, header) in targets.items():
+                    results[name].append(load(url, duration, header))
         finally:
             for server in servers:
                 server.stop()
@@ -397,6 +424,10 @@ def main() -> None:
         ratio = median([r.requests_per_second for r in results[name]]) / trivial_rate
         verdict = "meets" if ratio >= 0.8 else "BELOW"
         print(f"{name}: {ratio:.2f} of the trivial route's rate ({verdict} the 0.8 target)")
+    anonymous = median([r.requests_per_second for r in results["GET /api/v1/status"]])
+    with_jwt = median([r.requests_per_second for r in results["GET /api/v1/status (JWT)"]])
+    print(f"GET /api/v1/status with a JWT: {with_jwt / anonymous:.2f} of its rate without "
+          "credentials")
 
 
 if __name__ == "__main__":

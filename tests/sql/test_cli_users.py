@@ -1,4 +1,5 @@
-"""``arbotd user add`` and ``arbotd user list`` against the real storage, as a subprocess."""
+"""``arbotd user`` commands against the real storage, as a subprocess (what they do to a
+running daemon's tokens: ``tests/api/test_api_revocation.py``)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,9 @@ def test_without_a_storage_plugin_it_says_so(tmp_path: Path) -> None:
     result = arbotd(path, "user", "list")
     assert result.returncode == 1
     assert "no enabled storage plugin keeps API users" in result.stderr
+
+
+def test_a_change_to_an_unknown_user_is_refused(config: Path) -> None:
+    result = arbotd(config, "user", "remove", "nobody")
+    assert result.returncode == 1
+    assert "arbotd user remove: no user 'nobody'" in result.stderr

@@ -265,17 +265,45 @@ async def test_api_users(make_storage: Make, database_url: str) -> None:
 
     users = await storage.list_users()
     assert [(u["username"], u["scope"]) for u in users] == [("alice", "trading"), ("bob", "read")]
-    assert all(set(u) == {"username", "scope", "created_at"} for u in users)
+    assert all(set(u) == {"username", "scope", "created_at", "token_generation"}
+               for u in users)
     alice = await storage.get_user("alice")
     assert alice is not None
     assert alice["password_hash"] == "scrypt$hash-a"
     assert alice["scope"] == "trading"
+    assert alice["token_generation"] == 0
     assert await storage.get_user("nobody") is None
-    await storage.set_password("bob", "scrypt$new")
+
+
+async def test_api_users_are_changed_and_removed(make_storage: Make,
+                                                 database_url: str) -> None:
+    storage = make_storage(database_url)
+    await storage.open()
+    await storage.add_user("alice", "scrypt$hash-a", "trading")
+    await storage.add_user("bob", "scrypt$hash-b", "read")
+
+    # A new password revokes the tokens issued before it, in the same transaction.
+    assert await storage.set_password("bob", "scrypt$new") == 1
     bob = await storage.get_user("bob")
     assert bob is not None and bob["password_hash"] == "scrypt$new"
-    with pytest.raises(ArbotError, match="nobody"):
-        await storage.set_password("nobody", "x")
+    assert bob["token_generation"] == 1
+    assert await storage.revoke_tokens("bob") == 2
+    assert await storage.revoke_tokens("alice") == 1
+    await storage.set_scope("bob", "trading")
+    assert [(u["username"], u["scope"], u["token_generation"])
+            for u in await storage.list_users()] == [("alice", "trading", 1),
+                                                     ("bob", "trading", 2)]
+    with pytest.raises(ArbotError, match="scope"):
+        await storage.set_scope("bob", "admin")
+
+    await storage.remove_user("alice")
+    assert await storage.get_user("alice") is None
+    assert [u["username"] for u in await storage.list_users()] == ["bob"]
+
+    for change in (storage.remove_user("nobody"), storage.set_password("nobody", "x"),
+                   storage.revoke_tokens("nobody"), storage.set_scope("nobody", "read")):
+        with pytest.raises(ArbotError, match="no user 'nobody'"):
+            await change
 
 
 async def test_the_writer_writes_in_few_large_batches(make_storage: Make,

@@ -10,6 +10,9 @@ reports the running feeds: ``connected`` only while its market data is usable (i
 is connected and quotes have arrived since it last (re)connected), ``last_update`` the
 time of its latest quote.
 
+``/auth/login`` takes ``username`` and ``password`` as a JSON object or a form-encoded
+body, and backs off per user name (:mod:`arbotd_api.logins`).
+
 ``/openapi.json`` is public like ``/health``: the OpenAPI document (:mod:`arbotd_api.openapi`).
 
 ``/health`` answers 200 when every check passes and 503 otherwise, with the same body:
@@ -34,21 +37,25 @@ time of its latest quote.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import trio
-from quart import Blueprint, Response
+from quart import Blueprint, Response, g, request
 
-from arbotd import UserStore, __version__, verify_password
+from arbotd import ArbotError, UserStore, __version__, verify_password
 from arbotd_api.auth import SCOPES
 from arbotd_api.context import json_body, kind, state
 from arbotd_api.errors import ApiError, json_response
+from arbotd_api.logins import LoginLocked
 
 blueprint = Blueprint("system", __name__)
+log = logging.getLogger(__name__)
 
 _BACKLOG_LIMIT = 100_000
 _DB_TIMEOUT = 2.0
@@ -251,24 +258,71 @@ def _accounts_check(runtime: Any) -> dict[str, Any] | None:
 @blueprint.post("/auth/login")
 @kind("public_write")
 async def login() -> Response:
+    """A JWT for a user of the storage backend, from a JSON or a form-encoded body
+    (``username``, ``password``). Failures back off per user name
+    (:mod:`arbotd_api.logins`): a locked name is answered 429 before its password is
+    checked, and an unknown name is treated exactly like a wrong password."""
     current = state()
-    body = await json_body()
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise ApiError("VALIDATION_ERROR", "username and password (strings) are required",
-                       {"fields": ["username", "password"]})
+    username, password = await _login_fields()
     storage = current.runtime.storage
     if not isinstance(storage, UserStore):
         raise ApiError("UNAUTHORIZED", "Login needs a storage backend that keeps users")
     if current.credentials.jwt_secret is None:
         raise ApiError("UNAUTHORIZED", "JWT login is not configured on this server",
                        {"missing_environment_variable": current.settings.jwt_secret_env})
-    user = await storage.get_user(username)
-    stored = user["password_hash"] if user else _DUMMY_HASH
-    matches = await trio.to_thread.run_sync(verify_password, password, stored)
-    if user is None or not matches or user.get("scope") not in SCOPES:
-        raise ApiError("UNAUTHORIZED", "Invalid username or password")
-    return json_response(current.credentials.issue_token(username, user["scope"]))
+    try:
+        attempt = current.logins.attempt(username, request.remote_addr)
+    except LoginLocked as locked:
+        # The rate-limit headers of this answer are the account's, not the address's.
+        g.rate_headers = {**getattr(g, "rate_headers", {}), **locked.headers()}
+        raise ApiError("RATE_LIMIT_EXCEEDED",
+                       "Too many failed logins for this user name; try again later",
+                       {"retry_after": locked.retry_after, "type": "login"}) from None
+    with attempt:
+        try:
+            user = await storage.get_user(username)
+        except ArbotError as err:
+            log.warning("login of %r: cannot read the users: %s", username[:64], err)
+            raise ApiError("STORAGE_NOT_AVAILABLE",
+                           "Cannot log in now: the user database did not answer") from None
+        stored = user["password_hash"] if user else _DUMMY_HASH
+        matches = await trio.to_thread.run_sync(verify_password, password, stored)
+        if user is None or not matches or user.get("scope") not in SCOPES:
+            attempt.failed("no such user" if user is None else
+                           "wrong password" if not matches else
+                           f"the user's scope {user.get('scope')!r} is not read or trading")
+            raise ApiError("UNAUTHORIZED", "Invalid username or password")
+        attempt.succeeded(user["scope"])
+    token = current.credentials.issue_token(username, user["scope"],
+                                            int(user.get("token_generation", 0)))
+    return json_response(token)
+
+
+async def _login_fields() -> tuple[str, str]:
+    """``username`` and ``password`` from a JSON object or, as the API reference's
+    example posts them, a form-encoded body; ``VALIDATION_ERROR`` otherwise."""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        raw = await request.get_data(as_text=False)
+        try:
+            pairs = urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True,
+                                           strict_parsing=False, max_num_fields=16,
+                                           errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError("VALIDATION_ERROR", "The form body is not valid "
+                           "application/x-www-form-urlencoded UTF-8 text") from None
+        body: dict[str, Any] = {}
+        for name, value in pairs:
+            if name in body:
+                raise ApiError("VALIDATION_ERROR", f"{name} is given more than once",
+                               {"field": name})
+            body[name] = value
+    else:
+        body = await json_body()
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ApiError("VALIDATION_ERROR", "username and password (strings) are required",
+                       {"fields": ["username", "password"]})
+    return username, password
 
 
 @blueprint.get("/openapi.json")
