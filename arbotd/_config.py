@@ -154,7 +154,8 @@ class DaemonConfig:
     state_dir: str = setting("", reload="restart")
     shutdown_timeout_seconds: float = setting(10.0, gt=0, le=600)
     # NAME=value lines read at start and at every reload, ahead of the environment
-    # (arbotd._secrets): API keys and the JWT secret can change without a restart.
+    # (arbotd._secrets): API keys and the JWT secret can change without a restart. The
+    # path itself, like any secret's variable name, changes only at a restart.
     secrets_file: str = setting("", check=check_secrets_path, reload="restart")
 
     def resolved_state_dir(self) -> Path:
