@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 
+from arbotd._audit import audited_command
 from arbotd._config import Config, resolve_config_path
 from arbotd._errors import ArbotError, ConfigError
 from arbotd._interfaces import UserStore
@@ -260,7 +261,9 @@ def _user(config_path: Path, args: argparse.Namespace) -> int:
         hashed = hash_password(password)
 
         def action() -> Awaitable[Any]:
-            return storage.add_user(args.name, hashed, args.scope)
+            return audited_command(storage, "user add",
+                                   {"username": args.name, "scope": args.scope},
+                                   lambda: storage.add_user(args.name, hashed, args.scope))
     else:
         action = storage.list_users
     try:

@@ -141,7 +141,11 @@ class Credentials:
 
     def authenticate(self, headers: Any) -> Principal | None:
         """The principal of a request's credentials, ``None`` without any; raises
-        ``UNAUTHORIZED`` for wrong ones."""
+        ``UNAUTHORIZED`` for wrong ones, and for a header given twice (which of the two
+        counts is not for the client to leave open). With both headers, the key counts."""
+        for name in ("X-API-Key", "Authorization"):
+            if len(headers.getlist(name)) > 1:
+                raise ApiError("UNAUTHORIZED", f"{name} is given more than once")
         key = headers.get("X-API-Key")
         if key:
             return self.check_api_key(key)

@@ -38,6 +38,16 @@ def _check_origins(origins: list[str]) -> str | None:
     return None
 
 
+def _check_proxies(proxies: list[str]) -> str | None:
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            return ('trusted_proxies are IP addresses or networks, like "127.0.0.1" or '
+                    f'"10.0.0.0/8", got {proxy!r}')
+    return None
+
+
 def _check_env_name(name: str) -> str | None:
     if not name or not name.replace("_", "").isalnum():
         return f"expected the name of an environment variable, got {name!r}"
@@ -61,6 +71,8 @@ class ApiConfig:
     ws_burst: int = setting(3, ge=1)
     auth_required: bool = setting(False)
     allow_public_without_auth: bool = setting(False)
+    # Reverse proxies whose X-Forwarded-For names the client (audit source, rate limits).
+    trusted_proxies: list[str] = setting(factory=list, check=_check_proxies)
     ssl_cert: str = setting("")
     ssl_key: str = setting("")
     jwt_lifetime_seconds: int = setting(3600, ge=60, le=30 * 86400)
