@@ -162,7 +162,7 @@ async def _sweep(client: httpx.AsyncClient, requests: list[tuple[str, str, str, 
     return answers
 
 
-async def test_every_route_refuses_every_bad_credential(serve_api):
+async def test_every_route_and_the_websocket_refuse_every_bad_credential(serve_api):
     async with serve_api(AUTH) as api, api.client() as client:
         for name, scope in ((READER, "read"), (TRADER, "trading")):
             await api.runtime.storage.add_user(name, hash_password(PASSWORD), scope)
@@ -184,6 +184,7 @@ async def test_every_route_refuses_every_bad_credential(serve_api):
             elif status != 401 or response.json()["error"]["code"] != "UNAUTHORIZED":
                 wrong.append(f"{method} {path} with {what}: {status} {response.text[:120]}")
         assert not wrong, "\n".join(wrong)
+        await _sweep_websocket(api, reader_token)
 
 
 async def test_read_scope_is_refused_where_the_trading_scope_is_needed(serve_api):
@@ -231,41 +232,40 @@ async def _ws_refusal(api, first_message: str) -> tuple[dict[str, Any], int]:
         return error, closed.value.reason.code
 
 
-async def test_the_websocket_refuses_every_bad_credential(serve_api):
-    async with serve_api(AUTH) as api, api.client() as client:
-        await api.runtime.storage.add_user(READER, hash_password(PASSWORD), "read")
-        reader_token = await _login(client, READER)
-        tokens: dict[str, Any] = {
-            **BAD_KEYS,
-            **bad_jwts(reader_token),
-            "empty token": "",
-            "key with a trailing space": API_KEY + " ",
-            "key with a leading space": " " + API_KEY,
-            "key with a trailing newline": API_KEY + "\n",
-            "JWT with a trailing space": reader_token + " ",
-            "Bearer and a token": f"Bearer {reader_token}",
-            "token not a string": 12345,
-            "token as a list": [API_KEY],
-        }
-        messages = {what: orjson.dumps({"type": "auth", "token": token}).decode()
-                    for what, token in tokens.items()}
-        messages |= {
-            "no token": '{"type": "auth"}',
-            "no auth message, a subscription": '{"type": "subscribe", "channel": "prices"}',
-            "key outside the auth message": orjson.dumps(
-                {"type": "subscribe", "channel": "prices", "token": API_KEY}).decode(),
-            "not JSON": API_KEY,
-        }
-        assert len(messages) >= 20
-        wrong = []
-        with trio.fail_after(60):
-            for what, message in messages.items():
-                error, code = await _ws_refusal(api, message)
-                if error.get("type") != "error" or code != 1008 \
-                        or error["error"]["code"] not in ("UNAUTHORIZED", "VALIDATION_ERROR"):
-                    wrong.append(f"{what}: {error} (close {code})")
-        assert not wrong, "\n".join(wrong)
-        # The same socket lets the valid key in: the refusals above are the credentials'.
-        async with open_websocket_url(_ws_url(api)) as ws:
-            await ws.send_message(orjson.dumps({"type": "auth", "token": API_KEY}).decode())
-            assert orjson.loads(await ws.get_message())["type"] == "authenticated"
+async def _sweep_websocket(api, reader_token: str) -> None:
+    """First messages with bad credentials: each is answered with an error and the socket
+    closed with 1008 (policy violation)."""
+    tokens: dict[str, Any] = {
+        **BAD_KEYS,
+        **bad_jwts(reader_token),
+        "empty token": "",
+        "key with a trailing space": API_KEY + " ",
+        "key with a leading space": " " + API_KEY,
+        "key with a trailing newline": API_KEY + "\n",
+        "JWT with a trailing space": reader_token + " ",
+        "Bearer and a token": f"Bearer {reader_token}",
+        "token not a string": 12345,
+        "token as a list": [API_KEY],
+    }
+    messages = {what: orjson.dumps({"type": "auth", "token": token}).decode()
+                for what, token in tokens.items()}
+    messages |= {
+        "no token": '{"type": "auth"}',
+        "no auth message, a subscription": '{"type": "subscribe", "channel": "prices"}',
+        "key outside the auth message": orjson.dumps(
+            {"type": "subscribe", "channel": "prices", "token": API_KEY}).decode(),
+        "not JSON": API_KEY,
+    }
+    assert len(messages) >= 20
+    wrong = []
+    with trio.fail_after(60):
+        for what, message in messages.items():
+            error, code = await _ws_refusal(api, message)
+            if error.get("type") != "error" or code != 1008 \
+                    or error["error"]["code"] not in ("UNAUTHORIZED", "VALIDATION_ERROR"):
+                wrong.append(f"{what}: {error} (close {code})")
+    assert not wrong, "\n".join(wrong)
+    # The endpoint lets the valid key in: the refusals above are the credentials'.
+    async with open_websocket_url(_ws_url(api)) as ws:
+        await ws.send_message(orjson.dumps({"type": "auth", "token": API_KEY}).decode())
+        assert orjson.loads(await ws.get_message())["type"] == "authenticated"
