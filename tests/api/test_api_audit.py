@@ -16,6 +16,7 @@ from apitools import API_KEY, READ_KEY, assert_error, is_iso, server_factory
 
 from arbotd import hash_password
 from arbotd_api.plugin import service_for
+from arbotd_sql import SqlStorage, StorageConfig
 
 AUTH = "auth_required = true\n"
 TRADING = {"X-API-Key": API_KEY}
@@ -310,6 +311,24 @@ async def test_a_flood_of_refusals_is_recorded_bounded_with_a_count(serve_api):
         assert set(details["by_outcome"]) <= {"UNAUTHORIZED", "RATE_LIMIT_EXCEEDED"}
         assert sum(details["by_outcome"].values()) == 10
         assert (await read_audit(api, client))["total_count"] == 22
+
+
+async def test_refusals_held_back_are_counted_at_shutdown(serve_api, tmp_path):
+    async with serve_api(AUTH) as api, api.client() as client:
+        service_for(api.runtime).state.audit.clock = lambda: 1_800_000_000.0
+        for _ in range(15):
+            await client.post("/api/v1/trading/start", headers={"X-API-Key": "wrong"})
+    # The daemon has stopped: what it wrote is in its database.
+    settings = StorageConfig(url="")
+    storage = SqlStorage(settings, state_dir=tmp_path / "state")
+    await storage.open()
+    try:
+        entries = (await storage.audit_entries())["entries"]
+    finally:
+        await storage.close()
+    assert len(entries) == 11
+    assert entries[0]["action"] == "refused requests (summary)"
+    assert entries[0]["details"]["count"] == 5
 
 
 async def test_the_source_behind_a_trusted_proxy(serve_api):
