@@ -391,7 +391,8 @@ def install_audit(app: Quart) -> None:
     @app.before_request
     async def _remember_config() -> None:
         if is_audited():
-            # The running configuration now, to show what a configuration edit changed.
+            # The running configuration now, to show what a configuration edit changed;
+            # set only for calls the guard let in, which reach their handler.
             g.audit_config = state().runtime.config
 
     @app.after_request
@@ -412,6 +413,7 @@ def install_audit(app: Quart) -> None:
     @app.teardown_request
     async def _record_unanswered(exc: BaseException | None) -> None:
         # No await before the record: this runs in a cancelled scope when the client left.
+        # Only calls let in (``audit_config``) reach a handler that can be cut off.
         if g.get("audit_recorded") or g.get("audit_config") is None:
             return
         fields = _base_fields(None)
