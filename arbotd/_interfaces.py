@@ -402,8 +402,8 @@ class AuditStore(Protocol):
     commands, reloads by signal), kept by storage backends that support it.
 
     :meth:`record_audit` is called from the event loop or a command and must return at
-    once: it queues the entry for the backend's writer, which never drops it (an entry
-    that cannot be written before a shutdown gives up is named in the log). It never
+    once: it queues the entry for the backend's writer, which never drops it (entries
+    that cannot be written before a shutdown gives up are counted in the log). It never
     raises: an entry is evidence, and recording it must not break the call it describes.
     """
 
