@@ -30,6 +30,7 @@ from arbotd._errors import (
 )
 from arbotd._execution import client_order_id
 from arbotd._interfaces import (
+    AuditStore,
     DurableStorage,
     ExchangeAccount,
     ExchangeAdapter,
@@ -73,6 +74,7 @@ __all__ = [
     "FINAL_STATES",
     "USD_ASSETS",
     "ArbotError",
+    "AuditStore",
     "Balance",
     "Bus",
     "Config",

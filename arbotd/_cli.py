@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 
+from arbotd._audit import audited_command
 from arbotd._config import Config, resolve_config_path
 from arbotd._errors import ArbotError, ConfigError
 from arbotd._interfaces import UserStore
@@ -304,8 +305,18 @@ def _user(config_path: Path, args: argparse.Namespace) -> int:
         hashed = hash_password(password)
         actions["add"] = lambda: storage.add_user(name, hashed, args.scope)
         actions["passwd"] = lambda: storage.set_password(name, hashed)
+    action = actions[command]
+    if command != "list":
+        # Every change of a user is recorded in the audit trail (never the password).
+        details = {"username": name}
+        if command in ("add", "scope"):
+            details["scope"] = args.scope
+        change = action
+
+        def action() -> Awaitable[Any]:
+            return audited_command(storage, f"user {command}", details, change)
     try:
-        result = trio.run(_with_storage, storage, actions[command])
+        result = trio.run(_with_storage, storage, action)
     except ArbotError as err:
         print(f"arbotd user {command}: {err}", file=sys.stderr)
         return 1

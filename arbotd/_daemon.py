@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from arbotd._audit import record_reload
 from arbotd._errors import ArbotError
 from arbotd._interfaces import Service
 from arbotd._plugins import make_plugin_manager
@@ -145,7 +146,8 @@ class Daemon:
                     continue
                 log.info("SIGHUP: reloading %s", runtime.config.path)
                 self.notifier.reloading("reloading configuration")
-                await runtime.reload()
+                outcome = await runtime.reload()
+                record_reload(runtime.storage, outcome)  # the audit trail
                 self.notifier.ready(self.status_line())
             elif not runtime.shutdown_requested.is_set():
                 log.info("%s: stopping", signal.Signals(signum).name)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from arbotd.exchange.rules import SymbolRules
 
 __all__ = [
+    "AuditStore",
     "DurableStorage",
     "ExchangeAccount",
     "ExchangeAdapter",
@@ -415,6 +416,54 @@ class UserStore(Protocol):
     async def set_scope(self, username: str, scope: str) -> None:
         """Change a user's scope (``read`` or ``trading``); tokens issued with a scope
         above the new one stop working."""
+
+
+@runtime_checkable
+class AuditStore(Protocol):
+    """The audit trail of state-changing calls (API writes and logins, ``arbotd user``
+    commands, reloads by signal), kept by storage backends that support it.
+
+    :meth:`record_audit` is called from the event loop or a command and must return at
+    once: it queues the entry for the backend's writer, which never drops it (entries
+    that cannot be written before a shutdown gives up are counted in the log). It never
+    raises: an entry is evidence, and recording it must not break the call it describes.
+    """
+
+    def record_audit(
+        self,
+        *,
+        actor: str,
+        method: str,
+        action: str,
+        outcome: str,
+        source: str | None = None,
+        status: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        """Keep one entry: ``actor`` who (a user name, an API key's ``key:<fingerprint>``,
+        ``anonymous``, ``signal``, the local account of a command; never a secret),
+        ``method`` by which means (``jwt``, ``api_key``, ``anonymous``, ``password`` for
+        a login, ``cli``, ``signal``), ``source`` from where (an IP address, ``local``),
+        ``action`` what (``POST /api/v1/trading/start``, ``user add``, ``SIGHUP
+        reload``), ``outcome`` (``success``, an API error code, ``applied``/``refused``
+        ...), ``status`` the HTTP status, ``details`` JSON-ready, ``timestamp`` epoch
+        seconds (default: now). Text longer than the store keeps is cut."""
+
+    async def audit_entries(
+        self,
+        *,
+        start_time: float | None = None,
+        end_time: float | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """``GET /audit``: ``{"entries", "total_count", "pagination"}``, newest first,
+        ``start_time <= timestamp <= end_time``; ``actor``, ``action`` and ``outcome``
+        match exactly."""
 
 
 @runtime_checkable

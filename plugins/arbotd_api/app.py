@@ -5,8 +5,10 @@ auth_required`` is on (a wrong one is remembered, not yet refused; with it off a
 credentials sent are ignored and every client is anonymous with the trading scope), take
 a token from the client's bucket (keyed by API key, else JWT user, else IP address) so
 that every answer, refusals included, carries the rate-limit headers; then refuse: 429,
-401 for wrong or missing credentials, 403 for the read scope on a write route, 400 for a
-query parameter given more than once. Unknown routes count as reads.
+401 for wrong or missing credentials, 403 for the read scope on a write route or the
+audit trail, 400 for a query parameter given more than once. Unknown routes count as
+reads. Behind a proxy of ``[api] trusted_proxies``, the IP address is the client its
+``X-Forwarded-For`` names.
 
 After every answer (``after_request``), refusals included: the rate-limit and CORS
 headers, and the rule that keeps a keep-alive connection in step. An answer may come
@@ -16,6 +18,9 @@ So the body is read to its end first, within the body timeout (``[api]
 body_timeout_seconds``) and the size limit; a body that is too large, too slow, or that
 already ran out of time gets the answer with ``Connection: close`` instead, and the
 connection ends after it.
+
+Every call of a route that changes state is audited (:mod:`arbotd_api.audit`), refusals
+included: its entry is queued with the storage before the answer leaves.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from quart import Response, current_app, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from arbotd_api.audit import client_address, install_audit
 from arbotd_api.auth import Principal
-from arbotd_api.context import ApiState, state
+from arbotd_api.context import TRADING_KINDS, ApiState, state
 from arbotd_api.errors import ApiError, install_error_handlers
 from arbotd_api.routes import register_routes
 from arbotd_api.ws import register_websocket
@@ -74,7 +80,9 @@ def create_app(api: ApiState) -> QuartTrio:
         # Without auth_required, credentials are not needed, and any sent are ignored:
         # every client is anonymous with the trading scope (so a client written for a
         # server with keys works against one without).
-        client = principal.client_id if principal else f"ip:{request.remote_addr}"
+        g.principal = principal  # the audit trail's actor, refusals included
+        client = (principal.client_id if principal
+                  else f"ip:{client_address(current.settings.trusted_proxies)}")
         decision = current.limiter.take(client, rate_kind(kind))
         g.rate_headers = decision.headers()
         if not decision.allowed:
@@ -94,7 +102,7 @@ def create_app(api: ApiState) -> QuartTrio:
                 raise ApiError("UNAUTHORIZED", "Invalid or missing authentication",
                                {"accepted": ["X-API-Key", "Authorization: Bearer"]})
             principal = _ANONYMOUS
-        if kind == "write" and not principal.may_trade:
+        if kind in TRADING_KINDS and not principal.may_trade:
             raise ApiError("FORBIDDEN", "This endpoint needs the trading scope",
                            {"scope": principal.scope, "required_scope": "trading"})
         g.principal = principal
@@ -114,6 +122,8 @@ def create_app(api: ApiState) -> QuartTrio:
             response.headers["Connection"] = "close"
         return response
 
+    # After the guard: see install_audit.
+    install_audit(app)
     return app
 
 

@@ -209,7 +209,11 @@ class Credentials:
     async def authenticate(self, headers: Any, storage: Any) -> Principal | None:
         """The principal of a request's credentials, ``None`` without any; raises
         ``UNAUTHORIZED`` for wrong ones, a JWT's user included (``storage`` keeps the
-        users)."""
+        users), and for a header given twice (which of the two counts is not for the
+        client to leave open). With both headers, the key counts."""
+        for name in ("X-API-Key", "Authorization"):
+            if len(headers.getlist(name)) > 1:
+                raise ApiError("UNAUTHORIZED", f"{name} is given more than once")
         key = headers.get("X-API-Key")
         if key:
             return self.check_api_key(key)

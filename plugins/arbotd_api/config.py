@@ -58,6 +58,16 @@ def _tls_may_change(old: str, new: str) -> str | None:
     return None if new else "a reload may not turn TLS off"
 
 
+def _check_proxies(proxies: list[str]) -> str | None:
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            return ('trusted_proxies are IP addresses or networks, like "127.0.0.1" or '
+                    f'"10.0.0.0/8", got {proxy!r}')
+    return None
+
+
 def _check_env_name(name: str) -> str | None:
     if not name or not name.replace("_", "").isalnum():
         return f"expected the name of an environment variable, got {name!r}"
@@ -86,6 +96,10 @@ class ApiConfig:
     ws_burst: int = setting(3, ge=1)
     auth_required: bool = setting(False, reload=one_way(True))
     allow_public_without_auth: bool = setting(False, reload=one_way(False))
+    # Reverse proxies whose X-Forwarded-For names the client (audit source, rate limits):
+    # who may choose the address recorded, so it changes only at a restart.
+    trusted_proxies: list[str] = setting(factory=list, check=_check_proxies,
+                                         reload="restart")
     ssl_cert: str = setting("", reload=_tls_may_change)
     ssl_key: str = setting("", reload=_tls_may_change)
     jwt_lifetime_seconds: int = setting(3600, ge=60, le=30 * 86400)

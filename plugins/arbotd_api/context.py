@@ -20,6 +20,7 @@ import orjson
 from quart import current_app, request
 
 from arbotd import Runtime
+from arbotd_api.audittrail import AuditTrail
 from arbotd_api.auth import Credentials
 from arbotd_api.config import ApiConfig
 from arbotd_api.errors import ApiError
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_ID",
     "MAX_JSON_DEPTH",
     "MAX_TIME",
+    "TRADING_KINDS",
     "ApiState",
     "epoch_param",
     "float_param",
@@ -45,8 +47,11 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Endpoint kinds: "read" and "write" need credentials when auth is required ("write"
-# also the trading scope); "public_read"/"public_write" (health, login) never do.
-KINDS = ("read", "write", "public_read", "public_write")
+# also the trading scope); "trading_read" is a read that needs the trading scope (the
+# audit trail); "public_read"/"public_write" (health, login) never need credentials.
+KINDS = ("read", "write", "trading_read", "public_read", "public_write")
+TRADING_KINDS = ("write", "trading_read")
+"""The kinds of endpoint that need the trading scope."""
 
 MAX_JSON_DEPTH = 32
 """Objects and arrays nested deeper than this in a request body answer VALIDATION_ERROR;
@@ -67,6 +72,7 @@ class ApiState:
     limiter: RateLimiter
     logins: LoginGuard
     prices: PriceCache = attrs.field(factory=PriceCache)
+    audit: AuditTrail = attrs.field(factory=AuditTrail)
 
 
 def state() -> ApiState:

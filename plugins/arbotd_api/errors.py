@@ -5,7 +5,7 @@ codes of the API reference, plus ``VALIDATION_ERROR`` (malformed body or paramet
 ``FORBIDDEN`` (read scope on a write route), ``NOT_FOUND``, ``METHOD_NOT_ALLOWED``,
 ``REQUEST_TIMEOUT`` (408: the request body did not arrive within ``[api]
 body_timeout_seconds``) and ``STORAGE_NOT_AVAILABLE`` (history endpoints without a
-storage that keeps history).
+storage that keeps history, the audit trail without one that keeps it).
 Unexpected exceptions are logged here and answered ``INTERNAL_ERROR`` without any detail:
 no stack trace leaves the server.
 """

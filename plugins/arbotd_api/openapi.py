@@ -35,6 +35,7 @@ from arbotd import (
 )
 from arbotd_api.context import MAX_ID, MAX_JSON_DEPTH, MAX_TIME
 from arbotd_api.errors import STATUS
+from arbotd_api.routes.audit import TIME_PATTERN
 from arbotd_api.routes.history import (
     INTERVALS,
     MAX_LIMIT,
@@ -66,9 +67,9 @@ _DESCRIPTIONS = {
     429: "Rate limit exceeded, or too many failed logins for the user name "
          "(RATE_LIMIT_EXCEEDED); Retry-After says when to come back",
     500: "Internal server error (INTERNAL_ERROR); no details leave the server",
-    503: "An exchange (EXCHANGE_NOT_AVAILABLE), or the storage with history or users "
-         "(STORAGE_NOT_AVAILABLE: a login, or a JWT's user, cannot be checked) is not "
-         "available",
+    503: "An exchange (EXCHANGE_NOT_AVAILABLE), or the storage with history, users or the "
+         "audit trail (STORAGE_NOT_AVAILABLE: a login, or a JWT's user, cannot be checked) "
+         "is not available",
 }
 
 
@@ -565,6 +566,31 @@ def _backtest_detail() -> Schema:
     return detail
 
 
+def _audit() -> Schema:
+    entry = obj({
+        "id": integer(minimum=1),
+        "timestamp": EPOCH,
+        "recorded_at": DATE_TIME,
+        "actor": string(description="A user name, an API key's key:<fingerprint>, "
+                                    "anonymous, unauthenticated, signal, a local account"),
+        "method": string(description="jwt, api_key, anonymous, password (a login), cli, "
+                                     "signal; for refused credentials the kind presented"),
+        "source": nullable(string(description="IP address, or local")),
+        "action": string(description="Method and route, e.g. POST /api/v1/trading/start; "
+                                     "user add; SIGHUP reload"),
+        "outcome": string(description="success, an error code, ABORTED, applied, refused, "
+                                      "failed, suppressed (a summary of refusals)"),
+        "status": nullable(integer(minimum=100, maximum=599)),
+        "details": {"type": "object", "description": "What was asked and what it did"},
+    })
+    return obj({
+        "entries": array(entry),
+        "total_count": integer(minimum=0),
+        "pagination": obj({"limit": integer(minimum=1), "offset": integer(minimum=0),
+                           "has_more": BOOLEAN}),
+    })
+
+
 # --- the document ---------------------------------------------------------------------------
 
 
@@ -664,6 +690,19 @@ def _paths() -> dict[str, dict[str, Schema]]:
         "/api/v1/batch/trades": {"post": operation(
             "Batch trade operations", "trading", _batch_response(), write=True,
             body=_batch_request())},
+        "/api/v1/audit": {"get": operation(
+            "Audit trail", "audit", _audit(), 403, 503,
+            parameters=[*(query(name, string(pattern=TIME_PATTERN),
+                                f"{text} (epoch seconds or ISO 8601 with its zone, "
+                                "2024-01-01T00:00:00Z), included")
+                          for name, text in (("start_time", "From this time"),
+                                             ("end_time", "Until this time"))),
+                        query("actor", STRING, "Only entries of this actor"),
+                        query("action", STRING, "Only this action, e.g. "
+                              "POST /api/v1/trading/start"),
+                        query("outcome", STRING, "Only this outcome, e.g. success, "
+                              "UNAUTHORIZED"),
+                        LIMIT, OFFSET])},
     }
 
 
@@ -712,9 +751,10 @@ def openapi_document() -> dict[str, Any]:
             "title": "arbotd API",
             "version": __version__,
             "description": "Cross-exchange arbitrage daemon. Read endpoints need the read or "
-                           "trading scope, write endpoints the trading scope; health, login "
-                           "and this document are public. Unknown routes answer 404 and "
-                           "unsupported methods 405, both with the error object.",
+                           "trading scope, write endpoints and the audit trail the trading "
+                           "scope; health, login and this document are public. Unknown "
+                           "routes answer 404 and unsupported methods 405, both with the "
+                           "error object.",
         },
         "security": [{"ApiKeyAuth": []}, {"BearerAuth": []}],
         "paths": _paths(),

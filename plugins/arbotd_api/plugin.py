@@ -36,3 +36,12 @@ def on_reload(new: Config, runtime: Runtime) -> None:
     service = service_for(runtime)
     if service is not None:
         service.apply(new["api"])
+
+
+@hookimpl
+def shutdown(runtime: Runtime) -> None:
+    service = service_for(runtime)
+    if service is not None and service.state is not None:
+        # The count of refusals not yet summed up, while the storage still writes (it
+        # closes only once trading has drained).
+        service.state.audit.flush(runtime.storage, final=True)

@@ -2,8 +2,8 @@
 PostgreSQL, through peewee.
 
 Signals, trades with their orders and fills, 1-minute price bars, equity and balance
-snapshots, paper funding and the API's users. The event loop never waits for the
-database: records are queued for one writer thread that writes them in batches, and
+snapshots, paper funding, the API's users and the audit trail. The event loop never waits
+for the database: records are queued for one writer thread that writes them in batches, and
 reads run in worker threads.
 """
 

@@ -17,6 +17,7 @@ from peewee import EXCLUDED, Case
 from arbotd import Balance, Fill, Order, OrderStatus, Quote, Side, Signal, Trade, TradeState
 from arbotd.figures import trade_figures
 from arbotd_sql.models import (
+    AuditEntry,
     BalanceSnapshot,
     Bar,
     EquitySnapshot,
@@ -30,6 +31,7 @@ from arbotd_sql.models import (
 )
 
 __all__ = [
+    "AUDIT",
     "BAR",
     "EQUITY",
     "FUNDING",
@@ -47,11 +49,13 @@ __all__ = [
 
 SIGNAL, TRADE, FUNDING, EQUITY, BAR, QUOTE = "signal", "trade", "funding", "equity", "bar", "quote"
 STATE = "state"
+AUDIT = "audit"
 Record = tuple[str, Any]
 """``(kind, value)``: ``(SIGNAL, Signal)``, ``(TRADE, Trade)``, ``(FUNDING, (exchange,
 asset, amount, timestamp))``, ``(EQUITY, (timestamp, equity_usd, mode, balances))``,
 ``(BAR, (symbol, exchange, minute, open, high, low, close))``, ``(QUOTE, Quote)``,
-``(STATE, (key, json_text or None, timestamp))``."""
+``(STATE, (key, json_text or None, timestamp))``, ``(AUDIT, row)`` (an ``audit_log`` row,
+:func:`arbotd_sql.audit.audit_row`)."""
 
 BarValues = tuple[str, str, int, float, float, float, float]
 
@@ -235,6 +239,7 @@ def write_records(records: Sequence[Record]) -> None:
     bars: dict[tuple[str, str, int], list[Any]] = {}
     quotes: list[dict[str, Any]] = []
     states: dict[str, tuple[str | None, float]] = {}
+    audit: list[dict[str, Any]] = []
     for kind, value in records:
         if kind == SIGNAL:
             signals[value.id] = value
@@ -254,6 +259,8 @@ def write_records(records: Sequence[Record]) -> None:
         elif kind == STATE:
             key, text, timestamp = value
             states[key] = (text, timestamp)
+        elif kind == AUDIT:
+            audit.append(value)
         else:
             raise ValueError(f"unknown record kind {kind!r}")
     if signals:
@@ -269,6 +276,7 @@ def write_records(records: Sequence[Record]) -> None:
     if bars:
         _write_bars(list(bars.values()))
     _insert(RawQuote, quotes)
+    _insert(AuditEntry, audit)
 
 
 def write_state(key: str, text: str | None, timestamp: float) -> None:

@@ -17,7 +17,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +37,7 @@ from arbotd import (
     secret_from_env,
     to_decimal,
 )
-from arbotd_sql import candles, models, queries, recorded
+from arbotd_sql import audit, candles, models, queries, recorded
 from arbotd_sql.config import StorageConfig, parse_database_url
 from arbotd_sql.database import (
     CONNECTION_ERRORS,
@@ -49,6 +49,7 @@ from arbotd_sql.durable import DurableWrites
 from arbotd_sql.migrations import migrate_schema
 from arbotd_sql.models import ApiUser, Bar, IdSequence, RawQuote, SchemaVersion
 from arbotd_sql.records import (
+    AUDIT,
     BAR,
     EQUITY,
     FUNDING,
@@ -79,7 +80,8 @@ PING_TIMEOUT = 1.5
 
 
 class SqlStorage:
-    """Signals, trades, price bars, equity and API users in a SQL database.
+    """Signals, trades, price bars, equity, API users and the audit trail in a SQL
+    database.
 
     ``mode`` tells the trading mode an equity snapshot belongs to. ``shutdown_timeout``
     bounds how long :meth:`close` keeps retrying a database that is away.
@@ -254,6 +256,22 @@ class SqlStorage:
     def record_equity(self, timestamp: float, equity_usd: float, balances: Sequence[Balance]
                       ) -> None:
         self._put((EQUITY, (timestamp, equity_usd, self._mode(), tuple(balances))))
+
+    def record_audit(self, *, actor: str, method: str, action: str, outcome: str,
+                     source: str | None = None, status: int | None = None,
+                     details: Mapping[str, Any] | None = None,
+                     timestamp: float | None = None) -> None:
+        """One entry of the audit trail (:class:`arbotd.AuditStore`), queued like a trade:
+        never dropped. Never raises."""
+        try:
+            row = audit.audit_row(actor=actor, method=method, action=action,
+                                  outcome=outcome, source=source, status=status,
+                                  details=details, timestamp=timestamp)
+        except Exception:  # a caller's odd value must not fail the call it describes
+            log.exception("storage: the audit entry %r %r could not be built", action,
+                          outcome)
+            return
+        self._put((AUDIT, row))
 
     def _put(self, record: tuple[str, Any]) -> None:
         if self._closed:
@@ -447,6 +465,17 @@ class SqlStorage:
         return await self.read(queries.symbol_performance, symbols=symbols, start=start,
                                end=end, metrics=queries.SYMBOL_METRICS if metrics is None
                                else metrics, mode=mode)
+
+    # --- the audit trail for the API (arbotd.AuditStore) ------------------------------------
+
+    async def audit_entries(self, *, start_time: float | None = None,
+                            end_time: float | None = None, actor: str | None = None,
+                            action: str | None = None, outcome: str | None = None,
+                            limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """:func:`arbotd_sql.audit.audit_entries`."""
+        return await self.read(audit.audit_entries, start_time=start_time,
+                               end_time=end_time, actor=actor, action=action,
+                               outcome=outcome, limit=limit, offset=offset)
 
     # --- recorded quotes, for backtests ----------------------------------------------------
 

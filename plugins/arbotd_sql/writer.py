@@ -11,8 +11,8 @@ everything else waits in the queue: nothing is lost while the daemon runs. Only 
 the database refuses (a statement error) is written again record by record, so that only
 the record it refuses is lost. The queue is bounded by ``max_backlog``: beyond it, price
 bars and raw quotes (which the next minute replaces) are dropped and counted; signals,
-trades, funding and equity are always kept, with an error in the log if they pile up far
-beyond the bound.
+trades, funding, equity and audit entries are always kept, with an error in the log if they
+pile up far beyond the bound.
 """
 
 from __future__ import annotations
@@ -110,7 +110,8 @@ class Writer:
     # --- the event loop's side -------------------------------------------------------------
 
     def put(self, record: Record) -> None:
-        """Queue a record that must never be dropped (signal, trade, funding, equity)."""
+        """Queue a record that must never be dropped (signal, trade, funding, equity,
+        audit entry)."""
         with self._lock:
             self._durable.append(record)
             self._queued_total += 1
