@@ -58,10 +58,14 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
 
 @attrs.frozen(slots=True)
 class Quote:
-    """Best bid and ask of one symbol on one exchange.
+    """Best bid and ask of one symbol on one exchange, and, from feeds that keep an order
+    book, its top levels.
 
     ``exchange_ts`` is the exchange's event time and ``received_ts`` the local time the
     message arrived, both in seconds since the epoch (virtual time in a backtest).
+    ``bids`` and ``asks``, when not ``None``, are the book's top levels as ``(price,
+    size)`` pairs, best first (so ``bids[0]`` is ``(bid, bid_size)``); ``None`` from feeds
+    of the best level only.
     """
 
     exchange: str
@@ -72,6 +76,20 @@ class Quote:
     ask_size: float
     exchange_ts: float
     received_ts: float
+    bids: tuple[tuple[float, float], ...] | None = None
+    asks: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def ask_levels(self) -> tuple[tuple[float, float], ...]:
+        """The asks to walk, best first: the book's levels, or the best one alone."""
+        asks = self.asks
+        return asks if asks else ((self.ask, self.ask_size),)
+
+    @property
+    def bid_levels(self) -> tuple[tuple[float, float], ...]:
+        """The bids to walk, best first: the book's levels, or the best one alone."""
+        bids = self.bids
+        return bids if bids else ((self.bid, self.bid_size),)
 
     @property
     def mid(self) -> float:

@@ -1,5 +1,5 @@
 """Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
-client under it, a base for signed REST clients, a request budget, and symbol trading
+client under it, a local order book, a base for signed REST clients, a request budget, and symbol trading
 rules with rounding.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
@@ -7,6 +7,7 @@ They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbot
 uses these for what every exchange needs the same way.
 """
 
+from arbotd.exchange.book import OrderBook
 from arbotd.exchange.budget import RequestBudget, parse_retry_after
 from arbotd.exchange.feed import (
     Backoff,
@@ -31,6 +32,7 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "HandshakeFailed",
+    "OrderBook",
     "PauseRule",
     "ProblemLog",
     "RequestBudget",
