@@ -1,6 +1,6 @@
 """Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
-client under it, a local order book, a base for signed REST clients, a request budget, and symbol trading
-rules with rounding.
+client under it, a local order book, a base for signed REST clients, a request budget,
+and symbol trading rules with rounding.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
