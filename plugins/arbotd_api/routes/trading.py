@@ -194,8 +194,9 @@ async def risk_limits() -> Response:
     limits: dict[str, float] = {}
     warnings: list[str] = []
     for use in uses:
-        limits[use.name] = use.limit
-        limits[current_key(use.name)] = use.current
+        # Money to its precision, percents to 4 places: no float noise at the edge.
+        limits[use.name] = round(use.limit, 8)
+        limits[current_key(use.name)] = round(use.current, 8)
         if use.status != "normal":
             warnings.append(f"{use.name}: {use.current:g} of {use.limit:g} used "
                             f"({use.status})")
