@@ -40,16 +40,6 @@ def one_signal(strategy: CrossExchangeStrategy, *quotes: Quote, **market: object
 # --- the walk -------------------------------------------------------------------------------
 
 
-def test_the_first_level_not_paying_is_no_opportunity_whatever_lies_deeper() -> None:
-    # 100.4 < 1.0045045 x 100: the best units do not pay, deeper ones pay even less.
-    strategy = CrossExchangeStrategy(config(trade_amount_usd=1000.0))
-    market = make_market()
-    quotes = (book("a", bids=((99.5, 1.0),), asks=((100.0, 1.0), (100.1, 5.0))),
-              book("b", bids=((100.4, 1.0), (100.3, 5.0)), asks=((100.9, 1.0),)))
-    assert evaluate(strategy, market, *quotes) == []
-    assert market.rejections == {"below_threshold": 1}
-
-
 def test_the_second_level_is_not_needed_when_the_first_fills_the_trade() -> None:
     # trade_amount_usd 50 buys 0.5 at 100: the second levels would pay, but are not needed,
     # and the signal is the best levels' own.
@@ -77,6 +67,15 @@ def test_a_second_level_that_does_not_pay_is_not_taken() -> None:
     assert (signal.buy_price, signal.sell_price) == (100.0, 101.0)
     assert (signal.buy_limit, signal.sell_limit) == (100.0, 101.0)
     assert signal.profit == pytest.approx(0.749)
+
+    # When the first levels do not pay (100.4 < 1.0045045 x 100), nothing deeper can:
+    # no opportunity at all.
+    market = make_market()
+    quotes = (book("a", bids=((99.5, 1.0),), asks=((100.0, 1.0), (100.1, 5.0))),
+              book("b", bids=((100.4, 1.0), (100.3, 5.0)), asks=((100.9, 1.0),)))
+    assert evaluate(CrossExchangeStrategy(config(trade_amount_usd=1000.0)), market,
+                    *quotes) == []
+    assert market.rejections == {"below_threshold": 1}
 
 
 def test_the_threshold_met_by_the_first_units_only() -> None:
@@ -197,6 +196,10 @@ def test_a_quote_balance_that_cannot_cover_the_next_level_stays_at_the_first() -
     signal = one_signal(strategy, *two_levels(), ledger=funded("50.1"), trading=True)
     assert signal.quantity == 0.5
     assert (signal.buy_price, signal.buy_limit) == (100.0, 100.0)
+    # Balances too small for the smallest trade (10 USDT) turn it down for that reason.
+    market = make_market(ledger=funded("5"), trading=True)
+    assert evaluate(strategy, market, *two_levels()) == []
+    assert market.rejections == {"balance": 1}
 
 
 def test_the_base_balance_caps_in_the_middle_of_a_level() -> None:
@@ -205,13 +208,6 @@ def test_the_base_balance_caps_in_the_middle_of_a_level() -> None:
     assert signal.quantity == pytest.approx(0.7)
     assert signal.buy_price == pytest.approx((50 + 0.2 * 100.2) / 0.7)
     assert signal.buy_limit == 100.2
-
-
-def test_balances_too_small_for_the_minimum_trade_are_a_balance_rejection() -> None:
-    strategy = CrossExchangeStrategy(config(trade_amount_usd=1000.0))
-    market = make_market(ledger=funded("5"), trading=True)
-    assert evaluate(strategy, market, *two_levels()) == []
-    assert market.rejections == {"balance": 1}
 
 
 # --- premium baselines ---------------------------------------------------------------------------
