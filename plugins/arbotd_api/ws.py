@@ -60,7 +60,8 @@ def signal_data(s: Signal) -> dict[str, Any]:
             "profit_percent": round(s.profit_percent, 6), "confidence": s.confidence,
             "executed": s.executed, "timestamp": s.timestamp,
             "quantity": size(s.quantity), "buy_limit": s.buy_limit,
-            "sell_limit": s.sell_limit}
+            "sell_limit": s.sell_limit, "threshold": s.threshold,
+            "threshold_reason": s.threshold_reason}
 
 
 def _currency(symbol: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from quart import Quart
 
-from arbotd_api.routes import audit, backtests, history, market, system, trading
+from arbotd_api.routes import audit, backtests, history, inventory, market, system, trading
 
 __all__ = ["register_routes"]
 
@@ -14,5 +14,5 @@ PREFIX = "/api/v1"
 
 
 def register_routes(app: Quart) -> None:
-    for module in (system, trading, market, history, backtests, audit):
+    for module in (system, trading, market, history, backtests, audit, inventory):
         app.register_blueprint(module.blueprint, url_prefix=PREFIX)
