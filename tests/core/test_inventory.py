@@ -109,7 +109,7 @@ def test_a_transfer_moves_paper_balances_as_funding() -> None:
     # The starting balances move too: profit figures stay those of the trades.
     assert ledger.starting[("a", "BTC")] == Decimal("0.6")
     assert funded == [("a", "BTC", Decimal("-0.4")), ("b", "BTC", Decimal("0.399"))]
-    with pytest.raises(ValueError, match="holds 0.6 BTC free"):
+    with pytest.raises(ValueError, match=r"holds 0\.6 BTC free"):
         ledger.transfer("BTC", "a", "b", Decimal("1"))
     with pytest.raises(ValueError, match="positive amount"):
         ledger.transfer("BTC", "a", "b", Decimal("0"))
@@ -153,6 +153,7 @@ def test_report_and_its_text() -> None:
                              network_fees={"BTC": 0.0001})
     report = inventory_report(inventory, skew=0.5)
     [btc, usdt] = report["assets"]
+    assert usdt["value"] == 100.0
     assert btc["value"] == 200_000.0
     assert [v["drift"] for v in btc["exchanges"]] == [0.25, -0.25]
     assert report["plan"] == [{"asset": "BTC", "from": "a", "to": "b", "amount": 1.0,
@@ -172,7 +173,7 @@ def test_bad_targets_are_refused_by_name(tmp_path, targets, message) -> None:
     from arbotd import make_plugin_manager
     from arbotd._runtime import load_with_plugins
 
-    lines = ["[inventory.targets.%s]" % asset + "".join(
+    lines = [f"[inventory.targets.{asset}]" + "".join(
         f"\n{venue} = {share}" for venue, share in venues.items())
         for asset, venues in targets.items()]
     path = tmp_path / "arbot.toml"
