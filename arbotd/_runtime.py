@@ -276,6 +276,9 @@ class Runtime:
         kept = None
         while True:
             await trio.sleep(INVENTORY_CHECK_INTERVAL)
+            if inventory.keep_history:
+                # A backtest reports the drift over time.
+                inventory.sample(self.clock())
             for asset, venue, drift, past in inventory.check_drift():
                 self.bus.publish("inventory", {
                     "asset": asset, "exchange": venue, "drift": round(drift, 6),

@@ -193,6 +193,10 @@ class Inventory:
         self.transfers: list[RecordedTransfer] = []
         # (asset, venue) pairs past ``warn_drift``, warned about once.
         self._warned: set[tuple[str, str]] = set()
+        # ``(time, asset, venue, share, drift)`` samples (:meth:`sample`), once a minute
+        # while ``keep_history`` (backtests, for their report; the daemon does not).
+        self.keep_history = False
+        self.history: list[tuple[float, str, str, float, float]] = []
 
     def configure(self, config: InventoryConfig, symbols: Iterable[str]) -> None:
         """Install the ``[inventory]`` settings and the traded symbols (start, reload)."""
@@ -401,6 +405,27 @@ class Inventory:
                     log.info("inventory: %s on %s is back within warn_drift (drift %+.1f %%)",
                              inventory.asset, row.venue, row.drift * 100)
         return changes
+
+    def sample(self, now: float) -> None:
+        """Keep every asset's shares and drifts at ``now`` in :attr:`history`."""
+        for inventory in self.snapshot():
+            if inventory.total <= 0:
+                continue
+            for row in inventory.venues:
+                self.history.append((now, inventory.asset, row.venue, row.share, row.drift))
+
+    def max_drifts(self) -> dict[str, dict[str, float]]:
+        """The largest drift (in absolute value, sign kept) of each asset on each venue
+        over :attr:`history`."""
+        worst: dict[str, dict[str, float]] = {}
+        for _, asset, venue, _, drift in self.history:
+            venues = worst.setdefault(asset, {})
+            if abs(drift) > abs(venues.get(venue, 0.0)):
+                venues[venue] = drift
+            else:
+                venues.setdefault(venue, 0.0)
+        return {asset: {v: round(d, 6) for v, d in sorted(venues.items())}
+                for asset, venues in sorted(worst.items())}
 
     # --- kept across restarts -----------------------------------------------------------
 

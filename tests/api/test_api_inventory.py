@@ -10,7 +10,6 @@ from apitools import API_KEY, READ_KEY, assert_error, server_factory
 
 from arbotd.client import ArbotClient
 
-
 AUTH = "auth_required = true\n"
 
 
