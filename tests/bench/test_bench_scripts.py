@@ -77,3 +77,10 @@ def test_engine_ingest_bench_runs() -> None:
     for line in ("best level only (level-1 feeds)", "books of 20 levels a side",
                  "engine adds", "depth/level-1 engine cost"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_inventory_skew_bench_runs() -> None:
+    out = run_script("inventory_skew.py")
+    assert "inventory_skew" in out and "mean drift" in out
+    assert "with skew:" in out, out
