@@ -49,6 +49,7 @@ from arbotd_replay.backtest import BacktestOptions, BacktestResult, run_backtest
 from arbotd_replay.config import BacktestConfig
 from arbotd_replay.quotefile import (
     COLUMNS,
+    DEPTH_COLUMNS,
     BadDataError,
     DataProblems,
     QuoteFileReader,
@@ -58,6 +59,7 @@ from arbotd_replay.runner import RUNNER_KEY, BacktestRunner
 
 __all__ = [
     "COLUMNS",
+    "DEPTH_COLUMNS",
     "RUNNER_KEY",
     "BacktestConfig",
     "BacktestOptions",
