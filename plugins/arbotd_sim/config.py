@@ -126,8 +126,9 @@ class SimulationConfig:
     size_max_usd: float = setting(20_000.0, gt=0)
     # Levels of the book each quote carries per side: 1 = the best bid and ask only (the
     # quotes of a level-1 feed); N > 1 adds N - 1 levels behind the best, each a half
-    # spread (x U(0.5, 1.5)) further out, with sizes that grow with the distance. The
-    # best level is the same whatever N is.
+    # spread (x U(0.5, 1.5)) further out, showing a notional drawn like the best level's
+    # times 1 + k / 2 at level k (thicker away from the touch, on average). The best
+    # level is the same whatever N is.
     depth_levels: int = setting(1, ge=1, le=MAX_DEPTH_LEVELS)
     # Dislocations, per venue and symbol: how many an hour on average (a Poisson process),
     # how far the venue's price moves away from the others (in bp, +/-20 % per event, up
