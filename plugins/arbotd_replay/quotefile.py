@@ -18,6 +18,7 @@ import heapq
 import io
 import logging
 import math
+import operator
 import re
 import time
 import zlib
@@ -144,8 +145,18 @@ def parse_levels(text: str) -> tuple[tuple[float, float], ...] | None:
     """The levels of a ``bids`` or ``asks`` field, ``None`` for an empty one. Raises
     ``ValueError`` for text that is not ``price:size`` pairs of numbers (their order and
     values are checked by the reader)."""
+    prices, sizes = _split_levels(text)
+    return tuple(zip(prices, sizes, strict=True)) if prices else None
+
+
+_NO_LEVELS: tuple[list[float], list[float]] = ([], [])
+
+
+def _split_levels(text: str) -> tuple[list[float], list[float]]:
+    """The prices and the sizes of a ``bids`` or ``asks`` field (empty lists for an empty
+    field); raises ``ValueError`` as :func:`parse_levels` does."""
     if not text:
-        return None
+        return _NO_LEVELS
     try:
         if _LEVELS.fullmatch(text) is None:
             raise ValueError
@@ -153,28 +164,27 @@ def parse_levels(text: str) -> tuple[tuple[float, float], ...] | None:
     except ValueError:
         raise ValueError(f"not price:size pairs of numbers separated by ';': "
                          f"{text[:40]!r}") from None
-    return tuple(zip(numbers[::2], numbers[1::2], strict=True))
+    return numbers[::2], numbers[1::2]
 
 
-def _levels_fault(levels: tuple[tuple[float, float], ...], best: tuple[float, float],
-                  descending: bool) -> str | None:
+def _levels_fault(prices: list[float], sizes: list[float], best_price: float,
+                  best_size: float, descending: bool) -> str | None:
     """What is wrong with one side's levels, or ``None``: they must start at the best
     level, go strictly away from it, and have positive finite prices and finite sizes
-    of at least 0."""
-    if levels[0] != best:
-        return f"the first level {levels[0][0]!r}:{levels[0][1]!r} is not the best"
-    prices = [price for price, _ in levels]
-    sizes = [size for _, size in levels]
-    # A sum is NaN or infinite when any term is: one test in C for the lot.
+    of at least 0. Runs for every row of a file with levels: each test is one call into
+    C over the whole side."""
+    if prices[0] != best_price or sizes[0] != best_size:
+        return f"the first level {prices[0]!r}:{sizes[0]!r} is not the best"
+    # A sum is NaN or infinite when any term is.
     if not (math.isfinite(sum(prices)) and math.isfinite(sum(sizes))):
         return "a price or size is not a finite number"
-    if min(prices) <= 0.0:
+    if not all(map(operator.gt if descending else operator.lt, prices, prices[1:])):
+        return ("prices must fall strictly from the best" if descending
+                else "prices must rise strictly from the best")
+    if prices[-1 if descending else 0] <= 0.0:
         return "a price is zero or negative"
     if min(sizes) < 0.0:
         return "a size is negative"
-    if sorted(set(prices), reverse=descending) != prices:
-        return ("prices must fall strictly from the best" if descending
-                else "prices must rise strictly from the best")
     return None
 
 
@@ -371,7 +381,8 @@ class QuoteFileReader:
         batch: list[Quote] = []
         append = batch.append
         text = self._text
-        bids = asks = None
+        bid_prices, bid_sizes = ask_prices, ask_sizes = _NO_LEVELS
+        fault = _levels_fault
         try:
             previous = ""
             for line_number, line in enumerate(text, 2):
@@ -390,8 +401,8 @@ class QuoteFileReader:
                     best = line
                     if depth:
                         best, bids_s, asks_s = line.rsplit(",", 2)
-                        bids = parse_levels(bids_s)
-                        asks = parse_levels(asks_s.rstrip("\r\n"))
+                        bid_prices, bid_sizes = _split_levels(bids_s)
+                        ask_prices, ask_sizes = _split_levels(asks_s.rstrip("\r\n"))
                     lt_s, et_s, exchange, symbol, b_s, a_s, bs_s, as_s = best.split(",")
                     local = float(lt_s)
                     stamp = float(et_s)
@@ -403,19 +414,24 @@ class QuoteFileReader:
                     row = self._parse_slowly(line, line_number)
                     if row is None:
                         continue
-                    (local, stamp, exchange, symbol, bid, ask, bid_size, ask_size, bids,
-                     asks) = row
+                    (local, stamp, exchange, symbol, bid, ask, bid_size, ask_size,
+                     (bid_prices, bid_sizes), (ask_prices, ask_sizes)) = row
                 # One chained test for the common case; _judge says what is wrong.
                 if (last <= local < end and 0.0 < bid <= ask < _INF and 0.0 <= bid_size < _INF
                         and 0.0 <= ask_size < _INF and -_INF < stamp < _INF and exchange
                         and symbol
-                        and (bids is None or _levels_fault(bids, (bid, bid_size), True) is None)
-                        and (asks is None
-                             or _levels_fault(asks, (ask, ask_size), False) is None)):
+                        and (not bid_prices
+                             or fault(bid_prices, bid_sizes, bid, bid_size, True) is None)
+                        and (not ask_prices
+                             or fault(ask_prices, ask_sizes, ask, ask_size, False) is None)):
                     last = local
                     if local >= start:
-                        append(Quote(exchange, symbol, bid, ask, bid_size, ask_size, stamp,
-                                     local, bids, asks))
+                        append(Quote(
+                            exchange, symbol, bid, ask, bid_size, ask_size, stamp, local,
+                            tuple(zip(bid_prices, bid_sizes, strict=True)) if bid_prices
+                            else None,
+                            tuple(zip(ask_prices, ask_sizes, strict=True)) if ask_prices
+                            else None))
                         if len(batch) >= size:
                             self.rows += len(batch)
                             yield batch
@@ -423,7 +439,8 @@ class QuoteFileReader:
                             append = batch.append
                     continue
                 if self._judge(line_number, last, local, exchange, symbol, bid, ask,
-                               bid_size, ask_size, stamp, bids, asks):
+                               bid_size, ask_size, stamp, (bid_prices, bid_sizes),
+                               (ask_prices, ask_sizes)):
                     break  # at or past the end
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
             self.problems.add(f"{self.name}:{line_number + 1}", "truncated",
@@ -439,13 +456,15 @@ class QuoteFileReader:
 
     def _judge(self, line_number: int, last: float, local: float, exchange: str,
                symbol: str, bid: float, ask: float, bid_size: float, ask_size: float,
-               stamp: float = 0.0, bids: Any = None, asks: Any = None) -> bool:
+               stamp: float = 0.0, bids: tuple[list[float], list[float]] = _NO_LEVELS,
+               asks: tuple[list[float], list[float]] = _NO_LEVELS) -> bool:
         """Record what is wrong with a row that failed the quick test; ``True`` when the
-        row is fine but at or after ``end`` (reading stops)."""
+        row is fine but at or after ``end`` (reading stops). ``bids`` and ``asks`` are
+        the levels' prices and sizes."""
         where = f"{self.name}:{line_number}"
         add = self.problems.add
-        bids_fault = bids and _levels_fault(bids, (bid, bid_size), True)
-        asks_fault = asks and _levels_fault(asks, (ask, ask_size), False)
+        bids_fault = bids[0] and _levels_fault(*bids, bid, bid_size, True)
+        asks_fault = asks[0] and _levels_fault(*asks, ask, ask_size, False)
         if not math.isfinite(local):
             add(where, "unparseable", f"local_ts is {local!r}")
         elif not math.isfinite(stamp):
@@ -473,8 +492,8 @@ class QuoteFileReader:
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write
         them), spaces around fields (names are stripped), a blank line (skipped
-        quietly), or a bad one (recorded, ``None``). Always ten values: ``bids`` and
-        ``asks`` are ``None`` in a file without them."""
+        quietly), or a bad one (recorded, ``None``). Always ten values, ``bids`` and
+        ``asks`` as their prices and sizes (empty in a file without them)."""
         if not line.strip():
             return None
         where = f"{self.name}:{line_number}"
@@ -491,7 +510,7 @@ class QuoteFileReader:
                 continue
             if name in ("bids", "asks"):
                 try:
-                    values.append(parse_levels(field.strip()))
+                    values.append(_split_levels(field.strip()))
                 except ValueError as err:
                     self.problems.add(where, "bad_levels", f"{name}: {err}")
                     return None
@@ -503,7 +522,7 @@ class QuoteFileReader:
                                                         "number")
                 return None
         if not self.levels:
-            values += [None, None]
+            values += [_NO_LEVELS, _NO_LEVELS]
         return tuple(values)
 
 
