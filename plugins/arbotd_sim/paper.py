@@ -18,9 +18,9 @@ Each level taken is a :class:`~arbotd.Fill` of its own, at that level's price (a
 exchange reports the trades of one order), so the order's average price is the
 volume-weighted price of the levels it took. With one level this is one fill at the best
 price, up to the displayed size. The taker fee is charged on each fill's notional, in the
-quote currency. Every random choice comes from a
-generator seeded with ``seed`` and the order's client id, so it does not depend on the
-order in which concurrent legs happen to run.
+quote currency. Every random choice comes from a generator seeded with ``seed`` and the
+order's client id, so it does not depend on the order in which concurrent legs happen to
+run.
 """
 
 from __future__ import annotations
