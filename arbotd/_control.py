@@ -464,6 +464,8 @@ class Control:
             planned_sell_price=to_decimal(signal.sell_price),
             planned_profit=to_decimal(round(signal.profit, 8)),
             started_at=self.clock(),
+            buy_limit=to_decimal(signal.buy_limit),
+            sell_limit=to_decimal(signal.sell_limit),
         )
         self.active[trade.id] = trade
         self._idle = trio.Event()
@@ -483,13 +485,13 @@ class Control:
 
     def _wanted(self, signal: Signal) -> list[_Reservation]:
         """The money a trade of ``signal`` sets aside: the quote currency the buy may
-        spend (at the price widened by the tolerance, with its fee) and the base coin the
-        sell delivers."""
+        spend (at its limit, the worst ask the signal takes, widened by the tolerance,
+        with its fee) and the base coin the sell delivers."""
         base, quote = split_symbol(signal.symbol)
         qty = to_decimal(signal.quantity)
         fee = to_decimal(self.engine.market.fees.get(signal.buy_exchange, 0.0))
         tol = to_decimal(signal.price_tolerance)
-        spend = qty * to_decimal(signal.buy_price) * (1 + tol) * (1 + fee)
+        spend = qty * to_decimal(signal.buy_limit) * (1 + tol) * (1 + fee)
         return [
             _Reservation(signal.buy_exchange, quote, spend),
             _Reservation(signal.sell_exchange, base, qty),

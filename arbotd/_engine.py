@@ -14,7 +14,9 @@ to price an order (:meth:`Engine.fresh_quote`), not to value balances
 (:meth:`Engine.price_usd`). Connecting only *arms* the venue: it becomes usable with its
 first quote afterwards, and each of its symbols is in the book again only once a quote of
 it has arrived. So a feed whose socket reconnects but whose data does not flow is never
-traded on, whatever the adapter says about its socket.
+traded on, whatever the adapter says about its socket. A feed that keeps order books
+tells the engine when one symbol's book becomes unusable (:meth:`Engine.forget_symbol`):
+that symbol's quote of the venue is forgotten until the book is in sync again.
 """
 
 from __future__ import annotations
@@ -142,6 +144,15 @@ class Engine:
             return
         log.warning("%s: market data unusable%s", exchange, f": {reason}" if reason else "")
         self._publish_feed_state(exchange, False, reason)
+
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        """The book of ``symbol`` on ``exchange`` is unusable (a sequence gap, a failed
+        checksum, a crossed book): its last quote is forgotten, so nothing trades on it,
+        prices an order with it or shows it until the feed delivers a quote of it again.
+        The venue's other symbols stay usable."""
+        quotes = self.book.get(symbol)
+        if quotes is not None and quotes.pop(exchange, None) is not None:
+            self.book_revision += 1
 
     def is_usable(self, exchange: str) -> bool:
         """Whether the market data of ``exchange`` may be used: its feed is connected and

@@ -1,7 +1,7 @@
 """Driving a two-legged trade to a final state, the same way in every mode.
 
-Both legs go out at once as immediate-or-cancel limit orders at the signal's prices
-widened by the signal's tolerance. Then:
+Both legs go out at once as immediate-or-cancel limit orders at the trade's limit prices
+(the worst book levels its signal takes) widened by the signal's tolerance. Then:
 
 - both legs filled the same quantity: ``completed`` (through ``partially_filled`` when
   less than planned);
@@ -97,9 +97,9 @@ class TradeRunner:
         with the reason (the trade must then be reconciled before trading goes on)."""
         tol = to_decimal(tolerance)
         buy = _order(trade, Side.BUY, trade.buy_exchange, trade.quantity, "entry", "b",
-                     price=trade.planned_buy_price * (1 + tol))
+                     price=trade.buy_limit * (1 + tol))
         sell = _order(trade, Side.SELL, trade.sell_exchange, trade.quantity, "entry", "s",
-                      price=trade.planned_sell_price * (1 - tol))
+                      price=trade.sell_limit * (1 - tol))
         submitted = trade.advance(TradeState.SUBMITTED, orders=(buy, sell))
         if trade.id in self.cancel_requested:
             return self._finish(trade, TradeState.CANCELLED, "cancelled before it was sent")

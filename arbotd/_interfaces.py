@@ -56,7 +56,7 @@ class Service(Protocol):
 
 
 class QuoteSink(Protocol):
-    """Where a feed delivers quotes: the engine. Both methods are synchronous."""
+    """Where a feed delivers quotes: the engine. Every method is synchronous."""
 
     def on_quote(self, quote: Quote) -> None:
         """Hot path: one new best bid/ask."""
@@ -67,6 +67,11 @@ class QuoteSink(Protocol):
         feed gave; connected makes the venue usable with its next quote, so quotes
         delivered after ``True`` must be fresh. Quotes of an unusable feed are never traded
         on."""
+
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        """The book of ``symbol`` on ``exchange`` is unusable (a gap, a checksum failure,
+        a crossed book): its last quote is forgotten and nothing trades on it until the
+        feed delivers a quote of it again (once the book is resynchronised)."""
 
 
 @attrs.frozen

@@ -101,11 +101,18 @@ class Signal:
     """An opportunity to buy ``quantity`` of ``symbol`` on ``buy_exchange`` at
     ``buy_price`` and sell it on ``sell_exchange`` at ``sell_price``.
 
-    ``profit`` is the expected net profit in the quote currency after fees and slippage
-    allowance; ``profit_percent`` is that profit as a percent of the money spent.
-    ``spread_percent`` is the raw spread as a percent of the buy price.
+    ``buy_price`` and ``sell_price`` are the volume-weighted average prices of
+    ``quantity`` over the book levels it takes; ``buy_limit`` and ``sell_limit`` the worst
+    of those levels (the highest ask, the lowest bid): the limit prices of the orders,
+    before ``price_tolerance``. With the best level alone they are the VWAPs, which is
+    also their value when not given.
+    ``profit`` is the expected net profit of the whole quantity in the quote currency
+    after fees and slippage allowance, ``fees`` its taker fees; ``profit_percent`` is
+    that profit as a percent of the money spent. ``spread_percent`` is the raw spread of
+    the best levels as a percent of the best ask. ``buy_size``/``sell_size`` are the
+    sizes displayed at the best levels.
     ``price_tolerance`` (a fraction) is how far the orders' limit prices may be from the
-    signal's prices.
+    limit prices above.
     """
 
     id: int
@@ -126,6 +133,10 @@ class Signal:
     price_tolerance: float = 0.0
     executed: bool = False
     reject_reason: str | None = None
+    buy_limit: float = attrs.field(
+        default=attrs.Factory(lambda signal: signal.buy_price, takes_self=True))
+    sell_limit: float = attrs.field(
+        default=attrs.Factory(lambda signal: signal.sell_price, takes_self=True))
 
     @property
     def route(self) -> tuple[str, str, str]:
@@ -231,6 +242,12 @@ class Trade:
         planned -> submitted -> partially_filled -> completed
                             \\-> unwinding -> unwound      (one leg failed)
         any non-final state -> failed; planned/submitted -> cancelled
+
+    ``planned_buy_price``/``planned_sell_price`` are the signal's volume-weighted
+    prices (what slippage is measured against); ``buy_limit``/``sell_limit`` the worst
+    book levels the signal took, where the entry orders' limits are set (widened by the
+    tolerance). A trade planned from the best level alone, or recorded before limits
+    were kept, has its planned prices as limits.
     """
 
     id: int
@@ -249,6 +266,10 @@ class Trade:
     fills: tuple[Fill, ...] = ()
     completed_at: float | None = None
     reason: str | None = None
+    buy_limit: Decimal = attrs.field(
+        default=attrs.Factory(lambda trade: trade.planned_buy_price, takes_self=True))
+    sell_limit: Decimal = attrs.field(
+        default=attrs.Factory(lambda trade: trade.planned_sell_price, takes_self=True))
 
     @property
     def is_final(self) -> bool:

@@ -46,6 +46,7 @@ from arbotd_api.routes.history import (
     QUERY_TYPES,
     SYMBOL_METRICS,
 )
+from arbotd_api.routes.market import MAX_BOOK_DEPTH
 
 __all__ = ["openapi_document"]
 
@@ -329,6 +330,21 @@ def _quote() -> Schema:
                 "timestamp": EPOCH})
 
 
+def _order_book() -> Schema:
+    level = array(NUMBER, minItems=2, maxItems=2, description="[price, size]")
+    return obj({
+        "symbol": STRING, "exchange": STRING,
+        "timestamp": EPOCH | {"description": "When the book's latest update arrived"},
+        "exchange_timestamp": number(description="The exchange's time of that update "
+                                                 "(Unix seconds)"),
+        "bids": array(level, minItems=1, description="Best (highest) first"),
+        "asks": array(level, minItems=1, description="Best (lowest) first"),
+    }, description="The engine's latest book of the symbol on the exchange: the top "
+                   "levels of the feed's book, or the best level alone from a venue "
+                   "that sends only that. 503 EXCHANGE_NOT_AVAILABLE while it has no "
+                   "usable book (feed down or reconnecting, book resynchronising)")
+
+
 def _spread() -> Schema:
     return obj({
         "symbol": STRING, "buy_exchange": STRING, "sell_exchange": STRING,
@@ -347,6 +363,8 @@ def _balances() -> Schema:
 
 
 TRADE_STATUS = enum(member.value for member in TradeState)
+_LIMITS = ("the worst book level the quantity takes on that side: the IOC limit price of "
+           "its order, before the slippage tolerance")
 _TRADE_COMMON: dict[str, Schema] = {
     "symbol": STRING, "buy_exchange": STRING, "sell_exchange": STRING,
 }
@@ -378,7 +396,12 @@ def _trade_detail() -> Schema:
     return obj({
         "id": integer(minimum=1), "signal_id": nullable(INTEGER), **_TRADE_COMMON,
         "buy_order_id": nullable(STRING), "sell_order_id": nullable(STRING),
-        "planned_buy_price": NUMBER, "planned_sell_price": NUMBER,
+        "planned_buy_price": NUMBER | {"description": "The signal's volume-weighted buy "
+                                                      "price"},
+        "planned_sell_price": NUMBER | {"description": "The signal's volume-weighted sell "
+                                                       "price"},
+        "buy_limit": NUMBER | {"description": f"Highest ask: {_LIMITS}"},
+        "sell_limit": NUMBER | {"description": f"Lowest bid: {_LIMITS}"},
         "actual_buy_price": nullable(NUMBER), "actual_sell_price": nullable(NUMBER),
         "quantity": NUMBER | {"description": "Filled (arbitraged) quantity"},
         "planned_quantity": NUMBER, "planned_profit": NUMBER,
@@ -405,9 +428,15 @@ def _trades() -> Schema:
 def _signals() -> Schema:
     signal = obj({
         "id": integer(minimum=1), **_TRADE_COMMON,
-        "buy_price": NUMBER, "sell_price": NUMBER, "profit": NUMBER,
+        "buy_price": NUMBER | {"description": "Volume-weighted over the asks quantity takes"},
+        "sell_price": NUMBER | {"description": "Volume-weighted over the bids quantity "
+                                               "takes"},
+        "profit": NUMBER | {"description": "Expected net profit of the whole quantity"},
         "profit_percent": NUMBER, "confidence": NUMBER, "executed": BOOLEAN,
         "timestamp": EPOCH,
+        "quantity": NUMBER,
+        "buy_limit": NUMBER | {"description": f"Highest ask: {_LIMITS}"},
+        "sell_limit": NUMBER | {"description": f"Lowest bid: {_LIMITS}"},
     })
     return obj({"signals": array(signal), "total_count": integer(minimum=0)})
 
@@ -646,6 +675,16 @@ def _paths() -> dict[str, dict[str, Schema]]:
             obj({"timestamp": EPOCH,
                  "prices": mapping(mapping(_quote(), "By exchange"), "By symbol")}),
             503, parameters=[SYMBOL, EXCHANGE])},
+        "/api/v1/orderbook": {"get": operation(
+            "Order book", "market", _order_book(), 503,
+            parameters=[
+                query("symbol", string(minLength=1), "Trading symbol (INVALID_SYMBOL if it "
+                      "is not configured)", required=True),
+                query("exchange", string(minLength=1), "Exchange (EXCHANGE_NOT_AVAILABLE if "
+                      "it is not enabled)", required=True),
+                query("depth", integer(minimum=1, maximum=MAX_BOOK_DEPTH),
+                      "Levels a side, at most (default: every level the engine holds)"),
+            ])},
         "/api/v1/spreads/current": {"get": operation(
             "Current spreads", "market", obj({"timestamp": EPOCH, "spreads": array(_spread())}),
             parameters=[SYMBOL, query("min_profit", NUMBER,

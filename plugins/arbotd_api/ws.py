@@ -52,11 +52,15 @@ def price_data(q: Quote) -> dict[str, Any]:
 
 
 def signal_data(s: Signal) -> dict[str, Any]:
+    """A signal as ``GET /signals`` lists it: prices are the volume-weighted ones of
+    ``quantity``, limits the worst book levels it takes."""
     return {"id": s.id, "symbol": s.symbol, "buy_exchange": s.buy_exchange,
             "sell_exchange": s.sell_exchange, "buy_price": s.buy_price,
             "sell_price": s.sell_price, "profit": money(s.profit, _currency(s.symbol)),
             "profit_percent": round(s.profit_percent, 6), "confidence": s.confidence,
-            "executed": s.executed, "timestamp": s.timestamp}
+            "executed": s.executed, "timestamp": s.timestamp,
+            "quantity": size(s.quantity), "buy_limit": s.buy_limit,
+            "sell_limit": s.sell_limit}
 
 
 def _currency(symbol: str) -> str:

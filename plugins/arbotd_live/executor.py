@@ -160,9 +160,9 @@ class LiveExecutor:
         market = self.settings.entry_orders == "market"
         legs = (
             (signal.buy_exchange, buy, buy.round_price(
-                to_decimal(signal.buy_price) * (1 + tolerance), "buy")),
+                to_decimal(signal.buy_limit) * (1 + tolerance), "buy")),
             (signal.sell_exchange, sell, sell.round_price(
-                to_decimal(signal.sell_price) * (1 - tolerance), "sell")),
+                to_decimal(signal.sell_limit) * (1 - tolerance), "sell")),
         )
         for exchange, rules, price in legs:
             problem = rules.problem(quantity, price, market=market)

@@ -72,12 +72,27 @@ def _add_filled_quantity_and_fee_value(migrator: SchemaMigrator) -> None:
     refigure_trades()
 
 
+def _add_limit_prices(migrator: SchemaMigrator) -> None:
+    """Version 5: the limit prices of signals and trades (the worst book levels a signal
+    takes); rows written before keep ``NULL``, read as their (planned) prices."""
+    migrate(
+        migrator.add_column("signals", "buy_limit", peewee.DoubleField(null=True)),
+        migrator.add_column("signals", "sell_limit", peewee.DoubleField(null=True)),
+        migrator.add_column("trades", "buy_limit", ExactDecimalField(null=True)),
+        migrator.add_column("trades", "sell_limit", ExactDecimalField(null=True)),
+    )
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     2: _add_sequences_and_saved_state,
     3: _add_token_generations_and_audit,
     4: _add_filled_quantity_and_fee_value,
+    5: _add_limit_prices,
 }
 """Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
+
+# Columns of ``trades`` added after version 4.
+_AFTER_VERSION_4 = frozenset({"buy_limit", "sell_limit"})
 
 # Any constant: PostgreSQL serialises two daemons (or a daemon and `arbotd user add`)
 # that create the schema at the same time.
@@ -149,9 +164,11 @@ def refigure_trades(batch: int = 500) -> int:
     many trades there were."""
     fields = ("filled_quantity", "actual_buy_price", "actual_sell_price", "actual_profit",
               "fees_paid", "slippage")
+    # Version 4 runs this on databases that lack later columns: select only its own.
+    columns = [f for f in TradeRecord._meta.sorted_fields if f.name not in _AFTER_VERSION_4]
     last, count = 0, 0
     while True:
-        rows = list(TradeRecord.select().where(TradeRecord.id > last)
+        rows = list(TradeRecord.select(*columns).where(TradeRecord.id > last)
                     .order_by(TradeRecord.id).limit(batch))
         if not rows:
             return count

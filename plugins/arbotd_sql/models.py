@@ -39,7 +39,7 @@ __all__ = [
     "database",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version the models describe; migrations in ``migrations.py`` bring an older
 database up to it."""
 
@@ -72,7 +72,9 @@ class SchemaVersion(BaseModel):
 
 
 class SignalRecord(BaseModel):
-    """``Signal``: an opportunity found, executed or not."""
+    """``Signal``: an opportunity found, executed or not. ``buy_price``/``sell_price``
+    are the volume-weighted prices of ``quantity``, ``buy_limit``/``sell_limit`` the
+    worst book levels it takes (``NULL`` in rows written before version 5: the prices)."""
 
     id = peewee.BigIntegerField(primary_key=True)
     timestamp = peewee.DoubleField(index=True)
@@ -89,6 +91,8 @@ class SignalRecord(BaseModel):
     confidence = peewee.DoubleField()
     executed = peewee.BooleanField(index=True)
     reject_reason = peewee.CharField(max_length=64, null=True)
+    buy_limit = peewee.DoubleField(null=True)
+    sell_limit = peewee.DoubleField(null=True)
 
     class Meta:
         table_name = "signals"
@@ -101,7 +105,10 @@ class TradeRecord(BaseModel):
     far; ``actual_buy_price``/``actual_sell_price`` are volume-weighted over the entry and
     hedge fills; ``fees_paid`` the fees so far; ``actual_profit`` the net result once the
     trade is final (``None`` before); ``slippage`` the price slippage of both legs
-    (positive: worse than planned).
+    (positive: worse than planned) against the planned prices, the signal's
+    volume-weighted ones. ``buy_limit``/``sell_limit`` are the entry orders' limit
+    prices before the tolerance (``NULL`` in rows written before version 5: the planned
+    prices).
     """
 
     id = peewee.BigIntegerField(primary_key=True)
@@ -115,6 +122,8 @@ class TradeRecord(BaseModel):
     planned_buy_price = ExactDecimalField()
     planned_sell_price = ExactDecimalField()
     planned_profit = ExactDecimalField()
+    buy_limit = ExactDecimalField(null=True)
+    sell_limit = ExactDecimalField(null=True)
     actual_buy_price = ExactDecimalField(null=True)
     actual_sell_price = ExactDecimalField(null=True)
     actual_profit = ExactDecimalField(null=True)

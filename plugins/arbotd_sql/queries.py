@@ -175,7 +175,13 @@ def trade(trade_id: int) -> dict[str, Any] | None:
     "planned_sell_price", "actual_buy_price", "actual_sell_price", "quantity",
     "planned_profit", "actual_profit", "fees_paid", "slippage", "status", "started_at",
     "completed_at", "execution_time_ms"}`` plus ``"mode"`` (simulation, live, backtest),
-    ``"reason"`` (why the trade ended as it did, or ``None``) and ``"legs"``.
+    ``"reason"`` (why the trade ended as it did, or ``None``), ``"buy_limit"`` and
+    ``"sell_limit"`` and ``"legs"``.
+
+    ``planned_buy_price``/``planned_sell_price`` are the signal's volume-weighted prices
+    over the book levels it took, ``buy_limit``/``sell_limit`` the worst of those levels:
+    the entry orders' limit prices before the tolerance (the planned prices for a trade
+    recorded before limits were kept).
 
     ``buy_order_id``/``sell_order_id`` are the entry orders' exchange order ids, or their
     client order ids where the exchange gave none (``None`` before orders exist).
@@ -241,6 +247,9 @@ def trade(trade_id: int) -> dict[str, Any] | None:
         "sell_order_id": _entry_order_id(orders, "sell"),
         "planned_buy_price": float(row.planned_buy_price),
         "planned_sell_price": float(row.planned_sell_price),
+        "buy_limit": float(row.planned_buy_price if row.buy_limit is None else row.buy_limit),
+        "sell_limit": float(row.planned_sell_price if row.sell_limit is None
+                            else row.sell_limit),
         "actual_buy_price": _price(row.actual_buy_price),
         "actual_sell_price": _price(row.actual_sell_price),
         "quantity": size(_filled(row)),
@@ -297,9 +306,14 @@ def signals(
 
     Returns ``{"signals": [{"id", "symbol", "buy_exchange", "sell_exchange", "buy_price",
     "sell_price", "profit", "profit_percent" (percent), "confidence", "executed": bool,
-    "timestamp": float (epoch seconds)}, ...], "total_count": int}``, newest first
-    (``timestamp``, then ``id``, descending). ``start_time <= timestamp <= end_time``,
-    both ends included; ``total_count`` counts every matching signal, not just this page.
+    "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit"}, ...],
+    "total_count": int}``, newest first (``timestamp``, then ``id``, descending).
+    ``start_time <= timestamp <= end_time``, both ends included; ``total_count`` counts
+    every matching signal, not just this page.
+
+    ``buy_price``/``sell_price`` are the volume-weighted prices of ``quantity`` over the
+    book levels it takes, ``buy_limit``/``sell_limit`` the worst of those levels (the
+    prices themselves for signals recorded before limits were kept).
     """
     conditions = []
     if start_time is not None:
@@ -333,6 +347,9 @@ def signals(
                 "confidence": row.confidence,
                 "executed": bool(row.executed),
                 "timestamp": row.timestamp,
+                "quantity": size(row.quantity),
+                "buy_limit": row.buy_price if row.buy_limit is None else row.buy_limit,
+                "sell_limit": row.sell_price if row.sell_limit is None else row.sell_limit,
             }
             for row in page
         ],

@@ -86,6 +86,8 @@ def signal_row(signal: Signal) -> dict[str, Any]:
         "executed": signal.executed,
         # A plugin's reason could be longer than the column; PostgreSQL would refuse it.
         "reject_reason": signal.reject_reason[:64] if signal.reject_reason else None,
+        "buy_limit": signal.buy_limit,
+        "sell_limit": signal.sell_limit,
     }
 
 
@@ -110,6 +112,8 @@ def trade_rows(trade: Trade) -> tuple[dict[str, Any], list[dict[str, Any]], list
         "planned_buy_price": trade.planned_buy_price,
         "planned_sell_price": trade.planned_sell_price,
         "planned_profit": trade.planned_profit,
+        "buy_limit": trade.buy_limit,
+        "sell_limit": trade.sell_limit,
         "actual_buy_price": figures.actual_buy_price,
         "actual_sell_price": figures.actual_sell_price,
         "actual_profit": figures.realized_profit,
@@ -172,9 +176,16 @@ def _fill_row(fill: Fill, seq: int, position: int) -> dict[str, Any]:
 def rebuild_trade(
     row: TradeRecord, orders: Sequence[OrderRecord], fills: Sequence[FillRecord]
 ) -> Trade:
-    """The :class:`Trade` a trade row and its orders' and fills' rows were made from."""
+    """The :class:`Trade` a trade row and its orders' and fills' rows were made from. A
+    row without limit prices (written before version 5) has its planned prices as
+    limits."""
     orders = sorted(orders, key=lambda o: (o.position, o.client_order_id))
     fills = sorted(fills, key=lambda f: (f.position, f.order_id, f.seq))
+    limits: dict[str, decimal.Decimal] = {}
+    if row.buy_limit is not None:
+        limits["buy_limit"] = row.buy_limit
+    if row.sell_limit is not None:
+        limits["sell_limit"] = row.sell_limit
     return Trade(
         id=row.id,
         signal_id=row.signal_id,
@@ -223,6 +234,7 @@ def rebuild_trade(
         ),
         completed_at=row.completed_at,
         reason=row.reason,
+        **limits,
     )
 
 

@@ -114,7 +114,9 @@ def _signals_since(cutoff: float) -> tuple[Signal, ...]:
                quantity=row.quantity, profit=row.profit, profit_percent=row.profit_percent,
                spread_percent=row.spread_percent, fees=row.fees, confidence=row.confidence,
                timestamp=row.timestamp, executed=row.executed,
-               reject_reason=row.reject_reason)
+               reject_reason=row.reject_reason,
+               buy_limit=row.buy_price if row.buy_limit is None else row.buy_limit,
+               sell_limit=row.sell_price if row.sell_limit is None else row.sell_limit)
         for row in query.iterator()
     ]
     signals.reverse()

@@ -8,9 +8,14 @@ bid. Per unit bought::
 where ``bid_B'`` and ``ask_A'`` are the prices divided by ``1 + premium_baseline / 100``
 of their exchange (so a venue's usual regional premium is not mistaken for profit). The
 opportunity is taken when ``net / ask_A`` reaches ``min_profit_threshold``. Fees and
-slippage are proportional, so this test does not depend on the quantity; the quantity is
-then limited by displayed depth, ``trade_amount_usd``, ``max_position_size`` and, while
-trading, the balances (quote currency on A, base currency on B).
+slippage are proportional, so this test does not depend on the quantity.
+
+Only then is the quantity found, by walking both books (:mod:`arbotd_xarb.depth`; a
+level-1 feed's book is its best level): every unit taken reaches the threshold, capped
+by ``trade_amount_usd``, ``max_position_size`` and, while trading, the balances (quote
+currency on A, base currency on B). The signal's prices are the volume-weighted averages
+of that quantity and its limits the worst levels it takes; with one level on both sides
+they are the best ask and bid.
 
 Only a positive raw spread counts as an opportunity; each one turned down is counted with
 its reason, in the order the checks run: ``below_threshold`` (so that the other reasons
@@ -24,10 +29,11 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from arbotd import MarketView, Quote, Signal, StoredState, split_symbol
 from arbotd_xarb.config import ArbitrageConfig
+from arbotd_xarb.depth import Segment, take, walk_books, within_balances
 from arbotd_xarb.trend import TrendTracker
 
 __all__ = ["CrossExchangeStrategy"]
@@ -159,18 +165,26 @@ class CrossExchangeStrategy:
             return None
 
         cfg = self.config
-        depth = min(buy.ask_size, sell.bid_size)
-        quantity = min(depth, self._trade_cap / ask)
-        if quantity * ask < self._min_trade_usd:
+        asks, bids = buy.ask_levels, sell.bid_levels
+        path = walk_books(
+            asks, bids, fee_buy=fee_buy, fee_sell=fee_sell, premium_buy=premium_buy,
+            premium_sell=premium_sell, slippage=self._slippage, threshold=self._threshold,
+            budget=self._trade_cap,
+        )
+        quantity = sum(segment[2] for segment in path)
+        if not path or _spent(path, quantity) < self._min_trade_usd:
             market.reject("depth")
             return None
         if market.trading:
             base, quote_asset = assets
-            affordable = market.available(buy_ex, quote_asset) / (
-                ask * (1 + fee_buy) * (1 + cfg.slippage_tolerance)
+            quantity = within_balances(
+                path,
+                quote_available=market.available(buy_ex, quote_asset),
+                base_available=market.available(sell_ex, base),
+                fee_buy=fee_buy,
+                tolerance=cfg.slippage_tolerance,
             )
-            quantity = min(quantity, affordable, market.available(sell_ex, base))
-            if quantity * ask < self._min_trade_usd:
+            if quantity <= 0 or _spent(path, quantity) < self._min_trade_usd:
                 market.reject("balance")
                 return None
         # Whole steps of 1e-8, written as such: the float of floor(q / step) * step
@@ -194,6 +208,15 @@ class CrossExchangeStrategy:
 
         self._last_signal[route] = now
         recent.append(now)
+        taken = take(path, quantity, fee_buy=fee_buy, fee_sell=fee_sell)
+        if taken.deeper:
+            buy_price = taken.spent / quantity if taken.worst_ask != ask else ask
+            sell_price = taken.received / quantity if taken.worst_bid != bid else bid
+            profit_fraction = taken.profit / taken.spent
+            depth = min(sum(size for _, size in asks), sum(size for _, size in bids))
+        else:
+            buy_price, sell_price = ask, bid
+            depth = min(buy.ask_size, sell.bid_size)
         age_score = max(0.0, 1.0 - age / max_age)
         depth_score = min(1.0, depth / (2 * quantity)) if quantity > 0 else 0.0
         return Signal(
@@ -201,18 +224,20 @@ class CrossExchangeStrategy:
             symbol=buy.symbol,
             buy_exchange=buy_ex,
             sell_exchange=sell_ex,
-            buy_price=ask,
-            sell_price=bid,
+            buy_price=buy_price,
+            sell_price=sell_price,
             buy_size=buy.ask_size,
             sell_size=sell.bid_size,
             quantity=quantity,
-            profit=net_per_unit * quantity,
+            profit=taken.profit,
             profit_percent=profit_fraction * 100,
             spread_percent=spread * 100,
-            fees=(ask * fee_buy + bid * fee_sell) * quantity,
+            fees=taken.fees,
             confidence=round(0.5 * depth_score + 0.5 * age_score, 4),
             timestamp=now,
             price_tolerance=cfg.slippage_tolerance,
+            buy_limit=taken.worst_ask,
+            sell_limit=taken.worst_bid,
         )
 
     def _index_venues(self, market: MarketView) -> dict[str, tuple[float, float]]:
@@ -252,3 +277,17 @@ class CrossExchangeStrategy:
             "a frozen book?)",
             buy.symbol, spread * 100, buy.exchange, buy.ask, sell.exchange, sell.bid,
         )
+
+
+def _spent(path: Sequence[Segment], quantity: float) -> float:
+    """The money the first ``quantity`` units of ``path`` spend."""
+    if len(path) == 1:
+        return quantity * path[0][0]
+    spent, left = 0.0, quantity
+    for ask, _bid, units, _net in path:
+        part = units if units < left else left
+        spent += ask * part
+        left -= part
+        if left <= 0:
+            break
+    return spent

@@ -153,7 +153,8 @@ async def test_trade_detail_and_not_found(serve_api):
         assert response.status_code == 200, response.text
         trade = response.json()
         # extras of the query
-        assert set(trade) == DETAIL_FIELDS | {"mode", "reason", "legs", "planned_quantity"}
+        assert set(trade) == DETAIL_FIELDS | {"mode", "reason", "legs", "planned_quantity",
+                                              "buy_limit", "sell_limit"}
         assert trade["signal_id"] == BASE + 101
         assert trade["buy_order_id"] == f"arb{BASE + 1}b"
         assert trade["execution_time_ms"] == 10_000
@@ -181,7 +182,8 @@ async def test_signals(serve_api):
         assert body["total_count"] == 5
         assert [s["id"] for s in body["signals"]] == [BASE + n for n in (5, 4, 3, 2, 1)]
         for signal in body["signals"]:
-            assert set(signal) == SIGNAL_FIELDS
+            # extras: the quantity the prices are the VWAPs of, and the limit prices
+            assert set(signal) == SIGNAL_FIELDS | {"quantity", "buy_limit", "sell_limit"}
             assert isinstance(signal["executed"], bool)
             assert isinstance(signal["timestamp"], NUMBER)
 

@@ -244,6 +244,7 @@ def test_successful_answers_match_the_document(daemon_url: str) -> None:
         assert token["scope"] == "read"
     ok("/api/v1/trading/start", "POST", body={"mode": "simulation"})
     ok("/api/v1/prices/current", query={"symbol": "BTCUSDT", "exchange": "sim_alpha"})
+    ok("/api/v1/orderbook", query={"symbol": "BTCUSDT", "exchange": "sim_alpha", "depth": 5})
     ok("/api/v1/spreads/current", query={"symbol": "BTCUSDT", "min_profit": -1})
     ok("/api/v1/prices/history", query={"symbol": "BTCUSDT", "start_time": now - 600,
                                         "end_time": now + 60})

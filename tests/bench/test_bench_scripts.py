@@ -68,3 +68,12 @@ def test_trade_intent_bench_runs() -> None:
     for line in ("write + fsync of 1 KB", "commit_trade (durable, per trade)",
                  "reserve_ids (16 ids, durable)", "ratio (while committing / alone)"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_engine_ingest_bench_runs() -> None:
+    out = run_script("engine_ingest.py")
+    assert "3 venues x 50 symbols" in out
+    for line in ("best level only (level-1 feeds)", "books of 20 levels a side",
+                 "engine adds", "depth/level-1 engine cost"):
+        assert line in out, out

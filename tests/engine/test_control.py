@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -95,6 +96,28 @@ async def test_a_signal_becomes_a_completed_trade(nursery: trio.Nursery) -> None
     assert states == [TradeState.PLANNED, TradeState.SUBMITTED, TradeState.COMPLETED]
     assert control.stats.trades_completed == 1
     assert control.ledger.reserved("a", "USDT") == 0 and control.ledger.reserved("b", "BTC") == 0
+
+
+async def test_a_signal_s_limit_prices_reach_its_orders(nursery: trio.Nursery) -> None:
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.2), "b": (101.0, 101.5)})
+    executor.holding = True  # the entry orders wait, so the reservation can be seen
+    control = await make_control(nursery, executor)
+    control.start("simulation")
+    walked = attrs.evolve(signal(), buy_price=100.1, sell_price=101.4, buy_limit=100.2,
+                          sell_limit=101.0)
+    assert control.consider(walked).executed
+    with trio.fail_after(5):
+        while len(executor.placed) < 2:
+            await trio.sleep(0.01)
+    # The buy may spend up to its limit, widened by the tolerance, with its fee.
+    assert control.ledger.reserved("a", "USDT") == D("100.2") * D("1.0005") * D("1.001")
+    executor.hold.set()
+    await control.wait_idle()
+    [trade] = control.recent_trades.values()
+    assert (trade.planned_buy_price, trade.planned_sell_price) == (D("100.1"), D("101.4"))
+    assert (trade.buy_limit, trade.sell_limit) == (D("100.2"), D("101.0"))
+    prices = {order.side.value: order.price for order in executor.placed}
+    assert prices == {"buy": D("100.2") * D("1.0005"), "sell": D("101.0") * D("0.9995")}
 
 
 async def test_risk_rejection_carries_its_reason(nursery: trio.Nursery) -> None:

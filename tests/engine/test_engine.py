@@ -8,6 +8,7 @@ import pytest
 import trio
 
 from arbotd import Bus, Engine, Ledger, Quote, Signal, SubscriptionClosed
+from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy
 
 NOW = 1_700_000_000.0
 
@@ -184,6 +185,32 @@ def test_prices_for_valuation_come_from_usable_venues_only() -> None:
     engine.on_feed_state("a", True)
     engine.on_quote(quote("a"))
     assert engine.ledger.full_value_usd(engine.price_usd) == 150.25
+
+
+def test_a_symbol_whose_book_is_unusable_is_forgotten_on_that_venue_only() -> None:
+    signals: list[Signal] = []
+    engine = connected("a", "b")
+    engine.on_signal_recorded = signals.append
+    engine.strategies = [CrossExchangeStrategy(ArbitrageConfig(
+        symbols=["BTCUSDT", "ETHUSDT"], cooldown_seconds=0.0))]
+    engine.on_quote(quote("b", bid=102.0))
+    engine.on_quote(quote("b", symbol="ETHUSDT"))
+    assert [s.route for s in signals] == [("BTCUSDT", "a", "b")]
+    revision = engine.book_revision
+    # b's BTCUSDT book failed its checksum: nothing trades on it, b's other books stay.
+    engine.forget_symbol("b", "BTCUSDT")
+    assert engine.book_revision > revision  # the /prices answer is rebuilt
+    assert engine.fresh_quote("b", "BTCUSDT", 1e9) is None
+    assert engine.fresh_quote("b", "ETHUSDT", 5.0) is not None
+    assert engine.is_usable("b")
+    signals.clear()
+    engine.on_quote(quote("a"))
+    assert signals == []
+    engine.forget_symbol("b", "BTCUSDT")  # again, or a symbol never quoted: nothing
+    engine.forget_symbol("b", "SOLUSDT")
+    # Resynchronised: its next quote is used again.
+    engine.on_quote(quote("b", bid=102.0))
+    assert [s.route for s in signals] == [("BTCUSDT", "a", "b")]
 
 
 def test_venues_no_longer_enabled_are_forgotten() -> None:

@@ -21,6 +21,7 @@ from arbotd import (
 )
 from arbotd._execution import TradeRunner
 from arbotd.exchange import floor_to
+from arbotd.figures import trade_figures
 
 D = Decimal
 
@@ -88,6 +89,29 @@ async def test_both_legs_fill() -> None:
     assert final.realized_profit == D("0.799")
     assert final.fees_paid == D("0.201")
     assert_ledger_reconciles(ledger, final)
+
+
+async def test_entry_orders_go_out_at_the_worst_levels_widened() -> None:
+    # A signal that walked the books: VWAPs 100.1 and 101.4, worst levels 100.2 and 101.
+    trade = attrs.evolve(planned_trade(), planned_buy_price=D("100.1"),
+                         planned_sell_price=D("101.4"), buy_limit=D("100.2"),
+                         sell_limit=D("101"))
+    executor = ScriptedExecutor({}, {"a": (99.5, 100.2), "b": (101.0, 101.5)})
+    runner = TradeRunner(executor=executor, ledger=funded_ledger(), report=lambda t: None,
+                         clock=lambda: 1.0)
+    final = await runner.run(trade, tolerance=0.0005)
+    buy, sell = sorted(executor.placed, key=lambda o: o.side != Side.BUY)
+    assert buy.price == D("100.2") * D("1.0005")
+    assert sell.price == D("101") * D("0.9995")
+    # Slippage is measured against the planned VWAPs: bought at 100.2 (0.1 worse), sold
+    # at 101 (0.4 worse).
+    assert final.state is TradeState.COMPLETED
+    assert trade_figures(final).slippage == D("0.5")
+
+
+def test_a_trade_without_limits_has_its_planned_prices_as_limits() -> None:
+    trade = planned_trade()
+    assert (trade.buy_limit, trade.sell_limit) == (D("100"), D("101"))
 
 
 async def test_nothing_filled_fails() -> None:

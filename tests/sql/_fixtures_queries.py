@@ -149,8 +149,10 @@ def add_signal(
     timestamp: float,
     symbol: str = "BTCUSDT",
     executed: bool = False,
+    **fields: object,
 ) -> SignalRecord:
     return SignalRecord.create(
+        **fields,
         id=signal_id,
         timestamp=timestamp,
         symbol=symbol,

@@ -44,6 +44,20 @@ async def test_a_committed_trade_is_stored_before_the_writer_runs(
     assert [t.id for t in state.unfinished_trades] == [5]
 
 
+async def test_a_committed_trade_comes_back_with_its_limit_prices(
+    make_storage: Make, database_url: str
+) -> None:
+    """A crash after the orders left: reconciling needs the trade as it was sent."""
+    storage = make_storage(database_url, flush_interval_seconds=60.0)
+    await storage.open()
+    submitted = attrs.evolve(completed_lifecycle(6)[1], buy_limit=D("65000.40"),
+                             sell_limit=D("65099.90"))
+    await storage.commit_trade(submitted, signal(submitted.signal_id, executed=True,
+                                                 buy_limit=65_000.4, sell_limit=65_099.9))
+    state = await make_storage(database_url).open()
+    assert state.unfinished_trades == (submitted,)
+
+
 async def test_reserved_ids_are_never_given_out_twice(make_storage: Make, database_url: str
                                                       ) -> None:
     storage = make_storage(database_url)

@@ -11,10 +11,21 @@ import pytest
 from _storage_values import T0, D, completed_lifecycle, signal
 from playhouse.migrate import SchemaMigrator, migrate
 
+from arbotd import Trade
 from arbotd.figures import trade_figures
-from arbotd_sql import SqlStorage, StorageError, migrations, models
+from arbotd_sql import SqlStorage, StorageError, migrations, models, queries
 from arbotd_sql.migrations import schema_version
-from arbotd_sql.models import MODELS, SCHEMA_VERSION, SchemaVersion, SignalRecord, TradeRecord
+from arbotd_sql.models import (
+    MODELS,
+    SCHEMA_VERSION,
+    FillRecord,
+    OrderRecord,
+    SchemaVersion,
+    SignalRecord,
+    TradeRecord,
+)
+from arbotd_sql.records import rebuild_trade
+from arbotd_sql.state import _signals_since
 
 Make = Callable[..., SqlStorage]
 
@@ -157,7 +168,8 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
         migrator = SchemaMigrator.from_database(models.database)
         migrate(migrator.drop_column("api_users", "token_generation"),
                 migrator.drop_column("trades", "filled_quantity"),
-                migrator.drop_column("fills", "fee_value"))
+                migrator.drop_column("fills", "fee_value"),
+                *_drop_limit_columns(migrator))
         # What version 1 wrote as a trade's slippage: planned minus (net + fees).
         models.database.execute_sql("UPDATE trades SET slippage = '-1'")
         models.database.execute_sql(
@@ -187,3 +199,50 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
     state = await reopened.open()
     assert state.saved == {"control.emergency_stop": {"since": T0}}
     assert await reopened.reserve_ids("trade", 5) == 9
+
+
+def _drop_limit_columns(migrator: SchemaMigrator) -> list:
+    """What version 5 added: the limit prices of signals and trades."""
+    return [migrator.drop_column(table, column)
+            for table in ("signals", "trades") for column in ("buy_limit", "sell_limit")]
+
+
+async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_prices(
+    make_storage: Make, database_url: str
+) -> None:
+    old = make_storage(database_url)
+    await old.open()
+    old.record_signal(signal(1))
+    trade = completed_lifecycle(1)[-1]
+    old.record_trade(trade)
+    await old.flush()
+
+    def downgrade() -> None:
+        migrate(*_drop_limit_columns(SchemaMigrator.from_database(models.database)))
+        SchemaVersion.update(version=4).execute()
+
+    await old.read(downgrade)
+    await old.close()
+
+    storage = make_storage(database_url)
+    await storage.open()
+    assert await storage.read(_version) == SCHEMA_VERSION == 5
+    for table in ("signals", "trades"):
+        assert {"buy_limit", "sell_limit"} <= set(await storage.read(_columns(table)))
+    # Rows written before limits were kept read as their (planned) prices.
+    [restored] = await storage.read(lambda: _signals_since(0.0))
+    assert (restored.buy_limit, restored.sell_limit) == (65_000.1, 65_100.2)
+    answer = await storage.read(lambda: queries.signals())
+    [listed] = answer["signals"]
+    assert (listed["buy_limit"], listed["sell_limit"]) == (65_000.1, 65_100.2)
+    detail = await storage.read(lambda: queries.trade(1))
+    assert (detail["buy_limit"], detail["sell_limit"]) == (65_000.10, 65_100.20)
+
+    def rebuild() -> Trade:
+        return rebuild_trade(TradeRecord.get_by_id(1), list(OrderRecord.select()),
+                             list(FillRecord.select()))
+
+    rebuilt = await storage.read(rebuild)
+    assert rebuilt == trade
+    assert (rebuilt.buy_limit, rebuilt.sell_limit) == (D("65000.10"), D("65100.20"))
+    await storage.close()

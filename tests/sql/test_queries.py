@@ -25,6 +25,7 @@ from _fixtures_queries import (
 from arbotd_sql import candles, queries
 from arbotd_sql.models import MODELS, Bar, EquitySnapshot, database
 
+D = Decimal
 JAN1 = dt.date(2024, 1, 1)
 JAN2 = dt.date(2024, 1, 2)
 
@@ -181,6 +182,9 @@ def test_trade_detail_with_legs_and_fills(db: peewee.Database) -> None:
         "sell_order_id": "arb7s",  # else the client order id
         "planned_buy_price": 100.0,
         "planned_sell_price": 101.0,
+        # A trade planned from the best levels: its limits are its planned prices.
+        "buy_limit": 100.0,
+        "sell_limit": 101.0,
         "actual_buy_price": 100.05,
         "actual_sell_price": 100.5,
         "quantity": 0.1,
@@ -241,6 +245,14 @@ def test_legs_without_positions_come_entry_hedge_unwind(db: peewee.Database) -> 
     ]
 
 
+def test_trade_detail_shows_the_vwaps_and_the_limit_prices(db: peewee.Database) -> None:
+    add_trade(8, planned_buy_price=D("100.1"), planned_sell_price=D("101.4"),
+              buy_limit=D("100.2"), sell_limit=D("101"))
+    detail = queries.trade(8)
+    assert (detail["planned_buy_price"], detail["planned_sell_price"]) == (100.1, 101.4)
+    assert (detail["buy_limit"], detail["sell_limit"]) == (100.2, 101.0)
+
+
 def test_trade_detail_of_a_running_trade_and_of_none(db: peewee.Database) -> None:
     add_trade(9, state="planned")
     detail = queries.trade(9)
@@ -280,9 +292,21 @@ def test_signals_shape_order_and_pagination(db: peewee.Database) -> None:
         "confidence": 0.85,
         "executed": True,
         "timestamp": 1_640_995_200.123,
+        # Extras: the quantity the prices are the VWAPs of, and the limit prices (the
+        # prices themselves for a signal of the best levels, or recorded before limits).
+        "quantity": 0.1,
+        "buy_limit": 43249.0,
+        "sell_limit": 43251.0,
     }
     page = queries.signals(limit=1, offset=1)
     assert (signal_ids(page), page["total_count"]) == ([457], 3)
+
+
+def test_signals_show_their_limit_prices(db: peewee.Database) -> None:
+    add_signal(5, timestamp=100.0, buy_limit=43252.5, sell_limit=43248.0)
+    [listed] = queries.signals()["signals"]
+    assert (listed["buy_price"], listed["buy_limit"]) == (43249.0, 43252.5)
+    assert (listed["sell_price"], listed["sell_limit"]) == (43251.0, 43248.0)
 
 
 def test_signals_filters(db: peewee.Database) -> None:

@@ -41,7 +41,7 @@ from arbotd_sql.records import rebuild_trade
 Make = Callable[..., SqlStorage]
 SIGNAL_FIELDS = ("id", "timestamp", "symbol", "buy_exchange", "sell_exchange", "buy_price",
                  "sell_price", "quantity", "profit", "profit_percent", "spread_percent", "fees",
-                 "confidence", "executed", "reject_reason")
+                 "confidence", "executed", "reject_reason", "buy_limit", "sell_limit")
 
 
 def rows(model: type[models.BaseModel], *order: Any) -> Callable[[], list[dict[str, Any]]]:
@@ -60,7 +60,9 @@ async def test_signals_round_trip_and_the_latest_record_wins(make_storage: Make,
                                                              database_url: str) -> None:
     storage = make_storage(database_url)
     await storage.open()
-    signals = [signal(1), signal(2, executed=True), signal(3, reject_reason="cooldown")]
+    signals = [signal(1), signal(2, executed=True), signal(3, reject_reason="cooldown"),
+               signal(4, buy_price=65_000.3, buy_limit=65_000.5, sell_price=65_100.1,
+                      sell_limit=65_099.9)]
     for item in signals:
         storage.record_signal(item)
     assert await storage.flush(10)
@@ -117,6 +119,24 @@ async def test_a_trade_through_every_state_round_trips(make_storage: Make,
                              list(FillRecord.select()))
 
     assert await storage.read(rebuild) == steps[-1]
+
+
+async def test_a_trade_s_limit_prices_round_trip(make_storage: Make,
+                                                 database_url: str) -> None:
+    storage = make_storage(database_url)
+    await storage.open()
+    trade = attrs.evolve(completed_lifecycle(1)[-1], buy_limit=D("65000.40"),
+                         sell_limit=D("65099.90"))
+    storage.record_trade(trade)
+    assert await storage.flush(10)
+    [row] = await storage.read(rows(TradeRecord))
+    assert (row["buy_limit"], row["sell_limit"]) == (D("65000.40"), D("65099.90"))
+
+    def rebuild() -> arbotd.Trade:
+        return rebuild_trade(TradeRecord.get_by_id(1), list(OrderRecord.select()),
+                             list(FillRecord.select()))
+
+    assert await storage.read(rebuild) == trade
 
 
 async def test_recording_a_trade_many_times_never_doubles_a_fill(make_storage: Make,

@@ -1,4 +1,13 @@
-"""Live market and account data: ``/prices/current``, ``/spreads/current``, ``/balances``.
+"""Live market and account data: ``/prices/current``, ``/orderbook``,
+``/spreads/current``, ``/balances``.
+
+``/orderbook`` gives the levels of the engine's latest quote of one symbol on one
+exchange, best first, as ``[price, size]`` pairs: the top levels of the feed's book, or
+the best level alone from a venue that sends only that. ``symbol`` and ``exchange`` are
+required; ``depth`` (1 to :data:`MAX_BOOK_DEPTH`) keeps that many levels a side. A symbol
+whose book is unusable (its venue's feed down or reconnecting, the book resynchronising
+after a gap or a failed checksum, or nothing received yet) answers 503
+``EXCHANGE_NOT_AVAILABLE``: the engine holds no book of it to trade on or to show.
 
 Spreads, for every symbol and ordered pair of exchanges (buy on A, sell on B) whose
 feeds are usable: ``spread = bid_B - ask_A``; ``spread_percent`` is that as a percent of
@@ -21,12 +30,16 @@ from quart import Blueprint, Response, request
 
 from arbotd import split_symbol
 from arbotd.figures import money
-from arbotd_api.context import float_param, kind, state
+from arbotd_api.context import float_param, int_param, kind, state
 from arbotd_api.errors import ApiError, json_response
+
+__all__ = ["MAX_BOOK_DEPTH", "blueprint", "compute_spreads"]
 
 blueprint = Blueprint("market", __name__)
 
 _DEFAULT_TRADE_AMOUNT = 100.0
+MAX_BOOK_DEPTH = 1000
+"""The most levels a side ``/orderbook`` answers with (books hold 20 by default)."""
 
 
 def _engine() -> Any:
@@ -35,9 +48,11 @@ def _engine() -> Any:
     return engine
 
 
-def _symbol_filter() -> str | None:
+def _symbol_filter(*, required: bool = False) -> str | None:
     symbol = request.args.get("symbol")
     if not symbol:
+        if required:
+            raise _missing("symbol")
         return None
     control = state().runtime.control
     valid = list(control.symbols) if control is not None else []
@@ -47,9 +62,11 @@ def _symbol_filter() -> str | None:
     return symbol
 
 
-def _exchange_filter() -> str | None:
+def _exchange_filter(*, required: bool = False) -> str | None:
     exchange = request.args.get("exchange")
     if not exchange:
+        if required:
+            raise _missing("exchange")
         return None
     venues = sorted(_engine().market.fees)
     if exchange not in venues:
@@ -64,6 +81,36 @@ async def current_prices() -> Response:
     symbol, exchange = _symbol_filter(), _exchange_filter()
     body = state().prices.answer(_engine(), symbol, exchange)
     return Response(body, status=200, content_type="application/json")
+
+
+@blueprint.get("/orderbook")
+@kind("read")
+async def order_book() -> Response:
+    symbol = _symbol_filter(required=True)
+    exchange = _exchange_filter(required=True)
+    depth = int_param("depth", MAX_BOOK_DEPTH, 1, MAX_BOOK_DEPTH)
+    assert symbol is not None and exchange is not None
+    engine = _engine()
+    quote = engine.book.get(symbol, {}).get(exchange)
+    if quote is None or not engine.is_usable(exchange):
+        raise ApiError(
+            "EXCHANGE_NOT_AVAILABLE",
+            f"No usable order book of {symbol} on {exchange}: its feed is down or "
+            "reconnecting, the book is resynchronising, or nothing has arrived yet",
+            {"exchange": exchange, "symbol": symbol},
+        )
+    return json_response({
+        "symbol": symbol,
+        "exchange": exchange,
+        "timestamp": quote.received_ts,
+        "exchange_timestamp": quote.exchange_ts,
+        "bids": quote.bid_levels[:depth],
+        "asks": quote.ask_levels[:depth],
+    })
+
+
+def _missing(field: str) -> ApiError:
+    return ApiError("VALIDATION_ERROR", f"{field} is required", {"field": field})
 
 
 def compute_spreads(book: dict[str, dict[str, Any]], fees: dict[str, float],
