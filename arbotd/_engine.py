@@ -143,6 +143,14 @@ class Engine:
         log.warning("%s: market data unusable%s", exchange, f": {reason}" if reason else "")
         self._publish_feed_state(exchange, False, reason)
 
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        """The feed of ``exchange`` found the book of ``symbol`` out of sync: drop its
+        quote. The symbol is in the book again with the feed's next quote of it (from a
+        fresh snapshot); the venue's other symbols are untouched."""
+        quotes = self.book.get(symbol)
+        if quotes is not None and quotes.pop(exchange, None) is not None:
+            self.book_revision += 1
+
     def is_usable(self, exchange: str) -> bool:
         """Whether the market data of ``exchange`` may be used: its feed is connected and
         has delivered since it (re)connected."""

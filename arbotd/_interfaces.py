@@ -56,7 +56,7 @@ class Service(Protocol):
 
 
 class QuoteSink(Protocol):
-    """Where a feed delivers quotes: the engine. Both methods are synchronous."""
+    """Where a feed delivers quotes: the engine. Every method is synchronous."""
 
     def on_quote(self, quote: Quote) -> None:
         """Hot path: one new best bid/ask."""
@@ -67,6 +67,12 @@ class QuoteSink(Protocol):
         feed gave; connected makes the venue usable with its next quote, so quotes
         delivered after ``True`` must be fresh. Quotes of an unusable feed are never traded
         on."""
+
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        """The book of ``symbol`` on ``exchange`` is out of sync (a sequence gap, a
+        checksum that does not match, a crossed book): forget its last quote, so that
+        nothing trades on it until the feed delivers a quote from a fresh snapshot. The
+        venue's other symbols stay usable."""
 
 
 @attrs.frozen
