@@ -294,6 +294,7 @@ class OkxFeed(WebSocketFeed):
                ) -> Quote | None:
         """A books snapshot or update, applied to the symbol's book and checked: the
         quote of its top levels."""
+        exchange_ts = int(data[-1]["ts"]) / 1000.0
         book: OrderBook | None = state.get(symbol)
         if action == "update" and (book is None or not book.valid):
             if pending.awaiting(symbol):
@@ -315,7 +316,7 @@ class OkxFeed(WebSocketFeed):
                 self._resync(inst_id, symbol, book, pending, received, problem)
         if action == "snapshot":
             pending.arrived(symbol)
-        return book.quote(EXCHANGE, symbol, self.depth, int(data[-1]["ts"]) / 1000.0, received)
+        return book.quote(EXCHANGE, symbol, self.depth, exchange_ts, received)
 
     @staticmethod
     def _apply(book: OrderBook, action: str, push: dict[str, Any]) -> str | None:
