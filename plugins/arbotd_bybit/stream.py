@@ -25,7 +25,9 @@ and ``wss-authentication.mdx``):
   any snapshot, and a crossed book (its best bid at or above its best ask) make the
   engine forget the symbol, and the feed resubscribes it (unsubscribe, subscribe) for a
   fresh snapshot, dropping the deltas still in flight meanwhile; the connection's other
-  symbols carry on (:mod:`arbotd.exchange.resubscribe`).
+  symbols carry on (:mod:`arbotd.exchange.resubscribe`). ``seq`` (a cross sequence
+  shared with the symbol's other depths and trades, not consecutive) proves no gap and is
+  not used.
 * ``ts`` (milliseconds) is the exchange's event time, so the feed reports latency.
 """
 

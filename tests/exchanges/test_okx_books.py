@@ -136,6 +136,15 @@ def test_the_checksum_rule_on_a_short_book() -> None:
     assert checksum_of(bids, asks) == expected
 
 
+def test_the_checksum_examples_of_okxs_documentation() -> None:
+    """OKX's own worked examples of its checksum: as many bids as asks (a negative
+    checksum: the signed reading), then more asks than bids."""
+    assert checksum_of([["3366.1", "7"], ["3366", "6"]],
+                       [["3366.8", "9"], ["3368", "8"]]) == -1881014294
+    assert checksum_of([["3366.1", "7"]],
+                       [["3366.8", "9"], ["3368", "8"], ["3372", "8"]]) == 831078360
+
+
 # --- hand-made pushes: seqId, crossed, garbage -----------------------------------------
 
 
