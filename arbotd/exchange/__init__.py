@@ -1,6 +1,6 @@
 """Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
-client under it, a local order book, a base for signed REST clients, a request budget,
-and symbol trading rules with rounding.
+client under it, a local order book and the resubscription of one that broke, a base
+for signed REST clients, a request budget, and symbol trading rules with rounding.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -14,10 +14,12 @@ from arbotd.exchange.feed import (
     Connection,
     ProblemLog,
     Resync,
+    ResyncSymbol,
     WebSocketFeed,
     error_cause,
 )
 from arbotd.exchange.rest import PauseRule, RestClient, query_string
+from arbotd.exchange.resubscribe import Resubscriptions
 from arbotd.exchange.rules import SymbolRules, ceil_to, common_quantity, decimal_text, floor_to
 from arbotd.exchange.wsclient import (
     ConnectionClosed,
@@ -37,7 +39,9 @@ __all__ = [
     "ProblemLog",
     "RequestBudget",
     "RestClient",
+    "Resubscriptions",
     "Resync",
+    "ResyncSymbol",
     "SymbolRules",
     "WebSocketConnection",
     "WebSocketError",

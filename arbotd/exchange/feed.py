@@ -21,6 +21,8 @@ every exchange:
   synchronously, with no channel hop;
 * garbage is skipped and counted, and :class:`Resync` (a sequence gap, a server's
   "reconnect now" notice) closes the connection and starts a fresh one;
+  :class:`ResyncSymbol` (one symbol's book out of sync) makes the sink forget that
+  symbol's quote and resubscribes it on the same connection, the others carrying on;
 * problems are logged at most once a minute per kind, with a count.
 """
 
@@ -45,7 +47,15 @@ from arbotd.exchange.wsclient import (
     open_connection,
 )
 
-__all__ = ["Backoff", "Connection", "ProblemLog", "Resync", "WebSocketFeed", "error_cause"]
+__all__ = [
+    "Backoff",
+    "Connection",
+    "ProblemLog",
+    "Resync",
+    "ResyncSymbol",
+    "WebSocketFeed",
+    "error_cause",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +92,20 @@ class Resync(Exception):
     """Raised by :meth:`WebSocketFeed.parse` when the connection must start afresh: a
     sequence gap, a book reset, a server announcing it will close. The message says why
     and is logged."""
+
+
+class ResyncSymbol(Resync):
+    """Raised by :meth:`WebSocketFeed.parse` when one symbol's book can no longer be
+    trusted (a sequence gap, a checksum that does not match, a crossed book) while the
+    connection can: the sink forgets the symbol's quote (``forget_symbol``), ``messages``
+    (an unsubscribe and a subscribe, which bring a fresh snapshot) are sent on the same
+    connection, and its other symbols carry on. (A feed that does not know this class
+    reconnects, as for any :class:`Resync`.)"""
+
+    def __init__(self, symbol: str, reason: str, messages: Sequence[str] = ()) -> None:
+        super().__init__(f"{symbol}: {reason}")
+        self.symbol = symbol
+        self.messages = tuple(messages)
 
 
 class ProblemLog:
@@ -167,9 +191,10 @@ class WebSocketFeed:
     ) -> Quote | None:
         """Turn one message into a quote, or ``None`` for a message that carries none (an
         acknowledgement, a pong). ``state`` is a dict that lives as long as the
-        connection (for sequence numbers). Raise :class:`Resync` to reconnect, and
-        ``ValueError``, ``KeyError`` or ``TypeError`` for a malformed message (it is
-        skipped and counted). Runs once per message: keep it cheap."""
+        connection (for sequence numbers). Raise :class:`Resync` to reconnect,
+        :class:`ResyncSymbol` to resubscribe one symbol, and ``ValueError``,
+        ``KeyError`` or ``TypeError`` for a malformed message (it is skipped and
+        counted). Runs once per message: keep it cheap."""
         raise NotImplementedError
 
     def heartbeat(self) -> str | None:
@@ -307,6 +332,12 @@ class WebSocketFeed:
                 received = clock()
                 try:
                     quote = parse(raw, connection, state, received)
+                except ResyncSymbol as err:
+                    self.problems.warning("resync", "resubscribing %s", err)
+                    sink.forget_symbol(self.name, err.symbol)
+                    for message in err.messages:
+                        await ws.send_message(message)
+                    continue
                 except Resync as err:
                     self.resyncs += 1
                     return f"resynchronising: {err}"

@@ -1,5 +1,6 @@
-"""arbotd_bybit: Bybit v5 spot, market data (level-1 order book over the public WebSocket)
-and a trading account for ``live`` mode (signed REST)."""
+"""arbotd_bybit: Bybit v5 spot, market data (order books over the public WebSocket:
+``orderbook.1`` for the best level, ``orderbook.50`` for more) and a trading account for
+``live`` mode (signed REST)."""
 
 from arbotd_bybit.account import BybitAccount
 from arbotd_bybit.config import BybitConfig

@@ -14,6 +14,7 @@ from arbotd.exchange.settings import check_rest_url, check_ws_url
 __all__ = [
     "MAINNET_REST_URL",
     "MAINNET_WS_URL",
+    "MAX_DEPTH",
     "MAX_TOPICS_PER_CONNECTION",
     "TESTNET_REST_URL",
     "TESTNET_WS_URL",
@@ -29,6 +30,8 @@ TESTNET_REST_URL = "https://api-testnet.bybit.com"
 # Bybit caps the subscription args of one connection at 21,000 characters
 # (exchange-protocols.md 2.1); 500 topics of the longest symbols stay well inside it.
 MAX_TOPICS_PER_CONNECTION = 500
+# Depths above 1 come from the orderbook.50 topic (exchange-protocols.md 2.1).
+MAX_DEPTH = 50
 
 
 @attrs.frozen
@@ -53,6 +56,10 @@ class BybitConfig:
     recv_window_ms: int = setting(5000, ge=100, le=60000)
     # A connection that brings no message for this long is marked unusable and reopened.
     stale_after_seconds: float = setting(10.0, gt=0, le=3600)
+    # Order book levels per side delivered to the engine: 1 is the best bid and ask alone
+    # (orderbook.1), 2 to 50 come from orderbook.50 (a snapshot, then deltas checked by
+    # their update id). A changed depth restarts the feed.
+    depth: int = setting(20, ge=1, le=MAX_DEPTH)
     # Topics (symbols) per WebSocket connection; more symbols open more connections.
     max_topics_per_connection: int = setting(100, ge=1, le=MAX_TOPICS_PER_CONNECTION)
     # Share of each request limit the daemon allows itself, so it slows down before Bybit

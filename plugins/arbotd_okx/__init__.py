@@ -1,5 +1,6 @@
-"""arbotd_okx: OKX v5 spot: best bid/ask over the public WebSocket (``bbo-tbt``), and the
-trading account of ``live`` mode (signed REST: rules, balances, IOC and market orders).
+"""arbotd_okx: OKX v5 spot: order books over the public WebSocket (``bbo-tbt`` for the best
+level, ``books5``/``books`` for more), and the trading account of ``live`` mode (signed
+REST: rules, balances, IOC and market orders).
 
 Wire facts are cited from exchange-protocols.md section 3 in each module.
 """

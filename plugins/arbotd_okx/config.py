@@ -16,6 +16,7 @@ __all__ = [
     "MAINNET_REST_URL",
     "MAINNET_WS_URL",
     "MAX_CHANNELS_PER_CONNECTION",
+    "MAX_DEPTH",
     "OkxConfig",
 ]
 
@@ -29,6 +30,8 @@ MAINNET_REST_URL = "https://www.okx.com"
 # and 480 subscribe requests an hour per connection (exchange-protocols.md 3.1); this
 # bound keeps one connection's subscription well inside the first.
 MAX_CHANNELS_PER_CONNECTION = 1000
+# The books channel's snapshot carries 400 levels per side (exchange-protocols.md 3.1).
+MAX_DEPTH = 400
 
 
 @attrs.frozen
@@ -56,8 +59,12 @@ class OkxConfig:
     # A connection that brings no message (not even the answer to its ping) for this long
     # is marked unusable and reopened.
     stale_after_seconds: float = setting(10.0, gt=0, le=3600)
-    # bbo-tbt channels (symbols) per WebSocket connection; more symbols open more
-    # connections.
+    # Order book levels per side delivered to the engine: 1 is the best bid and ask alone
+    # (bbo-tbt), 2 to 5 come from books5 (snapshots), more from books (a snapshot, then
+    # updates checked by seqId and checksum). A changed depth restarts the feed.
+    depth: int = setting(20, ge=1, le=MAX_DEPTH)
+    # Channels (symbols) per WebSocket connection; more symbols open more connections.
+    # The books channel (depth above 5) takes at most 30 per connection, as OKX advises.
     max_channels_per_connection: int = setting(100, ge=1, le=MAX_CHANNELS_PER_CONNECTION)
     # Share of each REST endpoint's request limit the daemon allows itself, so that it
     # slows down before OKX answers 50011 "Too Many Requests".

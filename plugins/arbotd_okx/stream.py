@@ -1,4 +1,6 @@
-"""The OKX spot market-data feed: the ``bbo-tbt`` channel of the public WebSocket.
+"""The OKX spot market-data feed: the ``bbo-tbt`` channel of the public WebSocket for the
+best level alone (``depth = 1``), ``books5`` up to 5 levels, ``books`` beyond (their rules
+are in :mod:`arbotd_okx.books`).
 
 Facts (exchange-protocols.md section 3.1, from OKX's ``#overview-websocket-connect`` and
 ``#order-book-trading-market-data-ws-order-book-channel``):
@@ -23,6 +25,12 @@ Facts (exchange-protocols.md section 3.1, from OKX's ``#overview-websocket-conne
   fall below the last one: the feed then reconnects, which starts the sequence afresh.
 * Subscriptions are sent in requests of at most 64 KB of args; symbols are spread over
   connections of ``max_channels_per_connection`` channels.
+* Depth: a ``books`` book whose update does not follow the last ``seqId``, whose
+  checksum does not match, or that is crossed (its best bid at or above its best ask), and
+  a crossed ``books5`` snapshot, is out of sync: the engine forgets that symbol's quote and
+  the feed resubscribes it (unsubscribe, subscribe) for a fresh snapshot, as OKX says to;
+  the connection's other symbols carry on (:mod:`arbotd.exchange.resubscribe`). The
+  updates still in flight for it until then are dropped.
 """
 
 from __future__ import annotations
@@ -30,16 +38,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
 from arbotd import Quote
+from arbotd.exchange import OrderBook, Resubscriptions
 from arbotd.exchange.feed import Backoff, Connection, Resync, WebSocketFeed
+from arbotd_okx.books import (
+    BOOKS5_CHANNEL,
+    BOOKS5_DEPTH,
+    BOOKS_CHANNEL,
+    BOOKS_CHANNELS_PER_CONNECTION,
+    book_checksum,
+    snapshot_levels,
+)
 from arbotd_okx.config import OkxConfig
 from arbotd_okx.symbols import BBO_CHANNEL, chunk, subscribe_requests, to_okx
 
-__all__ = ["OUT_OF_ORDER_LIMIT", "PING_INTERVAL", "OkxFeed", "parse_bbo"]
+__all__ = ["OUT_OF_ORDER_LIMIT", "PING_INTERVAL", "OkxFeed", "channel_for", "parse_bbo"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +69,16 @@ SERVICE_UPGRADE = "64008"
 # Pushes in a row below the last seqId of their symbol after which the sequence is taken
 # to have restarted.
 OUT_OF_ORDER_LIMIT = 3
+# The key of a connection's state holding its Resubscriptions (symbols are uppercase).
+_RESUBSCRIPTIONS = "resubscriptions"
+_GARBLED = (ValueError, KeyError, TypeError, IndexError)
+
+
+def channel_for(depth: int) -> str:
+    """The channel that carries ``depth`` levels per side."""
+    if depth <= 1:
+        return BBO_CHANNEL
+    return BOOKS5_CHANNEL if depth <= BOOKS5_DEPTH else BOOKS_CHANNEL
 
 
 def parse_bbo(
@@ -113,7 +140,8 @@ def _event(message: dict[str, Any]) -> None:
 
 
 class OkxFeed(WebSocketFeed):
-    """OKX spot best bid/ask: an ``arbotd.ExchangeAdapter`` (market data).
+    """OKX spot market data, the best level or ``depth`` levels per side: an
+    ``arbotd.ExchangeAdapter``.
 
     Two feeds compare equal when their settings are equal.
     """
@@ -138,22 +166,32 @@ class OkxFeed(WebSocketFeed):
             clock=clock,
         )
         self.config = config
+        self.depth = config.depth
+        self.channel = channel_for(config.depth)
         # Answers to the pings are what keeps a quiet connection from looking stale.
         self.heartbeat_interval = min(PING_INTERVAL, config.stale_after_seconds / 2)
         self.dropped_out_of_order = 0
         self.sequence_resets = 0
+        # Books found out of sync and resubscribed; updates dropped meanwhile.
+        self.book_resyncs = 0
+        self.dropped_while_resyncing = 0
 
     def __repr__(self) -> str:
         return f"OkxFeed({self.config.resolved_ws_url()!r})"
 
     def connections(self, symbols: Sequence[str]) -> list[Connection]:
-        """One connection per ``max_channels_per_connection`` symbols, each subscribing to
-        the ``bbo-tbt`` channel of its instruments."""
+        """One connection per ``max_channels_per_connection`` symbols (at most
+        :data:`~arbotd_okx.books.BOOKS_CHANNELS_PER_CONNECTION` on ``books``), each
+        subscribing to the depth's channel of its instruments."""
         by_okx = {to_okx(s): s.upper() for s in symbols}
         url = self.config.resolved_ws_url()
+        per_connection = self.config.max_channels_per_connection
+        if self.channel == BOOKS_CHANNEL:
+            per_connection = min(per_connection, BOOKS_CHANNELS_PER_CONNECTION)
         return [
-            Connection(url, {i: by_okx[i] for i in group}, tuple(subscribe_requests(group)))
-            for group in chunk(list(by_okx), self.config.max_channels_per_connection)
+            Connection(url, {i: by_okx[i] for i in group},
+                       tuple(subscribe_requests(group, self.channel)))
+            for group in chunk(list(by_okx), per_connection)
         ]
 
     def heartbeat(self) -> str:
@@ -162,34 +200,153 @@ class OkxFeed(WebSocketFeed):
     def parse(
         self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
     ) -> Quote | None:
+        if self.channel != BBO_CHANNEL:
+            return self._parse_depth(raw, connection, state, received)
         parsed = parse_bbo(raw, connection.symbols, received)
         if parsed is None:
             return None
         seq, prev, quote = parsed
-        if seq is None:
+        if seq is None or self._in_order(quote.symbol, seq, prev, state):
             return quote
+        return None
+
+    def _in_order(self, symbol: str, seq: int, prev: int | None, state: dict[str, Any]) -> bool:
+        """Whether a snapshot push (bbo-tbt, books5) with ``seqId`` ``seq`` is to be used:
+        not below the last one of its symbol, or the documented maintenance reset."""
         # state[symbol] = [last accepted seqId, pushes below it in a row]
-        seen = state.get(quote.symbol)
+        seen = state.get(symbol)
         if seen is None:
-            state[quote.symbol] = [seq, 0]
-            return quote
+            state[symbol] = [seq, 0]
+            return True
         if seq >= seen[0]:
             seen[0], seen[1] = seq, 0
-            return quote
+            return True
         if prev is not None and seq < prev:
             # The documented maintenance reset: the sequence restarts lower, once.
             self.sequence_resets += 1
-            log.info("okx: %s sequence reset from %d to %d", quote.symbol, seen[0], seq)
+            log.info("okx: %s sequence reset from %d to %d", symbol, seen[0], seq)
             seen[0], seen[1] = seq, 0
-            return quote
+            return True
         seen[1] += 1
         if seen[1] >= OUT_OF_ORDER_LIMIT:
             raise Resync(
-                f"{quote.symbol}: {seen[1]} pushes in a row below seqId {seen[0]} "
+                f"{symbol}: {seen[1]} pushes in a row below seqId {seen[0]} "
                 f"(latest {seq}): the sequence restarted"
             )
         self.dropped_out_of_order += 1
         self.problems.warning(
-            "order", "dropped out-of-order push %d < %d for %s", seq, seen[0], quote.symbol
+            "order", "dropped out-of-order push %d < %d for %s", seq, seen[0], symbol
         )
+        return False
+
+    # --- depth: books5 and books -------------------------------------------------------
+
+    def _parse_depth(
+        self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
+    ) -> Quote | None:
+        pending: Resubscriptions | None = state.get(_RESUBSCRIPTIONS)
+        if pending is None:
+            pending = state[_RESUBSCRIPTIONS] = Resubscriptions(
+                timeout=self.config.stale_after_seconds)
+        if received >= pending.deadline:
+            pending.check(received)
+        if raw == "pong":
+            return None
+        message = orjson.loads(raw)
+        try:
+            arg = message["arg"]
+            data = message["data"]
+        except KeyError:
+            _event(message)
+            return None
+        if arg["channel"] != self.channel:
+            raise ValueError(f"a push of channel {arg['channel']!r}, not {self.channel}")
+        inst_id = arg["instId"]
+        symbol = connection.symbols[inst_id]
+        if self.channel == BOOKS5_CHANNEL:
+            return self._books5(inst_id, symbol, data[-1], state, pending, received)
+        return self._books(inst_id, symbol, message["action"], data, state, pending, received)
+
+    def _books5(self, inst_id: str, symbol: str, push: dict[str, Any], state: dict[str, Any],
+                pending: Resubscriptions, received: float) -> Quote | None:
+        """A books5 snapshot: the quote of its levels, unless it is out of order or
+        crossed."""
+        bids = snapshot_levels(push["bids"], self.depth)
+        asks = snapshot_levels(push["asks"], self.depth)
+        exchange_ts = int(push["ts"]) / 1000.0
+        seq = push.get("seqId")
+        if seq is not None:
+            prev = push.get("prevSeqId")
+            if not self._in_order(symbol, int(seq), None if prev is None else int(prev), state):
+                return None
+        if not bids or not asks:
+            return None
+        if bids[0][0] >= asks[0][0]:
+            state.pop(symbol, None)  # the fresh snapshot starts the sequence afresh
+            self._resync(inst_id, symbol, None, pending, received,
+                         f"crossed snapshot (bid {bids[0][0]:g} >= ask {asks[0][0]:g})")
+        pending.arrived(symbol)
+        return Quote(EXCHANGE, symbol, bids[0][0], asks[0][0], bids[0][1], asks[0][1],
+                     exchange_ts, received, bids, asks)
+
+    def _books(self, inst_id: str, symbol: str, action: str, data: list[dict[str, Any]],
+               state: dict[str, Any], pending: Resubscriptions, received: float
+               ) -> Quote | None:
+        """A books snapshot or update, applied to the symbol's book and checked: the
+        quote of its top levels."""
+        exchange_ts = int(data[-1]["ts"]) / 1000.0
+        book: OrderBook | None = state.get(symbol)
+        if action == "update" and (book is None or not book.valid):
+            if pending.awaiting(symbol):
+                self.dropped_while_resyncing += 1  # in flight before the resubscription
+                return None
+            self._resync(inst_id, symbol, book, pending, received, "an update before any snapshot")
+        if action not in ("snapshot", "update"):
+            raise ValueError(f"unknown action {action!r}")
+        if book is None:
+            book = state[symbol] = OrderBook(keep_text=True)
+        for push in data:
+            try:
+                problem = self._apply(book, action, push)
+            except _GARBLED as err:
+                # Part of it may be applied: the book can no longer be trusted.
+                self.skipped_messages += 1
+                problem = f"a push that is not understood ({type(err).__name__}: {err})"
+            if problem is not None:
+                self._resync(inst_id, symbol, book, pending, received, problem)
+        if action == "snapshot":
+            pending.arrived(symbol)
+        return book.quote(EXCHANGE, symbol, self.depth, exchange_ts, received)
+
+    @staticmethod
+    def _apply(book: OrderBook, action: str, push: dict[str, Any]) -> str | None:
+        """Apply one push to ``book``; what is wrong with the book after it, if anything."""
+        seq = push.get("seqId")
+        if action == "snapshot":
+            book.reset(push["bids"], push["asks"], None if seq is None else int(seq))
+        else:
+            prev = push.get("prevSeqId")
+            if prev is not None and book.update_id is not None and int(prev) != book.update_id:
+                return f"prevSeqId {prev} is not the last seqId {book.update_id} (a gap)"
+            book.apply(push["bids"], push["asks"])
+            book.update_id = None if seq is None else int(seq)
+        checksum = push.get("checksum")
+        # 0: no checksum (OKX deprecated it in 2026).
+        if checksum and int(checksum) != (mine := book_checksum(book)):
+            return f"checksum {checksum} does not match the book's {mine}"
+        if book.crossed():
+            bid, ask = book.bids.best(), book.asks.best()
+            assert bid is not None and ask is not None
+            return f"crossed book (bid {bid[0]:g} >= ask {ask[0]:g})"
         return None
+
+    def _resync(self, inst_id: str, symbol: str, book: OrderBook | None,
+                pending: Resubscriptions, received: float, reason: str) -> NoReturn:
+        """Forget the symbol's book and resubscribe it (see :mod:`arbotd.exchange.resubscribe`)."""
+        if book is not None:
+            book.invalidate()
+        self.book_resyncs += 1
+        arg = {"channel": self.channel, "instId": inst_id}
+        messages = (orjson.dumps({"op": "unsubscribe", "args": [arg]}).decode(),
+                    orjson.dumps({"op": "subscribe", "args": [arg]}).decode())
+        pending.resync(symbol, reason, messages, received)

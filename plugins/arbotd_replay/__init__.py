@@ -15,6 +15,11 @@ The first line is exactly this header::
 
     local_ts,exchange_ts,exchange,symbol,bid,ask,bid_size,ask_size
 
+or, in a file whose quotes carry the top levels of their book (``Quote.bids`` and
+``Quote.asks``), this one::
+
+    local_ts,exchange_ts,exchange,symbol,bid,ask,bid_size,ask_size,bids,asks
+
 ========== ============================================================================
 column     meaning
 ========== ============================================================================
@@ -26,6 +31,10 @@ symbol     the exchange-neutral symbol (``BTCUSDT``)
 bid, ask   best bid and best ask price, ``0 < bid <= ask``
 bid_size,  the quantity shown at those prices, in the base currency, ``>= 0``
 ask_size
+bids, asks the book's levels, best first, as ``price:size`` pairs separated by ``;``
+           (``99.9:1.5;99.8:4.0``): the first is the row's best level, then prices go
+           strictly away from it (bids fall, asks rise), sizes ``>= 0``; empty for a
+           quote of the best level only
 ========== ============================================================================
 
 Numbers are written as Python's ``repr`` of the float, which reads back as exactly the
@@ -35,20 +44,22 @@ same value. In pandas::
     quotes = pd.read_csv("quotes.csv.gz")  # compression inferred from the name
 
 A file written with pandas must keep that header and order (``df.to_csv(path,
-index=False)``). ``arbotd record --out FILE`` writes such a file; so does a daemon with
-``[storage] record_quotes = true`` into its database (table ``raw_quotes``), which the
-API's backtests read.
+index=False)``). ``arbotd record --out FILE`` writes such a file, always with the level
+columns; a daemon with ``[storage] record_quotes = true`` keeps the best levels in its
+database (table ``raw_quotes``), which the API's backtests read.
 
 Bad data is never used silently: every bad row is reported as ``FILE:LINE: what was
 wrong`` and skipped and counted by kind (``unsorted``, ``crossed``,
-``non_positive_price``, ``negative_size``, ``unparseable``, ``truncated``), or stops the
-backtest with ``--strict``; a wrong header rejects the whole file.
+``non_positive_price``, ``negative_size``, ``unparseable``, ``truncated``,
+``duplicate``, ``bad_levels``), or stops the backtest with ``--strict``; a wrong header
+rejects the whole file.
 """
 
 from arbotd_replay.backtest import BacktestOptions, BacktestResult, run_backtest
 from arbotd_replay.config import BacktestConfig
 from arbotd_replay.quotefile import (
     COLUMNS,
+    DEPTH_COLUMNS,
     BadDataError,
     DataProblems,
     QuoteFileReader,
@@ -58,6 +69,7 @@ from arbotd_replay.runner import RUNNER_KEY, BacktestRunner
 
 __all__ = [
     "COLUMNS",
+    "DEPTH_COLUMNS",
     "RUNNER_KEY",
     "BacktestConfig",
     "BacktestOptions",

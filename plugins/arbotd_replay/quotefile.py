@@ -1,9 +1,11 @@
 """Recorded quote files: writing them, and reading them back with every bad row reported.
 
-The format is described in the package docstring (:mod:`arbotd_replay`). Reading is the
-backtest's hot path next to the engine: rows are split on commas and parsed with
-``float`` in one tight loop, and only a row that fails a cheap check goes to the slow
-path that says what is wrong with it (quoted fields, a bad number, a crossed book ...).
+The format is described in the package docstring (:mod:`arbotd_replay`): the best level
+of each quote, and, in a file whose header adds the ``bids`` and ``asks`` columns, the
+top levels of its book. Reading is the backtest's hot path next to the engine: rows are
+split on commas and parsed with ``float`` in one tight loop, and only a row that fails a
+cheap check goes to the slow path that says what is wrong with it (quoted fields, a bad
+number, a crossed book ...).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import heapq
 import io
 import logging
 import math
+import operator
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -27,19 +31,26 @@ from arbotd import ArbotError, Quote
 __all__ = [
     "BATCH_SIZE",
     "COLUMNS",
+    "DEPTH_COLUMNS",
     "PROBLEM_KINDS",
     "BadDataError",
     "DataProblems",
     "QuoteFileReader",
     "QuoteFileWriter",
+    "format_levels",
     "format_row",
+    "parse_levels",
 ]
 
 log = logging.getLogger("arbotd_replay")
 
 COLUMNS = ("local_ts", "exchange_ts", "exchange", "symbol", "bid", "ask", "bid_size",
            "ask_size")
+"""The columns of a file of best levels (and the first columns of every file)."""
+DEPTH_COLUMNS = (*COLUMNS, "bids", "asks")
+"""The columns of a file whose quotes carry the top levels of their book."""
 HEADER = ",".join(COLUMNS)
+DEPTH_HEADER = ",".join(DEPTH_COLUMNS)
 BATCH_SIZE = 4096
 """Quotes handed on at a time: large enough that the per-batch work (progress, a trio
 checkpoint) costs nothing per quote, small enough to keep memory flat."""
@@ -52,6 +63,7 @@ PROBLEM_KINDS = {
     "unparseable": "not a valid row",
     "truncated": "file ends in the middle of its compressed data",
     "duplicate": "the same row twice in a row",
+    "bad_levels": "book levels out of order, not numbers or not starting at the best",
 }
 """Kinds of bad data, as counted in a backtest's summary and report."""
 
@@ -61,6 +73,7 @@ says how many more there were (so a broken file cannot flood the log)."""
 
 _INF = math.inf
 _GZIP_MAGIC = b"\x1f\x8b"
+_LEVELS = re.compile(r"[^:;]+:[^:;]+(?:;[^:;]+:[^:;]+)*")
 
 
 class BadDataError(ArbotError):
@@ -109,11 +122,70 @@ class DataProblems:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def format_row(quote: Quote) -> str:
+def format_row(quote: Quote, *, levels: bool = False) -> str:
     """One line of the format; ``repr`` of a float is the shortest text that reads back
-    as the same float, so a replay sees exactly the prices and times that were recorded."""
-    return (f"{quote.received_ts!r},{quote.exchange_ts!r},{quote.exchange},{quote.symbol},"
-            f"{quote.bid!r},{quote.ask!r},{quote.bid_size!r},{quote.ask_size!r}\n")
+    as the same float, so a replay sees exactly the prices and times that were recorded.
+    With ``levels``, the ``bids`` and ``asks`` fields follow (empty for a quote of the
+    best level only)."""
+    best = (f"{quote.received_ts!r},{quote.exchange_ts!r},{quote.exchange},{quote.symbol},"
+            f"{quote.bid!r},{quote.ask!r},{quote.bid_size!r},{quote.ask_size!r}")
+    if not levels:
+        return best + "\n"
+    return f"{best},{format_levels(quote.bids)},{format_levels(quote.asks)}\n"
+
+
+def format_levels(levels: tuple[tuple[float, float], ...] | None) -> str:
+    """``price:size;price:size;...`` best first; ``""`` for ``None`` (no book)."""
+    if not levels:
+        return ""
+    return ";".join(f"{price!r}:{size!r}" for price, size in levels)
+
+
+def parse_levels(text: str) -> tuple[tuple[float, float], ...] | None:
+    """The levels of a ``bids`` or ``asks`` field, ``None`` for an empty one. Raises
+    ``ValueError`` for text that is not ``price:size`` pairs of numbers (their order and
+    values are checked by the reader)."""
+    prices, sizes = _split_levels(text)
+    return tuple(zip(prices, sizes, strict=True)) if prices else None
+
+
+_NO_LEVELS: tuple[list[float], list[float]] = ([], [])
+
+
+def _split_levels(text: str) -> tuple[list[float], list[float]]:
+    """The prices and the sizes of a ``bids`` or ``asks`` field (empty lists for an empty
+    field); raises ``ValueError`` as :func:`parse_levels` does."""
+    if not text:
+        return _NO_LEVELS
+    try:
+        if _LEVELS.fullmatch(text) is None:
+            raise ValueError
+        numbers = list(map(float, text.replace(":", ";").split(";")))
+    except ValueError:
+        raise ValueError(f"not price:size pairs of numbers separated by ';': "
+                         f"{text[:40]!r}") from None
+    return numbers[::2], numbers[1::2]
+
+
+def _levels_fault(prices: list[float], sizes: list[float], best_price: float,
+                  best_size: float, descending: bool) -> str | None:
+    """What is wrong with one side's levels, or ``None``: they must start at the best
+    level, go strictly away from it, and have positive finite prices and finite sizes
+    of at least 0. Runs for every row of a file with levels: each test is one call into
+    C over the whole side."""
+    if prices[0] != best_price or sizes[0] != best_size:
+        return f"the first level {prices[0]!r}:{sizes[0]!r} is not the best"
+    # A sum is NaN or infinite when any term is.
+    if not (math.isfinite(sum(prices)) and math.isfinite(sum(sizes))):
+        return "a price or size is not a finite number"
+    if not all(map(operator.gt if descending else operator.lt, prices, prices[1:])):
+        return ("prices must fall strictly from the best" if descending
+                else "prices must rise strictly from the best")
+    if prices[-1 if descending else 0] <= 0.0:
+        return "a price is zero or negative"
+    if min(sizes) < 0.0:
+        return "a size is negative"
+    return None
 
 
 class QuoteFileWriter:
@@ -126,11 +198,15 @@ class QuoteFileWriter:
     warning. Every ``sync_seconds`` (wall time) the compressed stream is flushed to disk,
     so a recorder killed outright leaves a file readable up to that point; :meth:`close`
     writes the gzip trailer.
+
+    With ``levels`` the file has the ``bids`` and ``asks`` columns and keeps every level
+    the quotes carry; without, it keeps their best levels only.
     """
 
     def __init__(self, path: Path, *, reorder_seconds: float = 2.0,
-                 sync_seconds: float = 5.0) -> None:
+                 sync_seconds: float = 5.0, levels: bool = False) -> None:
         self.path = path
+        self.levels = levels
         self.reorder_seconds = reorder_seconds
         self.sync_seconds = sync_seconds
         self.written = 0
@@ -143,7 +219,7 @@ class QuoteFileWriter:
             self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0)
             binary = self._gzip
         self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
-        self._text.write(HEADER + "\n")
+        self._text.write((DEPTH_HEADER if levels else HEADER) + "\n")
         self._pending: list[tuple[float, int, str]] = []
         self._sequence = 0
         self._written_until = -_INF
@@ -160,7 +236,8 @@ class QuoteFileWriter:
                             self.late, self.reorder_seconds)
             return
         self._sequence += 1
-        heapq.heappush(self._pending, (stamp, self._sequence, format_row(quote)))
+        heapq.heappush(self._pending, (stamp, self._sequence,
+                                       format_row(quote, levels=self.levels)))
         self._write_until(stamp - self.reorder_seconds)
         if time.monotonic() >= self._next_sync:
             self.sync()
@@ -202,11 +279,12 @@ class QuoteFileReader:
     """Reads one recorded file in batches of :class:`arbotd.Quote`, from ``start``
     (included) to ``end`` (excluded), skipping bad rows into ``problems``.
 
-    A header other than exactly :data:`COLUMNS` rejects the whole file with
-    :class:`BadDataError` at :meth:`open` (a column the reader does not know could hold
-    what the rows mean; a missing one leaves them meaningless). Rows must be in
-    ``local_ts`` order: a row earlier than the last row used is skipped as ``unsorted``.
-    Since the file is sorted, reading stops at the first row at or after ``end``.
+    A header other than exactly :data:`COLUMNS` or :data:`DEPTH_COLUMNS` rejects the
+    whole file with :class:`BadDataError` at :meth:`open` (a column the reader does not
+    know could hold what the rows mean; a missing one leaves them meaningless). Rows must
+    be in ``local_ts`` order: a row earlier than the last row used is skipped as
+    ``unsorted``. Since the file is sorted, reading stops at the first row at or after
+    ``end``. ``levels`` tells, once the file is open, whether its quotes carry book levels.
     """
 
     def __init__(self, path: Path, problems: DataProblems, *, start: float = -_INF,
@@ -218,6 +296,7 @@ class QuoteFileReader:
         self.end = end
         self.batch_size = batch_size
         self.rows = 0
+        self.levels = False
         self._raw: IO[bytes] | None = None
         self._text: IO[str] | None = None
         self._size = 1
@@ -247,14 +326,16 @@ class QuoteFileReader:
 
     def _check_header(self, line: str) -> None:
         names = [name.strip() for name in line.lstrip("\ufeff").rstrip("\r\n").split(",")]
-        if tuple(names) == COLUMNS:
+        if tuple(names) in (COLUMNS, DEPTH_COLUMNS):
+            self.levels = len(names) == len(DEPTH_COLUMNS)
             return
         self.close()
-        expected = f"expected the header {HEADER}"
+        expected = f"expected the header {HEADER} (or {HEADER},bids,asks with book levels)"
         if not line:
             raise BadDataError(f"{self.name}: the file is empty; {expected}")
-        unknown = [n for n in names if n not in COLUMNS]
-        missing = [c for c in COLUMNS if c not in names]
+        unknown = [n for n in names if n not in DEPTH_COLUMNS]
+        wanted = DEPTH_COLUMNS if {"bids", "asks"} & set(names) else COLUMNS
+        missing = [c for c in wanted if c not in names]
         parts = []
         if unknown:
             shown = ", ".join(repr(n) for n in unknown)
@@ -294,11 +375,14 @@ class QuoteFileReader:
     def _read(self) -> Iterator[list[Quote]]:
         assert self._text is not None
         start, end, size = self.start, self.end, self.batch_size
+        depth = self.levels
         last = -_INF  # local_ts of the last row used
         line_number = 1
         batch: list[Quote] = []
         append = batch.append
         text = self._text
+        bid_prices, bid_sizes = ask_prices, ask_sizes = _NO_LEVELS
+        fault = _levels_fault
         try:
             previous = ""
             for line_number, line in enumerate(text, 2):
@@ -314,7 +398,12 @@ class QuoteFileReader:
                         # Names are taken as they stand below, and "ex_a " would be
                         # an exchange of its own: the slow path strips them.
                         raise ValueError
-                    lt_s, et_s, exchange, symbol, b_s, a_s, bs_s, as_s = line.split(",")
+                    best = line
+                    if depth:
+                        best, bids_s, asks_s = line.rsplit(",", 2)
+                        bid_prices, bid_sizes = _split_levels(bids_s)
+                        ask_prices, ask_sizes = _split_levels(asks_s.rstrip("\r\n"))
+                    lt_s, et_s, exchange, symbol, b_s, a_s, bs_s, as_s = best.split(",")
                     local = float(lt_s)
                     stamp = float(et_s)
                     bid = float(b_s)
@@ -325,15 +414,24 @@ class QuoteFileReader:
                     row = self._parse_slowly(line, line_number)
                     if row is None:
                         continue
-                    local, stamp, exchange, symbol, bid, ask, bid_size, ask_size = row
+                    (local, stamp, exchange, symbol, bid, ask, bid_size, ask_size,
+                     (bid_prices, bid_sizes), (ask_prices, ask_sizes)) = row
                 # One chained test for the common case; _judge says what is wrong.
                 if (last <= local < end and 0.0 < bid <= ask < _INF and 0.0 <= bid_size < _INF
                         and 0.0 <= ask_size < _INF and -_INF < stamp < _INF and exchange
-                        and symbol):
+                        and symbol
+                        and (not bid_prices
+                             or fault(bid_prices, bid_sizes, bid, bid_size, True) is None)
+                        and (not ask_prices
+                             or fault(ask_prices, ask_sizes, ask, ask_size, False) is None)):
                     last = local
                     if local >= start:
-                        append(Quote(exchange, symbol, bid, ask, bid_size, ask_size, stamp,
-                                     local))
+                        append(Quote(
+                            exchange, symbol, bid, ask, bid_size, ask_size, stamp, local,
+                            tuple(zip(bid_prices, bid_sizes, strict=True)) if bid_prices
+                            else None,
+                            tuple(zip(ask_prices, ask_sizes, strict=True)) if ask_prices
+                            else None))
                         if len(batch) >= size:
                             self.rows += len(batch)
                             yield batch
@@ -341,7 +439,8 @@ class QuoteFileReader:
                             append = batch.append
                     continue
                 if self._judge(line_number, last, local, exchange, symbol, bid, ask,
-                               bid_size, ask_size, stamp):
+                               bid_size, ask_size, stamp, (bid_prices, bid_sizes),
+                               (ask_prices, ask_sizes)):
                     break  # at or past the end
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
             self.problems.add(f"{self.name}:{line_number + 1}", "truncated",
@@ -357,11 +456,15 @@ class QuoteFileReader:
 
     def _judge(self, line_number: int, last: float, local: float, exchange: str,
                symbol: str, bid: float, ask: float, bid_size: float, ask_size: float,
-               stamp: float = 0.0) -> bool:
+               stamp: float = 0.0, bids: tuple[list[float], list[float]] = _NO_LEVELS,
+               asks: tuple[list[float], list[float]] = _NO_LEVELS) -> bool:
         """Record what is wrong with a row that failed the quick test; ``True`` when the
-        row is fine but at or after ``end`` (reading stops)."""
+        row is fine but at or after ``end`` (reading stops). ``bids`` and ``asks`` are
+        the levels' prices and sizes."""
         where = f"{self.name}:{line_number}"
         add = self.problems.add
+        bids_fault = bids[0] and _levels_fault(*bids, bid, bid_size, True)
+        asks_fault = asks[0] and _levels_fault(*asks, ask, ask_size, False)
         if not math.isfinite(local):
             add(where, "unparseable", f"local_ts is {local!r}")
         elif not math.isfinite(stamp):
@@ -375,6 +478,10 @@ class QuoteFileReader:
         elif not (0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF):
             add(where, "negative_size",
                 f"bid_size {bid_size!r} / ask_size {ask_size!r}: sizes must be >= 0")
+        elif bids_fault:
+            add(where, "bad_levels", f"bids: {bids_fault}")
+        elif asks_fault:
+            add(where, "bad_levels", f"asks: {asks_fault}")
         elif local < last:
             add(where, "unsorted", f"local_ts {local!r} is earlier than the row before "
                                    f"({last!r}); rows must be in local_ts order")
@@ -385,19 +492,28 @@ class QuoteFileReader:
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write
         them), spaces around fields (names are stripped), a blank line (skipped
-        quietly), or a bad one (recorded, ``None``)."""
+        quietly), or a bad one (recorded, ``None``). Always ten values, ``bids`` and
+        ``asks`` as their prices and sizes (empty in a file without them)."""
         if not line.strip():
             return None
         where = f"{self.name}:{line_number}"
+        columns = DEPTH_COLUMNS if self.levels else COLUMNS
         fields = next(csv.reader([line]), [])
-        if len(fields) != len(COLUMNS):
+        if len(fields) != len(columns):
             self.problems.add(where, "unparseable",
-                              f"expected {len(COLUMNS)} fields, got {len(fields)}")
+                              f"expected {len(columns)} fields, got {len(fields)}")
             return None
         values: list[Any] = []
-        for name, field in zip(COLUMNS, fields, strict=True):
+        for name, field in zip(columns, fields, strict=True):
             if name in ("exchange", "symbol"):
                 values.append(field.strip())
+                continue
+            if name in ("bids", "asks"):
+                try:
+                    values.append(_split_levels(field.strip()))
+                except ValueError as err:
+                    self.problems.add(where, "bad_levels", f"{name}: {err}")
+                    return None
                 continue
             try:
                 values.append(float(field))
@@ -405,6 +521,8 @@ class QuoteFileReader:
                 self.problems.add(where, "unparseable", f"{name}: {field.strip()!r} is not a "
                                                         "number")
                 return None
+        if not self.levels:
+            values += [_NO_LEVELS, _NO_LEVELS]
         return tuple(values)
 
 

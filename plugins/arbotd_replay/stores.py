@@ -71,7 +71,12 @@ class ResultStore:
 class RecordingStore:
     """Writes every quote to ``path`` (see :class:`QuoteFileWriter`); keeps nothing else.
     The file is created at :meth:`open` and complete (gzip trailer written) once
-    :meth:`close` returns, which the core does on every way the recorder stops."""
+    :meth:`close` returns, which the core does on every way the recorder stops.
+
+    The file always has the ``bids`` and ``asks`` columns: which feeds give book levels
+    is known only once their quotes arrive, and a recording is market that cannot be had
+    again, so none of it is left out (a quote of the best level only leaves them
+    empty)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -88,7 +93,7 @@ class RecordingStore:
         return self.writer.late if self.writer is not None else 0
 
     async def open(self) -> StoredState:
-        self.writer = QuoteFileWriter(self.path)
+        self.writer = QuoteFileWriter(self.path, levels=True)
         log.info("recording every quote to %s", self.path)
         return StoredState()
 

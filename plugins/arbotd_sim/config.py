@@ -17,7 +17,11 @@ import attrs
 
 from arbotd import setting
 
-__all__ = ["DEFAULT_START_PRICES", "PaperConfig", "SimulationConfig"]
+__all__ = ["DEFAULT_START_PRICES", "MAX_DEPTH_LEVELS", "PaperConfig", "SimulationConfig"]
+
+MAX_DEPTH_LEVELS = 50
+"""Most levels a simulated venue's quotes carry per side (Bybit's deepest spot stream
+has 50)."""
 
 DEFAULT_START_PRICES: dict[str, float] = {
     "BTCUSDT": 65_000.0,
@@ -120,6 +124,12 @@ class SimulationConfig:
     # notionals in the quote currency and converted to base units at the quote's price.
     size_min_usd: float = setting(1_000.0, gt=0)
     size_max_usd: float = setting(20_000.0, gt=0)
+    # Levels of the book each quote carries per side: 1 = the best bid and ask only (the
+    # quotes of a level-1 feed); N > 1 adds N - 1 levels behind the best, each a half
+    # spread (x U(0.5, 1.5)) further out, showing a notional drawn like the best level's
+    # times 1 + k / 2 at level k (thicker away from the touch, on average). The best
+    # level is the same whatever N is.
+    depth_levels: int = setting(1, ge=1, le=MAX_DEPTH_LEVELS)
     # Dislocations, per venue and symbol: how many an hour on average (a Poisson process),
     # how far the venue's price moves away from the others (in bp, +/-20 % per event, up
     # or down), and for how long before it snaps back.

@@ -28,13 +28,24 @@ Processes, per tick of ``dt`` seconds:
   ``+/- dislocation_bps`` (x U(0.8, 1.2)) for ``dislocation_seconds``; overlapping ones add;
 * the venue's mid is ``P * (1 + y + d)``; half-spread ``half_spread_bps`` x U(0.75, 1.25);
   bid rounded down and ask up to the symbol's price tick; displayed sizes U(size_min_usd,
-  size_max_usd) of notional, in base units rounded to the symbol's lot.
+  size_max_usd) of notional, in base units rounded to the symbol's lot;
+* with ``depth_levels`` N > 1, behind the best level of each side N - 1 more, resting
+  orders that follow the touch: level ``k`` is ``half_spread_bps`` x U(0.5, 1.5) of the
+  price (at least one tick) beyond level ``k - 1`` and shows U(size_min_usd,
+  size_max_usd) x (1 + k / 2) of notional in base units, so that the book thickens away
+  from the touch. The whole tail is drawn at each block's start; then at every tick one
+  level of each side, chosen at random, is drawn afresh (as a diff-depth stream changes
+  a few levels per update), which keeps a deep book as cheap to quote as the best level.
+  These draws come from a generator of their own (``(seed, "depth", venue, symbol,
+  block)``): the best levels, the path and everything else are the same whatever N is.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -42,9 +53,19 @@ from collections.abc import Callable, Iterator, Sequence
 from arbotd import Quote
 from arbotd_sim.config import SimulationConfig
 
-__all__ = ["BLOCK_TICKS", "SECONDS_PER_YEAR", "VenueSimulator", "price_decimals", "stable_seed"]
+__all__ = [
+    "BLOCK_TICKS",
+    "DEPTH_GROWTH",
+    "SECONDS_PER_YEAR",
+    "VenueSimulator",
+    "price_decimals",
+    "stable_seed",
+]
 
 BLOCK_TICKS = 1024
+DEPTH_GROWTH = 0.5
+"""How much more notional each level further from the touch shows: level ``k`` shows
+``1 + DEPTH_GROWTH * k`` times what the best level's draw would."""
 SECONDS_PER_YEAR = 365 * 86_400.0  # crypto trades every day of the year
 _BPS = 1e-4
 
@@ -143,6 +164,12 @@ class _SymbolSim:
         "_basis_end",
         "_basis_sd",
         "_block",
+        "_depth",
+        "_depth_gaps",
+        "_depth_offsets",
+        "_depth_rng",
+        "_depth_sizes",
+        "_depth_step",
         "_disl",
         "_disl_bps",
         "_disl_next",
@@ -185,6 +212,13 @@ class _SymbolSim:
         self._size_lo = config.size_min_usd
         self._size_span = config.size_max_usd - config.size_min_usd
         self._half = config.half_spread_bps * _BPS
+        # Levels behind the best, per side (bids, asks): the gap to the level before in
+        # price ticks, the distance from the best (the gaps added up) and the size.
+        self._depth = config.depth_levels - 1
+        self._depth_step = config.half_spread_bps * _BPS
+        self._depth_gaps: tuple[list[int], list[int]] = ([], [])
+        self._depth_offsets: tuple[list[int], list[int]] = ([], [])
+        self._depth_sizes: tuple[list[float], list[float]] = ([], [])
 
         self._path_sd = config.annual_volatility * math.sqrt(dt / SECONDS_PER_YEAR)
         self._walk = _bridge_table(0.0, BLOCK_TICKS)
@@ -223,6 +257,20 @@ class _SymbolSim:
         self._rng = random.Random(
             stable_seed(self._seed, "venue", self.exchange, self.symbol, block)
         )
+        if self._depth:
+            self._depth_rng = random.Random(
+                stable_seed(self._seed, "depth", self.exchange, self.symbol, block)
+            )
+            price = self.true_price()
+            for side in (0, 1):
+                gaps, sizes = self._depth_gaps[side], self._depth_sizes[side]
+                gaps.clear()
+                sizes.clear()
+                for k in range(1, self._depth + 1):
+                    gap, size = self._draw_level(k, price)
+                    gaps.append(gap)
+                    sizes.append(size)
+                self._depth_offsets[side][:] = itertools.accumulate(gaps)
         if fresh:
             self._events = []
             lookback = -(-self._disl_ticks // BLOCK_TICKS)
@@ -272,6 +320,29 @@ class _SymbolSim:
         self._usd_bid = self._size_lo + self._size_span * rand()
         self._usd_ask = self._size_lo + self._size_span * rand()
 
+    def _draw_level(self, k: int, price: float) -> tuple[int, float]:
+        """Level ``k`` behind the best: its gap to level ``k - 1`` in price ticks and its
+        size in base units, at ``price``."""
+        rand = self._depth_rng.random
+        gap = max(1, int(price * self._depth_step * self._price_scale * (0.5 + rand())))
+        usd = (self._size_lo + self._size_span * rand()) * (1.0 + DEPTH_GROWTH * k)
+        lots = self._size_scale
+        return gap, (int(usd / price * lots) or 1) / lots
+
+    def _change_depth(self) -> None:
+        """Draw one level of each side afresh: every tick, quoted or not, so that a seek
+        lands on the same book as stepping."""
+        price = self.true_price()
+        depth = self._depth
+        rand = self._depth_rng.random
+        draw = self._draw_level
+        accumulate = itertools.accumulate
+        for gaps, sizes, offsets in zip(self._depth_gaps, self._depth_sizes,
+                                        self._depth_offsets, strict=True):
+            k = int(rand() * depth)
+            gaps[k], sizes[k] = draw(k + 1, price)
+            offsets[:] = accumulate(gaps)
+
     def advance(self) -> None:
         """Move to the next tick."""
         i = self._i + 1
@@ -296,6 +367,8 @@ class _SymbolSim:
         if self.tick >= self._disl_next:
             self._refresh_dislocation()
         self._draw_cosmetics()
+        if self._depth:
+            self._change_depth()
 
     def seek(self, tick: int) -> None:
         """Jump to ``tick``: the same state as reaching it one tick at a time."""
@@ -321,15 +394,24 @@ class _SymbolSim:
         if ask_ticks <= bid_ticks:
             ask_ticks = bid_ticks + 1
         lots = self._size_scale
+        bid = bid_ticks / scale
+        ask = ask_ticks / scale
+        bid_size = (int(self._usd_bid / mid * lots) or 1) / lots
+        ask_size = (int(self._usd_ask / mid * lots) or 1) / lots
+        if not self._depth:
+            return Quote(self.exchange, self.symbol, bid, ask, bid_size, ask_size,
+                         timestamp, timestamp)
+        bid_offsets, ask_offsets = self._depth_offsets
+        bid_sizes, ask_sizes = self._depth_sizes
+        if bid_offsets[-1] >= bid_ticks:  # a bid would be at zero or below: fewer bids
+            count = bisect.bisect_left(bid_offsets, bid_ticks)
+            bid_offsets, bid_sizes = bid_offsets[:count], bid_sizes[:count]
         return Quote(
-            self.exchange,
-            self.symbol,
-            bid_ticks / scale,
-            ask_ticks / scale,
-            (int(self._usd_bid / mid * lots) or 1) / lots,
-            (int(self._usd_ask / mid * lots) or 1) / lots,
-            timestamp,
-            timestamp,
+            self.exchange, self.symbol, bid, ask, bid_size, ask_size, timestamp, timestamp,
+            ((bid, bid_size),
+             *zip([(bid_ticks - o) / scale for o in bid_offsets], bid_sizes, strict=True)),
+            ((ask, ask_size),
+             *zip([(ask_ticks + o) / scale for o in ask_offsets], ask_sizes, strict=True)),
         )
 
 

@@ -3,15 +3,24 @@
 An order waits ``fill_delay_seconds``, then:
 
 - is rejected with probability ``reject_rate``;
-- an immediate-or-cancel limit order (a trade's entry legs) fills at the venue's best
-  price at that moment if it is at or better than the limit, up to the displayed size,
-  and only ``partial_fill_ratio`` of it with probability ``partial_fill_rate``;
-  otherwise it expires unfilled (the price moved away);
-- a market order (a hedge or an unwind) fills completely at the best price.
+- an immediate-or-cancel limit order (a trade's entry legs) walks the venue's book as it
+  is at that moment, best level first: a buy takes the asks priced at or below its limit,
+  a sell the bids at or above it, until its quantity is filled or no level within the
+  limit is left; with probability ``partial_fill_rate`` it fills only
+  ``partial_fill_ratio`` of what it could have taken. When even the best level is beyond
+  the limit it expires unfilled (the price moved away);
+- a market order (a hedge or an unwind) walks the book the same way without a limit, to
+  its full quantity or until the book's levels run out (the rest is not filled). A venue
+  that quotes its best level only (no ``bids``/``asks``) fills it completely at the best
+  price, as nothing is known of the book behind it.
 
-The taker fee is charged in the quote currency. Every random choice comes from a
-generator seeded with ``seed`` and the order's client id, so it does not depend on the
-order in which concurrent legs happen to run.
+Each level taken is a :class:`~arbotd.Fill` of its own, at that level's price (as an
+exchange reports the trades of one order), so the order's average price is the
+volume-weighted price of the levels it took. With one level this is one fill at the best
+price, up to the displayed size. The taker fee is charged on each fill's notional, in the
+quote currency. Every random choice comes from a generator seeded with ``seed`` and the
+order's client id, so it does not depend on the order in which concurrent legs happen to
+run.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ log = logging.getLogger(__name__)
 
 # A venue whose last quote is older than this has no price to fill at.
 MAX_QUOTE_AGE_SECONDS = 10.0
+_UNLIMITED = Decimal("Infinity")
 
 
 class PaperExecutor:
@@ -120,36 +130,46 @@ class PaperExecutor:
             return attrs.evolve(order, status=OrderStatus.REJECTED,
                                 reason="no recent price on the venue"), []
         buying = order.side is Side.BUY
-        price = to_decimal(quote.ask if buying else quote.bid)
+        levels = book_levels(quote, order.side, market=order.purpose != "entry")
         quantity = order.quantity
         if order.purpose == "entry":
-            if (price > order.price) if buying else (price < order.price):
+            best = levels[0][0]
+            if (best > order.price) if buying else (best < order.price):
                 return attrs.evolve(order, status=OrderStatus.EXPIRED,
-                                    reason=f"price moved to {price}, beyond the limit"), []
-            shown = to_decimal(quote.ask_size if buying else quote.bid_size)
-            quantity = min(quantity, shown)
+                                    reason=f"price moved to {best}, beyond the limit"), []
+            levels = within_limit(levels, order.side, order.price)
+            quantity = min(quantity, sum(size for _, size in levels))
             if rng.random() < settings.partial_fill_rate:
                 ratio = to_decimal(settings.partial_fill_ratio)
                 quantity = (quantity * ratio).quantize(Decimal("1e-8"))
-        if quantity <= 0:
+        taken = walk(levels, quantity)
+        if not taken:
             return attrs.evolve(order, status=OrderStatus.EXPIRED, reason="no size"), []
         _, quote_asset = split_symbol(order.symbol)
         fee_rate = to_decimal(self._fee(order.exchange))
-        fill = Fill(
-            order_id=order.client_order_id,
-            trade_id=order.trade_id,
-            exchange=order.exchange,
-            symbol=order.symbol,
-            side=order.side,
-            price=price,
-            quantity=quantity,
-            fee=price * quantity * fee_rate,
-            fee_asset=quote_asset,
-            timestamp=self.runtime.clock(),
-        )
-        status = OrderStatus.FILLED if quantity == order.quantity else OrderStatus.PARTIALLY_FILLED
-        return attrs.evolve(order, status=status, filled_quantity=quantity,
-                            exchange_order_id=f"paper-{order.client_order_id}"), [fill]
+        now = self.runtime.clock()
+        fills = [
+            Fill(
+                order_id=order.client_order_id,
+                trade_id=order.trade_id,
+                exchange=order.exchange,
+                symbol=order.symbol,
+                side=order.side,
+                price=price,
+                quantity=size,
+                fee=price * size * fee_rate,
+                fee_asset=quote_asset,
+                timestamp=now,
+            )
+            for price, size in taken
+        ]
+        filled = sum(size for _, size in taken)
+        status = OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED
+        reason = None
+        if filled < quantity:  # a market order that took every level the book shows
+            reason = f"the book's {len(levels)} levels ran out after {filled}"
+        return attrs.evolve(order, status=status, filled_quantity=filled, reason=reason,
+                            exchange_order_id=f"paper-{order.client_order_id}"), fills
 
     def cancel_order(self, client_order_id: str) -> bool:
         """Cancel a paper order still waiting for its fill delay; ``False`` when it is not
@@ -179,3 +199,48 @@ class PaperExecutor:
         engine = self.runtime.engine
         assert engine is not None
         return engine.market.fees.get(exchange, 0.001)
+
+
+# --- walking the book -------------------------------------------------------------------------
+
+Levels = list[tuple[Decimal, Decimal]]
+
+
+def book_levels(quote: Quote, side: Side, *, market: bool = False) -> Levels:
+    """The levels an order of ``side`` takes from, best first, as decimals: the asks for a
+    buy, the bids for a sell. A quote of the best level only gives that level; for a
+    ``market`` order its size is unlimited (nothing is known of the book behind it, and a
+    hedge or unwind must not be left half done for want of a number)."""
+    buying = side is Side.BUY
+    if market and (quote.asks if buying else quote.bids) is None:
+        best = quote.ask if buying else quote.bid
+        return [(to_decimal(best), _UNLIMITED)]
+    pairs = quote.ask_levels if buying else quote.bid_levels
+    return [(to_decimal(price), to_decimal(size)) for price, size in pairs]
+
+
+def within_limit(levels: Levels, side: Side, limit: Decimal) -> Levels:
+    """The leading ``levels`` an order limited to ``limit`` may take: priced at or below it
+    for a buy, at or above it for a sell."""
+    buying = side is Side.BUY
+    usable = []
+    for price, size in levels:
+        if (price > limit) if buying else (price < limit):
+            break
+        usable.append((price, size))
+    return usable
+
+
+def walk(levels: Levels, quantity: Decimal) -> Levels:
+    """``(price, quantity)`` taken from each level in turn until ``quantity`` is filled or
+    the levels run out; levels of no size are passed over."""
+    taken = []
+    remaining = quantity
+    for price, size in levels:
+        if remaining <= 0:
+            break
+        take = min(size, remaining)
+        if take > 0:
+            taken.append((price, take))
+            remaining -= take
+    return taken

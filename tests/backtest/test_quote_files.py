@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from arbotd import Quote
-from arbotd_replay import COLUMNS, BadDataError, DataProblems, QuoteFileReader, QuoteFileWriter
+from arbotd_replay import (
+    COLUMNS,
+    DEPTH_COLUMNS,
+    BadDataError,
+    DataProblems,
+    QuoteFileReader,
+    QuoteFileWriter,
+)
 
 HEADER = ",".join(COLUMNS)
 EPOCH = 1_750_000_000.0
@@ -175,3 +182,90 @@ def test_spaces_around_names_do_not_make_another_exchange(tmp_path: Path) -> Non
     assert [(q.exchange, q.symbol) for q in quotes] == [
         ("ex_a", "BTCUSDT"), ("ex_a", "BTCUSDT"), ("ex_b", "BTCUSDT")]
     assert problems.messages == [f"{path}:5: exchange or symbol is empty"]
+
+
+# --- book levels ------------------------------------------------------------------------------
+
+DEPTH_HEADER = ",".join(DEPTH_COLUMNS)
+
+
+def deep_quote(t: float, exchange: str = "ex_a", levels: int = 5) -> Quote:
+    bids = tuple((100.0 - k / 3, k + 1 / 7) for k in range(levels))
+    asks = tuple((100.1 + k * 0.1, 2.0 * k + 1e-8) for k in range(levels))
+    return Quote(exchange, "BTCUSDT", bids[0][0], asks[0][0], bids[0][1], asks[0][1],
+                 t - 0.003, t, bids, asks)
+
+
+def test_quotes_with_book_levels_read_back_exactly(tmp_path: Path) -> None:
+    # levels of every quote, and quotes of the best level only among them
+    quotes = [deep_quote(EPOCH + i / 3, f"ex_{i % 3}", levels=1 + i % 20) if i % 4
+              else quote(EPOCH + i / 3) for i in range(3000)]
+    writer = QuoteFileWriter(tmp_path / "q.csv.gz", reorder_seconds=0, levels=True)
+    writer.write_all(quotes)
+    writer.close()
+    reader = QuoteFileReader(tmp_path / "q.csv.gz", DataProblems(strict=True)).open()
+    assert reader.levels
+    back = [q for batch in reader.batches() for q in batch]
+    assert back == quotes
+    assert back[0].bids is None and len(back[1].bids) == 2 and len(back[19].asks) == 20
+    with gzip.open(tmp_path / "q.csv.gz", "rt") as stream:
+        assert stream.readline().strip() == DEPTH_HEADER
+        assert stream.readline().rstrip("\n").endswith(",1.5,1.5,,")  # no book: empty
+        assert stream.readline().rstrip("\n").endswith(
+            ",100.0:0.14285714285714285;99.66666666666667:1.1428571428571428,"
+            "100.1:1e-08;100.19999999999999:2.00000001")
+
+
+def test_a_file_of_best_levels_keeps_only_the_best(tmp_path: Path) -> None:
+    writer = QuoteFileWriter(tmp_path / "q.csv", reorder_seconds=0)
+    writer.write(deep_quote(EPOCH))
+    writer.close()
+    assert (tmp_path / "q.csv").read_text().splitlines()[0] == HEADER
+    reader = QuoteFileReader(tmp_path / "q.csv", DataProblems(strict=True)).open()
+    [[back]] = list(reader.batches())
+    assert not reader.levels and back.bids is None and back.asks is None
+    assert (back.bid, back.ask, back.bid_size) == (100.0, 100.1, 1 / 7)
+
+
+BEST = f"{EPOCH!r},{EPOCH!r},ex_a,BTCUSDT,99.9,100.1,1.0,2.0"
+
+
+@pytest.mark.parametrize(("levels", "words"), [
+    ("99.9:1.0;99.8:3.0,100.1:2.0;100.3:1.0", None),
+    (",", None),  # no book: the best level only
+    ('"99.9:1.0;99.8:3.0","100.1:2.0"', None),  # quoted by a spreadsheet
+    ("99.9:1.0;99.95:3.0,100.1:2.0", "bids: prices must fall strictly from the best"),
+    ("99.9:1.0;99.9:3.0,100.1:2.0", "bids: prices must fall strictly from the best"),
+    ("99.9:1.0,100.1:2.0;100.0:1.0", "asks: prices must rise strictly from the best"),
+    ("99.8:1.0,100.1:2.0", "bids: the first level 99.8:1.0 is not the best"),
+    ("99.9:1.0,100.1:2.5", "asks: the first level 100.1:2.5 is not the best"),
+    ("99.9:1.0;99.8:-3.0,", "bids: a size is negative"),
+    ("99.9:1.0;-1.0:3.0,", "bids: a price is zero or negative"),
+    ("99.9:1.0;99.8:nan,", "bids: a price or size is not a finite number"),
+    (",100.1:2.0;inf:1.0", "asks: a price or size is not a finite number"),
+    ("99.9:1.0:3.0,", "bids: not price:size pairs"),
+    ("99.9:1.0;,", "bids: not price:size pairs"),
+    ("99.9:1.0;99.8:x,", "bids: not price:size pairs"),
+])
+def test_bad_levels_are_reported_and_skipped(tmp_path: Path, levels: str,
+                                             words: str | None) -> None:
+    path = write_rows(tmp_path / "q.csv", [f"{BEST},{levels}"], header=DEPTH_HEADER)
+    quotes, problems = read(path)
+    if words is None:
+        assert len(quotes) == 1 and problems.total == 0
+        assert quotes[0].bids in (None, ((99.9, 1.0), (99.8, 3.0)))
+        return
+    assert quotes == [] and problems.counts == {"bad_levels": 1}
+    assert problems.messages[0].startswith(f"{path}:2: {words}"), problems.messages
+    with pytest.raises(BadDataError, match=words.split(": ")[1]):
+        read(path, strict=True)
+
+
+def test_a_depth_header_needs_both_level_columns(tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "q.csv", [BEST], header=HEADER + ",bids")
+    with pytest.raises(BadDataError, match="missing column asks"):
+        QuoteFileReader(path, DataProblems()).open()
+    # a row of the best level only is the wrong width in a file of levels
+    path = write_rows(tmp_path / "d.csv", [BEST], header=DEPTH_HEADER)
+    quotes, problems = read(path)
+    assert quotes == [] and problems.messages == [f"{path}:2: expected 10 fields, got 8"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from arbotd import Quote
-from arbotd_replay import COLUMNS, DataProblems, QuoteFileReader
+from arbotd_replay import DEPTH_COLUMNS, DataProblems, QuoteFileReader
 from arbotd_replay.stores import RecordingStore
 
 CONFIG = """
@@ -26,6 +26,7 @@ symbols = ["BTCUSDT", "ETHUSDT"]
 
 [simulation]
 updates_per_second = 50.0
+depth_levels = 3
 
 [api]
 enabled = false
@@ -56,9 +57,12 @@ def test_record_for_a_duration(tmp_path: Path) -> None:
     # 3 venues x 2 symbols x 50 a second for 2 s
     assert 400 <= len(quotes) <= 700
     assert {q.exchange for q in quotes} == {"sim_alpha", "sim_beta", "sim_gamma"}
+    # the venues' books, three levels a side, as the feeds gave them
+    assert all(len(q.bids) == len(q.asks) == 3 and q.bids[0] == (q.bid, q.bid_size)
+               for q in quotes)
     assert f"recorded {len(quotes):,} quotes to {out}" in result.stderr
     with gzip.open(out, "rt") as stream:
-        assert stream.readline().rstrip("\n") == ",".join(COLUMNS)
+        assert stream.readline().rstrip("\n") == ",".join(DEPTH_COLUMNS)
     assert not (tmp_path / "state").exists()  # no storage: nothing written there
 
 
@@ -121,6 +125,7 @@ async def test_the_recorder_says_how_many_late_quotes_it_left_out(
         store.observe_quote(Quote("ex_a", "BTCUSDT", 99.9, 100.1, 1.0, 1.0, T0 + i, T0 + i))
     await store.close()
     assert store.written == 2 and store.late == 5
-    assert len(read_back(tmp_path / "q.csv.gz")) == 2
+    # quotes of the best level only, in a file that could have held their books
+    assert [q.bids for q in read_back(tmp_path / "q.csv.gz")] == [None, None]
     assert any("5 quotes came more than 2.0 s out of time order and were left out" in m
                for m in caplog.messages), caplog.messages

@@ -11,9 +11,11 @@ temporary ``.csv.gz`` in the recorded format. Then, best of three runs each:
   plugins: the engine, the cross-exchange strategy, the risk checks and paper fills in
   virtual time, from opening the file to the last trade settled.
 
-    .venv/bin/python tests/bench/backtest.py [--quotes 1000000] [--quick]
+    .venv/bin/python tests/bench/backtest.py [--quotes 1000000] [--depth N] [--quick]
 
-Targets: replay at least 250,000 quotes/s, and at least half the read rate.
+Targets: replay at least 250,000 quotes/s, and at least half the read rate. With
+``--depth N`` the recording carries books of N levels a side (``[simulation]
+depth_levels``): the cost of reading, checking and replaying them.
 """
 
 from __future__ import annotations
@@ -59,14 +61,14 @@ enabled = false
 """
 
 
-def generate(path: Path, count: int) -> int:
+def generate(path: Path, count: int, depth: int = 1) -> int:
     """``count`` quotes (rounded up to whole ticks) of the simulated market into
-    ``path``; the venues' ticks are staggered by a third of a tick, as the simulated
-    venues are."""
-    config = SimulationConfig(venues=list(VENUES), start_prices=PRICES)
+    ``path``, with books of ``depth`` levels a side; the venues' ticks are staggered by a
+    third of a tick, as the simulated venues are."""
+    config = SimulationConfig(venues=list(VENUES), start_prices=PRICES, depth_levels=depth)
     sims = [VenueSimulator(config, venue, SYMBOLS) for venue in VENUES]
     rate = config.updates_per_second
-    writer = QuoteFileWriter(path, reorder_seconds=0.0)
+    writer = QuoteFileWriter(path, reorder_seconds=0.0, levels=depth > 1)
     written, tick = 0, 0
     while written < count:
         for index, sim in enumerate(sims):
@@ -102,6 +104,8 @@ def replay(path: Path, config_path: Path) -> tuple[float, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quotes", type=int, default=1_000_000)
+    parser.add_argument("--depth", type=int, default=1,
+                        help="levels of the recorded books, per side (default 1)")
     parser.add_argument("--quick", action="store_true",
                         help="20,000 quotes, one run each (for the test suite)")
     args = parser.parse_args()
@@ -115,8 +119,10 @@ def main() -> None:
         config_path.write_text(textwrap.dedent(CONFIG).format(
             symbols=list(SYMBOLS), prices=prices))
         started = time.perf_counter()
-        written = generate(data, count)
-        print(f"backtest: {written:,} quotes, {len(VENUES)} venues x {len(SYMBOLS)} symbols, "
+        written = generate(data, count, args.depth)
+        levels = f", books of {args.depth} levels" if args.depth > 1 else ""
+        print(f"backtest: {written:,} quotes, {len(VENUES)} venues x {len(SYMBOLS)} symbols"
+              f"{levels}, "
               f"{data.stat().st_size / 1e6:.1f} MB compressed "
               f"(generated in {time.perf_counter() - started:.1f} s)")
         read_s, read_n = min(read_only(data) for _ in range(runs))

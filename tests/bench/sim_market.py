@@ -1,8 +1,9 @@
 """Benchmark: quotes per second made by the simulated market, 3 venues x 50 symbols.
 
 Beside it, in the same run, a baseline loop that only builds the same number of ``Quote``
-objects: the difference is what the generator itself costs per quote. Also how long a
-feed restarted after a week of running takes to find its place (``seek``).
+objects: the difference is what the generator itself costs per quote. Then the same
+market with books of 20 levels a side (``depth_levels = 20``), and how long a feed
+restarted after a week of running takes to find its place (``seek``).
 
     .venv/bin/python tests/bench/sim_market.py [seconds-of-market]
 """
@@ -76,6 +77,12 @@ def main() -> None:
     print(f"  generator cost beyond building the Quote: {gen_us - base_us:.2f} us/quote")
     wanted = len(config.venues) * len(SYMBOLS) * config.updates_per_second
     print(f"  real time needs {wanted:,.0f} quotes/s: {wanted * gen_us / 1e4:.1f} % of one core")
+    deep = attrs.evolve(config, depth_levels=20)
+    deep_count, deep_time = generator(deep, ticks)
+    deep_us = deep_time / deep_count * 1e6
+    print(f"  20 levels : {deep_count / deep_time:>10,.0f} quotes/s  {deep_us:5.2f} us/quote"
+          f" ({deep_us / gen_us:.1f} x level 1; real time {wanted * deep_us / 1e4:.1f} % "
+          "of one core)")
     week = seek_after(config, 7 * 86_400)
     print(f"  seek to one week in: {week * 1e3:.1f} ms per venue and symbol")
 

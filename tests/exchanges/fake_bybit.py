@@ -4,9 +4,11 @@ the Bybit plugin's tests.
 One :class:`FakeBybit` serves both, sharing one order book per symbol:
 
 * ``ws://.../v5/public/spot`` answers ``subscribe`` (refusing more than 10 args, and topics
-  of unknown symbols, as Bybit does) and ``ping`` in Bybit's shapes, and pushes a level-1
-  ``orderbook.1.<SYMBOL>`` snapshot of each subscribed book every ``interval`` seconds,
-  built like the documented example (exchange-protocols.md 2.1).
+  of unknown symbols, as Bybit does), ``unsubscribe`` and ``ping`` in Bybit's shapes, and
+  pushes every ``interval`` seconds a level-1 ``orderbook.1.<SYMBOL>`` snapshot of each
+  subscribed book, and on ``orderbook.50.<SYMBOL>`` a snapshot of its top 50 levels then
+  deltas of what changed since (``u`` counting up by one), built like the documented
+  examples (exchange-protocols.md 2.1).
 * REST answers ``/v5/market/time``, ``/v5/market/instruments-info`` (the documented spot
   shape) and the signed ``/v5/account/wallet-balance``, ``/v5/order/create``,
   ``/v5/order/cancel``, ``/v5/order/realtime``, ``/v5/order/history`` and
@@ -18,7 +20,9 @@ One :class:`FakeBybit` serves both, sharing one order book per symbol:
   partly), with fees in Bybit's spot fee currencies, and move the balances.
 
 Faults: ``drop_connections``, ``stalled`` (no pushes), ``inject`` (raw payloads:
-garbage, a ``u`` going backwards, a delta), ``fault`` on REST (``"429"``, ``"403"``,
+garbage, a ``u`` going backwards, a delta), ``fault_next_push`` (the next orderbook.50
+push of a symbol skips a ``u``, crosses the book, or is a service restart's snapshot with
+``u = 1``), ``fault`` on REST (``"429"``, ``"403"``,
 ``"500"``, ``"malformed"``, ``"stall"``), ``reject_next`` (a retCode for the next
 order), ``stall_create`` (the order is placed, its answer is late), ``order_lag`` /
 ``executions_lag`` (a new order looks open, or has no executions listed, for that many
@@ -42,6 +46,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 import trio
+from exchanges.fakebook import SentBook
 from exchanges.fakehttp import Request, serve
 from exchanges.fakews import FakeConnection, FakeWebSocketServer
 from trio_websocket import WebSocketRequest, serve_websocket
@@ -69,6 +74,9 @@ def _instrument(symbol: str, base: str, tick: str, step: str, min_qty: str,
     item["priceFilter"]["tickSize"] = tick
     item["lotSizeFilter"].update(basePrecision=step, minOrderQty=min_qty)
     return item
+
+
+BOOK_FAULTS = ("gap", "crossed", "restart")
 
 
 def _default_instruments() -> dict[str, dict[str, Any]]:
@@ -119,7 +127,12 @@ class FakeBybit(FakeWebSocketServer):
         self.stalled = False
         self.connections: list[FakeConnection] = []
         self.subscribe_requests: list[list[str]] = []
+        self.unsubscribe_requests: list[list[str]] = []
         self.pings = 0
+        # Per connection, its orderbook.50 topics: topic -> (what it was sent, last u).
+        self._depth: dict[FakeConnection, dict[str, list[Any]]] = {}
+        # symbol -> faults for its next orderbook.50 pushes, one per push (BOOK_FAULTS).
+        self.book_faults: dict[str, list[str]] = {}
         # REST
         self.skew_ms = 0
         self.fault: str | None = None
@@ -217,8 +230,13 @@ class FakeBybit(FakeWebSocketServer):
                     answer |= {"success": False,
                                "ret_msg": f"error:handler not found,topic:{unknown[0]}"}
                 else:
-                    connection.subscribed.extend(args)
+                    self._subscribe(connection, args)
                     answer |= {"success": True, "ret_msg": "subscribe"}
+            elif op == "unsubscribe":
+                args = list(message.get("args") or [])
+                self.unsubscribe_requests.append(args)
+                self._unsubscribe(connection, args)
+                answer |= {"success": True, "ret_msg": ""}
             else:
                 answer |= {"success": False, "ret_msg": f"unknown op {op!r}"}
             await ws.send_message(orjson.dumps(answer).decode())
@@ -230,7 +248,61 @@ class FakeBybit(FakeWebSocketServer):
                 for topic in list(connection.subscribed):
                     symbol = topic.rpartition(".")[2]
                     await ws.send_message(self.orderbook_message(symbol).decode())
+                for topic, sent in list(self._depth.get(connection, {}).items()):
+                    await ws.send_message(self.depth_message(topic, sent))
             await trio.sleep(self.interval)
+
+    # --- WebSocket: orderbook.50 ------------------------------------------------------------
+
+    def _subscribe(self, connection: FakeConnection, topics: list[str]) -> None:
+        for topic in topics:
+            if topic.startswith("orderbook.1."):
+                connection.subscribed.append(topic)
+            else:  # a snapshot comes first
+                self._depth.setdefault(connection, {})[topic] = [SentBook(), None]
+
+    def _unsubscribe(self, connection: FakeConnection, topics: list[str]) -> None:
+        for topic in topics:
+            if topic in connection.subscribed:
+                connection.subscribed.remove(topic)
+            self._depth.get(connection, {}).pop(topic, None)
+
+    def fault_next_push(self, symbol: str, fault: str) -> None:
+        """Spoil the next orderbook.50 push of ``symbol`` on each connection that gets it:
+        ``gap`` (its ``u`` skips one), ``crossed`` (a bid at the best ask), ``restart``
+        (a snapshot with ``u = 1``, as after a service restart)."""
+        assert fault in BOOK_FAULTS, fault
+        self.book_faults.setdefault(symbol, []).append(fault)
+
+    def depth_message(self, topic: str, subscription: list[Any]) -> str:
+        """The next push of an orderbook.50 ``topic`` for one subscription (``[what it
+        was sent, last u]``): the snapshot, then the changes since."""
+        sent, last = subscription
+        symbol = topic.rpartition(".")[2]
+        faults = self.book_faults.get(symbol)
+        fault = faults.pop(0) if faults else None
+        book = self.books[symbol]
+        bids = [(p, q) for p, q in book["b"][:50]]
+        asks = [(p, q) for p, q in book["a"][:50]]
+        if last is None or fault == "restart":
+            kind, u = "snapshot", 1 if fault == "restart" else 1000
+            sent.snapshot(bids, asks)
+        else:
+            kind, u = "delta", last + (2 if fault == "gap" else 1)
+            bids, asks = sent.changes(bids, asks)
+            if fault == "crossed":
+                best_ask = min(sent.asks)
+                bids.insert(0, (best_ask, Decimal(1)))
+                sent.add("bids", best_ask, Decimal(1))
+        subscription[1] = u
+        now = int(time.time() * 1000)
+        return orjson.dumps({
+            "topic": topic, "type": kind, "ts": now,
+            "data": {"s": symbol, "b": [[_text(p), _text(q)] for p, q in bids],
+                     "a": [[_text(p), _text(q)] for p, q in asks],
+                     "u": u, "seq": next(self._seq)},
+            "cts": now - 2,
+        }).decode()
 
     # --- REST: plumbing -------------------------------------------------------------------
 

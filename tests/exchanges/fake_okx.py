@@ -2,7 +2,10 @@
 OKX plugin's tests.
 
 One :class:`FakeOkx` holds a book per instrument; the WebSocket pushes its best level on
-``bbo-tbt`` (exchange-protocols.md 3.1) and the REST matching engine fills IOC and market
+``bbo-tbt``, its top 5 levels on ``books5`` and, on ``books``, a snapshot then the changes
+since the last push (with ``seqId``/``prevSeqId`` and the checksum; an update with no
+levels and ``prevSeqId == seqId`` when nothing changed), as exchange-protocols.md 3.1
+describes them; it answers ``unsubscribe``. The REST matching engine fills IOC and market
 orders against its levels, partly when they hold less than asked. REST verifies the real
 signature, key, passphrase and timestamp (3.2), keeps balances, orders and fills, and
 answers in OKX's shapes. The default book and the parsing tests come from real captured
@@ -11,10 +14,13 @@ checked against its CRC32 checksums).
 
 Faults, set by the tests: ``drop_connections``, ``stalled`` (nothing at all, not even
 pongs), ``quiet`` (no data, pongs still answered), ``inject`` (raw payloads: garbage,
-seqId going back, the 64008 notice), ``rest_fault`` (``"429"``, ``"50011"``, ``"500"``,
-``"stall"``: every request), ``stall_orders`` (an order is placed, then its answer never
-comes in time), ``reject_next`` (an sCode for the next order), ``pending_queries`` (an
-order reads ``live`` for that many queries), ``fills_lag`` (the fills list is empty).
+seqId going back, the 64008 notice), ``fault_next_push`` (the next ``books`` push of an
+instrument with a wrong checksum, a seqId gap or a crossed level; ``books5``: crossed),
+``checksums = False`` (0, as after OKX's 2026 deprecation), ``rest_fault`` (``"429"``,
+``"50011"``, ``"500"``, ``"stall"``: every request), ``stall_orders`` (an order is
+placed, then its answer never comes in time), ``reject_next`` (an sCode for the next
+order), ``pending_queries`` (an order reads ``live`` for that many queries),
+``fills_lag`` (the fills list is empty).
 """
 
 from __future__ import annotations
@@ -39,12 +45,17 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 import orjson
 import trio
+from exchanges.fakebook import SentBook
 from exchanges.fakehttp import Answer, Request, serve
 from exchanges.fakews import FakeConnection, FakeWebSocketServer
 from trio_websocket import WebSocketRequest, serve_websocket
 
 RECORDED = Path(__file__).resolve().parents[3] / "shared" / "data" / "recorded" / "OKX.ws.1.0"
 WS_PATH = "/ws/v5/public"
+# The public order book channels the fake serves (exchange-protocols.md 3.1).
+BOOK_CHANNELS = ("bbo-tbt", "books5", "books")
+BOOKS_LEVELS = 400
+BOOK_FAULTS = ("checksum", "gap", "crossed")
 
 # The bbo-tbt example of OKX's order book channel page (exchange-protocols.md 3.1), the
 # book used when the recording is missing.
@@ -187,7 +198,15 @@ class FakeOkx(FakeWebSocketServer):
     requests: list[Request] = attrs.field(factory=list)
     connections: list[FakeConnection] = attrs.field(factory=list)
     subscribe_requests: list[Any] = attrs.field(factory=list)
+    unsubscribe_requests: list[Any] = attrs.field(factory=list)
     pings: int = 0
+    # books channel checksums (False: 0, as OKX sends since deprecating them).
+    checksums: bool = True
+    # instId -> faults for its next books/books5 pushes, one per push (BOOK_FAULTS).
+    book_faults: dict[str, list[str]] = attrs.field(factory=dict)
+    # Per connection, its books/books5 subscriptions: instId -> (channel, what it was sent).
+    _depth: dict[FakeConnection, dict[str, tuple[str, SentBook]]] = attrs.field(factory=dict)
+    _books_seq: dict[tuple[FakeConnection, str], int] = attrs.field(factory=dict)
     _seq: itertools.count = attrs.field(factory=lambda: itertools.count(363996337))
     _ord_ids: itertools.count = attrs.field(factory=lambda: itertools.count(680800019749904384))
     _trade_ids: itertools.count = attrs.field(factory=lambda: itertools.count(744876980))
@@ -244,19 +263,37 @@ class FakeOkx(FakeWebSocketServer):
                 continue
             try:
                 request = orjson.loads(message)
-                assert request["op"] == "subscribe"
+                assert request["op"] in ("subscribe", "unsubscribe")
                 args = request["args"]
-                assert all(a["channel"] == "bbo-tbt" and a["instId"] for a in args)
+                assert all(a["channel"] in BOOK_CHANNELS and a["instId"] for a in args)
             except (ValueError, KeyError, TypeError, AssertionError):
                 await ws.send_message(orjson.dumps({
                     "event": "error", "code": "60012",
                     "msg": f"Invalid request: {message[:100]}", "connId": conn_id}).decode())
                 continue
-            self.subscribe_requests.append(request)
+            if request["op"] == "unsubscribe":
+                self.unsubscribe_requests.append(request)
+            else:
+                self.subscribe_requests.append(request)
             for arg in args:
-                connection.subscribed.append(arg["instId"])
+                self._subscription(connection, request["op"], arg)
                 await ws.send_message(orjson.dumps(
-                    {"event": "subscribe", "arg": arg, "connId": conn_id}).decode())
+                    {"event": request["op"], "arg": arg, "connId": conn_id}).decode())
+
+    def _subscription(self, connection: FakeConnection, op: str, arg: dict[str, str]) -> None:
+        inst_id, channel = arg["instId"], arg["channel"]
+        if channel == "bbo-tbt":
+            if op == "subscribe":
+                connection.subscribed.append(inst_id)
+            elif inst_id in connection.subscribed:
+                connection.subscribed.remove(inst_id)
+            return
+        depth = self._depth.setdefault(connection, {})
+        if op == "subscribe":
+            depth[inst_id] = (channel, SentBook())
+            self._books_seq.pop((connection, inst_id), None)  # a snapshot comes first
+        else:
+            depth.pop(inst_id, None)
 
     async def _ws_stream(self, ws: Any, connection: FakeConnection) -> None:
         while True:
@@ -264,7 +301,63 @@ class FakeOkx(FakeWebSocketServer):
             if not self.stalled and not self.quiet:
                 for inst_id in list(connection.subscribed):
                     await ws.send_message(self.bbo(inst_id).decode())
+                for inst_id, (channel, sent) in list(self._depth.get(connection, {}).items()):
+                    await ws.send_message(self.depth_push(connection, inst_id, channel, sent))
             await trio.sleep(self.interval)
+
+    # --- WebSocket: depth channels ------------------------------------------------------
+
+    def fault_next_push(self, inst_id: str, fault: str) -> None:
+        """Spoil the next books/books5 push of ``inst_id`` on each connection that gets
+        it: ``checksum`` (off by one), ``gap`` (its prevSeqId skips ahead), ``crossed`` (a
+        bid at the best ask, the checksum matching it)."""
+        assert fault in BOOK_FAULTS, fault
+        self.book_faults.setdefault(inst_id, []).append(fault)
+
+    def depth_push(self, connection: FakeConnection, inst_id: str, channel: str,
+                   sent: SentBook) -> str:
+        """The next push of ``channel`` for ``inst_id`` on ``connection``: a books5
+        snapshot, or the books snapshot, then the changes since (``sent``)."""
+        book = self.book(inst_id)
+        faults = self.book_faults.get(inst_id)
+        fault = faults.pop(0) if faults else None
+        levels = BOOKS_LEVELS if channel == "books" else 5
+        bids, asks = book.bids[:levels], book.asks[:levels]
+        data: dict[str, Any] = {"ts": str(self.now_ms())}
+        if channel == "books5":
+            bids = [*bids, (asks[0][0], Decimal(1))] if fault == "crossed" else bids
+            data |= {"asks": _wire(asks), "bids": _wire(sorted(bids, reverse=True)),
+                     "instId": inst_id, "seqId": next(self._seq)}
+            return orjson.dumps({"arg": {"channel": channel, "instId": inst_id},
+                                 "data": [data]}).decode()
+        key = (connection, inst_id)
+        last = self._books_seq.get(key)
+        message: dict[str, Any] = {"arg": {"channel": channel, "instId": inst_id}}
+        if last is None:
+            sent.snapshot(bids, asks)
+            message["action"] = "snapshot"
+            seq, prev = next(self._seq), -1
+            data |= {"asks": _wire(asks), "bids": _wire(bids)}
+        else:
+            message["action"] = "update"
+            bid_changes, ask_changes = sent.changes(bids, asks)
+            if fault == "crossed":
+                best_ask = min(sent.asks)
+                bid_changes.insert(0, (best_ask, Decimal(1)))
+                sent.add("bids", best_ask, Decimal(1))
+            changed = bool(bid_changes or ask_changes)
+            # Nothing changed: the documented keep-alive update, prevSeqId == seqId.
+            seq = next(self._seq) if changed else last
+            prev = last + 7 if fault == "gap" else last
+            data |= {"asks": _wire(ask_changes), "bids": _wire(bid_changes)}
+        self._books_seq[key] = seq
+        top_bids, top_asks = sent.top(25)
+        checksum = okx_checksum(_wire(top_bids), _wire(top_asks)) if self.checksums else 0
+        if fault == "checksum":
+            checksum = checksum + 1 if checksum < (1 << 31) - 1 else -(1 << 31)
+        data |= {"checksum": checksum, "prevSeqId": prev, "seqId": seq}
+        message["data"] = [data]
+        return orjson.dumps(message).decode()
 
     # --- REST: the API ------------------------------------------------------------------
 
@@ -502,6 +595,11 @@ class FakeOkx(FakeWebSocketServer):
             {"clOrdId": cl_ord_id, "ordId": order["ordId"] if order else "", "sCode": "51400",
              "sMsg": "Order cancellation failed as the order has been filled, canceled or does "
                      "not exist"}]}
+
+
+def _wire(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:
+    """Levels as OKX writes them: ``[price, size, "0", orders]``."""
+    return [[text(p), text(s), "0", "1" if s else "0"] for p, s in levels]
 
 
 def text(value: Decimal | str) -> str:

@@ -20,12 +20,16 @@ class RecordingSink:
     def __init__(self) -> None:
         self.quotes: list[Quote] = []
         self.states: list[tuple[str, bool, str]] = []
+        self.forgotten: list[tuple[str, str]] = []
 
     def on_quote(self, quote: Quote) -> None:
         self.quotes.append(quote)
 
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
         self.states.append((exchange, usable, reason))
+
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        self.forgotten.append((exchange, symbol))
 
     def usable_flips(self) -> list[bool]:
         return [usable for _, usable, _ in self.states]

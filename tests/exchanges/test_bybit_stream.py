@@ -16,7 +16,7 @@ from feedtools import FAST, RecordingSink, wait_for
 import arbotd_bybit.plugin as bybit_plugin
 from arbotd import ConfigError, Quote
 from arbotd._config import CORE_SECTIONS, structure_document
-from arbotd.exchange import Connection, Resync
+from arbotd.exchange import Connection, Resync, ResyncSymbol
 from arbotd_bybit import BybitConfig, BybitFeed
 from arbotd_bybit.stream import PING
 from arbotd_bybit.symbols import chunk_topics, orderbook_topic, subscribe_messages
@@ -37,12 +37,15 @@ DOC_SUBSCRIBE_ACK = ('{"success":true,"ret_msg":"subscribe","conn_id":"2324d924-
                      '7b8be29ab52b","req_id":"1","op":"subscribe"}')
 DOC_PONG = ('{"success":true,"ret_msg":"pong","conn_id":"0970e817-426e-429a-a679-ff7f55e0b16a",'
             '"op":"ping"}')
+# The level-1 feed of today (orderbook.1).
+LEVEL1 = BybitConfig(depth=1)
 
 
-
-
-def make_feed(fake: FakeBybit, heartbeat: float = 20.0, **settings: object) -> BybitFeed:
-    config = BybitConfig(enabled=True, ws_url=fake.ws_url, **settings)  # type: ignore[arg-type]
+def make_feed(fake: FakeBybit, heartbeat: float = 20.0, depth: int = 1,
+              **settings: object) -> BybitFeed:
+    """A feed of the fake; of its orderbook.1 topics unless ``depth`` says otherwise."""
+    config = BybitConfig(enabled=True, ws_url=fake.ws_url, depth=depth,
+                         **settings)  # type: ignore[arg-type]
     return BybitFeed(config, backoff=FAST, heartbeat_interval=heartbeat)
 
 
@@ -63,18 +66,26 @@ def parse(feed: BybitFeed, raw: str | bytes, state: dict, received: float = 1.0)
 
 
 def test_parses_the_documented_snapshot_then_delta() -> None:
-    feed = BybitFeed(BybitConfig())
+    feed = BybitFeed(BybitConfig(depth=2))
     state: dict = {}
     quote = parse(feed, DOC_SNAPSHOT, state, 1672304485.0)
     assert quote == Quote("bybit", "BTCUSDT", 16493.5, 16611.0, 0.006, 0.029,
-                          1672304484.978, 1672304485.0)
-    quote = parse(feed, DOC_DELTA, state, 1687940967.5)
-    # The delta adds a bid above the old best and deletes the best ask: the next ask is
-    # the snapshot's second level.
-    assert quote is not None
-    assert (quote.bid, quote.bid_size, quote.ask, quote.ask_size) == (
-        30247.2, 30.028, 16611.0, 0.029)
-    assert quote.exchange_ts == 1687940967.466
+                          1672304484.978, 1672304485.0, ((16493.5, 0.006), (16493.0, 0.1)),
+                          ((16611.0, 0.029), (16612.0, 0.213)))
+    # The documented delta is of another day: its update id does not follow the
+    # snapshot's, a gap; the book is forgotten and resubscribed.
+    with pytest.raises(ResyncSymbol, match="does not follow 18521288") as caught:
+        parse(feed, DOC_DELTA, state, 1687940967.5)
+    assert [orjson.loads(m)["op"] for m in caught.value.messages] == ["unsubscribe",
+                                                                      "subscribe"]
+    assert orjson.loads(caught.value.messages[1])["args"] == ["orderbook.50.BTCUSDT"]
+    # Renumbered to follow, its levels (a bid far above the snapshot's asks) cross the
+    # book: forgotten and resubscribed too.
+    assert parse(feed, DOC_SNAPSHOT, state) is not None
+    following = DOC_DELTA.replace('"u":177400507', '"u":18521289')
+    with pytest.raises(ResyncSymbol, match="crossed"):
+        parse(feed, following, state)
+    assert feed.book_resyncs == 2
 
 
 def test_acknowledgements_and_pongs_carry_no_quote() -> None:
@@ -85,7 +96,7 @@ def test_acknowledgements_and_pongs_carry_no_quote() -> None:
 
 
 def test_a_refused_subscription_resynchronises() -> None:
-    feed = BybitFeed(BybitConfig())
+    feed = BybitFeed(LEVEL1)
     refused = ('{"success":false,"ret_msg":"error:handler not found,topic:orderbook.1.NOPE",'
                '"conn_id":"x","req_id":"1","op":"subscribe"}')
     with pytest.raises(Resync, match="handler not found"):
@@ -106,7 +117,7 @@ def _level1(u: int, bid: str = "100.5", ask: str = "100.6", kind: str = "snapsho
 
 
 def test_update_ids_going_backwards_resynchronise() -> None:
-    feed = BybitFeed(BybitConfig())
+    feed = BybitFeed(LEVEL1)
     state: dict = {}
     assert parse(feed, _level1(500), state) is not None
     # Level 1 re-sends an unchanged book with the same u after 3 s: that is fine.
@@ -121,7 +132,7 @@ def test_update_ids_going_backwards_resynchronise() -> None:
 
 
 def test_u_of_1_is_a_service_restart_and_overwrites_the_book() -> None:
-    feed = BybitFeed(BybitConfig())
+    feed = BybitFeed(LEVEL1)
     state: dict = {}
     parse(feed, _level1(90_000), state)
     quote = parse(feed, _level1(1, bid="99.0", ask="99.1"), state)
@@ -131,7 +142,7 @@ def test_u_of_1_is_a_service_restart_and_overwrites_the_book() -> None:
 
 
 def test_an_empty_side_gives_no_quote() -> None:
-    feed = BybitFeed(BybitConfig())
+    feed = BybitFeed(LEVEL1)
     raw = orjson.dumps({"topic": "orderbook.1.BTCUSDT", "type": "snapshot", "ts": 1,
                         "data": {"s": "BTCUSDT", "b": [], "a": [["1", "2"]], "u": 5}})
     assert parse(feed, raw, {}) is None
@@ -151,7 +162,7 @@ def test_an_empty_side_gives_no_quote() -> None:
 ])
 def test_rejects_what_is_not_a_message_of_ours(raw: bytes) -> None:
     with pytest.raises((ValueError, KeyError, TypeError, IndexError)):
-        parse(BybitFeed(BybitConfig()), raw, {})
+        parse(BybitFeed(LEVEL1), raw, {})
 
 
 # --- configuration, symbols, plugin ----------------------------------------------------

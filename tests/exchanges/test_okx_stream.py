@@ -26,10 +26,10 @@ DOC_BBO = ('{"arg":{"channel":"bbo-tbt","instId":"BCH-USDT-SWAP"},"data":[{"asks
            '"seqId":363996337}]}')
 
 
-
-
-def make_feed(fake: FakeOkx, **settings: object) -> OkxFeed:
-    config = OkxConfig(enabled=True, ws_url=fake.ws_url, **settings)  # type: ignore[arg-type]
+def make_feed(fake: FakeOkx, depth: int = 1, **settings: object) -> OkxFeed:
+    """A feed of the fake; of its bbo-tbt channel unless ``depth`` says otherwise."""
+    config = OkxConfig(enabled=True, ws_url=fake.ws_url, depth=depth,
+                       **settings)  # type: ignore[arg-type]
     return OkxFeed(config, backoff=FAST)
 
 
@@ -132,7 +132,7 @@ def _push(seq: int, prev: int | None = None, bid: str = "1") -> bytes:
 
 
 def test_seq_id_rules() -> None:
-    feed = OkxFeed(OkxConfig())
+    feed = OkxFeed(OkxConfig(depth=1))
     connection = feed.connections(["BTCUSDT"])[0]
     state: dict = {}
 

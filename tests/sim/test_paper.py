@@ -123,3 +123,72 @@ def test_accounts_are_funded_once_per_venue() -> None:
     runtime.ledger.set_balance("a", "USDT", D("1"))
     paper.start()  # starting trading again keeps the account as it is
     assert runtime.ledger.total("a", "USDT") == D("1")
+
+
+# --- fills across the levels of a book ------------------------------------------------------
+
+ASKS = ((100.0, 0.5), (100.1, 1.0), (100.3, 2.0))
+BIDS = ((99.9, 2.0), (99.8, 1.0), (99.5, 4.0))
+
+
+def deep_executor(settings: PaperConfig = CERTAIN) -> PaperExecutor:
+    paper, runtime = executor(settings)
+    runtime.engine.on_quote(Quote("a", "BTCUSDT", 99.9, 100.0, 2.0, 0.5, NOW, NOW,
+                                  BIDS, ASKS))
+    return paper
+
+
+def taken(fills: list) -> list[tuple[Decimal, Decimal, Decimal]]:
+    return [(f.price, f.quantity, f.fee) for f in fills]
+
+
+async def test_ioc_buy_walks_the_asks_one_fill_per_level(autojump_clock: object) -> None:
+    placed, fills = await deep_executor().place_order(order(price="100.2", quantity="1.2"))
+    # 0.5 at the best ask, the other 0.7 at the second level; fee 0.1 % of each notional
+    assert taken(fills) == [(D("100.0"), D("0.5"), D("0.05")),
+                            (D("100.1"), D("0.7"), D("0.07007"))]
+    assert placed.status is OrderStatus.FILLED and placed.filled_quantity == D("1.2")
+    vwap = sum(f.notional for f in fills) / placed.filled_quantity
+    assert vwap == D("120.07") / D("1.2")
+
+
+async def test_ioc_limit_stops_the_walk_at_its_price(autojump_clock: object) -> None:
+    placed, fills = await deep_executor().place_order(order(price="100.2", quantity="3"))
+    # the third level (100.3) is beyond the limit: 1.5 of 3 filled, the rest cancelled
+    assert [(f.price, f.quantity) for f in fills] == [(D("100.0"), D("0.5")),
+                                                     (D("100.1"), D("1.0"))]
+    assert placed.status is OrderStatus.PARTIALLY_FILLED
+    assert placed.filled_quantity == D("1.5")
+    sold, fills = await deep_executor().place_order(
+        order(Side.SELL, price="99.8", quantity="2.5", order_id="arb2s"))
+    assert [(f.price, f.quantity) for f in fills] == [(D("99.9"), D("2.0")),
+                                                     (D("99.8"), D("0.5"))]
+    assert sold.status is OrderStatus.FILLED
+    expired, fills = await deep_executor().place_order(order(price="99.95"))
+    assert expired.status is OrderStatus.EXPIRED and fills == []
+    assert expired.reason == "price moved to 100.0, beyond the limit"
+
+
+async def test_a_partial_fill_takes_its_share_across_the_levels(autojump_clock: object
+                                                                ) -> None:
+    paper = deep_executor(attrs.evolve(CERTAIN, partial_fill_rate=1.0, partial_fill_ratio=0.5))
+    placed, fills = await paper.place_order(order(price="100.2", quantity="1.2"))
+    assert [(f.price, f.quantity) for f in fills] == [(D("100.0"), D("0.5")),
+                                                     (D("100.1"), D("0.1"))]
+    assert placed.status is OrderStatus.PARTIALLY_FILLED
+
+
+async def test_market_orders_walk_until_filled_or_the_book_runs_out(
+    autojump_clock: object,
+) -> None:
+    bought, fills = await deep_executor().place_order(
+        order(price="0", quantity="2", purpose="hedge", order_id="arb3h"))
+    assert [(f.price, f.quantity) for f in fills] == [
+        (D("100.0"), D("0.5")), (D("100.1"), D("1.0")), (D("100.3"), D("0.5"))]
+    assert bought.status is OrderStatus.FILLED
+    sold, fills = await deep_executor().place_order(
+        order(Side.SELL, price="0", quantity="10", purpose="unwind", order_id="arb3u"))
+    assert [(f.price, f.quantity) for f in fills] == [
+        (D("99.9"), D("2.0")), (D("99.8"), D("1.0")), (D("99.5"), D("4.0"))]
+    assert sold.status is OrderStatus.PARTIALLY_FILLED and sold.filled_quantity == D("7.0")
+    assert "3 levels ran out" in sold.reason

@@ -25,9 +25,11 @@ state_dir = "{state_dir}"
 [arbitrage]
 symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 cooldown_seconds = 10.0
+{arbitrage}
 
 [simulation]
 seed = {seed}
+{simulation}
 
 [api]
 port = 0
@@ -35,15 +37,26 @@ port = 0
 [simulation.paper]
 # Off the venues' tick grid, so a fill never lands on the instant of a quote.
 fill_delay_seconds = 0.2123
+{paper}
 """
 
 
-async def run_simulation(tmp_path: Path, seconds: float, seed: int = 42
-                         ) -> tuple[Runtime, list[Quote]]:
+def config_text(seed: int, state_dir: Path, *, arbitrage: str = "", simulation: str = "",
+                paper: str = "") -> str:
+    return CONFIG.format(seed=seed, state_dir=state_dir, arbitrage=arbitrage,
+                         simulation=simulation, paper=paper)
+
+
+async def run_simulation(tmp_path: Path, seconds: float, seed: int = 42, *,
+                         arbitrage: str = "", simulation: str = "", paper: str = "",
+                         extra: str = "") -> tuple[Runtime, list[Quote]]:
+    """``arbitrage``, ``simulation`` and ``paper`` are added to their tables, ``extra``
+    to the file."""
     # A state directory of its own: a run must not resume another run's database.
     run = len(list(tmp_path.glob("arbot-*.toml")))
     path = tmp_path / f"arbot-{seed}-{run}.toml"
-    path.write_text(CONFIG.format(seed=seed, state_dir=tmp_path / f"state-{run}"))
+    path.write_text(config_text(seed, tmp_path / f"state-{run}", arbitrage=arbitrage,
+                                simulation=simulation, paper=paper) + extra)
     return await simulate(path, seconds)
 
 
@@ -79,6 +92,10 @@ async def test_signals_become_paper_trades(tmp_path: Path, autojump_clock: objec
 
 async def test_paper_ledger_reconciles_exactly(tmp_path: Path, autojump_clock: object) -> None:
     runtime, _ = await run_simulation(tmp_path, 180.0)
+    assert_ledger_reconciles(runtime)
+
+
+def assert_ledger_reconciles(runtime: Runtime) -> None:
     assert runtime.control is not None
     expected: dict[tuple[str, str], Decimal] = {}
     for trade in runtime.control.recent_trades.values():
@@ -107,6 +124,33 @@ async def test_same_seed_same_quotes_signals_and_trades(
     assert relative(other_quotes[:5000]) != relative(first_quotes[:5000])
 
 
+# Trades large beside the books' best levels (1,000 to 20,000 USDT), so that by the time
+# an order fills the best level has often become too small for it.
+LARGE_TRADES = "trade_amount_usd = 50000.0\nmax_position_size = 50000.0"
+LARGE_RISK = """
+[risk_management]
+max_position_size = 50000.0
+daily_loss_limit = 100000.0
+"""
+
+
+async def test_paper_trades_on_books_in_depth_fill_across_levels(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    runtime, quotes = await run_simulation(
+        tmp_path, 90.0, arbitrage=LARGE_TRADES, simulation="depth_levels = 5",
+        paper="balances = { USDT = 1000000.0 }\ncoin_balance_usd = 1000000.0",
+        extra=LARGE_RISK)
+    assert quotes and all(len(q.bids) == len(q.asks) == 5 for q in quotes)
+    assert runtime.control is not None
+    trades = list(runtime.control.recent_trades.values())
+    assert len(trades) >= 5
+    walked = [o for t in trades for o in t.orders
+              if len({f.price for f in t.fills if f.order_id == o.client_order_id}) > 1]
+    assert walked, "expected an order filled over more than one level"
+    assert_ledger_reconciles(runtime)
+
+
 def relative(quotes: list[Quote]) -> list[tuple]:
     """Quotes with times counted from the run's first quote: a run's virtual start depends
     on how long opening storage (in a thread) took."""
@@ -120,7 +164,7 @@ async def test_a_summary_is_logged_and_sent_to_systemd_every_minute(
 ) -> None:
     caplog.set_level("INFO")
     path = tmp_path / "arbot.toml"
-    path.write_text(CONFIG.format(seed=42, state_dir=tmp_path / "state"))
+    path.write_text(config_text(42, tmp_path / "state"))
     notifier = RecordingNotifier()
     await simulate(path, 125.0, notifier=notifier)
     statuses = [f for fields in notifier.sent for f in fields if f.startswith("STATUS=running")]
@@ -135,7 +179,7 @@ async def test_equity_snapshots_pause_while_a_held_asset_has_no_valid_price(
     tmp_path: Path, autojump_clock: object
 ) -> None:
     path = tmp_path / "arbot.toml"
-    config = CONFIG.format(seed=42, state_dir=tmp_path / "state")
+    config = config_text(42, tmp_path / "state")
     path.write_text(config.replace("[simulation]\n", "[simulation]\nupdates_per_second = 2.0\n"))
     notifier = RecordingNotifier()
     daemon = Daemon(path, notifier=notifier)

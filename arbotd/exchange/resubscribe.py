@@ -1,0 +1,85 @@
+"""Resynchronising one symbol's book on a live connection by resubscribing it.
+
+A depth feed that finds one symbol's book out of sync (a sequence gap, a checksum that
+does not match, a crossed book) invalidates the book and raises
+:class:`~arbotd.exchange.ResyncSymbol` with an unsubscribe and a subscribe for that
+symbol: the exchange answers with a fresh snapshot, and the connection's other symbols
+carry on. :class:`Resubscriptions` keeps what that needs per connection:
+
+* which symbols await their fresh snapshot; the updates still in flight for them are
+  dropped, not taken for another gap;
+* a deadline for each: a snapshot that does not come in time (a subscribe the server
+  ignored) makes the whole connection start afresh (:class:`~arbotd.exchange.Resync`);
+* a budget: exchanges limit subscribe requests per connection (OKX: 480 an hour,
+  exchange-protocols.md 3.1), so past ``per_hour`` resubscriptions a book that keeps
+  breaking reconnects instead, which also starts a fresh budget.
+
+The feed checks :attr:`Resubscriptions.deadline` against the time of each message it
+parses (one float comparison; pongs count, so a quiet connection is checked too).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Sequence
+from typing import NoReturn
+
+from arbotd.exchange.feed import Resync, ResyncSymbol
+
+__all__ = ["RESUBSCRIPTIONS_PER_HOUR", "Resubscriptions"]
+
+#: Resubscriptions one connection may make in an hour before it reconnects instead; two
+#: requests each (unsubscribe, subscribe) keep OKX's 480 requests an hour per connection
+#: in reach of the initial subscriptions.
+RESUBSCRIPTIONS_PER_HOUR = 200
+_HOUR = 3600.0
+
+
+class Resubscriptions:
+    """One connection's symbols resubscribed and awaiting a fresh snapshot."""
+
+    __slots__ = ("_awaiting", "_made", "deadline", "per_hour", "timeout")
+
+    def __init__(self, *, timeout: float, per_hour: int = RESUBSCRIPTIONS_PER_HOUR) -> None:
+        self.timeout = timeout
+        self.per_hour = per_hour
+        #: The earliest time by which an awaited snapshot must have come (``inf``: none
+        #: awaited): past it, :meth:`check` raises.
+        self.deadline = math.inf
+        self._awaiting: dict[str, float] = {}
+        self._made: collections.deque[float] = collections.deque()
+
+    def awaiting(self, symbol: str) -> bool:
+        """Whether ``symbol`` was resubscribed and its snapshot has not come yet."""
+        return symbol in self._awaiting
+
+    def resync(self, symbol: str, reason: str, messages: Sequence[str], now: float
+               ) -> NoReturn:
+        """Resubscribe ``symbol`` (its book already invalidated): raise
+        :class:`ResyncSymbol` carrying ``messages``, or :class:`Resync` once this
+        connection has spent its hour's budget."""
+        made = self._made
+        while made and made[0] <= now - _HOUR:
+            made.popleft()
+        if len(made) >= self.per_hour:
+            raise Resync(f"{symbol}: {reason}; {len(made)} resubscriptions on this connection "
+                         "within the hour, reconnecting instead")
+        made.append(now)
+        due = now + self.timeout
+        self._awaiting[symbol] = due
+        self.deadline = min(self.deadline, due)
+        raise ResyncSymbol(symbol, reason, messages)
+
+    def arrived(self, symbol: str) -> None:
+        """A fresh snapshot of ``symbol`` came."""
+        if self._awaiting.pop(symbol, None) is not None:
+            self.deadline = min(self._awaiting.values(), default=math.inf)
+
+    def check(self, now: float) -> None:
+        """Raise :class:`Resync` if an awaited snapshot is overdue at ``now``; call it
+        when ``now >= deadline``."""
+        late = sorted(s for s, due in self._awaiting.items() if due <= now)
+        if late:
+            raise Resync(f"no fresh snapshot of {', '.join(late)} within {self.timeout:g} s "
+                         "of resubscribing")
