@@ -17,6 +17,12 @@ it has arrived. So a feed whose socket reconnects but whose data does not flow i
 traded on, whatever the adapter says about its socket. A feed that keeps order books
 tells the engine when one symbol's book becomes unusable (:meth:`Engine.forget_symbol`):
 that symbol's quote of the venue is forgotten until the book is in sync again.
+
+A venue quoted in another currency (:mod:`arbotd.fx`) delivers its rate market's quotes
+too: the engine keeps the latest as the venue's rate (recorded, never in the book) and
+converts the venue's other quotes before they enter the book; a quote without a usable
+rate is not used (counted in ``unconverted``). Venues whose premium baseline is rolling
+are sampled as their quotes arrive, and the strategies' ``market.premium`` follows.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from arbotd._bus import Bus
 from arbotd._interfaces import Strategy
 from arbotd._ledger import Ledger
 from arbotd._model import Quote, Signal
+from arbotd.fx import Conversion, RollingPremium, convert_quote
 from arbotd.inventory import Inventory
 
 __all__ = ["Engine", "Market"]
@@ -102,6 +109,14 @@ class Engine:
         # docstring); empty but for the moments after a connect.
         self._awaiting_data: set[str] = set()
         self._signal_times: collections.deque[float] = collections.deque()
+        # Venues quoted in another currency (empty for most daemons: one truth test per
+        # quote), the latest rate quote of each, and quotes dropped for want of a rate.
+        self._conversions: dict[str, Conversion] = {}
+        self.rates: dict[str, Quote] = {}
+        self.unconverted: collections.Counter[tuple[str, str]] = collections.Counter()
+        # Venues whose premium baseline follows the observed premium (empty for most).
+        self.rolling_premium = RollingPremium()
+        self._rolling: dict[str, float] = {}
         self.last_signals: collections.deque[Signal] = collections.deque(maxlen=1000)
 
     # --- the hot path -----------------------------------------------------------------
@@ -112,6 +127,12 @@ class Engine:
         awaiting = self._awaiting_data
         if awaiting and quote.exchange in awaiting:
             self._data_arrived(quote.exchange)
+        conversions = self._conversions
+        if conversions and quote.exchange in conversions:
+            converted = self._convert(quote, conversions[quote.exchange])
+            if converted is None:
+                return
+            quote = converted
         quotes = self.book.get(quote.symbol)
         if quotes is None:
             quotes = self.book[quote.symbol] = {}
@@ -119,6 +140,9 @@ class Engine:
         self.bus.publish_price(quote)
         if self.observe is not None:
             self.observe(quote)
+        rolling = self._rolling
+        if rolling and quote.exchange in rolling:
+            self._sample_premium(quote, quotes)
         market = self.market
         market.now = self.clock()
         for strategy in self.strategies:
@@ -126,6 +150,30 @@ class Engine:
             if signals:
                 for signal in signals:
                     self._emit(signal)
+
+    def _convert(self, quote: Quote, conversion: Conversion) -> Quote | None:
+        """``quote`` converted at its venue's latest rate, or ``None``: it is the rate
+        (kept), or there is no usable rate (the venue's quote of the symbol is
+        forgotten)."""
+        exchange = quote.exchange
+        if quote.symbol == conversion.rate_symbol:
+            self.rates[exchange] = quote
+            if self.observe is not None:  # recordings must replay the conversion
+                self.observe(quote)
+            return None
+        rate = self.rates.get(exchange)
+        if rate is not None and quote.received_ts - rate.received_ts <= conversion.max_age:
+            return convert_quote(quote, rate)
+        self.unconverted[exchange, "rate_missing" if rate is None else "rate_stale"] += 1
+        self.forget_symbol(exchange, quote.symbol)
+        return None
+
+    def _sample_premium(self, quote: Quote, quotes: Mapping[str, Quote]) -> None:
+        baseline = self.rolling_premium.observe(quote, quotes, self.market.usable)
+        if baseline is not None and baseline != self.market.premium.get(quote.exchange):
+            # A new mapping, not an update in place: strategies index the premiums by the
+            # mapping's identity.
+            self.market.premium = {**self.market.premium, quote.exchange: baseline}
 
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
         """``usable=False``: the feed of ``exchange`` is down (disconnected, stale, out of
@@ -179,7 +227,8 @@ class Engine:
         )
 
     def _forget(self, exchange: str) -> None:
-        """Drop every quote of ``exchange`` from the book."""
+        """Drop every quote of ``exchange`` from the book, and its rate."""
+        self.rates.pop(exchange, None)
         forgot = False
         for quotes in self.book.values():
             if quotes.pop(exchange, None) is not None:
@@ -229,12 +278,33 @@ class Engine:
 
     # --- setup and reload ---------------------------------------------------------------
 
-    def set_venues(self, fees: Mapping[str, float], premium: Mapping[str, float]) -> None:
-        """Install the taker fees and premium baselines of the enabled venues, and forget
-        the quotes of venues no longer enabled."""
+    def set_venues(
+        self,
+        fees: Mapping[str, float],
+        premium: Mapping[str, float],
+        conversions: Mapping[str, Conversion] | None = None,
+        rolling: Mapping[str, float] | None = None,
+    ) -> None:
+        """Install the taker fees and premium baselines of the enabled venues, the
+        currency conversions of those quoted in another currency and the windows
+        (seconds) of those whose premium baseline is rolling, and forget the quotes of
+        venues no longer enabled. A rolling venue starts from its current median (kept
+        across reloads and restored at start), else from ``premium``."""
         self.book_revision += 1
         self.market.fees = dict(fees)
-        self.market.premium = dict(premium)
+        self._rolling = dict(rolling or {})
+        self.rolling_premium.configure(self._rolling)
+        premium = dict(premium)
+        for venue in self._rolling:
+            baseline = self.rolling_premium.baseline(venue)
+            if baseline is not None:
+                premium[venue] = baseline
+        self.market.premium = premium
+        conversions = dict(conversions or {})
+        for venue in list(self.rates):
+            if conversions.get(venue) != self._conversions.get(venue):
+                del self.rates[venue]
+        self._conversions = conversions
         for exchange in list(self.market.usable):
             if exchange not in fees:
                 del self.market.usable[exchange]
@@ -282,3 +352,33 @@ class Engine:
             "signals_detected": self.signals_detected,
             "rejections": self.rejection_counts(),
         }
+
+    def restore_premium(self, saved: Any) -> None:
+        """Take back the rolling premium samples of a previous run (storage's saved
+        state) and start the rolling venues from their medians."""
+        self.rolling_premium.load(saved)
+        premium = dict(self.market.premium)
+        for venue in self._rolling:
+            baseline = self.rolling_premium.baseline(venue)
+            if baseline is not None:
+                premium[venue] = baseline
+        self.market.premium = premium
+
+    def currencies(self) -> dict[str, dict[str, Any]]:
+        """Per venue quoted in another currency: its currency, rate market, latest rate
+        (bid, ask, receive time; ``None`` before the first) and quotes dropped for want
+        of a usable rate."""
+        out = {}
+        for venue, conversion in self._conversions.items():
+            rate = self.rates.get(venue)
+            out[venue] = {
+                "currency": conversion.currency,
+                "rate_symbol": conversion.rate_symbol,
+                "rate_max_age_seconds": conversion.max_age,
+                "rate": None if rate is None else {
+                    "bid": rate.bid, "ask": rate.ask, "timestamp": rate.received_ts},
+                "quotes_without_rate": {
+                    reason: self.unconverted[venue, reason]
+                    for reason in ("rate_missing", "rate_stale")},
+            }
+        return out

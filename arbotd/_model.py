@@ -66,6 +66,12 @@ class Quote:
     ``bids`` and ``asks``, when not ``None``, are the book's top levels as ``(price,
     size)`` pairs, best first (so ``bids[0]`` is ``(bid, bid_size)``); ``None`` from feeds
     of the best level only.
+
+    A quote of a venue that quotes in another currency (:mod:`arbotd.fx`) is converted
+    into the symbol's quote currency before the book sees it; it keeps the venue's own
+    best prices (``native_bid``, ``native_ask``) and the rate market's ``rate_bid`` (what
+    its asks were divided by) and ``rate_ask`` (its bids). All four are ``None`` for a
+    venue that quotes in the symbol's own currency.
     """
 
     exchange: str
@@ -78,6 +84,10 @@ class Quote:
     received_ts: float
     bids: tuple[tuple[float, float], ...] | None = None
     asks: tuple[tuple[float, float], ...] | None = None
+    native_bid: float | None = None
+    native_ask: float | None = None
+    rate_bid: float | None = None
+    rate_ask: float | None = None
 
     @property
     def ask_levels(self) -> tuple[tuple[float, float], ...]:
@@ -115,6 +125,10 @@ class Signal:
     limit prices above. ``threshold`` is the profit threshold (a fraction) the signal was
     held to and ``threshold_reason`` why that one (``min_profit_threshold``, or the
     inventory skew of its route); ``None`` when a strategy does not say.
+    On a venue quoted in another currency (:mod:`arbotd.fx`) the prices above are
+    converted; ``buy_native_price``/``sell_native_price`` are the same prices in the
+    venue's currency and ``buy_rate``/``sell_rate`` the rates used (``None`` on a venue
+    quoted in the symbol's currency).
     """
 
     id: int
@@ -141,6 +155,10 @@ class Signal:
         default=attrs.Factory(lambda signal: signal.sell_price, takes_self=True))
     threshold: float | None = None
     threshold_reason: str | None = None
+    buy_native_price: float | None = None
+    sell_native_price: float | None = None
+    buy_rate: float | None = None
+    sell_rate: float | None = None
 
     @property
     def route(self) -> tuple[str, str, str]:

@@ -29,6 +29,7 @@ from arbotd._ledger import Ledger
 from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
 from arbotd._reloadguard import reload_refusal
 from arbotd._secrets import install_secrets, read_secrets
+from arbotd.fx import rolling_premium_windows, venue_conversions
 
 __all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
 
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 INVENTORY_CHECK_INTERVAL = 60.0
 # The saved state (storage's save_state) of the inventory: what drift cost, transfers.
 INVENTORY_KEY = "inventory"
+# The rolling premium baselines' samples, kept this often (seconds) and at shutdown.
+PREMIUM_KEY = "premium_baseline"
+PREMIUM_SAVE_INTERVAL = 10.0
 EQUITY_SNAPSHOT_INTERVAL = 60.0
 
 
@@ -156,6 +160,8 @@ class Runtime:
         self.engine.set_venues(
             {name: a.taker_fee for name, a in adapters.items()},
             {name: a.premium_baseline for name, a in adapters.items()},
+            venue_conversions(adapters.values()),
+            rolling_premium_windows(adapters.values()),
         )
         self.engine.set_symbols(symbols)
         self.control.symbols = symbols
@@ -207,12 +213,15 @@ class Runtime:
                 if self.storage is not None:
                     nursery.start_soon(self._snapshot_equity)
                 nursery.start_soon(self._watch_inventory)
+                if self.storage is not None:
+                    nursery.start_soon(self._keep_premium)
                 task_status.started()
                 await self.shutdown_requested.wait()
                 if self.control.active:
                     log.info("waiting for %d trades in flight to finish",
                              len(self.control.active))
                 await self.control.drain()
+                self._save_premium()
                 nursery.cancel_scope.cancel()
         finally:
             self.bus.close()
@@ -232,6 +241,7 @@ class Runtime:
         self.control.restore(state)
         self.ledger.restore(state.starting, state.balances)
         self.engine.inventory.restore(state.saved.get(INVENTORY_KEY))
+        self.engine.restore_premium(state.saved.get(PREMIUM_KEY))
         for part in [*self.strategies, *self.control.risk_checks]:
             restore = getattr(part, "restore", None)
             if callable(restore):
@@ -266,6 +276,18 @@ class Runtime:
                 log.info("equity snapshots resumed: every asset held has a price again")
                 skipping = False
             self.storage.record_equity(self.clock(), equity, list(self.ledger.balances()))
+
+    async def _keep_premium(self) -> None:
+        """Keep the rolling premium baselines' samples across restarts."""
+        while True:
+            await trio.sleep(PREMIUM_SAVE_INTERVAL)
+            self._save_premium()
+
+    def _save_premium(self) -> None:
+        assert self.engine is not None
+        record = getattr(self.storage, "record_state", None)
+        if record is not None and self.engine.rolling_premium.windows:
+            record(PREMIUM_KEY, self.engine.rolling_premium.dump())
 
     async def _watch_inventory(self) -> None:
         """Once a minute: warn of drift past ``[inventory] warn_drift`` (a log line and a

@@ -6,7 +6,10 @@ bid. Per unit bought::
     net = (bid_B' - ask_A') - (ask_A * fee_A + bid_B * fee_B) - slippage * ask_A
 
 where ``bid_B'`` and ``ask_A'`` are the prices divided by ``1 + premium_baseline / 100``
-of their exchange (so a venue's usual regional premium is not mistaken for profit). The
+of their exchange (so a venue's usual regional premium is not mistaken for profit; a
+rolling baseline is the engine's current median, :mod:`arbotd.fx`). A venue quoted in
+another currency reaches the strategy converted (:mod:`arbotd.fx`), so every price here
+is in the symbol's quote currency. The
 opportunity is taken when ``net / ask_A`` reaches ``min_profit_threshold``. Fees and
 slippage are proportional, so this test does not depend on the quantity.
 
@@ -17,7 +20,8 @@ currency on A, base currency on B). The signal's prices are the volume-weighted 
 of that quantity and its limits the worst levels it takes; with one level on both sides
 they are the best ask and bid.
 
-Only a positive raw spread counts as an opportunity; each one turned down is counted with
+Only books that cross count as an opportunity (against the premium baselines, when a
+venue has one); each one turned down is counted with
 its reason, in the order the checks run: ``below_threshold`` (so that the other reasons
 count only books that would have paid), ``inventory_skew`` (a book that reaches
 ``min_profit_threshold`` but not the higher threshold of a route that moves inventory away
@@ -51,6 +55,7 @@ _HOUR = 3600.0
 _ANOMALY_LOG_INTERVAL = 60.0
 _QTY_STEP = 1e-8
 _EMPTY: list[Signal] = []
+_NO_TERMS = (_DEFAULT_FEE, 1.0)
 
 
 class CrossExchangeStrategy:
@@ -67,6 +72,7 @@ class CrossExchangeStrategy:
         self._anomaly_logged: dict[tuple[str, str, str], float] = {}
         self._venues: dict[str, tuple[float, float]] = {}
         self._venues_of: tuple[object, object] = (None, None)
+        self._premiums = False
         self.apply(config)
 
     def apply(self, config: ArbitrageConfig) -> None:
@@ -115,6 +121,10 @@ class CrossExchangeStrategy:
             self.trend.update(quote.symbol, quote.exchange, (quote.bid + quote.ask) * 0.5, now)
         if len(quotes) < 2:
             return _EMPTY
+        if market.fees is not self._venues_of[0] or market.premium is not self._venues_of[1]:
+            self._index_venues(market)
+        if self._premiums:
+            return self._evaluate_with_premiums(quote, quotes, assets, market, now)
         found: list[Signal] | None = None
         exchange = quote.exchange
         bid, ask = quote.bid, quote.ask
@@ -126,6 +136,32 @@ class CrossExchangeStrategy:
                 if signal is not None:
                     found = (found or []) + [signal]
             if bid > other.ask:
+                signal = self._consider(other, quote, assets, market, now)
+                if signal is not None:
+                    found = (found or []) + [signal]
+        return found or _EMPTY
+
+    def _evaluate_with_premiums(
+        self, quote: Quote, quotes: Mapping[str, Quote], assets: tuple[str, str],
+        market: MarketView, now: float,
+    ) -> list[Signal]:
+        """:meth:`evaluate` when some venue has a premium baseline: the books cross
+        against the baselines, not raw (a venue at a 3 % premium whose price falls to 1 %
+        above the others is a place to buy, though its ask is above their bids)."""
+        venues = self._venues
+        found: list[Signal] | None = None
+        exchange = quote.exchange
+        divisor = (venues.get(exchange) or _NO_TERMS)[1]
+        bid, ask = quote.bid / divisor, quote.ask / divisor
+        for other in quotes.values():
+            if other.exchange == exchange:
+                continue
+            other_divisor = (venues.get(other.exchange) or _NO_TERMS)[1]
+            if other.bid / other_divisor > ask:
+                signal = self._consider(quote, other, assets, market, now)
+                if signal is not None:
+                    found = (found or []) + [signal]
+            if bid > other.ask / other_divisor:
                 signal = self._consider(other, quote, assets, market, now)
                 if signal is not None:
                     found = (found or []) + [signal]
@@ -148,8 +184,6 @@ class CrossExchangeStrategy:
             market.reject("anomaly")
             return None
         venues = self._venues
-        if market.fees is not self._venues_of[0] or market.premium is not self._venues_of[1]:
-            venues = self._index_venues(market)
         fee_buy, premium_buy = venues.get(buy_ex) or (_DEFAULT_FEE, 1.0)
         fee_sell, premium_sell = venues.get(sell_ex) or (_DEFAULT_FEE, 1.0)
         cost_per_unit = ask * fee_buy + bid * fee_sell + self._slippage * ask
@@ -261,6 +295,12 @@ class CrossExchangeStrategy:
             sell_limit=taken.worst_bid,
             threshold=threshold,
             threshold_reason=why,
+            # A venue quoted in another currency: the same prices in its currency, at the
+            # rates its quotes were converted with (arbotd.fx).
+            buy_native_price=None if buy.rate_bid is None else buy_price * buy.rate_bid,
+            sell_native_price=None if sell.rate_ask is None else sell_price * sell.rate_ask,
+            buy_rate=buy.rate_bid,
+            sell_rate=sell.rate_ask,
         )
 
     def _skewed_threshold(
@@ -298,6 +338,7 @@ class CrossExchangeStrategy:
             for venue in {*fees, *premium}
         }
         self._venues_of = (fees, premium)
+        self._premiums = any(divisor != 1.0 for _, divisor in self._venues.values())
         return self._venues
 
     # --- the rest -------------------------------------------------------------------------

@@ -93,6 +93,11 @@ def test_premium_baseline_is_not_profit() -> None:
     strategy = CrossExchangeStrategy(config())
     market = make_market(premium={"b": 1.0})
     assert evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.0, 101.5)) == []
+    # Against the baseline the books do not even cross: no opportunity to count.
+    assert market.rejections == {}
+    # 1.3 % above its usual 1 %: crossing against it, but short of the threshold.
+    market = make_market(premium={"b": 1.0})
+    assert evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.3, 102.0)) == []
     assert market.rejections == {"below_threshold": 1}
     # 2.5 % above its usual 1 %: 102.5 / 1.01 = 101.4851..., net per unit
     # 1.4851 - (0.1 + 0.1025) - 0.05 = 1.2326...
