@@ -466,6 +466,10 @@ class Control:
             started_at=self.clock(),
             buy_limit=to_decimal(signal.buy_limit),
             sell_limit=to_decimal(signal.sell_limit),
+            buy_native_price=_decimal_or_none(signal.buy_native_price),
+            sell_native_price=_decimal_or_none(signal.sell_native_price),
+            buy_rate=_decimal_or_none(signal.buy_rate),
+            sell_rate=_decimal_or_none(signal.sell_rate),
         )
         self.active[trade.id] = trade
         self._idle = trio.Event()
@@ -607,3 +611,7 @@ def describe_trade(trade: Trade) -> str:
 
 def _signed(text: str) -> str:
     return text if text.startswith("-") else f"+{text}"
+
+
+def _decimal_or_none(value: float | None) -> Decimal | None:
+    return None if value is None else to_decimal(value)

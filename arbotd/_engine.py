@@ -127,8 +127,14 @@ class Engine:
         awaiting = self._awaiting_data
         if awaiting and quote.exchange in awaiting:
             self._data_arrived(quote.exchange)
+        observe = self.observe
         conversions = self._conversions
         if conversions and quote.exchange in conversions:
+            # Recorded as the venue sent it (with its rate market's quotes), so that a
+            # replay converts it again.
+            if observe is not None:
+                observe(quote)
+                observe = None
             converted = self._convert(quote, conversions[quote.exchange])
             if converted is None:
                 return
@@ -138,8 +144,8 @@ class Engine:
             quotes = self.book[quote.symbol] = {}
         quotes[quote.exchange] = quote
         self.bus.publish_price(quote)
-        if self.observe is not None:
-            self.observe(quote)
+        if observe is not None:
+            observe(quote)
         rolling = self._rolling
         if rolling and quote.exchange in rolling:
             self._sample_premium(quote, quotes)
@@ -158,8 +164,6 @@ class Engine:
         exchange = quote.exchange
         if quote.symbol == conversion.rate_symbol:
             self.rates[exchange] = quote
-            if self.observe is not None:  # recordings must replay the conversion
-                self.observe(quote)
             return None
         rate = self.rates.get(exchange)
         if rate is not None and quote.received_ts - rate.received_ts <= conversion.max_age:

@@ -192,7 +192,12 @@ class Ledger:
         """Book a fill: the bought asset comes in, the paid one goes out, the fee is taken
         from its asset."""
         base, quote = split_symbol(fill.symbol)
-        notional = _EXACT.multiply(fill.price, fill.quantity)
+        if fill.native_asset is not None and fill.native_price is not None:
+            # A venue quoted in another currency: it paid or charged that currency.
+            quote = fill.native_asset
+            notional = _EXACT.multiply(fill.native_price, fill.quantity)
+        else:
+            notional = _EXACT.multiply(fill.price, fill.quantity)
         if fill.side is Side.BUY:
             self._add(fill.exchange, base, fill.quantity)
             self._add(fill.exchange, quote, -notional)

@@ -202,7 +202,12 @@ class Order:
 class Fill:
     """An execution: ``quantity`` of base currency at ``price``; ``fee`` is charged in
     ``fee_asset``. ``fee_value`` is the fee's worth in the symbol's quote currency at
-    fill time, for a fee charged in a third asset (BNB on Binance), when it is known."""
+    fill time, for a fee charged in a third asset (BNB on Binance), when it is known.
+
+    On a venue quoted in another currency (:mod:`arbotd.fx`) ``price`` is converted into
+    the symbol's quote currency at the rate the fill happened at; ``native_price`` is
+    what the venue charged in ``native_asset`` (what the balances move by), and a fee in
+    ``native_asset`` has its ``fee_value``."""
 
     order_id: str
     trade_id: int
@@ -215,6 +220,8 @@ class Fill:
     fee_asset: str
     timestamp: float
     fee_value: Decimal | None = None
+    native_price: Decimal | None = None
+    native_asset: str | None = None
 
     @property
     def notional(self) -> Decimal:
@@ -269,7 +276,9 @@ class Trade:
     prices (what slippage is measured against); ``buy_limit``/``sell_limit`` the worst
     book levels the signal took, where the entry orders' limits are set (widened by the
     tolerance). A trade planned from the best level alone, or recorded before limits
-    were kept, has its planned prices as limits.
+    were kept, has its planned prices as limits. ``buy_native_price``,
+    ``sell_native_price``, ``buy_rate`` and ``sell_rate`` are the signal's, for a leg on a
+    venue quoted in another currency (:mod:`arbotd.fx`), else ``None``.
     """
 
     id: int
@@ -292,6 +301,10 @@ class Trade:
         default=attrs.Factory(lambda trade: trade.planned_buy_price, takes_self=True))
     sell_limit: Decimal = attrs.field(
         default=attrs.Factory(lambda trade: trade.planned_sell_price, takes_self=True))
+    buy_native_price: Decimal | None = None
+    sell_native_price: Decimal | None = None
+    buy_rate: Decimal | None = None
+    sell_rate: Decimal | None = None
 
     @property
     def is_final(self) -> bool:

@@ -422,9 +422,30 @@ def _trade_summary() -> Schema:
     })
 
 
+_NATIVE = ("on a venue quoted in another currency (KRW), where prices are converted into "
+           "the symbol's quote currency; null on other venues")
+_NATIVE_PRICES: dict[str, Schema] = {
+    "buy_native_price": nullable(NUMBER) | {
+        "description": f"The buy price in the buying venue's own currency, {_NATIVE}"},
+    "sell_native_price": nullable(NUMBER) | {
+        "description": f"The sell price in the selling venue's own currency, {_NATIVE}"},
+    "buy_rate": nullable(NUMBER) | {
+        "description": "Units of the buying venue's currency per unit of the quote "
+                       f"currency the buy price was converted at (the rate market's bid), "
+                       f"{_NATIVE}"},
+    "sell_rate": nullable(NUMBER) | {
+        "description": "Units of the selling venue's currency per unit of the quote "
+                       f"currency the sell price was converted at (the rate market's "
+                       f"ask), {_NATIVE}"},
+}
+
+
 def _trade_detail() -> Schema:
     fill = obj({"price": NUMBER, "quantity": NUMBER, "fee": NUMBER,
                 "fee_asset": nullable(STRING), "fee_value": nullable(NUMBER),
+                "native_price": nullable(NUMBER) | {
+                    "description": f"What the venue charged, in native_asset, {_NATIVE}"},
+                "native_asset": nullable(STRING),
                 "timestamp": EPOCH, "time": DATE_TIME})
     leg = obj({
         "client_order_id": STRING, "exchange_order_id": nullable(STRING),
@@ -443,6 +464,7 @@ def _trade_detail() -> Schema:
         "buy_limit": NUMBER | {"description": f"Highest ask: {_LIMITS}"},
         "sell_limit": NUMBER | {"description": f"Lowest bid: {_LIMITS}"},
         "actual_buy_price": nullable(NUMBER), "actual_sell_price": nullable(NUMBER),
+        **_NATIVE_PRICES,
         "quantity": NUMBER | {"description": "Filled (arbitraged) quantity"},
         "planned_quantity": NUMBER, "planned_profit": NUMBER,
         "actual_profit": nullable(NUMBER) | {"description": "Net, once the trade is final"},
@@ -482,6 +504,7 @@ def _signals() -> Schema:
         "threshold_reason": nullable(STRING) | {
             "description": "Why that threshold: min_profit_threshold, or the inventory "
                            "skew of its route"},
+        **_NATIVE_PRICES,
     })
     return obj({"signals": array(signal), "total_count": integer(minimum=0)})
 

@@ -61,7 +61,9 @@ def signal_data(s: Signal) -> dict[str, Any]:
             "executed": s.executed, "timestamp": s.timestamp,
             "quantity": size(s.quantity), "buy_limit": s.buy_limit,
             "sell_limit": s.sell_limit, "threshold": s.threshold,
-            "threshold_reason": s.threshold_reason}
+            "threshold_reason": s.threshold_reason,
+            "buy_native_price": s.buy_native_price, "sell_native_price": s.sell_native_price,
+            "buy_rate": s.buy_rate, "sell_rate": s.sell_rate}
 
 
 def _currency(symbol: str) -> str:

@@ -92,17 +92,36 @@ def _add_signal_thresholds(migrator: SchemaMigrator) -> None:
     )
 
 
+def _add_native_prices(migrator: SchemaMigrator) -> None:
+    """Version 7: venues quoted in another currency: the native prices and rates of
+    signals and trades, and what each fill cost in the venue's currency."""
+    migrate(
+        *(migrator.add_column("signals", name, peewee.DoubleField(null=True))
+          for name in _NATIVE_COLUMNS),
+        *(migrator.add_column("trades", name, ExactDecimalField(null=True))
+          for name in _NATIVE_COLUMNS),
+        migrator.add_column("fills", "native_price", ExactDecimalField(null=True)),
+        migrator.add_column("fills", "native_asset", peewee.CharField(max_length=16, null=True)),
+    )
+
+
+_NATIVE_COLUMNS = ("buy_native_price", "sell_native_price", "buy_rate", "sell_rate")
+
 MIGRATIONS: Mapping[int, Migration] = {
     2: _add_sequences_and_saved_state,
     3: _add_token_generations_and_audit,
     4: _add_filled_quantity_and_fee_value,
     5: _add_limit_prices,
     6: _add_signal_thresholds,
+    7: _add_native_prices,
 }
 """Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
 
 # Columns of ``trades`` added after version 4.
-_AFTER_VERSION_4 = frozenset({"buy_limit", "sell_limit"})
+_AFTER_VERSION_4 = frozenset({"buy_limit", "sell_limit", *_NATIVE_COLUMNS})
+
+# Columns of ``fills`` added after version 4.
+_FILLS_AFTER_VERSION_4 = frozenset({"native_price", "native_asset"})
 
 # Any constant: PostgreSQL serialises two daemons (or a daemon and `arbotd user add`)
 # that create the schema at the same time.
@@ -176,6 +195,8 @@ def refigure_trades(batch: int = 500) -> int:
               "fees_paid", "slippage")
     # Version 4 runs this on databases that lack later columns: select only its own.
     columns = [f for f in TradeRecord._meta.sorted_fields if f.name not in _AFTER_VERSION_4]
+    fill_columns = [f for f in FillRecord._meta.sorted_fields
+                    if f.name not in _FILLS_AFTER_VERSION_4]
     last, count = 0, 0
     while True:
         rows = list(TradeRecord.select(*columns).where(TradeRecord.id > last)
@@ -187,7 +208,7 @@ def refigure_trades(batch: int = 500) -> int:
         for order in OrderRecord.select().where(OrderRecord.trade.in_(ids)):
             orders.setdefault(order.trade_id, []).append(order)
         fills: dict[int, list[FillRecord]] = {}
-        for fill in FillRecord.select().where(FillRecord.trade.in_(ids)):
+        for fill in FillRecord.select(*fill_columns).where(FillRecord.trade.in_(ids)):
             fills.setdefault(fill.trade_id, []).append(fill)
         for row in rows:
             trade = rebuild_trade(row, orders.get(row.id, []), fills.get(row.id, []))

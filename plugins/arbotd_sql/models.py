@@ -39,7 +39,7 @@ __all__ = [
     "database",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The version the models describe; migrations in ``migrations.py`` bring an older
 database up to it."""
 
@@ -97,6 +97,12 @@ class SignalRecord(BaseModel):
     # strategy did not say).
     threshold = peewee.DoubleField(null=True)
     threshold_reason = peewee.CharField(max_length=160, null=True)
+    # A leg on a venue quoted in another currency (version 7; NULL otherwise): its
+    # price in that currency and the rate it was converted at (arbotd.fx).
+    buy_native_price = peewee.DoubleField(null=True)
+    sell_native_price = peewee.DoubleField(null=True)
+    buy_rate = peewee.DoubleField(null=True)
+    sell_rate = peewee.DoubleField(null=True)
 
     class Meta:
         table_name = "signals"
@@ -128,6 +134,11 @@ class TradeRecord(BaseModel):
     planned_profit = ExactDecimalField()
     buy_limit = ExactDecimalField(null=True)
     sell_limit = ExactDecimalField(null=True)
+    # The signal's native prices and rates (version 7; NULL for same-currency legs).
+    buy_native_price = ExactDecimalField(null=True)
+    sell_native_price = ExactDecimalField(null=True)
+    buy_rate = ExactDecimalField(null=True)
+    sell_rate = ExactDecimalField(null=True)
     actual_buy_price = ExactDecimalField(null=True)
     actual_sell_price = ExactDecimalField(null=True)
     actual_profit = ExactDecimalField(null=True)
@@ -181,6 +192,10 @@ class FillRecord(BaseModel):
     # The fee's worth in the quote currency at fill time, for a fee in a third asset.
     fee_value = ExactDecimalField(null=True)
     timestamp = peewee.DoubleField(index=True)
+    # On a venue quoted in another currency (version 7): what it charged, in that
+    # currency (price is converted into the quote currency).
+    native_price = ExactDecimalField(null=True)
+    native_asset = peewee.CharField(max_length=16, null=True)
     # The fill's place in ``Trade.fills``, so a trade is rebuilt exactly as it was.
     position = peewee.IntegerField(default=0)
 

@@ -198,8 +198,12 @@ def trade(trade_id: int) -> dict[str, Any] | None:
     "exchange", "side", "purpose", "price" (0.0 for a market order), "quantity",
     "status", "filled_quantity", "reason", "fills": [{"price", "quantity", "fee",
     "fee_asset", "fee_value" (a fee in a third asset, valued in the quote currency at fill
-    time, else ``None``), "timestamp" (epoch seconds), "time" (ISO 8601 UTC)}]}``, fills in
-    the order they happened.
+    time, else ``None``), "native_price" and "native_asset" (on a venue quoted in another
+    currency: what it charged, in that currency; else ``None``), "timestamp" (epoch
+    seconds), "time" (ISO 8601 UTC)}]}``, fills in the order they happened.
+    ``buy_native_price``/``sell_native_price`` and ``buy_rate``/``sell_rate`` are the
+    signal's, for a leg on a venue quoted in another currency (:mod:`arbotd.fx`), else
+    ``None``.
     """
     row = TradeRecord.get_or_none(TradeRecord.id == trade_id)
     if row is None:
@@ -230,6 +234,8 @@ def trade(trade_id: int) -> dict[str, Any] | None:
                 else money(fill.fee, currency),
                 "fee_asset": fill.fee_asset,
                 "fee_value": money(fill.fee_value, currency),
+                "native_price": _price(fill.native_price),
+                "native_asset": fill.native_asset,
                 "timestamp": fill.timestamp,
                 "time": _iso_ms(fill.timestamp),
             }
@@ -252,6 +258,10 @@ def trade(trade_id: int) -> dict[str, Any] | None:
                             else row.sell_limit),
         "actual_buy_price": _price(row.actual_buy_price),
         "actual_sell_price": _price(row.actual_sell_price),
+        "buy_native_price": _price(row.buy_native_price),
+        "sell_native_price": _price(row.sell_native_price),
+        "buy_rate": _price(row.buy_rate),
+        "sell_rate": _price(row.sell_rate),
         "quantity": size(_filled(row)),
         "planned_quantity": size(row.quantity),
         "planned_profit": money(row.planned_profit, currency),
@@ -307,14 +317,17 @@ def signals(
     Returns ``{"signals": [{"id", "symbol", "buy_exchange", "sell_exchange", "buy_price",
     "sell_price", "profit", "profit_percent" (percent), "confidence", "executed": bool,
     "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit",
-    "threshold", "threshold_reason"}, ...],
+    "threshold", "threshold_reason", "buy_native_price", "sell_native_price", "buy_rate",
+    "sell_rate"}, ...],
     "total_count": int}``, newest first (``timestamp``, then ``id``, descending).
     ``start_time <= timestamp <= end_time``, both ends included; ``total_count`` counts
     every matching signal, not just this page.
 
     ``buy_price``/``sell_price`` are the volume-weighted prices of ``quantity`` over the
     book levels it takes, ``buy_limit``/``sell_limit`` the worst of those levels (the
-    prices themselves for signals recorded before limits were kept).
+    prices themselves for signals recorded before limits were kept). On a venue quoted
+    in another currency the prices are converted; ``*_native_price`` are the same prices
+    in the venue's currency and ``*_rate`` the rates used (``None`` otherwise).
     """
     conditions = []
     if start_time is not None:
@@ -353,6 +366,10 @@ def signals(
                 "sell_limit": row.sell_price if row.sell_limit is None else row.sell_limit,
                 "threshold": row.threshold,
                 "threshold_reason": row.threshold_reason,
+                "buy_native_price": row.buy_native_price,
+                "sell_native_price": row.sell_native_price,
+                "buy_rate": row.buy_rate,
+                "sell_rate": row.sell_rate,
             }
             for row in page
         ],

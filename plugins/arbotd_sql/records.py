@@ -91,6 +91,10 @@ def signal_row(signal: Signal) -> dict[str, Any]:
         "threshold": signal.threshold,
         "threshold_reason": (signal.threshold_reason[:160] if signal.threshold_reason
                              else None),
+        "buy_native_price": signal.buy_native_price,
+        "sell_native_price": signal.sell_native_price,
+        "buy_rate": signal.buy_rate,
+        "sell_rate": signal.sell_rate,
     }
 
 
@@ -117,6 +121,10 @@ def trade_rows(trade: Trade) -> tuple[dict[str, Any], list[dict[str, Any]], list
         "planned_profit": trade.planned_profit,
         "buy_limit": trade.buy_limit,
         "sell_limit": trade.sell_limit,
+        "buy_native_price": trade.buy_native_price,
+        "sell_native_price": trade.sell_native_price,
+        "buy_rate": trade.buy_rate,
+        "sell_rate": trade.sell_rate,
         "actual_buy_price": figures.actual_buy_price,
         "actual_sell_price": figures.actual_sell_price,
         "actual_profit": figures.realized_profit,
@@ -168,6 +176,8 @@ def _fill_row(fill: Fill, seq: int, position: int) -> dict[str, Any]:
         "fee": fill.fee,
         "fee_asset": fill.fee_asset,
         "fee_value": fill.fee_value,
+        "native_price": fill.native_price,
+        "native_asset": fill.native_asset,
         "timestamp": fill.timestamp,
         "position": position,
     }
@@ -232,11 +242,17 @@ def rebuild_trade(
                 fee_asset=f.fee_asset,
                 timestamp=f.timestamp,
                 fee_value=f.fee_value,
+                native_price=f.native_price,
+                native_asset=f.native_asset,
             )
             for f in fills
         ),
         completed_at=row.completed_at,
         reason=row.reason,
+        buy_native_price=row.buy_native_price,
+        sell_native_price=row.sell_native_price,
+        buy_rate=row.buy_rate,
+        sell_rate=row.sell_rate,
         **limits,
     )
 

@@ -163,13 +163,17 @@ def _balances(starting: Accounts) -> Accounts:
     query = (
         FillRecord.select(FillRecord.exchange, FillRecord.symbol, FillRecord.side,
                           FillRecord.price, FillRecord.quantity, FillRecord.fee,
-                          FillRecord.fee_asset)
+                          FillRecord.fee_asset, FillRecord.native_price,
+                          FillRecord.native_asset)
         .join(TradeRecord)
         .where(TradeRecord.mode != "live")
         .order_by(FillRecord.trade, FillRecord.position)
     )
-    for exchange, symbol, side, price, quantity, fee, fee_asset in query.tuples().iterator():
+    for (exchange, symbol, side, price, quantity, fee, fee_asset, native_price,
+         native_asset) in query.tuples().iterator():
         base, quote = split_symbol(symbol)
+        if native_asset is not None and native_price is not None:
+            quote, price = native_asset, native_price  # paid in the venue's currency
         notional = _EXACT.multiply(price, quantity)
         if side == Side.BUY:
             add(exchange, base, quantity)

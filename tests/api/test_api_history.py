@@ -40,6 +40,9 @@ def serve_api(tmp_path, monkeypatch):
     return server_factory(tmp_path, monkeypatch)
 
 
+NATIVE_FIELDS = {"buy_native_price", "sell_native_price", "buy_rate", "sell_rate"}
+
+
 def _trade(number: int, symbol: str, state: str, started: float, *, profit: str | None,
            fees: str | None, mode: str = "simulation", filled: bool = True) -> None:
     trade_id = BASE + number
@@ -154,7 +157,7 @@ async def test_trade_detail_and_not_found(serve_api):
         trade = response.json()
         # extras of the query
         assert set(trade) == DETAIL_FIELDS | {"mode", "reason", "legs", "planned_quantity",
-                                              "buy_limit", "sell_limit"}
+                                              "buy_limit", "sell_limit", *NATIVE_FIELDS}
         assert trade["signal_id"] == BASE + 101
         assert trade["buy_order_id"] == f"arb{BASE + 1}b"
         assert trade["execution_time_ms"] == 10_000
@@ -184,8 +187,10 @@ async def test_signals(serve_api):
         for signal in body["signals"]:
             # extras: the quantity the prices are the VWAPs of, the limit prices, and the
             # threshold the signal was held to
+            # and, on venues quoted in another currency, the native prices and rates
             assert set(signal) == SIGNAL_FIELDS | {"quantity", "buy_limit", "sell_limit",
-                                                   "threshold", "threshold_reason"}
+                                                   "threshold", "threshold_reason",
+                                                   *NATIVE_FIELDS}
             assert isinstance(signal["executed"], bool)
             assert isinstance(signal["timestamp"], NUMBER)
 

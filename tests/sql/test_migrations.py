@@ -169,7 +169,7 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
         migrate(migrator.drop_column("api_users", "token_generation"),
                 migrator.drop_column("trades", "filled_quantity"),
                 migrator.drop_column("fills", "fee_value"),
-                *_drop_limit_columns(migrator))
+                *_drop_columns_after(4, migrator))
         # What version 1 wrote as a trade's slippage: planned minus (net + fees).
         models.database.execute_sql("UPDATE trades SET slippage = '-1'")
         models.database.execute_sql(
@@ -201,10 +201,21 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
     assert await reopened.reserve_ids("trade", 5) == 9
 
 
-def _drop_limit_columns(migrator: SchemaMigrator) -> list:
-    """What version 5 added: the limit prices of signals and trades."""
+_ADDED_IN = {
+    5: [(table, column) for table in ("signals", "trades")
+        for column in ("buy_limit", "sell_limit")],
+    6: [("signals", "threshold"), ("signals", "threshold_reason")],
+    7: [(table, column) for table in ("signals", "trades")
+        for column in ("buy_native_price", "sell_native_price", "buy_rate", "sell_rate")]
+       + [("fills", "native_price"), ("fills", "native_asset")],
+}
+
+
+def _drop_columns_after(version: int, migrator: SchemaMigrator) -> list:
+    """What the versions after ``version`` added."""
     return [migrator.drop_column(table, column)
-            for table in ("signals", "trades") for column in ("buy_limit", "sell_limit")]
+            for added, columns in _ADDED_IN.items() if added > version
+            for table, column in columns]
 
 
 async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_prices(
@@ -218,7 +229,7 @@ async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_pric
     await old.flush()
 
     def downgrade() -> None:
-        migrate(*_drop_limit_columns(SchemaMigrator.from_database(models.database)))
+        migrate(*_drop_columns_after(4, SchemaMigrator.from_database(models.database)))
         SchemaVersion.update(version=4).execute()
 
     await old.read(downgrade)
@@ -226,7 +237,7 @@ async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_pric
 
     storage = make_storage(database_url)
     await storage.open()
-    assert await storage.read(_version) == SCHEMA_VERSION == 5
+    assert await storage.read(_version) == SCHEMA_VERSION
     for table in ("signals", "trades"):
         assert {"buy_limit", "sell_limit"} <= set(await storage.read(_columns(table)))
     # Rows written before limits were kept read as their (planned) prices.

@@ -187,6 +187,10 @@ def test_trade_detail_with_legs_and_fills(db: peewee.Database) -> None:
         "sell_limit": 101.0,
         "actual_buy_price": 100.05,
         "actual_sell_price": 100.5,
+        "buy_native_price": None,
+        "sell_native_price": None,
+        "buy_rate": None,
+        "sell_rate": None,
         "quantity": 0.1,
         "planned_quantity": 0.1,
         "planned_profit": 0.1,
@@ -214,10 +218,12 @@ def test_trade_detail_with_legs_and_fills(db: peewee.Database) -> None:
         "reason": None,
         "fills": [
             {"price": 100.5, "quantity": 0.05, "fee": 0.005, "fee_asset": "USDT",
-             "fee_value": None, "timestamp": DAY1 + 43_200.5,
+             "fee_value": None, "native_price": None, "native_asset": None,
+             "timestamp": DAY1 + 43_200.5,
              "time": "2024-01-01T12:00:00.500Z"},
             {"price": 100.5, "quantity": 0.03, "fee": 0.003, "fee_asset": "USDT",
-             "fee_value": None, "timestamp": DAY1 + 43_201,
+             "fee_value": None, "native_price": None, "native_asset": None,
+             "timestamp": DAY1 + 43_201,
              "time": "2024-01-01T12:00:01.000Z"},
         ],
     }
@@ -297,6 +303,13 @@ def test_signals_shape_order_and_pagination(db: peewee.Database) -> None:
         "quantity": 0.1,
         "buy_limit": 43249.0,
         "sell_limit": 43251.0,
+        "threshold": None,
+        "threshold_reason": None,
+        # Venues quoted in the symbol's own currency: no native prices or rates.
+        "buy_native_price": None,
+        "sell_native_price": None,
+        "buy_rate": None,
+        "sell_rate": None,
     }
     page = queries.signals(limit=1, offset=1)
     assert (signal_ids(page), page["total_count"]) == ([457], 3)

@@ -41,7 +41,9 @@ from arbotd_sql.records import rebuild_trade
 Make = Callable[..., SqlStorage]
 SIGNAL_FIELDS = ("id", "timestamp", "symbol", "buy_exchange", "sell_exchange", "buy_price",
                  "sell_price", "quantity", "profit", "profit_percent", "spread_percent", "fees",
-                 "confidence", "executed", "reject_reason", "buy_limit", "sell_limit")
+                 "confidence", "executed", "reject_reason", "buy_limit", "sell_limit",
+                 "threshold", "threshold_reason", "buy_native_price", "sell_native_price",
+                 "buy_rate", "sell_rate")
 
 
 def rows(model: type[models.BaseModel], *order: Any) -> Callable[[], list[dict[str, Any]]]:
@@ -62,7 +64,10 @@ async def test_signals_round_trip_and_the_latest_record_wins(make_storage: Make,
     await storage.open()
     signals = [signal(1), signal(2, executed=True), signal(3, reject_reason="cooldown"),
                signal(4, buy_price=65_000.3, buy_limit=65_000.5, sell_price=65_100.1,
-                      sell_limit=65_099.9)]
+                      sell_limit=65_099.9),
+               # Bought on a venue quoted in KRW, at 1,350.5 KRW a USDT.
+               signal(5, buy_price=65_000.3, buy_native_price=87_782_905.15,
+                      buy_rate=1_350.5)]
     for item in signals:
         storage.record_signal(item)
     assert await storage.flush(10)
@@ -270,7 +275,8 @@ async def test_raw_quotes_are_recorded_only_when_asked(make_storage: Make, datab
     assert await storage.flush(10)
     stored = await storage.read(rows(RawQuote, RawQuote.id))
     # The storage records the best level (a book's deeper levels are not kept).
-    expected = [attrs.asdict(q, filter=lambda field, _: field.name not in ("bids", "asks"))
+    left_out = ("bids", "asks", "native_bid", "native_ask", "rate_bid", "rate_ask")
+    expected = [attrs.asdict(q, filter=lambda field, _: field.name not in left_out)
                 for q in quotes] if record_quotes else []
     assert [{k: v for k, v in r.items() if k != "id"} for r in stored] == expected
 
@@ -384,3 +390,36 @@ async def test_reads_that_fail_raise_storage_error(make_storage: Make,
     with pytest.raises(StorageError, match="no_such_table"):
         await storage.read(lambda: models.database.execute_sql("SELECT * FROM no_such_table"))
     assert await storage.read(lambda: SignalRecord.select().count()) == 0
+
+
+async def test_a_trade_on_a_krw_venue_keeps_its_native_prices_and_books_krw(
+        make_storage: Make, database_url: str) -> None:
+    """Bought on a venue quoted in KRW: the fill's price is in USDT at the rate used, its
+    native price and fee in KRW; restored balances move KRW there, not USDT."""
+    storage = make_storage(database_url)
+    await storage.open()
+    trade = attrs.evolve(planned(1), buy_exchange="sim_won",
+                         buy_native_price=D("87782905.15"), buy_rate=D("1350.5"))
+    order = arbotd.Order("arb1b", 1, "sim_won", "BTCUSDT", arbotd.Side.BUY,
+                         D("65000.30"), D("0.010"), status=arbotd.OrderStatus.FILLED,
+                         filled_quantity=D("0.010"))
+    fill = arbotd.Fill("arb1b", 1, "sim_won", "BTCUSDT", arbotd.Side.BUY, D("65000.3"),
+                       D("0.010"), fee=D("877.8290515"), fee_asset="KRW", timestamp=T0,
+                       fee_value=D("0.65"), native_price=D("87782905.15"),
+                       native_asset="KRW")
+    trade = trade.advance(arbotd.TradeState.SUBMITTED, orders=(order,)).with_fills(fill)
+    storage.record_funding("sim_won", "KRW", D("13505000"), T0)
+    storage.record_trade(trade)
+    assert await storage.flush(10)
+
+    def rebuild() -> arbotd.Trade:
+        return rebuild_trade(TradeRecord.get_by_id(1), list(OrderRecord.select()),
+                             list(FillRecord.select()))
+
+    assert await storage.read(rebuild) == trade
+    await storage.close()
+    state = await make_storage(database_url).open()
+    # 13,505,000 - 0.01 x 87,782,905.15 - 877.8290515 KRW
+    assert state.balances[("sim_won", "KRW")] == D("12626293.1194485")
+    assert state.balances[("sim_won", "BTC")] == D("0.010")
+    assert ("sim_won", "USDT") not in state.balances
