@@ -496,6 +496,10 @@ class Control:
         fee = to_decimal(self.engine.market.fees.get(signal.buy_exchange, 0.0))
         tol = to_decimal(signal.price_tolerance)
         spend = qty * to_decimal(signal.buy_limit) * (1 + tol) * (1 + fee)
+        conversion = self.engine.conversion(signal.buy_exchange)
+        if conversion is not None and signal.buy_rate is not None:
+            # The venue spends its own currency, at the rate the signal was priced at.
+            quote, spend = conversion.currency, spend * to_decimal(signal.buy_rate)
         return [
             _Reservation(signal.buy_exchange, quote, spend),
             _Reservation(signal.sell_exchange, base, qty),

@@ -53,7 +53,8 @@ class Market:
     """The :class:`~arbotd._interfaces.MarketView` the engine gives strategies."""
 
     __slots__ = (
-        "_ledger", "fees", "inventory", "now", "premium", "rejections", "trading", "usable")
+        "_ledger", "conversions", "fees", "inventory", "now", "premium", "rates", "rejections",
+        "trading", "usable")
 
     def __init__(self, ledger: Ledger, inventory: Inventory | None = None) -> None:
         self.now = 0.0
@@ -64,8 +65,21 @@ class Market:
         self.rejections: collections.Counter[str] = collections.Counter()
         self._ledger = ledger
         self.inventory = inventory if inventory is not None else Inventory(ledger)
+        # The engine's venues quoted in another currency and their latest rates.
+        self.conversions: dict[str, Conversion] = {}
+        self.rates: dict[str, Quote] = {}
 
     def available(self, exchange: str, asset: str) -> float:
+        conversions = self.conversions
+        if conversions and exchange in conversions:
+            conversion = conversions[exchange]
+            if asset == conversion.priced:
+                # A venue quoted in KRW holds KRW: what it can spend, in USDT, is its
+                # KRW at the rate its asks were converted at.
+                rate = self.rates.get(exchange)
+                if rate is None or rate.bid <= 0:
+                    return 0.0
+                return self._ledger.available(exchange, conversion.currency) / rate.bid
         return self._ledger.available(exchange, asset)
 
     def reject(self, reason: str) -> None:
@@ -112,7 +126,7 @@ class Engine:
         # Venues quoted in another currency (empty for most daemons: one truth test per
         # quote), the latest rate quote of each, and quotes dropped for want of a rate.
         self._conversions: dict[str, Conversion] = {}
-        self.rates: dict[str, Quote] = {}
+        self.rates: dict[str, Quote] = self.market.rates
         self.unconverted: collections.Counter[tuple[str, str]] = collections.Counter()
         # Venues whose premium baseline follows the observed premium (empty for most).
         self.rolling_premium = RollingPremium()
@@ -308,7 +322,7 @@ class Engine:
         for venue in list(self.rates):
             if conversions.get(venue) != self._conversions.get(venue):
                 del self.rates[venue]
-        self._conversions = conversions
+        self._conversions = self.market.conversions = conversions
         for exchange in list(self.market.usable):
             if exchange not in fees:
                 del self.market.usable[exchange]
@@ -334,11 +348,20 @@ class Engine:
             return None
         return quote
 
+    def conversion(self, exchange: str) -> Conversion | None:
+        """How ``exchange``'s prices are converted, ``None`` when they are not."""
+        return self._conversions.get(exchange)
+
     def price_usd(self, asset: str) -> float | None:
         """A mid price of ``asset`` in a USD stablecoin, averaged over the venues whose
         market data is usable, for valuing balances; ``None`` when none of them quotes it
         (then a valuation is incomplete, see :meth:`arbotd.Ledger.full_value_usd`)."""
         usable = self.market.usable
+        for venue, conversion in self._conversions.items():
+            # A venue's own currency (KRW), at its rate market (USDTKRW).
+            rate = self.rates.get(venue)
+            if conversion.currency == asset and rate is not None and usable.get(venue):
+                return 1 / rate.mid
         for quote_asset in ("USDT", "USDC", "USD", "FDUSD"):
             quotes = self.book.get(asset + quote_asset)
             if quotes:

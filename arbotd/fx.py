@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 
-from arbotd._model import Quote
+from arbotd._model import Quote, split_symbol
 
 __all__ = [
     "DEFAULT_RATE_MAX_AGE",
@@ -61,6 +61,12 @@ class Conversion:
     rate_symbol: str
     max_age: float = DEFAULT_RATE_MAX_AGE
 
+    @property
+    def priced(self) -> str:
+        """The currency the rate market prices (``USDT`` of ``USDTKRW``): the symbols'
+        quote currency."""
+        return split_symbol(self.rate_symbol)[0]
+
 
 def conversion_of(adapter: Any) -> Conversion | None:
     """The :class:`Conversion` an exchange adapter declares, ``None`` for a venue that
@@ -74,7 +80,16 @@ def conversion_of(adapter: Any) -> Conversion | None:
             f"exchange {adapter.name!r} quotes in {currency} but names no rate_symbol "
             "(the market that prices its currency)")
     max_age = float(getattr(adapter, "rate_max_age_seconds", DEFAULT_RATE_MAX_AGE))
-    return Conversion(str(currency), str(rate_symbol), max_age)
+    conversion = Conversion(str(currency), str(rate_symbol), max_age)
+    try:
+        quoted = split_symbol(conversion.rate_symbol)[1]
+    except ValueError:
+        quoted = ""
+    if quoted != conversion.currency:
+        raise ValueError(
+            f"exchange {adapter.name!r}: rate_symbol {rate_symbol!r} must price the "
+            f"symbols' quote currency in {currency} (such as USDT{currency})")
+    return conversion
 
 
 def venue_conversions(adapters: Iterable[Any]) -> dict[str, Conversion]:

@@ -17,7 +17,17 @@ import attrs
 
 from arbotd import setting
 
-__all__ = ["DEFAULT_START_PRICES", "MAX_DEPTH_LEVELS", "PaperConfig", "SimulationConfig"]
+__all__ = [
+    "DEFAULT_START_PRICES",
+    "MAX_DEPTH_LEVELS",
+    "RATE_SYMBOL",
+    "KrwVenueConfig",
+    "PaperConfig",
+    "SimulationConfig",
+]
+
+RATE_SYMBOL = "USDTKRW"
+"""The simulated KRW venue's rate market: KRW per USDT."""
 
 MAX_DEPTH_LEVELS = 50
 """Most levels a simulated venue's quotes carry per side (Bybit's deepest spot stream
@@ -89,6 +99,44 @@ class PaperConfig:
     coin_balance_usd: float = setting(10_000.0, ge=0)
 
 
+def _check_venue_name(name: Any) -> str | None:
+    return _check_venues([name])
+
+
+@attrs.frozen
+class KrwVenueConfig:
+    """``[simulation.krw]``: a simulated venue quoted in KRW (a fictional name, like every
+    simulated venue), for cross-currency arbitrage without a network.
+
+    It quotes the same symbols as the other simulated venues, in KRW: the common true
+    price (in USDT) times ``1 + premium``, times the USDT/KRW rate. It also quotes the rate
+    market ``USDTKRW`` (KRW per USDT), whose mid is a geometric random walk from
+    ``start_rate``. The premium wanders around ``premium_percent``: an Ornstein-Uhlenbeck
+    process with a long-run standard deviation of ``premium_bps_stddev`` and a half-life of
+    ``premium_half_life_seconds`` (in place of the other venues' small basis), and the
+    venue has its dislocations like the others. Its premium baseline is followed as a
+    rolling median (``premium_mode``).
+    """
+
+    enabled: bool = setting(False)
+    venue: str = setting("sim_won", check=_check_venue_name)
+    # KRW per USDT at the start, its volatility (annualised fraction) and its half-spread.
+    start_rate: float = setting(1_350.0, gt=0, le=1e9)
+    rate_annual_volatility: float = setting(0.08, ge=0, le=10)
+    rate_half_spread_bps: float = setting(2.0, gt=0, le=1000)
+    # The premium over the other venues: its centre (percent), spread and half-life.
+    premium_percent: float = setting(2.0, ge=-50, le=50)
+    premium_bps_stddev: float = setting(40.0, ge=0, le=5000)
+    premium_half_life_seconds: float = setting(900.0, gt=0, le=86_400)
+    # How the daemon learns the premium: "rolling" (the median of what it observes over
+    # premium_window_seconds) or "fixed" (premium_percent, always).
+    premium_mode: str = setting("rolling", check=lambda v: None if v in ("rolling", "fixed")
+                                else 'expected "rolling" or "fixed"')
+    premium_window_seconds: float = setting(1_800.0, ge=10, le=30 * 86_400)
+    # A rate quote older than this makes the venue's prices unusable.
+    rate_max_age_seconds: float = setting(5.0, gt=0, le=3600)
+
+
 @attrs.frozen
 class SimulationConfig:
     """``[simulation]``: the simulated venues and their market.
@@ -141,6 +189,8 @@ class SimulationConfig:
 
     # How paper orders fill and what the paper accounts hold: [simulation.paper].
     paper: PaperConfig = attrs.field(factory=PaperConfig)
+    # A venue quoted in KRW: [simulation.krw].
+    krw: KrwVenueConfig = attrs.field(factory=KrwVenueConfig)
 
     def market(self) -> SimulationConfig:
         """These settings without the paper ones: what the quotes depend on."""
@@ -159,6 +209,8 @@ class SimulationConfig:
     def validate_config(self) -> list[tuple[str, str]]:
         """Problems between keys, as ``(key, message)`` pairs (the core adds the table)."""
         problems: list[tuple[str, str]] = []
+        if self.krw.enabled and self.krw.venue in self.venues:
+            problems.append(("krw.venue", f"{self.krw.venue!r} is one of venues already"))
         if self.size_min_usd > self.size_max_usd:
             problems.append(
                 (

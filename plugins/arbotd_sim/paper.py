@@ -18,7 +18,12 @@ Each level taken is a :class:`~arbotd.Fill` of its own, at that level's price (a
 exchange reports the trades of one order), so the order's average price is the
 volume-weighted price of the levels it took. With one level this is one fill at the best
 price, up to the displayed size. The taker fee is charged on each fill's notional, in the
-quote currency. Every random choice comes from a generator seeded with ``seed`` and the
+quote currency. On a venue quoted in another currency (:mod:`arbotd.fx`) the book is the
+engine's converted one; each fill is paid and charged in the venue's currency, at the
+level's native price (the converted price times the rate the book was converted at), and
+keeps its converted price and the fee's value in the quote currency.
+
+Every random choice comes from a generator seeded with ``seed`` and the
 order's client id, so it does not depend on the order in which concurrent legs happen to
 run.
 """
@@ -66,11 +71,15 @@ class PaperExecutor:
         seed: int,
         reference_prices: Mapping[str, float],
         mode: str = "simulation",
+        reference_rates: Mapping[str, float] | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
         self.seed = seed
         self.reference_prices = dict(reference_prices)
+        # Units of a venue's own currency per unit of the quote currency (KRW: 1,350), to
+        # fund a venue quoted in it before its rate market has quoted.
+        self.reference_rates = dict(reference_rates or {})
         self.mode = mode
         self.funded: set[str] = set()
         # Orders waiting for their fill delay, by client order id: set to cancel them.
@@ -102,11 +111,32 @@ class PaperExecutor:
         for venue in sorted(engine.market.fees):
             if venue in self.funded or venue in restored:
                 continue
-            for asset, amount in sorted(assets.items()):
+            funding = self._funding(venue, assets)
+            for asset, amount in sorted(funding.items()):
                 ledger.fund(venue, asset, to_decimal(round(amount, 8)))
             self.funded.add(venue)
-            log.info("paper account on %s: %s", venue,
-                     ", ".join(f"{a} {to_decimal(round(v, 8))}" for a, v in sorted(assets.items())))
+            log.info("paper account on %s: %s", venue, ", ".join(
+                f"{a} {to_decimal(round(v, 8))}" for a, v in sorted(funding.items())))
+
+    def _funding(self, venue: str, assets: dict[str, float]) -> dict[str, float]:
+        """``assets``, but on a venue quoted in another currency its quote currency
+        (USDT) is given as that currency (KRW), at its rate market's mid (or the
+        reference rate before the first)."""
+        engine = self.runtime.engine
+        assert engine is not None
+        conversion = engine.conversion(venue)
+        if conversion is None or conversion.priced not in assets:
+            return assets
+        rate_quote = engine.rates.get(venue)
+        rate = rate_quote.mid if rate_quote is not None else self.reference_rates.get(
+            conversion.currency)
+        if not rate:
+            log.warning("no %s rate for %s yet: its paper account starts without %s",
+                        conversion.currency, venue, conversion.priced)
+            return {a: v for a, v in assets.items() if a != conversion.priced}
+        funding = dict(assets)
+        funding[conversion.currency] = funding.pop(conversion.priced) * rate
+        return funding
 
     # --- orders -------------------------------------------------------------------------
 
@@ -148,21 +178,29 @@ class PaperExecutor:
         _, quote_asset = split_symbol(order.symbol)
         fee_rate = to_decimal(self._fee(order.exchange))
         now = self.runtime.clock()
-        fills = [
-            Fill(
-                order_id=order.client_order_id,
-                trade_id=order.trade_id,
-                exchange=order.exchange,
-                symbol=order.symbol,
-                side=order.side,
-                price=price,
-                quantity=size,
-                fee=price * size * fee_rate,
-                fee_asset=quote_asset,
-                timestamp=now,
-            )
-            for price, size in taken
-        ]
+        native = self._native(order, quote)
+        if native is None:
+            fills = [
+                Fill(
+                    order_id=order.client_order_id,
+                    trade_id=order.trade_id,
+                    exchange=order.exchange,
+                    symbol=order.symbol,
+                    side=order.side,
+                    price=price,
+                    quantity=size,
+                    fee=price * size * fee_rate,
+                    fee_asset=quote_asset,
+                    timestamp=now,
+                )
+                for price, size in taken
+            ]
+        else:
+            currency, rate = native
+            fills = [
+                _native_fill(order, price, size, fee_rate, currency, rate, now)
+                for price, size in taken
+            ]
         filled = sum(size for _, size in taken)
         status = OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED
         reason = None
@@ -195,10 +233,51 @@ class PaperExecutor:
         assert engine is not None
         return engine.fresh_quote(exchange, symbol, MAX_QUOTE_AGE_SECONDS)
 
+    def _native(self, order: Order, quote: Quote) -> tuple[str, Decimal] | None:
+        """For a venue quoted in another currency: that currency and the rate of the book
+        the order fills against (a buy's asks were divided by the rate's bid, a sell's
+        bids by its ask); ``None`` for other venues."""
+        rate = quote.rate_bid if order.side is Side.BUY else quote.rate_ask
+        if rate is None:
+            return None
+        engine = self.runtime.engine
+        assert engine is not None
+        conversion = engine.conversion(order.exchange)
+        if conversion is None:
+            return None
+        return conversion.currency, to_decimal(rate)
+
     def _fee(self, exchange: str) -> float:
         engine = self.runtime.engine
         assert engine is not None
         return engine.market.fees.get(exchange, 0.001)
+
+
+def _native_fill(order: Order, price: Decimal, size: Decimal, fee_rate: Decimal,
+                 currency: str, rate: Decimal, now: float) -> Fill:
+    """A fill on a venue quoted in ``currency``: the venue's book level (``price`` in the
+    quote currency times ``rate``), paid and charged in ``currency``; ``price`` and the
+    fee's value stay in the quote currency, at ``rate``."""
+    native_price = (price * rate).quantize(_NATIVE_STEP)
+    fee = (native_price * size * fee_rate).quantize(_NATIVE_STEP)
+    return Fill(
+        order_id=order.client_order_id,
+        trade_id=order.trade_id,
+        exchange=order.exchange,
+        symbol=order.symbol,
+        side=order.side,
+        price=price,
+        quantity=size,
+        fee=fee,
+        fee_asset=currency,
+        timestamp=now,
+        fee_value=(fee / rate).quantize(_NATIVE_STEP),
+        native_price=native_price,
+        native_asset=currency,
+    )
+
+
+_NATIVE_STEP = Decimal("1e-8")
 
 
 # --- walking the book -------------------------------------------------------------------------

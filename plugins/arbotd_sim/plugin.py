@@ -9,7 +9,7 @@ from typing import Any
 import arbotd
 from arbotd_sim.config import SimulationConfig
 from arbotd_sim.paper import PaperExecutor
-from arbotd_sim.venue import SimSession, SimVenue
+from arbotd_sim.venue import KrwSimVenue, SimSession, SimVenue
 
 
 @arbotd.hookimpl
@@ -23,18 +23,22 @@ def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[S
     if not settings.enabled:
         return []
     session = _session_for(runtime)
-    count = len(settings.venues)
-    return [
+    count = len(settings.venues) + (1 if settings.krw.enabled else 0)
+    venues = [
         SimVenue(settings, name, phase=index / count, session=session)
         for index, name in enumerate(settings.venues)
     ]
+    if settings.krw.enabled:
+        venues.append(KrwSimVenue(settings, phase=len(venues) / count, session=session))
+    return venues
 
 
 @arbotd.hookimpl
 def register_executors(config: arbotd.Config, runtime: arbotd.Runtime) -> list[PaperExecutor]:
     settings: SimulationConfig = config["simulation"]
     prices = {s: settings.start_price(s) or 0.0 for s in settings.simulated_symbols()}
-    return [PaperExecutor(settings.paper, runtime, seed=settings.seed, reference_prices=prices)]
+    return [PaperExecutor(settings.paper, runtime, seed=settings.seed, reference_prices=prices,
+                          reference_rates={"KRW": settings.krw.start_rate})]
 
 
 @arbotd.hookimpl

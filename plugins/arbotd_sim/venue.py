@@ -11,10 +11,11 @@ from typing import Any
 import trio
 
 from arbotd import FeedStatus, QuoteSink
-from arbotd_sim.config import SimulationConfig
+from arbotd_sim.config import RATE_SYMBOL, SimulationConfig
 from arbotd_sim.market import VenueSimulator
+from arbotd_sim.won import KrwVenueSimulator
 
-__all__ = ["SimSession", "SimVenue"]
+__all__ = ["KrwSimVenue", "SimSession", "SimVenue"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class SimVenue:
     """
 
     premium_baseline = 0.0
+    # Whether the feed quotes a rate market besides the symbols (the KRW venue).
+    quotes_rate = False
 
     def __init__(
         self,
@@ -100,6 +103,9 @@ class SimVenue:
     def __repr__(self) -> str:
         return f"SimVenue({self.name!r})"
 
+    def _simulator(self, symbols: Sequence[str]) -> VenueSimulator | KrwVenueSimulator:
+        return VenueSimulator(self.config, self.name, symbols)
+
     def feed_status(self) -> FeedStatus:
         """Connected once the first tick since the feed (re)started is delivered, like a
         real feed whose data must flow before it counts. A simulated quote is "received"
@@ -123,7 +129,7 @@ class SimVenue:
         wanted = list(dict.fromkeys(symbols))
         simulated = [s for s in wanted if config.start_price(s) is not None]
         self.session.warn_unsimulated(s for s in wanted if s not in simulated)
-        sim = VenueSimulator(config, self.name, simulated)
+        sim = self._simulator(simulated)
         clock_origin, wall_origin = self.session.origin()
         rate = config.updates_per_second
         tick = max(0, math.ceil((trio.current_time() - clock_origin) * rate - self.phase))
@@ -133,7 +139,7 @@ class SimVenue:
         sink.on_feed_state(self.name, True)
         task_status.started()
         try:
-            if not simulated:
+            if not simulated and not self.quotes_rate:
                 await trio.sleep_forever()
             while True:
                 offset = (tick + self.phase) / rate
@@ -145,3 +151,28 @@ class SimVenue:
                 tick += 1
         finally:
             self._connected = False
+
+
+class KrwSimVenue(SimVenue):
+    """The simulated venue quoted in KRW (``[simulation.krw]``, :mod:`arbotd_sim.won`):
+    its prices are converted by the engine at the ``USDTKRW`` market it quotes too
+    (:mod:`arbotd.fx`), and its premium baseline is rolling or fixed as configured."""
+
+    quote_currency = "KRW"
+    rate_symbol = RATE_SYMBOL
+    quotes_rate = True
+
+    def __init__(self, config: SimulationConfig, *, phase: float = 0.0,
+                 session: SimSession | None = None) -> None:
+        krw = config.krw
+        super().__init__(config, krw.venue, phase=phase, session=session)
+        self.premium_baseline = krw.premium_percent
+        self.premium_mode = krw.premium_mode
+        self.premium_window_seconds = krw.premium_window_seconds
+        self.rate_max_age_seconds = krw.rate_max_age_seconds
+
+    def __repr__(self) -> str:
+        return f"KrwSimVenue({self.name!r})"
+
+    def _simulator(self, symbols: Sequence[str]) -> KrwVenueSimulator:
+        return KrwVenueSimulator(self.config, symbols)
