@@ -71,7 +71,8 @@ def register_executors(config: arbotd.Config, runtime: arbotd.Runtime
     settings = attrs.evolve(paper, balances=session.quote_balances(symbols),
                             coin_balance_usd=session.coin_balance_usd)
     executor = PaperExecutor(settings, runtime, seed=session.seed,
-                             reference_prices=session.first_prices, mode="backtest")
+                             reference_prices=session.first_prices, mode="backtest",
+                             reference_rates=session.first_rates)
     return [*batches, [executor]]
 
 

@@ -27,9 +27,11 @@ __all__ = ["DRIFT_COLUMNS", "FILL_COLUMNS", "SIGNAL_COLUMNS", "ProgressBar", "fo
 SIGNAL_COLUMNS = (
     "signal_id", "time", "symbol", "buy_exchange", "sell_exchange", "buy_price",
     "sell_price", "quantity", "profit", "profit_percent", "executed", "reject_reason",
+    "buy_native_price", "sell_native_price", "buy_rate", "sell_rate",
 )
 """Columns of ``signals.csv``; ``time`` is ISO 8601 UTC to the microsecond, like every
-time of the report."""
+time of the report. The last four are empty but on a venue quoted in another currency
+(:mod:`arbotd.fx`): the prices in its currency and the rates they were converted at."""
 
 DRIFT_COLUMNS = ("time", "asset", "exchange", "share", "drift")
 """Columns of ``drift.csv``: each asset's share of its total on each exchange and its
@@ -37,10 +39,12 @@ drift from the target share (fractions), once a minute of market time."""
 
 FILL_COLUMNS = (
     "trade_id", "client_order_id", "purpose", "exchange", "symbol", "side", "price",
-    "quantity", "fee", "fee_asset", "fee_value", "time",
+    "quantity", "fee", "fee_asset", "fee_value", "time", "native_price", "native_asset",
 )
 """Columns of ``fills.csv``: every execution of every trade, from which each figure of
-``trades.csv`` and ``metrics.json`` can be computed again."""
+``trades.csv`` and ``metrics.json`` can be computed again. On a venue quoted in another
+currency ``price`` is converted into the quote currency, ``native_price`` is what the
+venue charged in ``native_asset`` (empty elsewhere)."""
 
 
 class ProgressBar:
@@ -173,7 +177,7 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
                     trade.id, fill.order_id, purposes.get(fill.order_id, "entry"),
                     fill.exchange, fill.symbol, fill.side.value, fill.price, fill.quantity,
                     fill.fee, fill.fee_asset, "" if fill.fee_value is None else fill.fee_value,
-                    iso(fill.timestamp),
+                    iso(fill.timestamp), _blank(fill.native_price), fill.native_asset or "",
                 ])
     signals_path = directory / "signals.csv"
     with signals_path.open("w", newline="", encoding="utf-8") as stream:
@@ -183,7 +187,9 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
             writer.writerow([s.id, iso(s.timestamp), s.symbol, s.buy_exchange,
                              s.sell_exchange, repr(s.buy_price), repr(s.sell_price),
                              size(s.quantity), money(s.profit), round(s.profit_percent, 6),
-                             s.executed, s.reject_reason or ""])
+                             s.executed, s.reject_reason or "", _blank(s.buy_native_price),
+                             _blank(s.sell_native_price), _blank(s.buy_rate),
+                             _blank(s.sell_rate)])
     metrics_path = directory / "metrics.json"
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     paths = [trades_path, fills_path, signals_path, metrics_path,
@@ -240,3 +246,8 @@ def _plot(result: BacktestResult, path: Path) -> Path:
     axes.grid(True, alpha=0.3)
     figure.savefig(path, dpi=100)
     return path
+
+
+def _blank(value: object) -> object:
+    """A value of the report, or an empty cell for ``None``."""
+    return "" if value is None else value

@@ -31,7 +31,8 @@ import attrs
 import trio
 import trio.testing
 
-from arbotd import FeedStatus, Quote, QuoteSink, Runtime, split_symbol, to_decimal
+from arbotd import USD_ASSETS, FeedStatus, Quote, QuoteSink, Runtime, split_symbol, to_decimal
+from arbotd.fx import rolling_premium_windows, venue_conversions
 
 __all__ = ["BacktestCancelled", "ReplaySession", "ReplayVenue", "VirtualClock"]
 
@@ -76,6 +77,12 @@ class ReplayVenue:
     name: str
     taker_fee: float
     premium_baseline: float = 0.0
+    # A venue quoted in another currency (arbotd.fx): what the data or its plugin says.
+    quote_currency: str | None = None
+    rate_symbol: str | None = None
+    rate_max_age_seconds: float = 5.0
+    premium_mode: str = "fixed"
+    premium_window_seconds: float = 1800.0
 
     async def stream_quotes(self, symbols: Any, sink: QuoteSink, *,
                             task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -125,8 +132,14 @@ class ReplaySession:
         self.cancel = cancel
         self.terms: dict[str, VenueTerms] = {}
         self.known_terms: dict[str, VenueTerms] = {}
+        self.known_adapters: dict[str, Any] = {}
         self.venues: dict[str, ReplayVenue] = {}
         self.first_prices: dict[str, float] = {}
+        # Venues whose data holds a rate market (USDTKRW): their quotes are in another
+        # currency, converted as the engine does live; the first rate of each currency
+        # funds their paper accounts.
+        self.rate_markets: dict[str, str] = {}
+        self.first_rates: dict[str, float] = {}
         self.quotes = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
@@ -141,9 +154,24 @@ class ReplaySession:
         """Note the exchanges and first prices of the first batch, before the runtime is
         assembled (its venues are the exchanges seen so far)."""
         for quote in batch:
-            self.first_prices.setdefault(quote.symbol, (quote.bid + quote.ask) / 2)
-            if quote.exchange not in self.venues:
+            if self._note_first_price(quote) and quote.exchange not in self.venues:
                 self.venues[quote.exchange] = ReplayVenue(quote.exchange, 0.0)
+
+    def _note_first_price(self, quote: Quote) -> bool:
+        """Keep the first mid of ``quote``'s symbol, or, for a rate market (a symbol
+        pricing a USD stablecoin in another currency, such as USDTKRW), note that its
+        venue quotes in that currency (whose prices are no reference). ``False`` for a
+        quote that says nothing of its venue (there are none yet)."""
+        try:
+            priced, currency = split_symbol(quote.symbol)
+        except ValueError:
+            return True
+        if priced in USD_ASSETS and currency not in USD_ASSETS:
+            self.rate_markets.setdefault(quote.exchange, quote.symbol)
+            self.first_rates.setdefault(currency, (quote.bid + quote.ask) / 2)
+        elif quote.exchange not in self.rate_markets:
+            self.first_prices.setdefault(quote.symbol, (quote.bid + quote.ask) / 2)
+        return True
 
     def adapters(self, others: Iterable[Any], config: Any) -> list[ReplayVenue]:
         """The replay venues, their terms taken from ``others`` (what the enabled plugins
@@ -152,6 +180,7 @@ class ReplaySession:
             self.known_terms.setdefault(adapter.name, VenueTerms(
                 float(adapter.taker_fee), float(getattr(adapter, "premium_baseline", 0.0)),
                 f"the enabled {adapter.name} exchange"))
+            self.known_adapters.setdefault(adapter.name, adapter)
         self._config = config
         for name in list(self.venues):
             self.venues[name] = self._venue(name)
@@ -169,7 +198,25 @@ class ReplaySession:
                 terms = VenueTerms(self.default_taker_fee, 0.0, "[backtest] default_taker_fee")
         self.terms[name] = terms
         log.info("backtest venue %s: taker fee %g from %s", name, terms.taker_fee, terms.source)
-        return ReplayVenue(name, terms.taker_fee, terms.premium_baseline)
+        return ReplayVenue(name, terms.taker_fee, terms.premium_baseline,
+                           **self._currency_terms(name))
+
+    def _currency_terms(self, name: str) -> dict[str, Any]:
+        """How a venue quoted in another currency is converted and its premium followed:
+        as the enabled plugin's adapter of that name says, else from its data (a rate
+        market among its symbols; the premium baseline then rolling over 30 minutes)."""
+        adapter = self.known_adapters.get(name)
+        if adapter is not None and getattr(adapter, "quote_currency", None):
+            return {key: getattr(adapter, key) for key in (
+                "quote_currency", "rate_symbol", "rate_max_age_seconds", "premium_mode",
+                "premium_window_seconds") if hasattr(adapter, key)}
+        rate_symbol = self.rate_markets.get(name)
+        if rate_symbol is None:
+            return {}
+        log.info("backtest venue %s quotes in %s: converted at its %s quotes, premium "
+                 "baseline rolling", name, split_symbol(rate_symbol)[1], rate_symbol)
+        return {"quote_currency": split_symbol(rate_symbol)[1], "rate_symbol": rate_symbol,
+                "premium_mode": "rolling"}
 
     def quote_balances(self, symbols: Iterable[str]) -> dict[str, float]:
         """``balance`` of each quote currency of ``symbols`` (the strategies'): the paper
@@ -183,18 +230,22 @@ class ReplaySession:
         runtime = self.runtime
         assert runtime is not None and runtime.engine is not None
         new_exchanges = set(map(_exchange_of, batch)).difference(self.venues)
-        new_symbols = set(map(_symbol_of, batch)).difference(self.first_prices)
+        new_symbols = set(map(_symbol_of, batch)).difference(
+            self.first_prices, self.rate_markets.values())
         if new_symbols:
             for quote in batch:
-                if quote.symbol in new_symbols and quote.symbol not in self.first_prices:
-                    self.first_prices[quote.symbol] = (quote.bid + quote.ask) / 2
-            self._fund_coins(sorted(new_symbols))
+                if quote.symbol in new_symbols:
+                    self._note_first_price(quote)
+            self._fund_coins(sorted(new_symbols.intersection(self.first_prices)))
         if new_exchanges:
             for name in sorted(new_exchanges):
                 self.venues[name] = self._venue(name)
             engine = runtime.engine
-            engine.set_venues({n: v.taker_fee for n, v in self.venues.items()},
-                              {n: v.premium_baseline for n, v in self.venues.items()})
+            venues = self.venues
+            engine.set_venues({n: v.taker_fee for n, v in venues.items()},
+                              {n: v.premium_baseline for n, v in venues.items()},
+                              venue_conversions(venues.values()),
+                              rolling_premium_windows(venues.values()))
             for name in sorted(new_exchanges):
                 engine.on_feed_state(name, True)
             if runtime.feeds is not None:

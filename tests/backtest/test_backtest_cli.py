@@ -171,3 +171,29 @@ def test_several_files_are_merged_in_time_order(tmp_path: Path,
         signals = list(csv.DictReader(stream))
     assert [(s["buy_exchange"], s["sell_exchange"], epoch(s["time"]))
             for s in signals] == [("ex_a", "ex_b", 1750000009.0)]
+
+
+KRW_SAMPLE = ROOT / "contrib" / "data" / "sample-quotes-krw.csv.gz"
+
+
+def test_the_krw_sample_trades_across_currencies(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The shipped sample with the simulated KRW venue: its KRW prices are converted at
+    its recorded USDTKRW quotes, and its fills are paid in KRW."""
+    assert KRW_SAMPLE.stat().st_size < 3_000_000
+    report = tmp_path / "bt"
+    status, out, err = backtest(capsys, "--data", str(KRW_SAMPLE), "--report", str(report))
+    assert status == 0, err
+    with (report / "fills.csv").open() as stream:
+        fills = list(csv.DictReader(stream))
+    won = [f for f in fills if f["exchange"] == "sim_won"]
+    assert won and all(f["native_asset"] == "KRW" and f["fee_asset"] == "KRW" for f in won)
+    for fill in won:
+        # KRW per USDT between 1,200 and 1,500 (the sample's rate), premium included.
+        ratio = Decimal(fill["native_price"]) / Decimal(fill["price"])
+        assert Decimal(1200) < ratio < Decimal(1500)
+    assert all(f["native_price"] == "" for f in fills if f["exchange"] != "sim_won")
+    with (report / "signals.csv").open() as stream:
+        signals = [s for s in csv.DictReader(stream) if s["buy_exchange"] == "sim_won"]
+    assert signals and all(s["buy_rate"] and s["buy_native_price"] for s in signals)
+    assert re.search(r"^  BTCUSDT sim_\w+->sim_won ", out, re.MULTILINE)
