@@ -391,6 +391,23 @@ class Engine:
                 premium[venue] = baseline
         self.market.premium = premium
 
+    def premium_baselines(self) -> dict[str, dict[str, Any]]:
+        """Per venue with a premium baseline (fixed and not 0, or rolling): ``percent``
+        (what opportunities are measured against now), ``mode`` (``fixed`` or
+        ``rolling``), and for a rolling one ``samples`` and ``window_seconds``."""
+        rolling = self.rolling_premium.status()
+        out: dict[str, dict[str, Any]] = {}
+        for venue in sorted(set(self.market.fees) | set(self._rolling)):
+            percent = self.market.premium.get(venue, 0.0)
+            if venue in rolling:
+                out[venue] = {"percent": percent, "mode": "rolling",
+                              "samples": rolling[venue]["samples"],
+                              "window_seconds": rolling[venue]["window_seconds"]}
+            elif percent:
+                out[venue] = {"percent": percent, "mode": "fixed", "samples": None,
+                              "window_seconds": None}
+        return out
+
     def currencies(self) -> dict[str, dict[str, Any]]:
         """Per venue quoted in another currency: its currency, rate market, latest rate
         (bid, ask, receive time; ``None`` before the first) and quotes dropped for want

@@ -213,6 +213,19 @@ def _error_schema() -> Schema:
 def _status() -> Schema:
     feed = obj({"connected": BOOLEAN, "last_update": nullable(EPOCH),
                 "latency_ms": nullable(NUMBER)})
+    premium = obj({
+        "percent": NUMBER | {"description": "What the venue's prices are measured against "
+                                            "now, percent"},
+        "mode": enum(["fixed", "rolling"]),
+        "samples": nullable(integer(minimum=0)),
+        "window_seconds": nullable(NUMBER),
+    })
+    currency = obj({
+        "currency": STRING, "rate_symbol": STRING, "rate_max_age_seconds": NUMBER,
+        "rate": nullable(obj({"bid": NUMBER, "ask": NUMBER, "timestamp": EPOCH})),
+        "quotes_without_rate": obj({"rate_missing": integer(minimum=0),
+                                    "rate_stale": integer(minimum=0)}),
+    })
     return obj({
         "status": enum(["running", "idle", "emergency_stopped", "stopping"]),
         "uptime": integer(minimum=0, description="Seconds since the daemon started"),
@@ -222,6 +235,10 @@ def _status() -> Schema:
         "active_symbols": integer(minimum=0),
         "signals_last_hour": integer(minimum=0),
         "trades_today": integer(minimum=0),
+        "premium_baselines": mapping(premium, "By exchange: venues with a premium "
+                                     "baseline (an extra)"),
+        "currencies": mapping(currency, "By exchange: venues quoted in another currency, "
+                              "whose prices are converted (an extra)"),
     })
 
 

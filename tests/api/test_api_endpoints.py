@@ -18,7 +18,9 @@ async def test_status_and_health(serve_api):
     async with serve_api() as api, api.client() as client:
         status = (await client.get("/api/v1/status")).json()
         assert set(status) == {"status", "uptime", "version", "mode", "exchanges",
-                               "active_symbols", "signals_last_hour", "trades_today"}
+                               "active_symbols", "signals_last_hour", "trades_today",
+                               "premium_baselines", "currencies"}  # the last two: extras
+        assert status["premium_baselines"] == {} and status["currencies"] == {}
         assert status["status"] == "idle" and status["mode"] == "simulation"
         assert set(status["exchanges"]) == {"sim_alpha", "sim_beta", "sim_gamma"}
         for feed in status["exchanges"].values():
@@ -38,6 +40,26 @@ async def test_status_and_health(serve_api):
                                        "total_count": 3}
         assert 0 < checks["memory"]["usage_percent"] <= 100
         assert checks["disk"]["free_space_gb"] > 0
+
+
+async def test_status_shows_the_krw_venue_its_rate_and_its_rolling_premium(serve_api):
+    async with serve_api("[simulation.krw]\nenabled = true\n") as api, \
+            api.client() as client:
+        with trio.fail_after(20):
+            while True:
+                status = (await client.get("/api/v1/status")).json()
+                premium = status["premium_baselines"].get("sim_won", {})
+                if premium.get("samples"):
+                    break
+                await trio.sleep(0.1)
+        assert status["exchanges"]["sim_won"]["connected"] is True
+        assert premium["mode"] == "rolling" and premium["window_seconds"] == 1800.0
+        assert 0.5 < premium["percent"] < 3.5
+        won = status["currencies"]["sim_won"]
+        assert (won["currency"], won["rate_symbol"], won["rate_max_age_seconds"]) == (
+            "KRW", "USDTKRW", 5.0)
+        assert 1_200 < won["rate"]["bid"] < won["rate"]["ask"] < 1_500
+        assert set(won["quotes_without_rate"]) == {"rate_missing", "rate_stale"}
 
 
 async def test_health_fails_with_503_after_a_refused_reload(serve_api):

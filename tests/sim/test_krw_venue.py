@@ -8,7 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from test_simulation_mode import run_simulation
+from support import simulate
+from test_simulation_mode import config_text, run_simulation
 
 from arbotd import FINAL_STATES, Side, split_symbol
 from arbotd_sim.config import KrwVenueConfig, SimulationConfig
@@ -94,3 +95,18 @@ async def test_paper_trades_on_the_krw_venue_are_paid_in_krw(
     for key, start in ledger.starting.items():
         assert ledger.total(*key) - start == expected.get(key, Decimal(0)), key
     assert all(b.locked == 0 for b in ledger.balances())
+
+
+async def test_a_restart_keeps_the_rolling_premium_window(
+        tmp_path: Path, autojump_clock: object) -> None:
+    path = tmp_path / "arbot.toml"
+    path.write_text(config_text(42, tmp_path / "state", simulation=KRW_ON))
+    first, _ = await simulate(path, 30.0)
+    assert first.engine is not None
+    before = first.engine.rolling_premium.status()["sim_won"]["samples"]
+    assert before > 20
+    # The same state directory: storage gives the samples back at start.
+    second, _ = await simulate(path, 5.0)
+    assert second.engine is not None
+    after = second.engine.rolling_premium.status()["sim_won"]["samples"]
+    assert after >= before + 5

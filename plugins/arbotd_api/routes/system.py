@@ -10,6 +10,12 @@ reports the running feeds: ``connected`` only while its market data is usable (i
 is connected and quotes have arrived since it last (re)connected), ``last_update`` the
 time of its latest quote.
 
+``premium_baselines`` (an extra of ``/status``): each venue with a premium baseline, the
+percent its prices are measured against now, ``fixed`` or ``rolling`` (the median of the
+observed premium over ``window_seconds``, from ``samples`` samples). ``currencies``: each
+venue quoted in another currency (:mod:`arbotd.fx`), its currency, rate market, latest
+rate and the quotes dropped for want of a usable rate.
+
 ``/auth/login`` takes ``username`` and ``password`` as a JSON object or a form-encoded
 body, and backs off per user name (:mod:`arbotd_api.logins`).
 
@@ -70,7 +76,7 @@ _DUMMY_HASH = (
 @kind("read")
 async def get_status() -> Response:
     runtime = state().runtime
-    control, feeds = runtime.control, runtime.feeds
+    control, feeds, engine = runtime.control, runtime.feeds, runtime.engine
     assert control is not None and feeds is not None
     summary = control.status()
     if runtime.shutdown_requested.is_set():
@@ -97,6 +103,9 @@ async def get_status() -> Response:
         "active_symbols": len(control.selected_symbols or control.symbols),
         "signals_last_hour": summary["signals_last_hour"],
         "trades_today": summary["trades_today"],
+        # Extras: venues' premium baselines and venues quoted in another currency.
+        "premium_baselines": engine.premium_baselines() if engine is not None else {},
+        "currencies": engine.currencies() if engine is not None else {},
     })
 
 
