@@ -95,6 +95,13 @@ class ExchangeAdapter(Protocol):
     ``taker_fee`` is a fraction (0.001 = 0.1 %); ``premium_baseline`` a percent by which
     this venue usually trades above the others (0 for most).
 
+    A venue quoted in another currency than its symbols' (:mod:`arbotd.fx`) also has
+    ``quote_currency`` (``"KRW"``), ``rate_symbol`` (the market its feed also delivers
+    that prices the symbols' quote currency in it: ``"USDTKRW"``) and may have
+    ``rate_max_age_seconds``; its feed delivers its prices as the venue quotes them. A
+    venue whose premium baseline is followed has ``premium_mode = "rolling"`` and
+    ``premium_window_seconds`` (``premium_baseline`` is then where it starts).
+
     Two adapters built from the same settings should compare equal: on reload, a feed
     keeps running (as the running object; the new one is dropped) when its new adapter
     equals the old one and the symbols are unchanged. Otherwise the old feed is stopped
