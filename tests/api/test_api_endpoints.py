@@ -200,8 +200,16 @@ def test_spread_arithmetic():
     assert spread["profit_percent"] == round(0.70251 / 43249 * 100, 6)
     assert compute_spreads(book, {"a": 0.0001, "b": 0.0001}, {"a": True, "b": True},
                            43249.0) == []
-    assert compute_spreads(book, {"a": 0.0, "b": 0.0}, {"a": True, "b": True}, 43249.0,
-                           premium={"b": 0.01}) == []
+    # Against b's usual 0.01 % premium a -> b does not pay (b -> a now does, just).
+    assert [(s["buy_exchange"], s["sell_exchange"]) for s in compute_spreads(
+        book, {"a": 0.0, "b": 0.0}, {"a": True, "b": True}, 43249.0,
+        premium={"b": 0.01})] == [("b", "a")]
+    # b usually trades 3 % above a: at 0.007 % above it, buying on b is the opportunity,
+    # though its ask is above a's bid.
+    [spread] = compute_spreads(book, {"a": 0.0, "b": 0.0}, {"a": True, "b": True}, 43249.0,
+                               premium={"b": 3.0})
+    assert (spread["buy_exchange"], spread["sell_exchange"]) == ("b", "a")
+    assert spread["spread"] == -4.0
 
 
 async def test_risk_limits(serve_api):

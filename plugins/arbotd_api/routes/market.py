@@ -15,7 +15,8 @@ feeds are usable: ``spread = bid_B - ask_A``; ``spread_percent`` is that as a pe
 trade of ``[arbitrage] trade_amount_usd`` buys (capped by the sizes displayed at both
 prices), computed as a signal's is: after both venues' taker fees, the
 ``slippage_tolerance`` allowance and the venues' premium baselines; ``profit_percent`` is
-it as a percent of the money spent. Only spreads that pay after all that are listed.
+it as a percent of the money spent. Only spreads that pay after all that are listed (so,
+between venues with premium baselines, the raw ``spread`` may be negative).
 ``min_profit`` filters on ``profit_percent`` (percent, its unit: ``0.2`` = 0.2 %). Sorted
 by ``profit_percent``, best first. Money to the quote currency's precision
 (:mod:`arbotd.figures`).
@@ -131,7 +132,10 @@ def compute_spreads(book: dict[str, dict[str, Any]], fees: dict[str, float],
                     continue
                 ask, bid = quotes[buy].ask, quotes[sell].bid
                 spread = bid - ask
-                if spread <= 0 or ask <= 0:
+                # Against premium baselines books cross in their own way (a venue at a
+                # usual 3 % premium that falls to 1 % is a place to buy): the net decides.
+                if ask <= 0 or (spread <= 0 and not premium.get(buy) and
+                                not premium.get(sell)):
                     continue
                 qty = min(trade_amount / ask, quotes[buy].ask_size, quotes[sell].bid_size)
                 cost = ask * qty
