@@ -148,7 +148,14 @@ class LiveExecutor:
 
     def admit(self, signal: Signal) -> Signal | str:
         """``signal`` sized to a quantity both exchanges accept, or the reason to reject it
-        (``"filters"``, with the details logged)."""
+        (``"filters"``, with the details logged).
+
+        A leg on a venue quoted in another currency (:mod:`arbotd.fx`) is turned down
+        (``"currency_conversion"``): the orders here are priced in the symbol's quote
+        currency, and a venue quoting in KRW must be sent KRW prices, which an exchange
+        plugin of such a venue does not do yet."""
+        if signal.buy_rate is not None or signal.sell_rate is not None:
+            return "currency_conversion"
         symbol = signal.symbol
         buy = self._rules(signal.buy_exchange, symbol)
         sell = self._rules(signal.sell_exchange, symbol)
