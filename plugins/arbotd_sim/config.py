@@ -111,10 +111,10 @@ class KrwVenueConfig:
     It quotes the same symbols as the other simulated venues, in KRW: the common true
     price (in USDT) times ``1 + premium``, times the USDT/KRW rate. It also quotes the rate
     market ``USDTKRW`` (KRW per USDT), whose mid is a geometric random walk from
-    ``start_rate``. The premium wanders around ``premium_percent``: an Ornstein-Uhlenbeck
-    process with a long-run standard deviation of ``premium_bps_stddev`` and a half-life of
-    ``premium_half_life_seconds`` (in place of the other venues' small basis), and the
-    venue has its dislocations like the others. Its premium baseline is followed as a
+    ``start_rate``. The premium, one for the whole venue, wanders around
+    ``premium_percent``: an Ornstein-Uhlenbeck process with a long-run standard deviation
+    of ``premium_bps_stddev`` and a half-life of ``premium_half_life_seconds``; the venue
+    has its basis and dislocations like the others. Its premium baseline is followed as a
     rolling median (``premium_mode``).
     """
 

@@ -100,7 +100,10 @@ async def test_paper_trades_on_the_krw_venue_are_paid_in_krw(
 async def test_a_restart_keeps_the_rolling_premium_window(
         tmp_path: Path, autojump_clock: object) -> None:
     path = tmp_path / "arbot.toml"
-    path.write_text(config_text(42, tmp_path / "state", simulation=KRW_ON))
+    # A window of 30 days: while the second daemon opens its storage (in a thread) the
+    # autojump clock may run far ahead, and the restored samples must still be in it.
+    path.write_text(config_text(42, tmp_path / "state",
+                                simulation=KRW_ON + "premium_window_seconds = 2592000\n"))
     first, _ = await simulate(path, 30.0)
     assert first.engine is not None
     before = first.engine.rolling_premium.status()["sim_won"]["samples"]
