@@ -109,3 +109,16 @@ def test_signals_record_native_prices_and_the_rates_used() -> None:
     assert signal.buy_rate == 1_350.0
     assert signal.sell_price == 68_175.0
     assert signal.sell_native_price is None and signal.sell_rate is None
+
+
+def test_recordings_get_the_quotes_as_the_venue_sent_them_with_the_rate_market() -> None:
+    observed: list[Quote] = []
+    engine = Engine(strategies=[], bus=Bus(), ledger=Ledger(), clock=lambda: NOW,
+                    observe=observed.append)
+    engine.set_venues({"won": 0.001}, {}, {"won": WON})
+    rate = krw("USDTKRW", 1_350.0, 1_360.0)
+    native = krw("BTCUSDT", 91_800_000.0, 92_480_000.0)
+    engine.on_quote(rate)
+    engine.on_quote(native)
+    # What a replay needs to convert them again (arbotd record, raw quote storage).
+    assert observed == [rate, native]
