@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+import tomlkit.exceptions
 from tomlkit.items import Table
 
 from arbotd._config import read_document, structure_document
@@ -69,13 +70,19 @@ def edit_document(
                 where = ".".join(keys[: depth + 1])
                 raise ConfigError([ConfigProblem(str(path), where, "is a value, not a table")])
         current = table.get(keys[-1], _MISSING)
-        if current is _MISSING:
-            _add_key(table, keys[-1], value)
-        else:
-            current = current.unwrap() if hasattr(current, "unwrap") else current
-            if type(current) is type(value) and current == value:
-                continue
-            table[keys[-1]] = value
+        try:
+            if current is _MISSING:
+                _add_key(table, keys[-1], value)
+            else:
+                current = current.unwrap() if hasattr(current, "unwrap") else current
+                if type(current) is type(value) and current == value:
+                    continue
+                table[keys[-1]] = value
+        except tomlkit.exceptions.ConvertError as err:
+            # A null (or another value TOML has no form for) inside a list or table: say
+            # so as a configuration problem, not as a crash.
+            raise ConfigError([ConfigProblem(str(path), dotted,
+                                             f"cannot be written to the file: {err}")]) from err
         changed.append(dotted)
     return document, changed
 

@@ -261,6 +261,10 @@ async def test_trading_config_round_trip_keeps_comments(serve_api):
                      403, "FORBIDDEN")
         assert_error(await client.put("/api/v1/trading/config", json={}),
                      400, "VALIDATION_ERROR")
+        # A null inside a list has no TOML form: a validation error, not a crash.
+        error = assert_error(await client.put("/api/v1/trading/config", json={
+            "arbitrage": {"symbols": ["BTCUSDT", None]}}), 400, "VALIDATION_ERROR")
+        assert error["details"]["field"] == "arbitrage.symbols"
         assert api.config_path.read_text() == before
 
 
