@@ -1,6 +1,7 @@
 """Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
 client under it, a local order book, a base for signed REST clients, a request budget,
-and symbol trading rules with rounding.
+symbol trading rules with rounding, and a private order stream with what it tells of the
+account's orders.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -16,6 +17,15 @@ from arbotd.exchange.feed import (
     Resync,
     WebSocketFeed,
     error_cause,
+)
+from arbotd.exchange.orderstream import (
+    OrderReport,
+    OrderStream,
+    OrderTracker,
+    ReportedFill,
+    StreamRefused,
+    TrackedOrder,
+    merge_fills,
 )
 from arbotd.exchange.rest import PauseRule, RestClient, query_string
 from arbotd.exchange.rules import SymbolRules, ceil_to, common_quantity, decimal_text, floor_to
@@ -33,12 +43,18 @@ __all__ = [
     "ConnectionClosed",
     "HandshakeFailed",
     "OrderBook",
+    "OrderReport",
+    "OrderStream",
+    "OrderTracker",
     "PauseRule",
     "ProblemLog",
+    "ReportedFill",
     "RequestBudget",
     "RestClient",
     "Resync",
+    "StreamRefused",
     "SymbolRules",
+    "TrackedOrder",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketFeed",
@@ -47,6 +63,7 @@ __all__ = [
     "decimal_text",
     "error_cause",
     "floor_to",
+    "merge_fills",
     "open_connection",
     "parse_retry_after",
     "query_string",
