@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import random
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -348,7 +349,8 @@ class OrderStream:
                     trio.current_time() - connected_at[0] >= self.backoff.healthy_after)
                 failures = 0 if healthy else failures + 1
                 if self.refused:
-                    delay = self.backoff.delay(10**6)  # the maximum: a key is not hammered
+                    # The longest delay: a key that was refused is not hammered.
+                    delay = self.backoff.maximum * (0.5 + random.random())
                     self._log.error(
                         "%s order stream: %s; %s. Fills are learned through REST until it "
                         "is accepted; trying again in %.0f s", self.name, reason,
@@ -405,16 +407,19 @@ class OrderStream:
             f"no message for {self.stale_after:g} s (stale)")
 
     async def _receive(self, ws: WebSocketConnection, seen: list[float]) -> str:
-        while True:
-            raw = await ws.get_message()
-            seen[0] = trio.current_time()
-            decoded = self._decode(raw)
-            if decoded is None:
-                continue
-            try:
-                self._deliver(decoded, raw)
-            except Resync as err:
-                return f"resynchronising: {err}"
+        try:
+            while True:
+                raw = await ws.get_message()
+                seen[0] = trio.current_time()
+                decoded = self._decode(raw)
+                if decoded is None:
+                    continue
+                try:
+                    self._deliver(decoded, raw)
+                except Resync as err:
+                    return f"resynchronising: {err}"
+        except ConnectionClosed as err:
+            return f"connection closed: {err}"
 
     def _decode(self, raw: str | bytes) -> Any:
         """The decoded JSON of a message; ``None`` for a plain heartbeat reply and for
