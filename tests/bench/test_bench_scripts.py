@@ -68,3 +68,13 @@ def test_trade_intent_bench_runs() -> None:
     for line in ("write + fsync of 1 KB", "commit_trade (durable, per trade)",
                  "reserve_ids (16 ids, durable)", "ratio (while committing / alone)"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_fill_latency_bench_runs() -> None:
+    out = run_script("fill_latency.py")
+    assert "fill_latency: fill-to-knowledge on the fake exchanges" in out
+    for venue in ("binance", "bybit", "okx"):
+        assert f"{venue} IOC x" in out, out
+    for line in ("private stream", "REST (polled every 0.2 s)", "binance resting x"):
+        assert line in out, out
