@@ -232,6 +232,11 @@ class ExchangeAccount(Protocol):
     timeouts, 5xx, 429/418 with ``retry_after``) or :class:`arbotd.PermanentExchangeError`
     (a rejected order, a bad key), never a bare library exception, and never puts a secret
     in a message.
+
+    An account may also have an ``order_stream`` attribute: an
+    :class:`arbotd.exchange.OrderStream` (or ``None``), the exchange's private stream of
+    the account's orders, which the live executor runs once the account is open and from
+    which the account learns of its orders' fills faster than by asking.
     """
 
     name: str

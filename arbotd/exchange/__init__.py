@@ -1,6 +1,7 @@
 """Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
 client under it, a local order book and the resubscription of one that broke, a base
-for signed REST clients, a request budget, and symbol trading rules with rounding.
+for signed REST clients, a request budget, symbol trading rules with rounding, and a
+private order stream with what it tells of the account's orders.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -17,6 +18,15 @@ from arbotd.exchange.feed import (
     ResyncSymbol,
     WebSocketFeed,
     error_cause,
+)
+from arbotd.exchange.orderstream import (
+    OrderReport,
+    OrderStream,
+    OrderTracker,
+    ReportedFill,
+    StreamRefused,
+    TrackedOrder,
+    merge_fills,
 )
 from arbotd.exchange.rest import PauseRule, RestClient, query_string
 from arbotd.exchange.resubscribe import Resubscriptions
@@ -35,14 +45,20 @@ __all__ = [
     "ConnectionClosed",
     "HandshakeFailed",
     "OrderBook",
+    "OrderReport",
+    "OrderStream",
+    "OrderTracker",
     "PauseRule",
     "ProblemLog",
+    "ReportedFill",
     "RequestBudget",
     "RestClient",
     "Resubscriptions",
     "Resync",
     "ResyncSymbol",
+    "StreamRefused",
     "SymbolRules",
+    "TrackedOrder",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketFeed",
@@ -51,6 +67,7 @@ __all__ = [
     "decimal_text",
     "error_cause",
     "floor_to",
+    "merge_fills",
     "open_connection",
     "parse_retry_after",
     "query_string",

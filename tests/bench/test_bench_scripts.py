@@ -77,3 +77,13 @@ def test_engine_ingest_bench_runs() -> None:
     for line in ("best level only (level-1 feeds)", "books of 20 levels a side",
                  "engine adds", "depth/level-1 engine cost"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_fill_latency_bench_runs() -> None:
+    out = run_script("fill_latency.py")
+    assert "fill_latency: fill-to-knowledge on the fake exchanges" in out
+    for venue in ("binance", "bybit", "okx"):
+        assert f"{venue} IOC x" in out, out
+    for line in ("private stream", "REST (polled every 0.2 s)", "binance resting x"):
+        assert line in out, out

@@ -28,7 +28,11 @@ ends, counting the requests that come anyway); ``order_fault`` (placements only)
 ``"stall"`` (the order is booked and matched, the answer stalls), ``"duplicate"``
 (a known client order id is refused as a duplicate even when final), ``"reject"``
 (``-2010`` with ``reject_message``), ``"pending"`` (answered ``NEW``; matched after
-``settle_after_queries`` queries), ``"500"`` (matched, then HTTP 500).
+``settle_after_queries`` queries, or at once by :meth:`FakeBinanceRest.release_pending`),
+``"500"`` (matched, then HTTP 500).
+
+Every change of an order is told to ``order_listeners`` (the user data stream of
+``fake_binance_private``) as it happens, before the HTTP answer leaves.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import hashlib
 import hmac
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from functools import partial
@@ -147,6 +151,9 @@ class FakeBinanceRest:
     requests: list[Request] = attrs.field(factory=list)
     exchange_info: dict[str, Any] = attrs.field(
         factory=lambda: orjson.loads(EXCHANGE_INFO.read_bytes()))
+    # Told of every order change: the order and the trades it just made.
+    order_listeners: list[Callable[[FakeOrder, list[dict[str, Any]]], None]] = attrs.field(
+        factory=list)
     _ids: Any = attrs.field(factory=lambda: itertools.count(28))
     _trade_ids: Any = attrs.field(factory=lambda: itertools.count(56))
     _window_start: float = 0.0
@@ -352,6 +359,7 @@ class FakeBinanceRest:
             return 400, {}, INSUFFICIENT
         self.orders[order.order_id] = order
         if self.order_fault == "pending":
+            self._announce(order, [])
             return 200, {}, order.full()
         self.match(order)
         if self.order_fault == "stall":
@@ -380,6 +388,7 @@ class FakeBinanceRest:
         base, quote = entry["baseAsset"], entry["quoteAsset"]
         book = self.books.setdefault(order.symbol, {"bids": [], "asks": []})
         levels = book["asks"] if order.side == "BUY" else book["bids"]
+        made = len(order.trades)
         left = order.quantity - order.executed
         while left > 0 and levels:
             price, size = levels[0]
@@ -395,6 +404,17 @@ class FakeBinanceRest:
             left -= take
             self._execute(order, price, take, base, quote)
         order.status = "FILLED" if left == 0 else "EXPIRED"
+        self._announce(order, order.trades[made:])
+
+    def release_pending(self) -> None:
+        """Match every order still open (placed with ``order_fault = "pending"``) now."""
+        for order in list(self.orders.values()):
+            if order.status == "NEW":
+                self.match(order)
+
+    def _announce(self, order: FakeOrder, trades: list[dict[str, Any]]) -> None:
+        for listener in self.order_listeners:
+            listener(order, trades)
 
     def _execute(self, order: FakeOrder, price: Decimal, qty: Decimal, base: str, quote: str
                  ) -> None:
@@ -444,6 +464,7 @@ class FakeBinanceRest:
         if order is None or order.status != "NEW":
             return 400, {}, UNKNOWN_ORDER
         order.status = "CANCELED"
+        self._announce(order, [])
         record = order.record()
         return 200, {}, {
             "symbol": order.symbol, "origClientOrderId": order.client_order_id,
