@@ -407,7 +407,7 @@ def _signals() -> Schema:
         "id": integer(minimum=1), **_TRADE_COMMON,
         "buy_price": NUMBER, "sell_price": NUMBER, "profit": NUMBER,
         "profit_percent": NUMBER, "confidence": NUMBER, "executed": BOOLEAN,
-        "timestamp": EPOCH,
+        "reject_reason": nullable(STRING), "timestamp": EPOCH,
     })
     return obj({"signals": array(signal), "total_count": integer(minimum=0)})
 

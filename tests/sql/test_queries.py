@@ -279,6 +279,7 @@ def test_signals_shape_order_and_pagination(db: peewee.Database) -> None:
         "profit_percent": 0.0046,
         "confidence": 0.85,
         "executed": True,
+        "reject_reason": None,
         "timestamp": 1_640_995_200.123,
     }
     page = queries.signals(limit=1, offset=1)
