@@ -259,7 +259,6 @@ setInterval(() => {
   board.markStale();
   checkStale();
   $("market-summary").textContent = `${board.symbolCount} symbols · ${board.venues.length} venues`;
-  if (state.status && state.view === "overview") renderVenues($("venues").tBodies[0], state.status.exchanges, state.statusAt);
 }, 1000);
 
 // --- controls ---------------------------------------------------------------------------------
