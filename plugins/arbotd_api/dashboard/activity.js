@@ -66,6 +66,8 @@ export class TradeList {
     this.tbody = tbody;
     this.detail = detail;
     this.trades = new Map(); // id -> the latest summary
+    this.rows = new Map(); // id -> its row, kept while shown: updates change text only,
+    // so a row being clicked or read is never swapped for another
     this.selected = null;
   }
 
@@ -84,30 +86,54 @@ export class TradeList {
 
   _render() {
     const newest = this.all.sort((a, b) => b.id - a.id).slice(0, KEPT);
-    this.tbody.replaceChildren(...newest.map((t) => el("tr", {
-      "data-trade": t.id, "data-status": t.status, class: t.id === this.selected ? "selected" : "",
-      tabindex: 0, onclick: () => this.show(t.id),
-      onkeydown: (e) => { if (e.key === "Enter") this.show(t.id); },
-    },
-    el("td", { class: "num", text: `#${t.id}` }),
-    el("td", { text: clock(t.started_at) }),
-    el("th", { scope: "row", text: t.symbol }),
-    el("td", { text: `${t.buy_exchange} → ${t.sell_exchange}` }),
-    el("td", { class: "num", text: num(t.quantity, 6) }),
-    el("td", { class: "num", text: signed(t.planned_profit, 4) }),
-    el("td", { class: "num", text: t.actual_profit == null ? "–" : signed(t.actual_profit, 4) }),
-    el("td", { class: "num", text: num(t.fees_paid, 4) }),
-    el("td", {}, el("span", { class: `badge ${STATE_CLASS[t.status] || "info"}`, text: t.status })))));
-    // The rows were replaced: keep the prune of the map in step with what is shown.
-    if (this.trades.size > KEPT * 2) {
-      const keep = new Set(newest.map((t) => t.id));
-      for (const id of this.trades.keys()) if (!keep.has(id)) this.trades.delete(id);
+    const shown = new Set(newest.map((t) => t.id));
+    for (const [id, row] of this.rows) {
+      if (!shown.has(id)) { row.remove(); this.rows.delete(id); }
     }
+    let previous = null;
+    for (const trade of newest) {
+      const row = this._row(trade);
+      // Move only what is out of place (a new trade goes on top).
+      const expected = previous ? previous.nextSibling : this.tbody.firstChild;
+      if (row !== expected) this.tbody.insertBefore(row, expected);
+      previous = row;
+    }
+    if (this.trades.size > KEPT * 2) {
+      for (const id of this.trades.keys()) if (!shown.has(id)) this.trades.delete(id);
+    }
+  }
+
+  _row(t) {
+    const texts = [`#${t.id}`, clock(t.started_at), t.symbol, `${t.buy_exchange} → ${t.sell_exchange}`,
+      num(t.quantity, 6), signed(t.planned_profit, 4),
+      t.actual_profit == null ? "–" : signed(t.actual_profit, 4), num(t.fees_paid, 4)];
+    let row = this.rows.get(t.id);
+    if (!row) {
+      row = el("tr", {
+        "data-trade": t.id, tabindex: 0, onclick: () => this.show(t.id),
+        onkeydown: (e) => { if (e.key === "Enter") this.show(t.id); },
+      },
+      el("td", { class: "num" }), el("td"), el("th", { scope: "row" }), el("td"),
+      el("td", { class: "num" }), el("td", { class: "num" }), el("td", { class: "num" }),
+      el("td", { class: "num" }), el("td", {}, el("span")));
+      row.classList.toggle("selected", t.id === this.selected);
+      this.rows.set(t.id, row);
+    }
+    texts.forEach((text, i) => {
+      if (row.cells[i].textContent !== text) row.cells[i].textContent = text;
+    });
+    if (row.dataset.status !== t.status) {
+      row.dataset.status = t.status;
+      const badge = row.cells[8].firstChild;
+      badge.className = `badge ${STATE_CLASS[t.status] || "info"}`;
+      badge.textContent = t.status;
+    }
+    return row;
   }
 
   async show(id) {
     this.selected = id;
-    for (const row of this.tbody.rows) row.classList.toggle("selected", Number(row.dataset.trade) === id);
+    for (const [rowId, row] of this.rows) row.classList.toggle("selected", rowId === id);
     let trade;
     try {
       trade = await get(`/trades/${id}`);

@@ -18,6 +18,11 @@ export class Backtests {
   }
 
   render(answer) {
+    // Polled every few seconds: rows are rebuilt only when something changed, so a row
+    // being clicked is not swapped for its copy.
+    const shown = JSON.stringify(answer.backtests);
+    if (shown === this.shown) return;
+    this.shown = shown;
     const rows = answer.backtests.map((b) => {
       const m = b.metrics;
       return el("tr", {
