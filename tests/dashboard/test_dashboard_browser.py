@@ -18,6 +18,9 @@ pytestmark = [
 ]
 
 
+NO_FIGURE = "\N{EN DASH}"  # what the page shows in a cell without a figure yet
+
+
 def _status(daemon: DaemonProcess, **headers: str) -> str:
     return httpx.get(f"{daemon.url}/api/v1/status", headers=headers, timeout=10).json()["status"]
 
@@ -31,7 +34,7 @@ def _wait_for_live_prices(b: Browser, symbols: int) -> None:
     b.show("market")
     b.wait_for(lambda: b.count("#prices tbody tr") == symbols, f"a row for each of {symbols} "
                "symbols")
-    b.wait_for(lambda: "–" not in _cells(b, "#prices td.bid, #prices td.ask"),
+    b.wait_for(lambda: NO_FIGURE not in _cells(b, "#prices td.bid, #prices td.ask"),
                "a bid and an ask on every venue")
     first = _cells(b, "#prices td.bid, #prices td.ask")
     b.wait_for(lambda: _cells(b, "#prices td.bid, #prices td.ask") != first,
