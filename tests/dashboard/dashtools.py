@@ -152,6 +152,7 @@ class Browser:
         return self.js("return window.arbotdDashboard ? window.arbotdDashboard.stats() : {};")
 
     def show(self, view: str) -> None:
+        self.js("window.scrollTo(0, 0);")  # the tabs are at the top of the page
         self.find(f'[data-tab="{view}"]').click()
         self.wait_for(lambda: self.visible(f'[data-view="{view}"]'), f"the {view} view")
 

@@ -4,7 +4,7 @@
 // step} with x in epoch seconds; options.yFormat formats the axis' figures and
 // options.empty is said when there is nothing to draw.
 
-const PAD = { left: 64, right: 12, top: 12, bottom: 26 };
+const PAD = { right: 12, top: 12, bottom: 26 };
 
 function niceTicks(low, high, count) {
   const span = high - low || Math.abs(high) || 1;
@@ -50,28 +50,32 @@ export function drawChart(canvas, series, options = {}) {
   if (y1 === y0) { const d = Math.abs(y0) * 0.001 || 1; y0 -= d; y1 += d; }
   const margin = (y1 - y0) * 0.08;
   y0 -= margin; y1 += margin;
-  const plotW = width - PAD.left - PAD.right;
-  const plotH = height - PAD.top - PAD.bottom;
-  const sx = (x) => PAD.left + ((x - x0) / (x1 - x0)) * plotW;
-  const sy = (y) => PAD.top + (1 - (y - y0) / (y1 - y0)) * plotH;
   const yFormat = options.yFormat || ((v) => v.toFixed(2));
+  const yTicks = niceTicks(y0, y1, 4);
+  // The left margin fits the widest figure of the axis.
+  const left = 12 + Math.max(...yTicks.map((t) => ctx.measureText(yFormat(t)).width));
+  const padLeft = Math.max(40, left);
+  const plotW = width - padLeft - PAD.right;
+  const plotH = height - PAD.top - PAD.bottom;
+  const sx = (x) => padLeft + ((x - x0) / (x1 - x0)) * plotW;
+  const sy = (y) => PAD.top + (1 - (y - y0) / (y1 - y0)) * plotH;
 
   ctx.strokeStyle = grid;
   ctx.fillStyle = ink;
   ctx.lineWidth = 1;
   ctx.textAlign = "right";
   ctx.textBaseline = "middle";
-  for (const tick of niceTicks(y0, y1, 4)) {
+  for (const tick of yTicks) {
     const y = Math.round(sy(tick)) + 0.5;
-    ctx.beginPath(); ctx.moveTo(PAD.left, y); ctx.lineTo(width - PAD.right, y); ctx.stroke();
-    ctx.fillText(yFormat(tick), PAD.left - 6, y);
+    ctx.beginPath(); ctx.moveTo(padLeft, y); ctx.lineTo(width - PAD.right, y); ctx.stroke();
+    ctx.fillText(yFormat(tick), padLeft - 6, y);
   }
   ctx.textAlign = "center";
   ctx.textBaseline = "top";
   const span = x1 - x0;
   for (let i = 0; i <= 4; i += 1) {
     const x = x0 + (span * i) / 4;
-    ctx.fillText(timeLabel(x, span), Math.min(Math.max(sx(x), PAD.left + 20), width - 30),
+    ctx.fillText(timeLabel(x, span), Math.min(Math.max(sx(x), padLeft + 20), width - 30),
                  height - PAD.bottom + 6);
   }
 
@@ -93,7 +97,7 @@ export function drawChart(canvas, series, options = {}) {
   if (series.length > 1) {
     ctx.textAlign = "left";
     ctx.textBaseline = "top";
-    let x = PAD.left + 6;
+    let x = padLeft + 6;
     for (const s of series) {
       ctx.fillStyle = s.color;
       ctx.fillRect(x, PAD.top + 4, 10, 3);
