@@ -1,11 +1,20 @@
 // Formatting of figures for display. The API rounds money at the edge already
 // (arbotd.figures); here numbers only get a readable number of digits.
 
+// One formatter per number of digits: toLocaleString() builds a new one on every call,
+// which the price table (hundreds of cells a render) cannot afford.
+const formatters = new Map();
+
 export function num(value, digits = 2) {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
-  return Number(value).toLocaleString("en-US", {
-    minimumFractionDigits: digits, maximumFractionDigits: digits,
-  });
+  let formatter = formatters.get(digits);
+  if (!formatter) {
+    formatter = new Intl.NumberFormat("en-US", {
+      minimumFractionDigits: digits, maximumFractionDigits: digits,
+    });
+    formatters.set(digits, formatter);
+  }
+  return formatter.format(Number(value));
 }
 
 // A price with as many significant digits as a quote carries (0.5512 and 65012.3 alike).

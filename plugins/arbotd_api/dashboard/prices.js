@@ -9,6 +9,11 @@
 
 import { el, percent, price } from "./format.js";
 
+// Writing the same text again still costs the browser a layout: skip it.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 export class PriceBoard {
   constructor(table, { staleSeconds = 10 } = {}) {
     this.table = table;
@@ -72,10 +77,13 @@ export class PriceBoard {
       this.quotes.set(key, { data, at: now });
       const entry = this._row(data.symbol);
       const cells = entry.cells.get(data.exchange);
-      cells.bid.textContent = price(data.bid);
-      cells.ask.textContent = price(data.ask);
-      cells.bid.classList.remove("stale");
-      cells.ask.classList.remove("stale");
+      setText(cells.bid, price(data.bid));
+      setText(cells.ask, price(data.ask));
+      if (cells.stale) {
+        cells.stale = false;
+        cells.bid.classList.remove("stale");
+        cells.ask.classList.remove("stale");
+      }
       touched.add(data.symbol);
     }
     this.stats.applied += this.pending.size;
@@ -100,7 +108,8 @@ export class PriceBoard {
       stale += 1;
       const [symbol, venue] = key.split(" ");
       const cells = this.rows.get(symbol)?.cells.get(venue);
-      if (cells && !cells.bid.classList.contains("stale")) {
+      if (cells && !cells.stale) {
+        cells.stale = true;
         cells.bid.classList.add("stale");
         cells.ask.classList.add("stale");
       }
@@ -132,7 +141,7 @@ export class PriceBoard {
       const bid = el("td", { class: "num bid", text: "–" });
       const ask = el("td", { class: "num ask", text: "–" });
       row.append(bid, ask);
-      cells.set(venue, { bid, ask });
+      cells.set(venue, { bid, ask, stale: false });
     }
     const spread = el("td", { class: "num spread", text: "–" });
     const route = el("td", { class: "route", text: "" });
@@ -160,21 +169,23 @@ export class PriceBoard {
     }
     if (bestBid && bestAsk && bestBid.venue !== bestAsk.venue && bestAsk.ask > 0) {
       const spread = ((bestBid.bid - bestAsk.ask) / bestAsk.ask) * 100;
-      entry.spread.textContent = percent(spread, 3);
+      setText(entry.spread, percent(spread, 3));
       entry.spread.classList.toggle("positive", spread > 0);
     } else {
-      entry.spread.textContent = "–";
+      setText(entry.spread, "–");
       entry.spread.classList.remove("positive");
     }
     const hot = this.hot.get(symbol);
+    const route = hot
+      ? `buy ${hot.buy_exchange} → sell ${hot.sell_exchange}: ${percent(hot.profit_percent, 3)}`
+      : "";
+    if (entry.route.textContent === route) return; // the highlight is as it was
     entry.row.classList.toggle("hot", Boolean(hot));
     entry.row.dataset.hot = hot ? "true" : "false";
     for (const [venue, cells] of entry.cells) {
       cells.ask.classList.toggle("route-buy", Boolean(hot) && hot.buy_exchange === venue);
       cells.bid.classList.toggle("route-sell", Boolean(hot) && hot.sell_exchange === venue);
     }
-    entry.route.textContent = hot
-      ? `buy ${hot.buy_exchange} → sell ${hot.sell_exchange}: ${percent(hot.profit_percent, 3)}`
-      : "";
+    entry.route.textContent = route;
   }
 }
