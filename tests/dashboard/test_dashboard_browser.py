@@ -8,6 +8,8 @@ installs them as root: ``apt-get install chromium chromium-driver``).
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from dashtools import Browser, DaemonProcess, browser, missing_browser
@@ -162,3 +164,55 @@ def test_stale_data_is_flagged_and_the_stream_reconnects_by_itself(tmp_path):
         assert not b.visible("#stale-banner")
         messages = b.stats()["messages"]
         b.wait_for(lambda: b.stats()["messages"] > messages + 10, "live data again")
+
+
+RECORDING = """
+[storage]
+record_quotes = true
+"""
+
+
+def _run_backtest(daemon: DaemonProcess, start: float, end: float) -> int:
+    started = httpx.post(f"{daemon.url}/api/v1/trading/start", timeout=30,
+                         json={"mode": "backtest", "start_time": start, "end_time": end})
+    assert started.status_code == 200, started.text
+    return started.json()["backtest_id"]
+
+
+def test_charts_the_stop_button_and_a_backtest_with_its_equity_chart(tmp_path):
+    with DaemonProcess(tmp_path, extra=RECORDING) as daemon, browser() as b:
+        recording_from = time.time()
+        b.driver.get(daemon.url + "/")
+        b.wait_for(lambda: b.count('#venues tr[data-state="up"]') == 3, "the venues")
+        b.wait_for(lambda: b.count("#today .figure") >= 6, "today's figures")
+
+        # Equity is sampled while the page is open; realised P&L follows finished trades.
+        b.wait_for(lambda: int(b.js("return document.getElementById('equity-chart')"
+                                    ".dataset.points || 0")) >= 2, "an equity curve")
+        b.wait_for(lambda: int(b.js("return document.getElementById('pnl-chart')"
+                                    ".dataset.points || 0")) >= 1,
+                   "a realised P&L curve", timeout=60)
+
+        b.find("#stop-trading").click()
+        b.wait_for(lambda: _status(daemon) == "idle", "trading stopped by the button")
+        b.wait_for(lambda: b.js("return document.getElementById('daemon-status')"
+                                ".dataset.status") == "idle", "the page to show it")
+        assert b.js("return document.getElementById('stop-trading').disabled")
+
+        # Signals found while trading is off are in the feed, saying why they were not
+        # executed.
+        b.show("activity")
+        not_executed = '#signals tr[data-executed="false"] td:last-child'
+        b.wait_for(lambda: "trading off" in _cells(b, not_executed),
+                   "a signal not executed because trading is off", timeout=60)
+        assert all(outcome.strip() for outcome in _cells(b, not_executed))
+
+        backtest_id = _run_backtest(daemon, recording_from, time.time())
+        b.show("backtests")
+        row = f'#backtests tr[data-backtest="{backtest_id}"][data-status="completed"]'
+        b.wait_for(lambda: b.count(row) == 1, "the finished backtest in the list", timeout=90)
+        b.find(row).click()
+        b.wait_for(lambda: int(b.js(
+            "const c = document.querySelector('[data-chart=\"backtest-equity\"]');"
+            "return c ? c.dataset.points || 0 : 0;")) >= 2, "the backtest's equity chart")
+        assert f"Backtest #{backtest_id}: equity" in b.text("#backtest-detail")
