@@ -66,7 +66,7 @@ def test_live_data_a_trade_and_the_emergency_stop(tmp_path):
                    "an executed signal in the feed")
         b.find('#trades tr[data-status="completed"]').click()
         b.wait_for(lambda: b.count("[data-trade-detail] tr.leg") >= 2, "the trade's legs")
-        assert b.count("[data-trade-detail] tr.fill") >= 2
+        b.wait_for(lambda: b.count("[data-trade-detail] tr.fill") >= 2, "the legs' fills")
         detail = b.text("[data-trade-detail]")
         assert "Fees" in detail and "Slippage" in detail and "entry" in detail
 

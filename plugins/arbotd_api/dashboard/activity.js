@@ -131,7 +131,7 @@ export class TradeList {
     return row;
   }
 
-  async show(id) {
+  async show(id, attempt = 0) {
     this.selected = id;
     for (const [rowId, row] of this.rows) row.classList.toggle("selected", rowId === id);
     let trade;
@@ -143,7 +143,18 @@ export class TradeList {
     }
     if (this.selected !== id) return;
     this.detail.replaceChildren(tradeDetail(trade));
+    // Fills reach storage in batches, a moment after the trade's own state: ask again
+    // while a filled leg shows none yet.
+    if (attempt < FILL_RETRIES && fillsPending(trade)) {
+      setTimeout(() => { if (this.selected === id) this.show(id, attempt + 1); }, 1000);
+    }
   }
+}
+
+const FILL_RETRIES = 10;
+
+function fillsPending(t) {
+  return (t.legs || []).some((leg) => leg.filled_quantity > 0 && !(leg.fills || []).length);
 }
 
 function pair(label, value) {
