@@ -433,6 +433,7 @@ def _signals() -> Schema:
                                                "takes"},
         "profit": NUMBER | {"description": "Expected net profit of the whole quantity"},
         "profit_percent": NUMBER, "confidence": NUMBER, "executed": BOOLEAN,
+        "reject_reason": nullable(STRING),
         "timestamp": EPOCH,
         "quantity": NUMBER,
         "buy_limit": NUMBER | {"description": f"Highest ask: {_LIMITS}"},

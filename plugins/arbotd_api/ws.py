@@ -58,7 +58,8 @@ def signal_data(s: Signal) -> dict[str, Any]:
             "sell_exchange": s.sell_exchange, "buy_price": s.buy_price,
             "sell_price": s.sell_price, "profit": money(s.profit, _currency(s.symbol)),
             "profit_percent": round(s.profit_percent, 6), "confidence": s.confidence,
-            "executed": s.executed, "timestamp": s.timestamp,
+            "executed": s.executed, "reject_reason": s.reject_reason,
+            "timestamp": s.timestamp,
             "quantity": size(s.quantity), "buy_limit": s.buy_limit,
             "sell_limit": s.sell_limit}
 

@@ -1,6 +1,7 @@
 """What ``arbotd backtest`` shows and writes: the progress bar, the summary table, and the
 report directory (``trades.csv``, ``fills.csv``, ``signals.csv``, ``metrics.json``,
-``equity.png``).
+``equity.png``, and ``report.html``, one page with the charts and tables that opens in a
+browser without a server: :mod:`arbotd_replay.htmlreport`).
 
 Every figure comes from the result's ``metrics`` dict (:mod:`arbotd_replay.metrics`):
 the summary formats it, ``metrics.json`` is it, and ``trades.csv`` holds the trades it
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 
 from arbotd.figures import money, size
 from arbotd_replay.backtest import BacktestResult
+from arbotd_replay.htmlreport import write_html_report
 from arbotd_replay.metrics import TRADE_COLUMNS, equity_curve, iso, trade_row
 from arbotd_replay.quotefile import PROBLEM_KINDS
 
@@ -168,7 +170,8 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
     metrics_path = directory / "metrics.json"
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     paths = [trades_path, fills_path, signals_path, metrics_path,
-             _plot(result, directory / "equity.png")]
+             _plot(result, directory / "equity.png"),
+             write_html_report(result, directory / "report.html")]
     problems_path = directory / "bad_rows.txt"
     if result.problems:
         problems_path.write_text("\n".join(result.problems) + "\n", encoding="utf-8")

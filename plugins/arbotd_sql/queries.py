@@ -306,7 +306,8 @@ def signals(
 
     Returns ``{"signals": [{"id", "symbol", "buy_exchange", "sell_exchange", "buy_price",
     "sell_price", "profit", "profit_percent" (percent), "confidence", "executed": bool,
-    "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit"}, ...],
+    "reject_reason": str | None (why a signal was not executed, as the risk checks named
+    it), "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit"}, ...],
     "total_count": int}``, newest first (``timestamp``, then ``id``, descending).
     ``start_time <= timestamp <= end_time``, both ends included; ``total_count`` counts
     every matching signal, not just this page.
@@ -346,6 +347,7 @@ def signals(
                 "profit_percent": round(row.profit_percent, 6),
                 "confidence": row.confidence,
                 "executed": bool(row.executed),
+                "reject_reason": row.reject_reason,
                 "timestamp": row.timestamp,
                 "quantity": size(row.quantity),
                 "buy_limit": row.buy_price if row.buy_limit is None else row.buy_limit,
