@@ -56,7 +56,7 @@ class Service(Protocol):
 
 
 class QuoteSink(Protocol):
-    """Where a feed delivers quotes: the engine. Both methods are synchronous."""
+    """Where a feed delivers quotes: the engine. Every method is synchronous."""
 
     def on_quote(self, quote: Quote) -> None:
         """Hot path: one new best bid/ask."""
@@ -67,6 +67,12 @@ class QuoteSink(Protocol):
         feed gave; connected makes the venue usable with its next quote, so quotes
         delivered after ``True`` must be fresh. Quotes of an unusable feed are never traded
         on."""
+
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        """The order book of ``symbol`` on ``exchange`` is out of sync (a sequence gap, a
+        failed checksum, a crossed book): forget its last quote. The feed delivers none
+        for the symbol until its book is in sync again; the venue's other symbols stay
+        usable."""
 
 
 @attrs.frozen

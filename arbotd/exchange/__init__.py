@@ -1,6 +1,6 @@
-"""Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
-client under it, a local order book, a base for signed REST clients, a request budget,
-and symbol trading rules with rounding.
+"""Building blocks for exchange plugins: a reconnecting WebSocket feed (with per-symbol
+order book syncs) and the WebSocket client under it, a local order book, a base for
+signed REST clients, a request budget, and symbol trading rules with rounding.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -11,6 +11,7 @@ from arbotd.exchange.book import OrderBook
 from arbotd.exchange.budget import RequestBudget, parse_retry_after
 from arbotd.exchange.feed import (
     Backoff,
+    BookResync,
     Connection,
     ProblemLog,
     Resync,
@@ -29,6 +30,7 @@ from arbotd.exchange.wsclient import (
 
 __all__ = [
     "Backoff",
+    "BookResync",
     "Connection",
     "ConnectionClosed",
     "HandshakeFailed",

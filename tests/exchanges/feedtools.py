@@ -15,17 +15,22 @@ FAST = Backoff(first=0.05, maximum=0.2, healthy_after=60.0)
 
 
 class RecordingSink:
-    """Stands in for the engine: keeps every quote and every change of usability."""
+    """Stands in for the engine: keeps every quote, every change of usability and every
+    symbol forgotten."""
 
     def __init__(self) -> None:
         self.quotes: list[Quote] = []
         self.states: list[tuple[str, bool, str]] = []
+        self.forgotten: list[tuple[str, str]] = []
 
     def on_quote(self, quote: Quote) -> None:
         self.quotes.append(quote)
 
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
         self.states.append((exchange, usable, reason))
+
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        self.forgotten.append((exchange, symbol))
 
     def usable_flips(self) -> list[bool]:
         return [usable for _, usable, _ in self.states]
