@@ -31,7 +31,7 @@ from fake_binance_rest import FakeBinanceRest, open_fake_binance_rest
 from feedtools import FAST, RecordingSink, wait_for
 
 import arbotd_binance.plugin as binance_plugin
-from arbotd import ConfigError, Quote
+from arbotd import Bus, ConfigError, Engine, Ledger, Quote
 from arbotd._config import CORE_SECTIONS, structure_document
 from arbotd.exchange import Backoff, BookResync, Connection
 from arbotd_binance import BinanceConfig, BinanceFeed, parse_depth_snapshot
@@ -557,3 +557,27 @@ async def test_an_unknown_symbol_has_no_book_and_the_others_go_on(
         await wait_for(lambda: len(sink.quotes) > 5 and feed.sync_failures >= 2)
         nursery.cancel_scope.cancel()
     assert {q.symbol for q in sink.quotes} == {"BTCUSDT"}
+
+
+async def test_the_engine_trades_on_no_book_out_of_sync(
+    exchange: tuple[FakeBinance, FakeBinanceRest],
+) -> None:
+    ws, rest = exchange
+    engine = Engine(strategies=[], bus=Bus(), ledger=Ledger())
+    engine.set_venues({"binance": 0.001}, {})
+    feed = make_feed(ws, rest)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(feed.stream_quotes, ["BTCUSDT", "ETHUSDT"], engine)
+        await wait_for(lambda: engine.fresh_quote("binance", "BTCUSDT", 60) is not None
+                       and engine.fresh_quote("binance", "ETHUSDT", 60) is not None)
+        rest.fault, rest.stall_seconds = "stall", 1.0  # the new snapshot takes a while
+        ws.skip_update("BTCUSDT")
+        await wait_for(lambda: feed.book_resyncs == 1)
+        assert engine.fresh_quote("binance", "BTCUSDT", 60) is None
+        assert engine.fresh_quote("binance", "ETHUSDT", 60) is not None
+        assert engine.is_usable("binance")
+        rest.fault = None
+        await wait_for(lambda: engine.fresh_quote("binance", "BTCUSDT", 60) is not None)
+        quote = engine.fresh_quote("binance", "BTCUSDT", 60)
+        assert quote is not None and len(quote.bids or ()) == LEVELS
+        nursery.cancel_scope.cancel()
