@@ -374,8 +374,15 @@ class WebSocketFeed:
         parse = self.parse
         now = trio.current_time
         get_message = ws.get_message
+        syncing = syncs.active
+        checkpoint = trio.lowlevel.checkpoint
         try:
             while True:
+                if syncing:
+                    # The client decodes a whole socket read (hundreds of messages)
+                    # before it yields: on a busy stream, the syncs' requests would
+                    # advance one step per read. Let them run after every message.
+                    await checkpoint()
                 raw = await get_message()
                 seen[0] = now()
                 received = clock()
@@ -460,14 +467,17 @@ class _BookSyncs:
         self.nursery = nursery
         # Why the connection must be reopened, once a sync said so (Resync).
         self.ended: str | None = None
-        self._running: set[str] = set()
+        # The symbols being synchronised, and those whose sync is under way rather than
+        # waiting out a backoff (read by the reading loop).
+        self.running: set[str] = set()
+        self.active: set[str] = set()
 
     def request(self, symbol: str, *, resync: bool) -> None:
         """Synchronise ``symbol``'s book (``resync``: it fell out of sync, rather than the
         connection opening). A symbol already being synchronised is left to that sync."""
-        if symbol in self._running:
+        if symbol in self.running:
             return
-        self._running.add(symbol)
+        self.running.add(symbol)
         self.nursery.start_soon(self._run, symbol, resync)
 
     async def _run(self, symbol: str, resync: bool) -> None:
@@ -486,6 +496,7 @@ class _BookSyncs:
                     await trio.sleep(backoff.delay(flaps))
             failures = 0
             while True:
+                self.active.add(symbol)
                 try:
                     quote = await feed.sync_book(symbol, self.connection, self.state,
                                                  self.ws)
@@ -502,9 +513,11 @@ class _BookSyncs:
                     feed.sync_failures += 1
                     feed.problems.warning(
                         "sync", "%s: its book could not be synchronised: %s", symbol, err)
+                    self.active.discard(symbol)
                     await trio.sleep(backoff.delay(failures))
         finally:
-            self._running.discard(symbol)
+            self.running.discard(symbol)
+            self.active.discard(symbol)
         feed._synced_at[symbol] = trio.current_time()
         if quote is not None:
             feed._deliver(quote, self.sink)
