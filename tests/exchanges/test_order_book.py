@@ -85,3 +85,11 @@ def test_the_top_levels_follow_every_change_whatever_its_depth() -> None:
         expected_asks = tuple(sorted((float(p), q) for p, q in asks.items())[:depth])
         assert book.top(depth) == (expected_bids, expected_asks), step
         assert book.top(depth) == (expected_bids, expected_asks), step  # kept, unchanged
+    # A change deeper than the levels asked for leaves them as they were: the same
+    # levels come back without being built again.
+    kept = book.top(3)
+    book.apply([(str(98 - len(bids)), "1")], [(str(102 + len(asks)), "1")])
+    again = book.top(3)
+    assert again[0] is kept[0] and again[1] is kept[1]
+    book.apply([("100.5", "1")], [])  # a new best bid
+    assert book.top(3)[0] is not kept[0] and book.top(3)[0][0] == (100.5, 1.0)
