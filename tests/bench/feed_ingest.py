@@ -306,6 +306,9 @@ class TimedSink:
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
         self.engine.on_feed_state(exchange, usable, reason)
 
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        self.engine.forget_symbol(exchange, symbol)
+
 
 def make_engine() -> Engine:
     strategy = CrossExchangeStrategy(ArbitrageConfig(
