@@ -15,8 +15,9 @@ to price an order (:meth:`Engine.fresh_quote`), not to value balances
 first quote afterwards, and each of its symbols is in the book again only once a quote of
 it has arrived. So a feed whose socket reconnects but whose data does not flow is never
 traded on, whatever the adapter says about its socket. A feed that keeps order books
-tells the engine when one symbol's book becomes unusable (:meth:`Engine.forget_symbol`):
-that symbol's quote of the venue is forgotten until the book is in sync again.
+tells the engine of one symbol whose book fell out of sync (``forget_symbol(venue,
+symbol)``): that symbol's quote is forgotten until its book is in sync again, and the
+venue's other symbols go on.
 """
 
 from __future__ import annotations
@@ -146,10 +147,10 @@ class Engine:
         self._publish_feed_state(exchange, False, reason)
 
     def forget_symbol(self, exchange: str, symbol: str) -> None:
-        """The book of ``symbol`` on ``exchange`` is unusable (a sequence gap, a failed
-        checksum, a crossed book): its last quote is forgotten, so nothing trades on it,
-        prices an order with it or shows it until the feed delivers a quote of it again.
-        The venue's other symbols stay usable."""
+        """The book of ``symbol`` on ``exchange`` is out of sync (a gap, a failed checksum,
+        a crossed book): forget its quote, so that nothing trades on it until the feed
+        delivers one from a book in sync again. The venue stays usable for its other
+        symbols."""
         quotes = self.book.get(symbol)
         if quotes is not None and quotes.pop(exchange, None) is not None:
             self.book_revision += 1

@@ -69,9 +69,10 @@ class QuoteSink(Protocol):
         on."""
 
     def forget_symbol(self, exchange: str, symbol: str) -> None:
-        """The book of ``symbol`` on ``exchange`` is unusable (a gap, a checksum failure,
-        a crossed book): its last quote is forgotten and nothing trades on it until the
-        feed delivers a quote of it again (once the book is resynchronised)."""
+        """The order book of ``symbol`` on ``exchange`` is out of sync (a sequence gap, a
+        failed checksum, a crossed book): forget its last quote. The feed delivers none
+        for the symbol until its book is in sync again; the venue's other symbols stay
+        usable."""
 
 
 @attrs.frozen

@@ -1,7 +1,8 @@
-"""Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
-client under it, a local order book and the resubscription of one that broke, a base
-for signed REST clients, a request budget, symbol trading rules with rounding, and a
-private order stream with what it tells of the account's orders.
+"""Building blocks for exchange plugins: a reconnecting WebSocket feed (with per-symbol
+order book syncs, by REST snapshot or by resubscription) and the WebSocket client under
+it, a local order book, a base for signed REST clients, a request budget, symbol trading
+rules with rounding, and a private order stream with what it tells of the account's
+orders.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -12,6 +13,7 @@ from arbotd.exchange.book import OrderBook
 from arbotd.exchange.budget import RequestBudget, parse_retry_after
 from arbotd.exchange.feed import (
     Backoff,
+    BookResync,
     Connection,
     ProblemLog,
     Resync,
@@ -41,6 +43,7 @@ from arbotd.exchange.wsclient import (
 
 __all__ = [
     "Backoff",
+    "BookResync",
     "Connection",
     "ConnectionClosed",
     "HandshakeFailed",

@@ -15,6 +15,7 @@ __all__ = [
     "MAINNET_ORDER_STREAM_URL",
     "MAINNET_REST_URL",
     "MAINNET_WS_URL",
+    "MAX_DEPTH",
     "MAX_RECV_WINDOW_MS",
     "MAX_STREAMS_PER_CONNECTION",
     "TESTNET_ORDER_STREAM_URL",
@@ -36,6 +37,8 @@ TESTNET_ORDER_STREAM_URL = "wss://ws-api.testnet.binance.vision/ws-api/v3"
 MAX_STREAMS_PER_CONNECTION = 1024
 # recvWindow may be at most 60000 ms (exchange-protocols.md 1.2, "Signing").
 MAX_RECV_WINDOW_MS = 60000
+# The most book levels per side a quote carries.
+MAX_DEPTH = 100
 
 
 @attrs.frozen
@@ -63,6 +66,10 @@ class BinanceConfig:
     stale_after_seconds: float = setting(10.0, gt=0, le=3600)
     # Streams (symbols) per WebSocket connection; more symbols open more connections.
     max_streams_per_connection: int = setting(200, ge=1, le=MAX_STREAMS_PER_CONNECTION)
+    # Order book levels per side the strategies see. 1: the best bid and ask alone
+    # (``<symbol>@bookTicker``); more: a local book per symbol kept from the diff-depth
+    # stream (``<symbol>@depth@100ms``) and REST snapshots (``GET /api/v3/depth``).
+    depth: int = setting(20, ge=1, le=MAX_DEPTH)
     # How long (ms) a signed request stays valid after its timestamp; Binance refuses it
     # later than that (default 5000, at most 60000).
     recv_window_ms: int = setting(5000, ge=1, le=MAX_RECV_WINDOW_MS)

@@ -49,7 +49,8 @@ def test_feed_ingest_bench_runs() -> None:
     out = run_script("feed_ingest.py")
     assert "150 symbols x 3 venues" in out
     for line in ("bare trio-websocket client", "BinanceFeed -> Engine (xarb)",
-                 "feed/bare rate ratio:"):
+                 "feed/bare rate ratio:", "BinanceFeed depth 20 -> Engine (xarb)",
+                 "depth feed/bare rate ratio:"):
         assert line in out, out
 
 

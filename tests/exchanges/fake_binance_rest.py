@@ -19,6 +19,10 @@ smaller, levels consumed, 0.1 % commission (in the asset received), balances mov
 order is checked against the symbol's filters (``-1013``) and the balance (``-2010``).
 A client order id of an *open* order is refused as a duplicate, as on Binance.
 
+Public ``GET /api/v3/depth?symbol=&limit=`` answers from ``depth_source`` (the fake
+WebSocket server's books, so that snapshots and the diff-depth stream agree), weighed by
+its limit as on Binance.
+
 Every answer carries ``X-MBX-USED-WEIGHT-1M``; with ``weight_limit`` set, going past it
 in a ``weight_window`` answers 429 with ``Retry-After`` by itself.
 
@@ -75,6 +79,17 @@ DUPLICATE = {"code": -2010, "msg": "Duplicate order sent."}
 INSUFFICIENT = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
 TAKER_FEE = Decimal("0.001")
 ZERO = Decimal(0)
+
+
+def request_weight(seen: Request) -> int:
+    """A request's weight: the depth snapshot's grows with its limit."""
+    if (seen.method, seen.path) == ("GET", "/api/v3/depth"):
+        try:
+            limit = int(seen.params.get("limit", "100"))
+        except ValueError:
+            return 1
+        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+    return WEIGHTS.get((seen.method, seen.path), 1)
 
 
 def _text(value: Decimal) -> str:
@@ -154,6 +169,9 @@ class FakeBinanceRest:
     # Told of every order change: the order and the trades it just made.
     order_listeners: list[Callable[[FakeOrder, list[dict[str, Any]]], None]] = attrs.field(
         factory=list)
+    # Where GET /api/v3/depth takes its books: an object with ``depth_snapshot(symbol,
+    # limit) -> dict | None`` (None: no such symbol).
+    depth_source: Any = None
     _ids: Any = attrs.field(factory=lambda: itertools.count(28))
     _trade_ids: Any = attrs.field(factory=lambda: itertools.count(56))
     _window_start: float = 0.0
@@ -210,7 +228,7 @@ class FakeBinanceRest:
             if start != self._window_start:
                 self._window_start = start
                 self.used_weight = 0
-        self.used_weight += WEIGHTS.get((seen.method, seen.path), 1)
+        self.used_weight += request_weight(seen)
         return self.weight_limit is None or self.used_weight <= self.weight_limit
 
     async def answer(self, seen: Request) -> tuple[int, dict[str, str], Any]:
@@ -243,6 +261,8 @@ class FakeBinanceRest:
             return 200, headers, {"serverTime": self.now_ms()}
         if route == ("GET", "/api/v3/exchangeInfo"):
             return self.answer_exchange_info(seen)
+        if route == ("GET", "/api/v3/depth"):
+            return self.answer_depth(seen)
         if seen.path in SIGNED:
             refused = self.authenticate(seen)
             if refused is not None:
@@ -288,6 +308,22 @@ class FakeBinanceRest:
         if any(e is None for e in entries):
             return 400, {}, BAD_SYMBOL
         return 200, {}, {**self.exchange_info, "symbols": entries}
+
+    def answer_depth(self, seen: Request) -> tuple[int, dict[str, str], Any]:
+        params = seen.params
+        try:
+            limit = int(params.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 5000:
+            return 400, {}, {"code": -1100, "msg": "Illegal characters found in parameter "
+                                                   "'limit'; legal range is '1-5000'."}
+        source = self.depth_source
+        snapshot = (source.depth_snapshot(params.get("symbol", ""), limit)
+                    if source is not None else None)
+        if snapshot is None:
+            return 400, {}, BAD_SYMBOL
+        return 200, {}, snapshot
 
     def account(self) -> tuple[int, dict[str, str], Any]:
         return 200, {}, {
