@@ -145,6 +145,7 @@ class WebSocketFeed:
         self.connect_timeout = connect_timeout
         self.skipped_messages = 0
         self.resyncs = 0
+        self.reconnects = 0  # connections that ended and were opened again (/metrics)
         self._connections = 0
         self._up: set[int] = set()
         # Every connection is up (and the sink was told so).
@@ -229,6 +230,7 @@ class WebSocketFeed:
             connected_at: list[float] = []
             reason = await self._session(index, connection, sink, all_up, connected_at)
             self._mark_down(index, sink, reason)
+            self.reconnects += 1
             healthy = (
                 bool(connected_at)
                 and trio.current_time() - connected_at[0] >= self.backoff.healthy_after
