@@ -87,6 +87,8 @@ def route_label(rule: str | None) -> str:
 
 
 def method_label(method: str) -> str:
+    """A request's ``method`` label: a method of HTTP's, or ``other`` (anything may come
+    in the request line)."""
     return method if method in _METHODS else "other"
 
 
@@ -113,18 +115,20 @@ class ApiMetrics:
 
 def _gauge(name: str, documentation: str, value: float | None = None,
            labels: Iterable[str] = ()) -> GaugeMetricFamily:
-    labels = list(labels)
-    if labels or value is None:
-        return GaugeMetricFamily(name, documentation, labels=labels)
-    return GaugeMetricFamily(name, documentation, value=value)
+    """A gauge family with ``labels``, holding ``value`` (unlabelled) when given."""
+    family = GaugeMetricFamily(name, documentation, labels=list(labels))
+    if value is not None:
+        family.add_metric([], value)
+    return family
 
 
 def _counter(name: str, documentation: str, value: float | None = None,
              labels: Iterable[str] = ()) -> CounterMetricFamily:
-    labels = list(labels)
-    if labels or value is None:
-        return CounterMetricFamily(name, documentation, labels=labels)
-    return CounterMetricFamily(name, documentation, value=value)
+    """A counter family with ``labels``, holding ``value`` (unlabelled) when given."""
+    family = CounterMetricFamily(name, documentation, labels=list(labels))
+    if value is not None:
+        family.add_metric([], value)
+    return family
 
 
 class DaemonCollector:
