@@ -15,7 +15,7 @@ from arbotd._config import (
     setting_rule,
 )
 from arbotd._configwrite import update_config_file
-from arbotd._control import Control
+from arbotd._control import Control, describe_trade
 from arbotd._engine import Engine
 from arbotd._errors import (
     ArbotError,
@@ -125,6 +125,7 @@ __all__ = [
     "api_editable_settings",
     "client_order_id",
     "collect_config_schema",
+    "describe_trade",
     "find_setting",
     "hash_password",
     "hookimpl",

@@ -320,7 +320,9 @@ class Storage(Protocol):
       why when the database cannot answer (without it, the check looks at ``backlog()``);
     * a ``status()`` method: ``{"healthy": bool, "last_error": str | None, "backlog":
       int}``, ``healthy`` false from the first failed write until one succeeds again,
-      ``last_error`` the cause in the database's words;
+      ``last_error`` the cause in the database's words; and, for ``/metrics``, counts
+      since the start where it keeps them: ``write_errors`` (failed writes),
+      ``dropped_bars`` and ``dropped_quotes`` (shed by a full backlog);
     * a ``data_directories()`` method: the directories of this machine its files are in
       (none for a database server), whose free space the disk check watches.
     """

@@ -204,6 +204,7 @@ class WebSocketFeed:
         self.connect_timeout = connect_timeout
         self.skipped_messages = 0
         self.resyncs = 0
+        self.reconnects = 0  # connections that ended and were opened again (/metrics)
         # Delays between book syncs of one symbol: a symbol synced again within
         # ``healthy_after`` of its last sync (it flaps), or whose sync failed, waits.
         self.sync_backoff = sync_backoff if sync_backoff is not None else Backoff()
@@ -314,6 +315,7 @@ class WebSocketFeed:
             connected_at: list[float] = []
             reason = await self._session(index, connection, sink, all_up, connected_at)
             self._mark_down(index, sink, reason)
+            self.reconnects += 1
             healthy = (
                 bool(connected_at)
                 and trio.current_time() - connected_at[0] >= self.backoff.healthy_after

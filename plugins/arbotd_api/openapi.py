@@ -656,6 +656,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
     return {
         "/api/v1/status": {"get": operation("System status", "system", _status())},
         "/api/v1/health": {"get": health},
+        "/metrics": {"get": _metrics()},
         "/api/v1/openapi.json": {"get": operation(
             "OpenAPI document", "system", {"type": "object"}, public=True)},
         "/api/v1/auth/login": {"post": log_in},
@@ -746,6 +747,20 @@ def _paths() -> dict[str, dict[str, Schema]]:
     }
 
 
+def _metrics() -> Schema:
+    """``GET /metrics``: Prometheus's text format, or OpenMetrics when asked for; the
+    scrape token opens it besides the API's credentials."""
+    op = operation("Prometheus metrics", "system", STRING)
+    op["description"] = ("The daemon's figures in the Prometheus text format (OpenMetrics "
+                         "when the Accept header asks for application/openmetrics-text). "
+                         "Also open to the scrape token of [api] metrics_token_env.")
+    text = {"schema": STRING}
+    op["responses"]["200"]["content"] = {"text/plain": text,
+                                         "application/openmetrics-text": text}
+    op["security"] = [{"ApiKeyAuth": []}, {"BearerAuth": []}, {"ScrapeToken": []}]
+    return op
+
+
 def _put_trading_config(updated: Schema) -> Schema:
     op = operation("Update trading configuration", "trading", updated, write=True,
                    body=_config_update())
@@ -778,6 +793,9 @@ def _components() -> Schema:
         "securitySchemes": {
             "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "ScrapeToken": {"type": "http", "scheme": "bearer",
+                            "description": "The scrape token of [api] metrics_token_env "
+                                           "(GET /metrics only)"},
         },
     }
 
