@@ -121,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="change a user's scope; tokens issued with a higher scope stop working")
     scope.add_argument("name")
     scope.add_argument("scope", choices=["read", "trading"])
+    inventory = commands.add_parser(
+        "inventory",
+        parents=[common],
+        help="show how each asset is spread over the exchanges, and the rebalancing plan",
+        description="Ask the running daemon (its [api] address, or --url) for the "
+        "inventory: each traded asset on each exchange against its target share, the "
+        "transfers that restore the targets with their estimated network fees, and the "
+        "profit turned down for lack of balance. Credentials come from ARBOTD_API_KEY or "
+        "ARBOTD_TOKEN when authentication is on.",
+    )
+    inventory.add_argument("--url", metavar="URL",
+                           help="the API's base address (default: from [api] host and port)")
+    inventory.add_argument("--json", action="store_true", help="print the answer as JSON")
     record = commands.add_parser(
         "record",
         parents=[common],
@@ -176,6 +189,8 @@ def _main(argv: Sequence[str] | None) -> int:
     config_path = resolve_config_path(getattr(args, "config", None))
     if args.command == "user":
         return _user(config_path, args)
+    if args.command == "inventory":
+        return _inventory(config_path, args)
     if args.command in ("record", "backtest"):
         if not hasattr(args, "log_level"):
             # A backtest logs every signal and trade at info: thousands of lines that
@@ -184,6 +199,44 @@ def _main(argv: Sequence[str] | None) -> int:
         return _replay(config_path, args)
     handler = {"run": _run, "check": _check, "plugins": _plugins}[args.command]
     return handler(config_path)
+
+
+def _inventory(config_path: Path, args: argparse.Namespace) -> int:
+    import json
+
+    from arbotd.client import ArbotApiError, ArbotClient
+    from arbotd.inventory import format_report
+
+    url = args.url or _api_url(config_path)
+    try:
+        with ArbotClient(url, api_key=os.environ.get("ARBOTD_API_KEY") or None,
+                         token=os.environ.get("ARBOTD_TOKEN") or None) as client:
+            report = client.get_inventory()
+    except ArbotApiError as err:
+        print(f"arbotd inventory: {url}: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _api_url(config_path: Path) -> str:
+    """The API's address from the configuration (the API plugin's [api] table), or the
+    default one when the file cannot be read."""
+    try:
+        pm = make_plugin_manager(disabled=peek_disabled(config_path))
+        api = load_with_plugins(config_path, pm).get("api")
+    except (ConfigError, ArbotError):
+        api = None
+    if api is None:
+        return "http://127.0.0.1:8080"
+    host = api.host if api.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if getattr(api, "ssl_cert", "") else "http"
+    return f"{scheme}://{host}:{api.port}"
 
 
 def _run(config_path: Path) -> int:

@@ -35,6 +35,7 @@ from arbotd._histogram import DECISION_LATENCY_BOUNDS, Histogram
 from arbotd._interfaces import Strategy
 from arbotd._ledger import Ledger
 from arbotd._model import Quote, Signal
+from arbotd.inventory import Inventory
 
 __all__ = ["Engine", "Market"]
 
@@ -50,9 +51,10 @@ _LATENCY_SAMPLE_MASK = 64 - 1
 class Market:
     """The :class:`~arbotd._interfaces.MarketView` the engine gives strategies."""
 
-    __slots__ = ("_ledger", "fees", "now", "premium", "rejections", "trading", "usable")
+    __slots__ = (
+        "_ledger", "fees", "inventory", "now", "premium", "rejections", "trading", "usable")
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, inventory: Inventory | None = None) -> None:
         self.now = 0.0
         self.trading = False
         self.fees: dict[str, float] = {}
@@ -60,6 +62,7 @@ class Market:
         self.usable: dict[str, bool] = {}
         self.rejections: collections.Counter[str] = collections.Counter()
         self._ledger = ledger
+        self.inventory = inventory if inventory is not None else Inventory(ledger)
 
     def available(self, exchange: str, asset: str) -> float:
         return self._ledger.available(exchange, asset)
@@ -87,6 +90,10 @@ class Engine:
         self.ledger = ledger
         self.clock = clock
         self.market = Market(ledger)
+        # The traded assets over the venues (arbitrage.inventory_skew, GET
+        # /api/v1/inventory), valued at this engine's prices.
+        self.inventory = self.market.inventory
+        self.inventory.price_of = self.price_usd
         self.book: dict[str, dict[str, Quote]] = {}
         self.on_signal = on_signal
         self.on_signal_recorded = on_signal_recorded

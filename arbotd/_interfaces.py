@@ -19,6 +19,7 @@ from arbotd._model import Signal, Trade
 if TYPE_CHECKING:
     from arbotd._model import Balance, Fill, Order, Quote
     from arbotd.exchange.rules import SymbolRules
+    from arbotd.inventory import Inventory
 
 __all__ = [
     "AuditStore",
@@ -122,6 +123,9 @@ class MarketView(Protocol):
     fees: Mapping[str, float]
     premium: Mapping[str, float]
     usable: Mapping[str, bool]
+    #: How the traded assets are spread over the venues against their targets
+    #: (:class:`arbotd.inventory.Inventory`): for thresholds skewed by inventory.
+    inventory: Inventory
 
     def available(self, exchange: str, asset: str) -> float:
         """Free balance of ``asset`` on ``exchange`` (0 when unknown)."""

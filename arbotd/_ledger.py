@@ -132,6 +132,27 @@ class Ledger:
         if self.on_funding is not None:
             self.on_funding(exchange, asset, amount)
 
+    def transfer(self, asset: str, source: str, destination: str, amount: Decimal,
+                 network_fee: Decimal = Decimal(0)) -> None:
+        """Move a paper balance between venues, as a person's withdrawal and deposit would:
+        ``amount`` leaves ``source`` and ``amount - network_fee`` reaches
+        ``destination``. Both changes are funding (recorded as such), not trading: the
+        starting balances move with them, so profit figures stay those of the trades.
+        Raises ``ValueError`` when ``source`` does not hold ``amount`` free."""
+        if amount <= 0 or network_fee < 0 or network_fee > amount:
+            raise ValueError(f"a transfer moves a positive amount and a fee below it, got "
+                             f"{amount} with a fee of {network_fee}")
+        free = self.total(source, asset) - self.reserved(source, asset)
+        if amount > free:
+            raise ValueError(f"{source} holds {free} {asset} free, not {amount}")
+        for venue, change in ((source, -amount), (destination, amount - network_fee)):
+            key = (venue, asset)
+            self._total[key] = _EXACT.add(self._total.get(key, Decimal(0)), change)
+            self.starting[key] = _EXACT.add(self.starting.get(key, Decimal(0)), change)
+            self._refresh(key)
+            if self.on_funding is not None:
+                self.on_funding(venue, asset, change)
+
     def restore(
         self,
         starting: Mapping[tuple[str, str], Decimal],

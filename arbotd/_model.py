@@ -112,7 +112,9 @@ class Signal:
     the best levels as a percent of the best ask. ``buy_size``/``sell_size`` are the
     sizes displayed at the best levels.
     ``price_tolerance`` (a fraction) is how far the orders' limit prices may be from the
-    limit prices above.
+    limit prices above. ``threshold`` is the profit threshold (a fraction) the signal was
+    held to and ``threshold_reason`` why that one (``min_profit_threshold``, or the
+    inventory skew of its route); ``None`` when a strategy does not say.
     """
 
     id: int
@@ -137,6 +139,8 @@ class Signal:
         default=attrs.Factory(lambda signal: signal.buy_price, takes_self=True))
     sell_limit: float = attrs.field(
         default=attrs.Factory(lambda signal: signal.sell_price, takes_self=True))
+    threshold: float | None = None
+    threshold_reason: str | None = None
 
     @property
     def route(self) -> tuple[str, str, str]:

@@ -13,6 +13,7 @@ import pluggy
 from arbotd import hookspecs
 from arbotd._config import CORE_SECTIONS
 from arbotd._errors import PluginError
+from arbotd.inventory import InventoryConfig
 
 __all__ = ["PluginInfo", "PluginManager", "collect_config_schema", "make_plugin_manager"]
 
@@ -142,8 +143,9 @@ def collect_config_schema(pm: PluginManager) -> dict[str, type]:
     Raises :class:`PluginError` when two owners claim one table or a table is nested in
     another owner's table.
     """
-    schema: dict[str, type] = dict(CORE_SECTIONS)
-    owner = dict.fromkeys(CORE_SECTIONS, "arbotd (core)")
+    core = {**CORE_SECTIONS, "inventory": InventoryConfig}
+    schema: dict[str, type] = dict(core)
+    owner = dict.fromkeys(core, "arbotd (core)")
     for impl in pm.hook.register_config_sections.get_hookimpls():
         sections = impl.function() or {}
         for table, cls in sections.items():

@@ -34,6 +34,10 @@ __all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
 
 log = logging.getLogger(__name__)
 
+# How often drift is checked and the inventory's state kept.
+INVENTORY_CHECK_INTERVAL = 60.0
+# The saved state (storage's save_state) of the inventory: what drift cost, transfers.
+INVENTORY_KEY = "inventory"
 EQUITY_SNAPSHOT_INTERVAL = 60.0
 
 
@@ -155,6 +159,7 @@ class Runtime:
         )
         self.engine.set_symbols(symbols)
         self.control.symbols = symbols
+        self.engine.inventory.configure(config["inventory"], symbols)
         self.feeds.configure(adapters, symbols)
 
     def configure_plugins(self) -> None:
@@ -201,6 +206,7 @@ class Runtime:
                     await self.storage.flush()
                 if self.storage is not None:
                     nursery.start_soon(self._snapshot_equity)
+                nursery.start_soon(self._watch_inventory)
                 task_status.started()
                 await self.shutdown_requested.wait()
                 if self.control.active:
@@ -225,6 +231,7 @@ class Runtime:
         self.engine.restore_signals(state.recent_signals)
         self.control.restore(state)
         self.ledger.restore(state.starting, state.balances)
+        self.engine.inventory.restore(state.saved.get(INVENTORY_KEY))
         for part in [*self.strategies, *self.control.risk_checks]:
             restore = getattr(part, "restore", None)
             if callable(restore):
@@ -259,6 +266,30 @@ class Runtime:
                 log.info("equity snapshots resumed: every asset held has a price again")
                 skipping = False
             self.storage.record_equity(self.clock(), equity, list(self.ledger.balances()))
+
+    async def _watch_inventory(self) -> None:
+        """Once a minute: warn of drift past ``[inventory] warn_drift`` (a log line and a
+        bus event ``inventory``, once until it comes back), and keep what drift cost
+        across restarts."""
+        assert self.engine is not None
+        inventory = self.engine.inventory
+        kept = None
+        while True:
+            await trio.sleep(INVENTORY_CHECK_INTERVAL)
+            if inventory.keep_history:
+                # A backtest reports the drift over time.
+                inventory.sample(self.clock())
+            for asset, venue, drift, past in inventory.check_drift():
+                self.bus.publish("inventory", {
+                    "asset": asset, "exchange": venue, "drift": round(drift, 6),
+                    "warn_drift": inventory.config.warn_drift, "past": past,
+                    "timestamp": self.clock()})
+            state = inventory.state()
+            if self.storage is not None and state != kept:
+                record = getattr(self.storage, "record_state", None)
+                if callable(record):
+                    record(INVENTORY_KEY, state)
+                kept = state
 
     def use_virtual_clock(self, epoch: float) -> None:
         """Let wall time follow trio's clock from ``epoch`` (seconds since the epoch at trio

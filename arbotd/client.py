@@ -373,5 +373,23 @@ class ArbotClient:
         warning, critical) and ``warnings``."""
         return self._get("/risk/limits")
 
+    # Inventory
+
+    def get_inventory(self) -> dict[str, Any]:
+        """``GET /inventory``: each traded asset on each exchange against its target
+        share (``assets``), the transfers that restore the targets (``plan``), and the
+        profit turned down for balance since the last recorded transfer."""
+        return self._get("/inventory")
+
+    def record_transfer(self, asset: str, source: str, destination: str, amount: float,
+                        network_fee: float | None = None) -> dict[str, Any]:
+        """``POST /inventory/transfers``: record a transfer carried out by hand (in
+        simulation it moves the paper balances)."""
+        body: dict[str, Any] = {"asset": asset, "from": source, "to": destination,
+                                "amount": amount}
+        if network_fee is not None:
+            body["network_fee"] = network_fee
+        return self._send("POST", "/inventory/transfers", body)
+
 
 # WebSocket

@@ -215,3 +215,56 @@ def tiny_filesystem(directory: Path, size: str = "512k") -> Iterator[Path]:
 def resize_filesystem(directory: Path, size: str) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size}", str(directory)], check=True,
                    capture_output=True)
+
+
+# --- a market that pushes inventory one way ---------------------------------------------
+
+INVENTORY_CONFIG = """
+[daemon]
+autostart = false
+[plugins]
+disable = ["arbotd_api", "arbotd_sql", "arbotd_sim"]
+[arbitrage]
+symbols = ["BTCUSDT"]
+min_profit_threshold = 0.003
+trade_amount_usd = 1000.0
+max_position_size = 1000.0
+cooldown_seconds = 5.0
+max_trades_per_hour = 100000
+inventory_skew = {skew}
+[risk_management]
+max_concurrent_trades = 1
+[backtest]
+balance = 5000.0
+coin_balance_usd = 5000.0
+"""
+
+
+def write_one_way_market(path: Path, *, hours: float, seed: int = 7) -> Path:
+    """A recording (``arbotd backtest --data``) of BTCUSDT on venues ``a`` and ``b``, one
+    quote a second each, around a seeded random walk. Most dislocations make ``a``
+    cheaper than ``b`` by 0.7 % (about 0.44 % after fees and slippage: above a 0.3 %
+    threshold); the others make ``b`` cheaper by 0.5 % (about 0.24 % net: below it). Trading
+    the first kind only moves BTC to ``a`` and dollars to ``b`` until the route stops for
+    lack of balance; only a threshold skewed by inventory takes the second kind back."""
+    import random
+
+    rng = random.Random(seed)
+    price = 60_000.0
+    lines = ["local_ts,exchange_ts,exchange,symbol,bid,ask,bid_size,ask_size"]
+    start = 1_700_000_000.0
+    regime, until = 0.0, 0
+    for second in range(int(hours * 3600)):
+        price *= 1 + rng.gauss(0, 0.0002)
+        if second >= until:
+            roll = rng.random()
+            # Dislocations of 20 s, 60 % one way and 40 % the other, then quiet.
+            regime = 0.0035 if roll < 0.3 else -0.0025 if roll < 0.5 else 0.0
+            until = second + 20
+        mid_a, mid_b = price * (1 - regime), price * (1 + regime)
+        ts = start + second
+        for venue, mid in (("a", mid_a), ("b", mid_b)):
+            bid, ask = round(mid * 0.99995, 2), round(mid * 1.00005, 2)
+            lines.append(f"{ts:.3f},{ts:.3f},{venue},BTCUSDT,{bid},{ask},10,10")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

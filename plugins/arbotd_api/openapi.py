@@ -362,6 +362,46 @@ def _balances() -> Schema:
     })
 
 
+def _transfer() -> Schema:
+    return obj({"id": integer(minimum=1), "asset": STRING, "from": STRING, "to": STRING,
+                "amount": string(description="Exact decimal"),
+                "network_fee": string(description="Exact decimal"), "timestamp": EPOCH,
+                "actor": nullable(STRING)})
+
+
+def _inventory() -> Schema:
+    venue = obj({
+        "exchange": STRING, "amount": NUMBER, "value": nullable(NUMBER),
+        "target": number(minimum=0, maximum=1, description="Target share"),
+        "share": number(minimum=0, maximum=1, description="Current share"),
+        "drift": number(minimum=-1, maximum=1, description="share - target"),
+    })
+    asset = obj({"asset": STRING, "total": NUMBER, "price": nullable(NUMBER),
+                 "value": nullable(NUMBER), "max_drift": number(minimum=0, maximum=1),
+                 "exchanges": array(venue)})
+    move = obj({"asset": STRING, "from": STRING, "to": STRING, "amount": NUMBER,
+                "network_fee": NUMBER | {"description": "Estimated, in the asset"},
+                "fee_value": nullable(NUMBER)})
+    return obj({
+        "timestamp": EPOCH, "assets": array(asset),
+        "plan": array(move) | {"description": "Transfers that restore the targets exactly"},
+        "plan_fee_value": nullable(NUMBER),
+        "lost_profit": NUMBER | {"description": "Profit of signals turned down for "
+                                 "balance since the last recorded transfer"},
+        "lost_since": nullable(EPOCH), "balance_rejections": integer(minimum=0),
+        "inventory_skew": number(minimum=0, maximum=1),
+        "warn_drift": number(minimum=0, maximum=1),
+        "transfers": array(_transfer()),
+    })
+
+
+def _transfer_request() -> Schema:
+    return obj({"asset": STRING, "from": STRING, "to": STRING,
+                "amount": NUMBER | {"minimum": 0, "exclusiveMinimum": True},
+                "network_fee": NUMBER | {"minimum": 0}},
+               optional=("network_fee",))
+
+
 TRADE_STATUS = enum(member.value for member in TradeState)
 _LIMITS = ("the worst book level the quantity takes on that side: the IOC limit price of "
            "its order, before the slippage tolerance")
@@ -438,6 +478,11 @@ def _signals() -> Schema:
         "quantity": NUMBER,
         "buy_limit": NUMBER | {"description": f"Highest ask: {_LIMITS}"},
         "sell_limit": NUMBER | {"description": f"Lowest bid: {_LIMITS}"},
+        "threshold": nullable(NUMBER) | {"description": "The profit threshold (a fraction) "
+                                         "the signal was held to"},
+        "threshold_reason": nullable(STRING) | {
+            "description": "Why that threshold: min_profit_threshold, or the inventory "
+                           "skew of its route"},
     })
     return obj({"signals": array(signal), "total_count": integer(minimum=0)})
 
@@ -692,6 +737,12 @@ def _paths() -> dict[str, dict[str, Schema]]:
             parameters=[SYMBOL, query("min_profit", NUMBER,
                                       "Minimum net profit as a fraction (0.002 = 0.2 %)")])},
         "/api/v1/balances": {"get": operation("Balances", "market", _balances())},
+        "/api/v1/inventory": {"get": operation("Inventory", "market", _inventory())},
+        "/api/v1/inventory/transfers": {"post": operation(
+            "Record a transfer", "market",
+            obj({"success": TRUE, "paper_balances_moved": BOOLEAN,
+                 "transfer": _transfer()}),
+            503, write=True, body=_transfer_request(), ok_status=201)},
         "/api/v1/trades": {"get": operation(
             "Trade history", "history", _trades(), 503,
             parameters=[START_DATE, END_DATE, SYMBOL,

@@ -61,7 +61,8 @@ def signal_data(s: Signal) -> dict[str, Any]:
             "executed": s.executed, "reject_reason": s.reject_reason,
             "timestamp": s.timestamp,
             "quantity": size(s.quantity), "buy_limit": s.buy_limit,
-            "sell_limit": s.sell_limit}
+            "sell_limit": s.sell_limit, "threshold": s.threshold,
+            "threshold_reason": s.threshold_reason}
 
 
 def _currency(symbol: str) -> str:

@@ -33,6 +33,7 @@ from arbotd import (
     Trade,
     split_symbol,
 )
+from arbotd.inventory import inventory_report
 from arbotd_replay.metrics import compute_metrics
 from arbotd_replay.quotefile import DataProblems
 from arbotd_replay.session import ReplaySession, VirtualClock
@@ -85,6 +86,10 @@ class BacktestResult:
     signals: tuple[Signal, ...]
     problems: tuple[str, ...]
     elapsed_seconds: float
+    #: ``report`` (:func:`arbotd.inventory.inventory_report` at the end: shares, drift,
+    #: the plan), ``max_drift`` (asset -> venue -> the largest drift seen) and
+    #: ``history`` (``(time, asset, venue, share, drift)`` once a minute).
+    inventory: dict[str, Any] = attrs.field(factory=dict)
 
     @property
     def quotes_per_second(self) -> float:
@@ -177,6 +182,7 @@ def _run(
         engine, control = runtime.engine, runtime.control
         assert engine is not None and control is not None
         engine.observe = None
+        engine.inventory.keep_history = True
         async with trio.open_nursery() as nursery:
             await nursery.start(runtime.run_core)
             try:
@@ -220,8 +226,15 @@ def _run(
     unused = sorted(set(session.first_prices) - traded)
     if unused:
         log.info("the data quotes %s, which no strategy trades", ", ".join(unused))
+    inventory = runtime.engine.inventory
+    inventory.price_of = prices.get
+    inventory.sample(session.last_ts if session.last_ts is not None else session.first_ts)
+    arbitrage = config.get("arbitrage")
+    report = inventory_report(inventory, skew=getattr(arbitrage, "inventory_skew", 0.0))
     return BacktestResult(metrics, trades, signals, tuple(problems.messages),
-                          time.perf_counter() - started)
+                          time.perf_counter() - started,
+                          inventory={"report": report, "max_drift": inventory.max_drifts(),
+                                     "history": inventory.history})
 
 
 def single_error(group: BaseExceptionGroup) -> BaseException:

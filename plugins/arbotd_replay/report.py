@@ -1,7 +1,8 @@
 """What ``arbotd backtest`` shows and writes: the progress bar, the summary table, and the
 report directory (``trades.csv``, ``fills.csv``, ``signals.csv``, ``metrics.json``,
-``equity.png``, and ``report.html``, one page with the charts and tables that opens in a
-browser without a server: :mod:`arbotd_replay.htmlreport`).
+``equity.png``, ``report.html``, one page with the charts and tables that opens in a
+browser without a server: :mod:`arbotd_replay.htmlreport`, and the inventory's
+``inventory.json`` and ``drift.csv``).
 
 Every figure comes from the result's ``metrics`` dict (:mod:`arbotd_replay.metrics`):
 the summary formats it, ``metrics.json`` is it, and ``trades.csv`` holds the trades it
@@ -23,7 +24,8 @@ from arbotd_replay.htmlreport import write_html_report
 from arbotd_replay.metrics import TRADE_COLUMNS, equity_curve, iso, trade_row
 from arbotd_replay.quotefile import PROBLEM_KINDS
 
-__all__ = ["FILL_COLUMNS", "SIGNAL_COLUMNS", "ProgressBar", "format_summary", "write_report"]
+__all__ = ["DRIFT_COLUMNS", "FILL_COLUMNS", "SIGNAL_COLUMNS", "ProgressBar", "format_summary",
+           "write_report"]
 
 SIGNAL_COLUMNS = (
     "signal_id", "time", "symbol", "buy_exchange", "sell_exchange", "buy_price",
@@ -31,6 +33,10 @@ SIGNAL_COLUMNS = (
 )
 """Columns of ``signals.csv``; ``time`` is ISO 8601 UTC to the microsecond, like every
 time of the report."""
+
+DRIFT_COLUMNS = ("time", "asset", "exchange", "share", "drift")
+"""Columns of ``drift.csv``: each asset's share of its total on each exchange and its
+drift from the target share (fractions), once a minute of market time."""
 
 FILL_COLUMNS = (
     "trade_id", "client_order_id", "purpose", "exchange", "symbol", "side", "price",
@@ -132,7 +138,21 @@ def format_summary(result: BacktestResult) -> str:
     lines += ["", f"  rejected opportunities: {_counts(m['rejections'])}"]
     bad = {PROBLEM_KINDS.get(kind, kind): count for kind, count in m["bad_rows"].items()}
     lines.append(f"  bad rows skipped: {_counts(bad)}")
+    lines += _inventory_lines(result.inventory)
     return "\n".join(lines)
+
+
+def _inventory_lines(inventory: dict[str, Any]) -> list[str]:
+    if not inventory:
+        return []
+    worst = []
+    for asset, venues in inventory["max_drift"].items():
+        venue, drift = max(venues.items(), key=lambda item: abs(item[1]))
+        worst.append(f"{asset} {drift * 100:+.1f} % ({venue})")
+    plan = inventory["report"]["plan"]
+    return [f"  max inventory drift: {', '.join(worst) or 'none'}",
+            f"  rebalancing plan at the end: {len(plan)} transfer"
+            f"{'s' * (len(plan) != 1)} (inventory.json)"]
 
 
 def write_report(result: BacktestResult, directory: Path) -> list[Path]:
@@ -171,7 +191,8 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     paths = [trades_path, fills_path, signals_path, metrics_path,
              _plot(result, directory / "equity.png"),
-             write_html_report(result, directory / "report.html")]
+             write_html_report(result, directory / "report.html"),
+             *_write_inventory(result, directory)]
     problems_path = directory / "bad_rows.txt"
     if result.problems:
         problems_path.write_text("\n".join(result.problems) + "\n", encoding="utf-8")
@@ -180,6 +201,23 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
         # A report directory used again must not keep an earlier run's list.
         problems_path.unlink(missing_ok=True)
     return paths
+
+
+def _write_inventory(result: BacktestResult, directory: Path) -> list[Path]:
+    """``inventory.json`` (the inventory at the end, its plan, the largest drifts) and
+    ``drift.csv`` (each asset's share and drift on each venue, once a minute)."""
+    if not result.inventory:
+        return []
+    summary_path = directory / "inventory.json"
+    summary = {"max_drift": result.inventory["max_drift"], **result.inventory["report"]}
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    drift_path = directory / "drift.csv"
+    with drift_path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(DRIFT_COLUMNS)
+        for timestamp, asset, venue, share, drift in result.inventory["history"]:
+            writer.writerow([iso(timestamp), asset, venue, round(share, 6), round(drift, 6)])
+    return [summary_path, drift_path]
 
 
 def _plot(result: BacktestResult, path: Path) -> Path:

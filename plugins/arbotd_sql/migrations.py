@@ -83,11 +83,21 @@ def _add_limit_prices(migrator: SchemaMigrator) -> None:
     )
 
 
+def _add_signal_thresholds(migrator: SchemaMigrator) -> None:
+    """Version 6: the threshold each signal was held to, and why (inventory skew)."""
+    migrate(
+        migrator.add_column("signals", "threshold", peewee.DoubleField(null=True)),
+        migrator.add_column("signals", "threshold_reason",
+                            peewee.CharField(max_length=160, null=True)),
+    )
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     2: _add_sequences_and_saved_state,
     3: _add_token_generations_and_audit,
     4: _add_filled_quantity_and_fee_value,
     5: _add_limit_prices,
+    6: _add_signal_thresholds,
 }
 """Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
 

@@ -39,7 +39,7 @@ __all__ = [
     "database",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The version the models describe; migrations in ``migrations.py`` bring an older
 database up to it."""
 
@@ -93,6 +93,10 @@ class SignalRecord(BaseModel):
     reject_reason = peewee.CharField(max_length=64, null=True)
     buy_limit = peewee.DoubleField(null=True)
     sell_limit = peewee.DoubleField(null=True)
+    # The threshold the signal was held to and why (version 6; NULL before, or when the
+    # strategy did not say).
+    threshold = peewee.DoubleField(null=True)
+    threshold_reason = peewee.CharField(max_length=160, null=True)
 
     class Meta:
         table_name = "signals"

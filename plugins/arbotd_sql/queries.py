@@ -307,7 +307,8 @@ def signals(
     Returns ``{"signals": [{"id", "symbol", "buy_exchange", "sell_exchange", "buy_price",
     "sell_price", "profit", "profit_percent" (percent), "confidence", "executed": bool,
     "reject_reason": str | None (why a signal was not executed, as the risk checks named
-    it), "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit"}, ...],
+    it), "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit",
+    "threshold", "threshold_reason"}, ...],
     "total_count": int}``, newest first (``timestamp``, then ``id``, descending).
     ``start_time <= timestamp <= end_time``, both ends included; ``total_count`` counts
     every matching signal, not just this page.
@@ -352,6 +353,8 @@ def signals(
                 "quantity": size(row.quantity),
                 "buy_limit": row.buy_price if row.buy_limit is None else row.buy_limit,
                 "sell_limit": row.sell_price if row.sell_limit is None else row.sell_limit,
+                "threshold": row.threshold,
+                "threshold_reason": row.threshold_reason,
             }
             for row in page
         ],

@@ -88,6 +88,9 @@ def signal_row(signal: Signal) -> dict[str, Any]:
         "reject_reason": signal.reject_reason[:64] if signal.reject_reason else None,
         "buy_limit": signal.buy_limit,
         "sell_limit": signal.sell_limit,
+        "threshold": signal.threshold,
+        "threshold_reason": (signal.threshold_reason[:160] if signal.threshold_reason
+                             else None),
     }
 
 

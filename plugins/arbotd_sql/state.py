@@ -116,7 +116,8 @@ def _signals_since(cutoff: float) -> tuple[Signal, ...]:
                timestamp=row.timestamp, executed=row.executed,
                reject_reason=row.reject_reason,
                buy_limit=row.buy_price if row.buy_limit is None else row.buy_limit,
-               sell_limit=row.sell_price if row.sell_limit is None else row.sell_limit)
+               sell_limit=row.sell_price if row.sell_limit is None else row.sell_limit,
+               threshold=row.threshold, threshold_reason=row.threshold_reason)
         for row in query.iterator()
     ]
     signals.reverse()

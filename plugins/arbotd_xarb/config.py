@@ -41,6 +41,12 @@ class ArbitrageConfig:
         api=True,
     )
     min_profit_threshold: float = setting(0.002, ge=0, le=1, api=True)
+    # How far inventory moves a route's threshold, as a fraction of min_profit_threshold
+    # at full drift: a trade that brings an asset back toward its [inventory] targets
+    # may pay that much less, one that takes it further away must pay that much more,
+    # linear in between. 0 (default) turns it off; at most 1, so no threshold falls
+    # below 0 (a trade's profit always covers its fees).
+    inventory_skew: float = setting(0.0, ge=0, le=1, api=True)
     trade_amount_usd: float = setting(100.0, gt=0, le=MAX_AMOUNT, api=True)
     max_position_size: float = setting(1000.0, gt=0, le=MAX_AMOUNT, api=True)
     slippage_tolerance: float = setting(0.0005, ge=0, le=0.1, api=True)

@@ -19,8 +19,14 @@ they are the best ask and bid.
 
 Only a positive raw spread counts as an opportunity; each one turned down is counted with
 its reason, in the order the checks run: ``below_threshold`` (so that the other reasons
-count only books that would have paid), ``anomaly``, ``feed_down``, ``stale``, ``depth``,
-``balance``, ``cooldown``, ``max_trades_per_hour``, ``trend``. A non-positive price is an
+count only books that would have paid), ``inventory_skew`` (a book that reaches
+``min_profit_threshold`` but not the higher threshold of a route that moves inventory away
+from its targets), ``anomaly``, ``feed_down``, ``stale``, ``depth``, ``balance``,
+``cooldown``, ``max_trades_per_hour``, ``trend``.
+
+With ``inventory_skew`` above 0 a route's threshold moves with the inventory
+(:mod:`arbotd.inventory`): ``min_profit_threshold * (1 - inventory_skew * pull)``; the
+signal records the threshold it was held to and why. A non-positive price is an
 ``anomaly`` before anything else.
 """
 
@@ -76,6 +82,10 @@ class CrossExchangeStrategy:
         self._max_spread = config.max_spread_threshold
         self._slippage = config.slippage_tolerance
         self._threshold = config.min_profit_threshold
+        self._skew = config.inventory_skew
+        # The lowest threshold a route can be held to: books below it are no opportunity
+        # whatever the inventory (the first, cheapest test).
+        self._floor = config.min_profit_threshold * (1 - config.inventory_skew)
         self._trade_cap = min(config.trade_amount_usd, config.max_position_size)
         self.trend.resize(config.moving_average_periods, config.trend_confirmation_threshold)
 
@@ -145,9 +155,18 @@ class CrossExchangeStrategy:
         cost_per_unit = ask * fee_buy + bid * fee_sell + self._slippage * ask
         net_per_unit = (bid / premium_sell - ask / premium_buy) - cost_per_unit
         profit_fraction = net_per_unit / ask
-        if profit_fraction < self._threshold:
+        if profit_fraction < self._floor:
             market.reject("below_threshold")
             return None
+        threshold = self._threshold
+        if self._skew:
+            threshold, why = self._skewed_threshold(assets, buy_ex, sell_ex, market)
+            if profit_fraction < threshold:
+                market.reject("inventory_skew" if profit_fraction >= self._threshold
+                              else "below_threshold")
+                return None
+        else:
+            why = "min_profit_threshold"
         spread = (bid - ask) / ask
         if spread > self._max_spread:
             market.reject("anomaly")
@@ -168,7 +187,7 @@ class CrossExchangeStrategy:
         asks, bids = buy.ask_levels, sell.bid_levels
         path = walk_books(
             asks, bids, fee_buy=fee_buy, fee_sell=fee_sell, premium_buy=premium_buy,
-            premium_sell=premium_sell, slippage=self._slippage, threshold=self._threshold,
+            premium_sell=premium_sell, slippage=self._slippage, threshold=threshold,
             budget=self._trade_cap,
         )
         quantity = sum(segment[2] for segment in path)
@@ -186,6 +205,8 @@ class CrossExchangeStrategy:
             )
             if quantity <= 0 or _spent(path, quantity) < self._min_trade_usd:
                 market.reject("balance")
+                self._count_lost(path, (buy.symbol, buy_ex, sell_ex), fee_buy, fee_sell,
+                                 market, now)
                 return None
         # Whole steps of 1e-8, written as such: the float of floor(q / step) * step
         # carries binary noise (0.029264580000000002) into the trade's decimals.
@@ -238,7 +259,35 @@ class CrossExchangeStrategy:
             price_tolerance=cfg.slippage_tolerance,
             buy_limit=taken.worst_ask,
             sell_limit=taken.worst_bid,
+            threshold=threshold,
+            threshold_reason=why,
         )
+
+    def _skewed_threshold(
+        self, assets: tuple[str, str], buy_ex: str, sell_ex: str, market: MarketView
+    ) -> tuple[float, str]:
+        """The threshold of a route under ``inventory_skew``, and why (see
+        :mod:`arbotd.inventory`)."""
+        base, quote_asset = assets
+        pull = market.inventory.route_pull(base, quote_asset, buy_ex, sell_ex)
+        if pull == 0:
+            return self._threshold, "min_profit_threshold"
+        threshold = max(0.0, self._threshold * (1 - self._skew * pull))
+        way = "toward" if pull > 0 else "away from"
+        return threshold, (f"inventory_skew: pull {pull:+.3f}, the trade moves {base} and "
+                           f"{quote_asset} {way} their targets")
+
+    def _count_lost(
+        self, path: Sequence[Segment], route: tuple[str, str, str], fee_buy: float,
+        fee_sell: float, market: MarketView, now: float,
+    ) -> None:
+        """Tell the inventory what a signal turned down for balance would have made."""
+        inventory = getattr(market, "inventory", None)
+        if inventory is None:
+            return
+        wanted = sum(segment[2] for segment in path)
+        profit = take(path, wanted, fee_buy=fee_buy, fee_sell=fee_sell).profit
+        inventory.note_balance_rejection(route, profit, now, self.config.cooldown_seconds)
 
     def _index_venues(self, market: MarketView) -> dict[str, tuple[float, float]]:
         """Each venue's taker fee and premium divisor (``1 + premium_baseline / 100``),

@@ -183,8 +183,10 @@ async def test_signals(serve_api):
         assert body["total_count"] == 5
         assert [s["id"] for s in body["signals"]] == [BASE + n for n in (5, 4, 3, 2, 1)]
         for signal in body["signals"]:
-            # extras: the quantity the prices are the VWAPs of, and the limit prices
-            assert set(signal) == SIGNAL_FIELDS | {"quantity", "buy_limit", "sell_limit"}
+            # extras: the quantity the prices are the VWAPs of, the limit prices, and the
+            # threshold the signal was held to
+            assert set(signal) == SIGNAL_FIELDS | {"quantity", "buy_limit", "sell_limit",
+                                                   "threshold", "threshold_reason"}
             assert isinstance(signal["executed"], bool)
             assert isinstance(signal["timestamp"], NUMBER)
 

@@ -88,3 +88,10 @@ def test_fill_latency_bench_runs() -> None:
         assert f"{venue} IOC x" in out, out
     for line in ("private stream", "REST (polled every 0.2 s)", "binance resting x"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_inventory_skew_bench_runs() -> None:
+    out = run_script("inventory_skew.py")
+    assert "inventory_skew" in out and "mean drift" in out
+    assert "with skew:" in out, out

@@ -14,6 +14,7 @@ import pytest
 import arbotd
 from arbotd import PluginError, hookspecs, make_plugin_manager
 from arbotd._plugins import PluginInfo, collect_config_schema
+from arbotd.inventory import InventoryConfig
 
 TESTS = Path(__file__).parents[1]
 HOOK_NAMES = sorted(
@@ -159,6 +160,7 @@ def test_sections_of_the_core_and_of_plugins(everything):
     assert schema == {
         "daemon": arbotd.DaemonConfig,
         "plugins": arbotd.PluginsConfig,
+        "inventory": InventoryConfig,
         "everything": everything.EverythingConfig,
         "exchanges.binance": Section,
     }

@@ -9,6 +9,7 @@ import pytest
 
 from arbotd import Ledger, Quote
 from arbotd._engine import Market
+from arbotd.inventory import InventoryConfig
 from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy
 
 NOW = 1_700_000_000.0
@@ -213,3 +214,81 @@ def test_reload_applies_new_threshold_in_place() -> None:
     market = make_market()
     assert evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.0, 101.5)) == []
     assert market.rejections == {"below_threshold": 1}
+
+
+# --- inventory skew ---------------------------------------------------------------------
+# The hand-computed book above: buy on a at 100.0, sell on b at 101.0, net 0.749 %.
+
+
+def skewed_market(btc_a: str, btc_b: str, usdt_a: str = "10000", usdt_b: str = "10000",
+                  ) -> Market:
+    ledger = Ledger()
+    for venue, asset, amount in (("a", "BTC", btc_a), ("b", "BTC", btc_b),
+                                 ("a", "USDT", usdt_a), ("b", "USDT", usdt_b)):
+        ledger.set_balance(venue, asset, Decimal(amount))
+    market = make_market(ledger=ledger, trading=True)
+    market.inventory.configure(InventoryConfig(), ["BTCUSDT"])
+    return market
+
+
+def test_skew_lowers_the_threshold_of_a_route_toward_the_targets() -> None:
+    # BTC all on b, USDT even: buying on a moves BTC back (pull (1 + 0) / 2 = 0.5).
+    # With a threshold of 0.8 % and a skew of 0.4 the route needs 0.8 * (1 - 0.2) = 0.64 %:
+    # the 0.749 % book trades, although it is below min_profit_threshold.
+    strategy = CrossExchangeStrategy(config(min_profit_threshold=0.008, inventory_skew=0.4))
+    market = skewed_market("0", "10")
+    [signal] = evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.0, 101.5))
+    assert signal.threshold == pytest.approx(0.0064)
+    assert signal.threshold_reason.startswith("inventory_skew: pull +0.500")
+    assert "toward" in signal.threshold_reason
+
+
+def test_skew_raises_the_threshold_of_a_route_away_from_the_targets() -> None:
+    # BTC all on a: buying more on a takes it further away (pull -0.5). Threshold 0.6 %,
+    # skew 0.5: the route needs 0.6 * 1.25 = 0.75 % > 0.749 %: turned down for the skew.
+    strategy = CrossExchangeStrategy(config(min_profit_threshold=0.006, inventory_skew=0.5))
+    market = skewed_market("10", "0")
+    assert evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.0, 101.5)) == []
+    assert market.rejections == {"inventory_skew": 1}
+    # Below even the unskewed threshold, the book is below_threshold as before.
+    strategy = CrossExchangeStrategy(config(min_profit_threshold=0.008, inventory_skew=0.5))
+    market = skewed_market("10", "0")
+    assert evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.0, 101.5)) == []
+    assert market.rejections == {"below_threshold": 1}
+
+
+def test_skew_at_full_drift_and_never_below_the_fees() -> None:
+    # Full drift (pull 1: BTC all on b, USDT all on a) and skew 1: threshold 0. A book
+    # whose net after fees and slippage is below 0 is still no trade.
+    strategy = CrossExchangeStrategy(config(min_profit_threshold=0.01, inventory_skew=1.0))
+    market = skewed_market("0", "10", usdt_a="20000", usdt_b="0")
+    [signal] = evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.0, 101.5))
+    assert signal.threshold == 0.0
+    # 100.0 -> 100.25: gross 0.25 < fees 0.20025 + slippage 0.05: a loss, turned down.
+    market = skewed_market("0", "10", usdt_a="20000", usdt_b="0")
+    assert evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 100.25, 100.5)) == []
+    assert market.rejections == {"below_threshold": 1}
+
+
+def test_no_skew_no_drift_gives_the_plain_threshold() -> None:
+    strategy = CrossExchangeStrategy(config(inventory_skew=0.5))
+    market = skewed_market("5", "5")
+    [signal] = evaluate(strategy, market, quote("a", 99.5, 100.0), quote("b", 101.0, 101.5))
+    assert (signal.threshold, signal.threshold_reason) == (0.002, "min_profit_threshold")
+    [plain] = evaluate(CrossExchangeStrategy(config()), make_market(),
+                       quote("a", 99.5, 100.0), quote("b", 101.0, 101.5))
+    assert (plain.threshold, plain.threshold_reason) == (0.002, "min_profit_threshold")
+    assert attrs.evolve(plain, threshold=None, threshold_reason=None) == attrs.evolve(
+        signal, threshold=None, threshold_reason=None, id=plain.id, confidence=plain.confidence)
+
+
+def test_balance_rejections_count_their_lost_profit() -> None:
+    # No USDT on a: the route cannot buy; its profit (0.749) is counted once per cool-down.
+    strategy = CrossExchangeStrategy(config())
+    market = skewed_market("0", "10", usdt_a="0")
+    for _ in range(3):
+        assert evaluate(strategy, market, quote("a", 99.5, 100.0),
+                        quote("b", 101.0, 101.5)) == []
+    assert market.rejections == {"balance": 3}
+    assert market.inventory.balance_rejections == 3
+    assert market.inventory.lost_profit == pytest.approx(0.749)

@@ -12,6 +12,7 @@ from arbotd_api.routes import (
     backtests,
     dashboard,
     history,
+    inventory,
     market,
     metrics,
     system,
@@ -24,7 +25,7 @@ PREFIX = "/api/v1"
 
 
 def register_routes(app: Quart) -> None:
-    for module in (system, trading, market, history, backtests, audit):
+    for module in (system, trading, market, history, backtests, audit, inventory):
         app.register_blueprint(module.blueprint, url_prefix=PREFIX)
     app.register_blueprint(dashboard.blueprint)
     app.register_blueprint(metrics.blueprint)
