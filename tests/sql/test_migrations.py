@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import attrs
 import peewee
 import pytest
 from _storage_values import T0, D, completed_lifecycle, signal
@@ -169,7 +170,7 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
         migrate(migrator.drop_column("api_users", "token_generation"),
                 migrator.drop_column("trades", "filled_quantity"),
                 migrator.drop_column("fills", "fee_value"),
-                *_drop_limit_columns(migrator))
+                *_drop_limit_columns(migrator), *_drop_threshold_columns(migrator))
         # What version 1 wrote as a trade's slippage: planned minus (net + fees).
         models.database.execute_sql("UPDATE trades SET slippage = '-1'")
         models.database.execute_sql(
@@ -201,6 +202,12 @@ async def test_a_version_1_database_is_brought_to_the_current_version(
     assert await reopened.reserve_ids("trade", 5) == 9
 
 
+def _drop_threshold_columns(migrator: SchemaMigrator) -> list:
+    """What version 6 added: the threshold each signal was held to, and why."""
+    return [migrator.drop_column("signals", column)
+            for column in ("threshold", "threshold_reason")]
+
+
 def _drop_limit_columns(migrator: SchemaMigrator) -> list:
     """What version 5 added: the limit prices of signals and trades."""
     return [migrator.drop_column(table, column)
@@ -218,7 +225,8 @@ async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_pric
     await old.flush()
 
     def downgrade() -> None:
-        migrate(*_drop_limit_columns(SchemaMigrator.from_database(models.database)))
+        migrator = SchemaMigrator.from_database(models.database)
+        migrate(*_drop_limit_columns(migrator), *_drop_threshold_columns(migrator))
         SchemaVersion.update(version=4).execute()
 
     await old.read(downgrade)
@@ -226,7 +234,7 @@ async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_pric
 
     storage = make_storage(database_url)
     await storage.open()
-    assert await storage.read(_version) == SCHEMA_VERSION == 5
+    assert await storage.read(_version) == SCHEMA_VERSION == 6
     for table in ("signals", "trades"):
         assert {"buy_limit", "sell_limit"} <= set(await storage.read(_columns(table)))
     # Rows written before limits were kept read as their (planned) prices.
@@ -245,4 +253,34 @@ async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_pric
     rebuilt = await storage.read(rebuild)
     assert rebuilt == trade
     assert (rebuilt.buy_limit, rebuilt.sell_limit) == (D("65000.10"), D("65100.20"))
+    await storage.close()
+
+
+async def test_a_version_5_database_gets_signal_thresholds_left_unknown(
+    make_storage: Make, database_url: str
+) -> None:
+    old = make_storage(database_url)
+    await old.open()
+    old.record_signal(signal(1))
+    await old.flush()
+
+    def downgrade() -> None:
+        migrate(*_drop_threshold_columns(SchemaMigrator.from_database(models.database)))
+        SchemaVersion.update(version=5).execute()
+
+    await old.read(downgrade)
+    await old.close()
+
+    storage = make_storage(database_url)
+    await storage.open()
+    assert await storage.read(_version) == SCHEMA_VERSION
+    assert {"threshold", "threshold_reason"} <= set(await storage.read(_columns("signals")))
+    [listed] = (await storage.read(lambda: queries.signals()))["signals"]
+    assert (listed["threshold"], listed["threshold_reason"]) == (None, None)
+    storage.record_signal(attrs.evolve(signal(2), threshold=0.0015,
+                                       threshold_reason="min_profit_threshold"))
+    await storage.flush()
+    restored = (await storage.read(lambda: _signals_since(0.0)))[-1]
+    assert (restored.threshold, restored.threshold_reason) == (
+        0.0015, "min_profit_threshold")
     await storage.close()

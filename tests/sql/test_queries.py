@@ -298,6 +298,9 @@ def test_signals_shape_order_and_pagination(db: peewee.Database) -> None:
         "quantity": 0.1,
         "buy_limit": 43249.0,
         "sell_limit": 43251.0,
+        # The threshold the signal was held to, unknown when the strategy did not say.
+        "threshold": None,
+        "threshold_reason": None,
     }
     page = queries.signals(limit=1, offset=1)
     assert (signal_ids(page), page["total_count"]) == ([457], 3)

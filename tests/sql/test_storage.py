@@ -41,7 +41,8 @@ from arbotd_sql.records import rebuild_trade
 Make = Callable[..., SqlStorage]
 SIGNAL_FIELDS = ("id", "timestamp", "symbol", "buy_exchange", "sell_exchange", "buy_price",
                  "sell_price", "quantity", "profit", "profit_percent", "spread_percent", "fees",
-                 "confidence", "executed", "reject_reason", "buy_limit", "sell_limit")
+                 "confidence", "executed", "reject_reason", "buy_limit", "sell_limit",
+                 "threshold", "threshold_reason")
 
 
 def rows(model: type[models.BaseModel], *order: Any) -> Callable[[], list[dict[str, Any]]]:
