@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
+import tomlkit.exceptions
 from tomlkit.items import Table
 
 from arbotd._config import read_document, structure_document
@@ -69,13 +70,19 @@ def edit_document(
                 where = ".".join(keys[: depth + 1])
                 raise ConfigError([ConfigProblem(str(path), where, "is a value, not a table")])
         current = table.get(keys[-1], _MISSING)
-        if current is _MISSING:
-            _add_key(table, keys[-1], value)
-        else:
-            current = current.unwrap() if hasattr(current, "unwrap") else current
-            if type(current) is type(value) and current == value:
-                continue
-            table[keys[-1]] = value
+        try:
+            if current is _MISSING:
+                _add_key(table, keys[-1], value)
+            else:
+                current = current.unwrap() if hasattr(current, "unwrap") else current
+                if type(current) is type(value) and current == value:
+                    continue
+                table[keys[-1]] = value
+        except tomlkit.exceptions.ConvertError:
+            # null, anywhere in the value: TOML has no such thing, and no setting takes it.
+            raise ConfigError([ConfigProblem(
+                str(path), dotted, f"{value!r} cannot be written to a TOML file (null is not "
+                "a TOML value)")]) from None
         changed.append(dotted)
     return document, changed
 

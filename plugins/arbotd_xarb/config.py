@@ -6,7 +6,7 @@ from typing import Literal
 
 import attrs
 
-from arbotd import setting
+from arbotd import setting, split_symbol
 
 TrendFilterMode = Literal["uptrend_buy_low", "downtrend_sell_high", "both", "disabled"]
 
@@ -22,9 +22,14 @@ def _symbols_ok(symbols: list[str]) -> str | None:
         return "expected at least one symbol"
     if len(symbols) > MAX_SYMBOLS:
         return f"expected at most {MAX_SYMBOLS} symbols, got {len(symbols)}"
-    bad = [s for s in symbols if not s.isalnum() or s.upper() != s]
+    bad = [s for s in symbols if not (s.isascii() and s.isalnum()) or s.upper() != s]
     if bad:
         return f"symbols are written like BTCUSDT (upper case, no separator), got {bad[0]!r}"
+    for symbol in symbols:
+        try:
+            split_symbol(symbol)
+        except ValueError:
+            return f"{symbol!r} does not end in a quote currency arbotd knows (USDT, USDC ...)"
     if len(set(symbols)) != len(symbols):
         return "lists a symbol twice"
     return None
