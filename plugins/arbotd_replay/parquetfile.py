@@ -52,6 +52,7 @@ columns in Arrow's C code, and only a batch where one fails is gone through row 
 from __future__ import annotations
 
 import bisect
+import collections
 import contextlib
 import itertools
 import os
@@ -59,6 +60,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -80,6 +82,7 @@ __all__ = [
     "ROW_GROUP_ROWS",
     "ParquetQuoteReader",
     "ParquetQuoteWriter",
+    "build_quotes",
     "is_parquet",
     "parquet_files",
     "quote_schema",
@@ -213,6 +216,33 @@ class ParquetQuoteWriter(TimeOrderedWriter):
 
 
 # --- reading ---------------------------------------------------------------------------------
+
+_QUOTE_FIELDS = attrs.fields(Quote)
+_SETTERS = tuple(getattr(Quote, field.name).__set__ for field in _QUOTE_FIELDS)
+_NEW = object.__new__
+# Quote's __init__ only stores its arguments (no validator, converter or post-init):
+# then the same objects can be made a column at a time.
+_PLAIN_QUOTE = not hasattr(Quote, "__attrs_post_init__") and all(
+    field.validator is None and field.converter is None for field in _QUOTE_FIELDS)
+
+
+def build_quotes(*columns: Sequence[Any]) -> list[Quote]:
+    """``Quote(*row)`` for each row of ``columns`` (in ``Quote``'s field order; fields
+    left out get their default), made a column at a time: objects allocated in one pass,
+    then each field stored for all of them in one C-level loop, instead of a Python call
+    of ``Quote.__init__`` per row (its frozen setattr costs ten calls). Equal to
+    ``list(map(Quote, *columns))``, in about two thirds of the time."""
+    if not _PLAIN_QUOTE:
+        return list(map(Quote, *columns))
+    count = len(columns[0])
+    quotes = list(map(_NEW, itertools.repeat(Quote, count)))
+    consume = collections.deque(maxlen=0).extend
+    for index, setter in enumerate(_SETTERS):
+        values = (columns[index] if index < len(columns)
+                  else itertools.repeat(_QUOTE_FIELDS[index].default, count))
+        consume(map(setter, quotes, values))
+    return quotes
+
 
 
 def is_parquet(path: Path) -> bool:
@@ -433,10 +463,11 @@ class ParquetQuoteReader:
             state.previous_row = batch.slice(batch.num_rows - 1).to_pylist()[0] \
                 if batch.num_rows else None
             if levels:
-                return list(map(Quote, exchange, symbol, bid, ask, bid_size, ask_size,
-                                exchange_ts, local, bids_of[low:high], asks_of[low:high]))
-            return list(map(Quote, exchange, symbol, bid, ask, bid_size, ask_size,
-                            exchange_ts, local))
+                return build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
+                                    exchange_ts, local, bids_of[low:high],
+                                    asks_of[low:high])
+            return build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
+                                exchange_ts, local)
         return self._decode_slowly(batch, numbers, name, first_row, state)
 
     def _decode_slowly(self, batch: pa.RecordBatch, numbers: dict[str, pa.Array], name: str,
