@@ -33,12 +33,14 @@ EXPORT_PART_ROWS = 1_000_000
 """Most quotes in one part file of an export (a day with more gets several)."""
 
 
-def recording_format(path: Path, format: str | None = None) -> str:
+def recording_format(where: Path | str, format: str | None = None) -> str:
     """``csv`` or ``parquet``: ``format`` when given (checked against the name), else
-    told by the name. Raises ``ValueError`` saying what was wrong."""
+    told by the name (a name ending in ``/`` is a directory to be). Raises
+    ``ValueError`` saying what was wrong."""
+    path = Path(where)
     name = path.name
     by_name = ("parquet" if name.endswith(".parquet") or path.is_dir()
-               or str(path).endswith("/")
+               or str(where).endswith("/")
                else "csv" if name.endswith((".csv", ".csv.gz")) else None)
     if format is not None:
         if format not in FORMATS:
@@ -70,7 +72,7 @@ def open_writer(path: Path, format: str, *, levels: bool, reorder_seconds: float
     return QuoteFileWriter(path, levels=levels, reorder_seconds=reorder_seconds)
 
 
-def convert(source: Path, destination: Path, problems: DataProblems,
+def convert(source: Path, destination: Path | str, problems: DataProblems,
             format: str | None = None) -> tuple[int, bool]:
     """Copy the quotes of the recording ``source`` (either format) to ``destination``
     (the format of its name, or ``format``), book levels kept when the source has them.
@@ -78,6 +80,7 @@ def convert(source: Path, destination: Path, problems: DataProblems,
     Returns the quotes written and whether they carry levels. Raises
     :class:`~arbotd_replay.quotefile.BadDataError` or ``ValueError``."""
     kind = recording_format(destination, format)
+    destination = Path(destination)
     if source.resolve() == destination.resolve():
         raise ValueError(f"{destination} is the file being converted")
     reader = open_reader(source, problems)

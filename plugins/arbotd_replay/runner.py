@@ -235,7 +235,7 @@ class BacktestRunner:
             print(f"arbotd record: --duration must be positive, got {duration}", file=err)
             return 1
         try:
-            kind = recording_format(Path(out), format)
+            kind = recording_format(out, format)
         except ValueError as error:
             print(f"arbotd record: {error}", file=err)
             return 1
@@ -295,7 +295,7 @@ class BacktestRunner:
             return 1
         problems = DataProblems(strict=strict)
         try:
-            written, levels = convert(Path(source), Path(destination), problems, format)
+            written, levels = convert(Path(source), destination, problems, format)
         except (BadDataError, ValueError, OSError) as error:
             print(f"arbotd convert: {error}", file=err)
             return 1

@@ -288,3 +288,16 @@ def test_a_parquet_recorder_stopped_by_sigterm_leaves_a_readable_recording(
     assert len(quotes) > 100
     assert all(len(q.bids) == len(q.asks) == 3 for q in quotes)
     assert f"recorded {len(quotes):,} quotes to {out}" in err
+
+
+def test_the_format_of_a_recording_is_told_by_its_name(tmp_path: Path) -> None:
+    from arbotd_replay.formats import recording_format
+
+    assert recording_format("q.csv.gz") == recording_format("q.csv") == "csv"
+    assert recording_format("q.parquet") == recording_format("parts/") == "parquet"
+    assert recording_format(tmp_path) == "parquet"  # an existing directory
+    assert recording_format("parts", "parquet") == "parquet"
+    with pytest.raises(ValueError, match="names a csv recording, not parquet"):
+        recording_format("q.csv.gz", "parquet")
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        recording_format("quotes")
