@@ -12,7 +12,8 @@ runs each:
   cheapest way there is (:func:`~arbotd_replay.parquetfile.build_quotes`), nothing
   checked: the floor of any reading of it;
 - *backtest*: :func:`arbotd_replay.run_backtest` on the Parquet file, from opening it to
-  the last trade settled (the engine, the cross-exchange strategy, risk, paper fills).
+  the last trade settled (the engine, the cross-exchange strategy, risk, paper fills),
+  and the same on the CSV file (the same trades), for what reading costs a backtest.
 
     .venv/bin/python tests/bench/recordings.py [--quotes 1000000] [--depth N] [--quick]
 
@@ -114,13 +115,18 @@ def main() -> None:
                          for _ in range(runs))
         bare_s, bare_n = min(bare_loop(parquet) for _ in range(runs))
         bt_s, bt_n, trades = min(backtest(parquet, config_path) for _ in range(runs))
-        if not csv_n == pq_n == bare_n == bt_n == written:
+        csv_bt_s, csv_bt_n, csv_trades = min(backtest(csv_path, config_path)
+                                             for _ in range(runs))
+        if not csv_n == pq_n == bare_n == bt_n == csv_bt_n == written:
             sys.exit(f"quotes lost: wrote {written}, read {csv_n} (CSV), {pq_n} (Parquet), "
-                     f"{bare_n} (bare loop), replayed {bt_n}")
+                     f"{bare_n} (bare loop), replayed {bt_n} (Parquet), {csv_bt_n} (CSV)")
+        if csv_trades != trades:
+            sys.exit(f"the CSV backtest made {csv_trades} trades, the Parquet one {trades}")
         csv_rate = line("CSV read + decode:", csv_s, csv_n)
         pq_rate = line("Parquet read + decode:", pq_s, pq_n)
         bare_rate = line("Parquet bare loop:", bare_s, bare_n)
         bt_rate = line("backtest from Parquet:", bt_s, bt_n, f"  ({trades} trades)")
+        line("backtest from CSV:", csv_bt_s, csv_bt_n)
         print(f"  ratio Parquet/CSV read rate: {pq_rate / csv_rate:.2f} (target >= 5)")
         print(f"  ratio backtest/bare loop rate: {bt_rate / bare_rate:.2f} (target >= 0.5)")
 
