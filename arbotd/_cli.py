@@ -139,10 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="record every quote of the configured feeds to a file, for backtests",
         description="Run the configured exchange feeds (no trading, no API, no storage) "
-        "and write every quote to FILE (.csv.gz, or .csv) until SIGINT/SIGTERM or "
-        "--duration. The file is complete and readable whichever way it stops.",
+        "and write every quote to FILE (.csv.gz or .csv; .parquet or a directory for "
+        "Parquet) until SIGINT/SIGTERM or --duration. The file is complete and readable "
+        "whichever way it stops.",
     )
-    record.add_argument("--out", metavar="FILE", required=True, help="file to write")
+    record.add_argument("--out", metavar="FILE", required=True,
+                        help="file (or, for Parquet part files, directory) to write")
+    record.add_argument("--format", choices=["csv", "parquet"],
+                        help="recording format (default: told by --out's name)")
     record.add_argument("--duration", metavar="SECONDS", type=float,
                         help="stop after this many seconds (default: until stopped)")
     backtest = commands.add_parser(
@@ -154,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         "summary and optionally write a report. Defaults come from [backtest].",
     )
     backtest.add_argument("--data", metavar="FILE", nargs="+", default=[],
-                          help="recorded quote files (.csv.gz or .csv), merged by time")
+                          help="recorded quote files (.csv.gz, .csv, .parquet, or directories "
+                          "of .parquet files), merged by time")
     backtest.add_argument("--start", metavar="TIME",
                           help="first quote time, ISO 8601 UTC or epoch seconds")
     backtest.add_argument("--end", metavar="TIME",
@@ -168,6 +173,38 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--stored", action="store_true",
                           help="replay the quotes the configured storage recorded "
                           "([storage] record_quotes) between --start and --end, not files")
+    convert = commands.add_parser(
+        "convert",
+        parents=[common],
+        help="convert a recording between CSV and Parquet",
+        description="Copy the quotes of a recording (CSV, Parquet file or directory) to "
+        "OUT in the format its name tells (.csv.gz/.csv, .parquet, or a directory), book "
+        "levels kept. Bad rows are skipped and reported as a backtest does.",
+    )
+    convert.add_argument("source", metavar="IN", help="recording to read")
+    convert.add_argument("destination", metavar="OUT", help="recording to write (new)")
+    convert.add_argument("--format", choices=["csv", "parquet"],
+                         help="format of OUT (default: told by its name)")
+    convert.add_argument("--strict", action="store_true",
+                         help="stop with an error at the first bad row instead of skipping it")
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="export the storage's recorded quotes to Parquet, a folder a day",
+        description="Write the quotes the configured storage recorded ([storage] "
+        "record_quotes) between --start and --end to DIR/date=YYYY-MM-DD/part-NNNNN.parquet "
+        "(UTC days), readable by arbotd backtest --data DIR, pandas and polars.",
+    )
+    export.add_argument("--start", metavar="TIME", required=True,
+                        help="first quote time, ISO 8601 UTC or epoch seconds")
+    export.add_argument("--end", metavar="TIME", required=True,
+                        help="quotes before this time, ISO 8601 UTC or epoch seconds")
+    export.add_argument("--out", metavar="DIR", required=True,
+                        help="directory to write (new or empty)")
+    export.add_argument("--symbols", metavar="SYMBOL", nargs="+",
+                        help="only these symbols (default: all)")
+    export.add_argument("--exchanges", metavar="EXCHANGE", nargs="+",
+                        help="only these exchanges (default: all)")
     return parser
 
 
@@ -191,7 +228,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return _user(config_path, args)
     if args.command == "inventory":
         return _inventory(config_path, args)
-    if args.command in ("record", "backtest"):
+    if args.command in ("record", "backtest", "convert", "export"):
         if not hasattr(args, "log_level"):
             # A backtest logs every signal and trade at info: thousands of lines that
             # would bury its summary. --log-level info brings them back.
@@ -291,7 +328,8 @@ def _plugins(config_path: Path) -> int:
 
 BACKTEST_RUNNER = "backtest"
 """The ``runtime.plugin_state`` key under which a plugin (the builtin ``replay``) offers
-``command_backtest(...)`` and ``command_record(...)`` from its ``configure`` hook."""
+``command_backtest(...)``, ``command_record(...)``, ``command_convert(...)`` and
+``command_export(...)`` from its ``configure`` hook."""
 
 
 def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
@@ -311,7 +349,8 @@ def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
 
 
 def _replay(config_path: Path, args: argparse.Namespace) -> int:
-    """``arbotd record`` and ``arbotd backtest``: done by the plugin that offers them."""
+    """``arbotd record``, ``backtest``, ``convert`` and ``export``: done by the plugin
+    that offers them."""
     loaded = _load(config_path)
     if loaded is None:
         return 1
@@ -324,7 +363,15 @@ def _replay(config_path: Path, args: argparse.Namespace) -> int:
               "installed and not in [plugins] disable?)", file=sys.stderr)
         return 1
     if args.command == "record":
-        return runner.command_record(out=args.out, duration=args.duration, err=sys.stderr)
+        return runner.command_record(out=args.out, duration=args.duration,
+                                     format=args.format, err=sys.stderr)
+    if args.command == "convert":
+        return runner.command_convert(source=args.source, destination=args.destination,
+                                      format=args.format, strict=args.strict, err=sys.stderr)
+    if args.command == "export":
+        return runner.command_export(start=args.start, end=args.end, out=args.out,
+                                     symbols=args.symbols, exchanges=args.exchanges,
+                                     err=sys.stderr)
     return runner.command_backtest(
         data=args.data, start=args.start, end=args.end, balance=args.balance,
         report=args.report, strict=args.strict, stored=args.stored, out=sys.stdout,

@@ -63,6 +63,16 @@ def test_backtest_bench_runs() -> None:
 
 
 @pytest.mark.slow
+def test_recordings_bench_runs() -> None:
+    out = run_script("recordings.py")
+    assert "3 venues x 20 symbols" in out
+    for line in ("CSV read + decode:", "Parquet read + decode:", "Parquet bare loop:",
+                 "backtest from Parquet:", "backtest from CSV:", "ratio Parquet/CSV read rate:",
+                 "ratio backtest/bare loop rate:"):
+        assert line in out, out
+
+
+@pytest.mark.slow
 def test_trade_intent_bench_runs() -> None:
     out = run_script("trade_intent.py", "--no-postgres")
     assert "== sqlite ==" in out
