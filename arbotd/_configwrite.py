@@ -21,7 +21,7 @@ from tomlkit.items import Table
 from arbotd._config import read_document, structure_document
 from arbotd._errors import ConfigError, ConfigProblem
 
-__all__ = ["atomic_write_text", "edit_document", "update_config_file"]
+__all__ = ["atomic_write_text", "edit_document", "set_document_values", "update_config_file"]
 
 _MISSING = object()
 
@@ -56,6 +56,15 @@ def edit_document(
     """The file at ``path`` with ``updates`` set in it, in memory (nothing is written),
     and the key paths whose value actually changed."""
     document = read_document(path)
+    return document, set_document_values(document, updates, file=str(path))
+
+
+def set_document_values(
+    document: tomlkit.TOMLDocument, updates: Mapping[str, Any], *, file: str
+) -> list[str]:
+    """Set ``updates`` (dotted key paths to values) in ``document`` in place, creating
+    tables as needed; return the key paths whose value actually changed. ``file`` names
+    the document in errors."""
     changed: list[str] = []
     for dotted, value in updates.items():
         keys = dotted.split(".")
@@ -67,7 +76,7 @@ def edit_document(
             # Tables split across the file come back as a proxy, not a Table.
             if not isinstance(table, MutableMapping):
                 where = ".".join(keys[: depth + 1])
-                raise ConfigError([ConfigProblem(str(path), where, "is a value, not a table")])
+                raise ConfigError([ConfigProblem(file, where, "is a value, not a table")])
         current = table.get(keys[-1], _MISSING)
         if current is _MISSING:
             _add_key(table, keys[-1], value)
@@ -77,7 +86,7 @@ def edit_document(
                 continue
             table[keys[-1]] = value
         changed.append(dotted)
-    return document, changed
+    return changed
 
 
 def _add_key(table: Any, key: str, value: Any) -> None:

@@ -6,6 +6,8 @@
   stored=..., out=..., err=...) -> int``: ``arbotd backtest`` (``stored``: the storage's
   recorded quotes instead of files);
 - ``command_record(out=..., duration=..., err=...) -> int``: ``arbotd record``;
+- ``command_sweep(data=..., grid=..., ..., out_dir=..., out=..., err=...) -> int``:
+  ``arbotd sweep`` (:mod:`arbotd_replay.sweep`);
 - ``await start_stored(start_time=..., end_time=..., symbols=..., exchanges=...,
   balance=...) -> dict``: a backtest over the storage's recorded quotes, run in a
   worker thread (``POST /api/v1/trading/start`` with ``mode: backtest``); raises
@@ -219,6 +221,18 @@ class BacktestRunner:
         finally:
             with trio.CancelScope(shield=True):
                 await storage.close()
+
+    def command_sweep(self, *, out_dir: str, out: TextIO, err: TextIO, **options: Any
+                      ) -> int:
+        """``arbotd sweep``: the options of :class:`arbotd_replay.sweep.SweepOptions`
+        (``out_dir`` is its ``out``); exit status 0, 1 with the reason on ``err``, 130
+        when interrupted."""
+        from arbotd_replay.sweep import SweepOptions, command_sweep
+
+        options["data"] = tuple(options.get("data") or ())
+        options["grid"] = tuple(options.get("grid") or ())
+        return command_sweep(self.runtime, SweepOptions(out=out_dir, **options), out=out,
+                             err=err)
 
     def command_record(self, *, out: str, duration: float | None, err: TextIO) -> int:
         """``arbotd record``: run the configured feeds, write every quote to ``out``
