@@ -68,3 +68,12 @@ def test_trade_intent_bench_runs() -> None:
     for line in ("write + fsync of 1 KB", "commit_trade (durable, per trade)",
                  "reserve_ids (16 ids, durable)", "ratio (while committing / alone)"):
         assert line in out, out
+
+
+@pytest.mark.slow
+def test_sweep_bench_runs() -> None:
+    out = run_script("sweep.py", timeout=400)
+    assert "4 configurations over" in out
+    for line in ("plain backtest, one configuration:", "sweep, 1 worker:", "sweep, 2 workers:",
+                 "speed-up 2 workers / 1:", "sweep overhead per run vs a plain backtest:"):
+        assert line in out, out

@@ -1,0 +1,83 @@
+"""Benchmark: ``arbotd sweep`` of 16 configurations over one recording, on a Dask
+LocalCluster of 1 and of 2 worker processes, beside a plain backtest of one
+configuration, measured in the same run.
+
+The data is the backtest benchmark's (1,000,000 quotes of the simulated market, 3 venues
+x 20 symbols, a ``.csv.gz``). Figures:
+
+- *plain backtest*: :func:`arbotd_replay.run_backtest` of the base configuration, from
+  opening the file to the result;
+- *sweep, N workers*: the whole ``arbotd sweep`` command (4 x 4 grid of
+  ``min_profit_threshold`` and ``cooldown_seconds``), from its start to the ranked
+  results written, the cluster's start and stop included;
+- the ratio of the two sweeps' wall times (target >= 1.7 on two cores), and the sweep's
+  overhead per run with 1 worker beside the plain backtest (target <= 10 %).
+
+    .venv/bin/python tests/bench/sweep.py [--quotes 1000000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from backtest import CONFIG, PRICES, SYMBOLS, VENUES, generate, replay
+
+from arbotd._cli import main as arbotd_main
+
+GRID = ["--grid", "arbitrage.min_profit_threshold=0.001:0.004:0.001",
+        "--grid", "arbitrage.cooldown_seconds=5,10,20,40"]
+QUICK_GRID = ["--grid", "arbitrage.min_profit_threshold=0.001,0.002",
+              "--grid", "arbitrage.cooldown_seconds=5,10"]
+
+
+def sweep(config: Path, data: Path, out: Path, workers: int, grid: list[str]) -> float:
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        status = arbotd_main(["-c", str(config), "sweep", "--data", str(data), *grid,
+                              "--workers", str(workers), "--out", str(out)])
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"the sweep with {workers} workers failed ({status})")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quotes", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true",
+                        help="5,000 quotes and 4 configurations (for the test suite)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    count = 5_000 if args.quick else args.quotes
+    grid = QUICK_GRID if args.quick else GRID
+    runs = 4 if args.quick else 16
+    with tempfile.TemporaryDirectory(prefix="arbotd-bench-") as directory:
+        data = Path(directory) / "quotes.csv.gz"
+        config = Path(directory) / "arbot.toml"
+        prices = ", ".join(f"{s} = {p}" for s, p in PRICES.items())
+        config.write_text(textwrap.dedent(CONFIG).format(symbols=list(SYMBOLS),
+                                                         prices=prices))
+        written = generate(data, count)
+        print(f"sweep: {runs} configurations over {written:,} quotes, {len(VENUES)} venues x "
+              f"{len(SYMBOLS)} symbols")
+        single, _, trades = replay(data, config)
+        one = sweep(config, data, Path(directory) / "one", 1, grid)
+        two = sweep(config, data, Path(directory) / "two", 2, grid)
+        overhead = (one / runs - single) / single * 100
+        print(f"  plain backtest, one configuration: {single:8.2f} s  ({trades} trades)")
+        print(f"  sweep, 1 worker:                   {one:8.2f} s  ({one / runs:.2f} s per run)")
+        print(f"  sweep, 2 workers:                  {two:8.2f} s  ({two / runs:.2f} s per run)")
+        print(f"  speed-up 2 workers / 1: {one / two:.2f} (target >= 1.7 on two cores)")
+        print(f"  sweep overhead per run vs a plain backtest: {overhead:+.1f} % "
+              "(target <= 10 %; the cluster's start and stop included)")
+
+
+if __name__ == "__main__":
+    main()
