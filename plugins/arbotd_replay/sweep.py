@@ -112,11 +112,13 @@ def _data_period(paths: Sequence[Path], start: float, end: float) -> tuple[float
     return first, last
 
 
-def _periods(options: SweepOptions, paths: Sequence[Path]
+def _periods(options: SweepOptions, paths: Sequence[Path], section: Any
              ) -> tuple[list[tuple[str, float, float]], dict[str, Any]]:
+    # As `arbotd backtest`: the command line's period, else [backtest] start and end.
+    first, last = options.start or section.start, options.end or section.end
     try:
-        start = parse_time(options.start, "--start") if options.start else -math.inf
-        end = parse_time(options.end, "--end") if options.end else math.inf
+        start = parse_time(first, "--start") if first else -math.inf
+        end = parse_time(last, "--end") if last else math.inf
     except ValueError as err:
         raise SweepError(str(err)) from None
     if start >= end:
@@ -192,7 +194,7 @@ def plan(options: SweepOptions, runtime: Runtime
         raise SweepError("\n".join(problems))
     paths = [Path(name) for name in (options.data or config["backtest"].data)]
     _check_data(paths)
-    periods, about = _periods(options, paths)
+    periods, about = _periods(options, paths, config["backtest"])
     fingerprint = data_fingerprint(paths)
     base = config.document.unwrap()
     runs = []
