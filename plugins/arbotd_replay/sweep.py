@@ -15,11 +15,14 @@ missing. The ranking is written by :mod:`arbotd_replay.sweepreport`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -291,6 +294,24 @@ def _execute(options: SweepOptions, pending: list[PlannedRun], text: str,
     return failures
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a batch scheduler's, systemd's) stops the sweep as Ctrl-C does: the
+    cluster's worker processes are stopped and finished runs stay in the results."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def command_sweep(runtime: Runtime, options: SweepOptions, *, out: TextIO, err: TextIO
                   ) -> int:
     """``arbotd sweep``: exit status 0, 1 with the reason on ``err``, or 130 when
@@ -318,8 +339,9 @@ def command_sweep(runtime: Runtime, options: SweepOptions, *, out: TextIO, err: 
         data_options = attrs.evolve(options, data=tuple(runtime.config["backtest"].data))
     started = time.perf_counter()
     try:
-        failures = _execute(data_options, pending, text, runtime.config.path, results, done,
-                            len(runs), out_dir, err)
+        with _terminate_as_interrupt():
+            failures = _execute(data_options, pending, text, runtime.config.path, results,
+                                done, len(runs), out_dir, err)
     except KeyboardInterrupt:
         finished = sum(1 for run in runs if run.key in results.read())
         print(f"\narbotd sweep: interrupted; {finished} of {len(runs)} runs are in "
