@@ -290,7 +290,8 @@ def _plugins(config_path: Path) -> int:
 
 BACKTEST_RUNNER = "backtest"
 """The ``runtime.plugin_state`` key under which a plugin (the builtin ``replay``) offers
-``command_backtest(...)`` and ``command_record(...)`` from its ``configure`` hook."""
+``command_backtest(...)``, ``command_record(...)`` and ``command_sweep(...)`` from its
+``configure`` hook."""
 
 
 def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
