@@ -6,7 +6,7 @@ The data is the backtest benchmark's (1,000,000 quotes of the simulated market, 
 x 20 symbols, a ``.csv.gz``). Figures:
 
 - *plain backtest*: :func:`arbotd_replay.run_backtest` of the base configuration, from
-  opening the file to the result;
+  opening the file to the result, the mean of one run before the sweeps and one after;
 - *sweep, N workers*: the whole ``arbotd sweep`` command (4 x 4 grid of
   ``min_profit_threshold`` and ``cooldown_seconds``), from its start to the ranked
   results written, on a LocalCluster of N single-threaded worker processes started just
@@ -83,11 +83,16 @@ def main() -> None:
         written = generate(data, count)
         print(f"sweep: {runs} configurations over {written:,} quotes, {len(VENUES)} venues x "
               f"{len(SYMBOLS)} symbols")
-        single, _, trades = replay(data, config)
+        before, _, trades = replay(data, config)
         start_one, one = sweep(config, data, Path(directory) / "one", 1, grid)
         start_two, two = sweep(config, data, Path(directory) / "two", 2, grid)
+        # Measured before and after the sweeps: on a shared machine the load drifts over
+        # minutes, and the overhead is a small difference of two long times.
+        after, _, _ = replay(data, config)
+        single = (before + after) / 2
         overhead = (one / runs - single) / single * 100
-        print(f"  plain backtest, one configuration: {single:8.2f} s  ({trades} trades)")
+        print(f"  plain backtest, one configuration: {single:8.2f} s  ({trades} trades; "
+              f"{before:.2f} s before the sweeps, {after:.2f} s after)")
         print(f"  sweep, 1 worker:                   {one:8.2f} s  ({one / runs:.2f} s per run; "
               f"the cluster started in {start_one:.1f} s before)")
         print(f"  sweep, 2 workers:                  {two:8.2f} s  ({two / runs:.2f} s per run; "
