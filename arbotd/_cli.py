@@ -205,6 +205,58 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only these symbols (default: all)")
     export.add_argument("--exchanges", metavar="EXCHANGE", nargs="+",
                         help="only these exchanges (default: all)")
+    sweep = commands.add_parser(
+        "sweep",
+        parents=[common],
+        help="backtest many parameter sets on Dask and rank them",
+        description="Backtest recorded quotes once per parameter set (a grid, or a "
+        "random sample of it), each run the same replay as `arbotd backtest` with the "
+        "configuration plus its overrides, as Dask tasks on a local cluster (one worker "
+        "process per core) or an existing one; rank them by an objective, optionally "
+        "choosing in sample and showing the out-of-sample result. Writes "
+        "results.jsonl (as runs finish), results.csv, results.json and, for two keys, "
+        "heatmap.png into --out.",
+    )
+    sweep.add_argument("--data", metavar="FILE", nargs="+", default=[],
+                       help="recorded quote files, merged by time (default: [backtest] "
+                       "data); every worker needs them at the same path")
+    sweep.add_argument("--grid", metavar="KEY=VALUES", action="append", default=[],
+                       help="a configuration key and its values: START:STOP:STEP (STOP "
+                       "included) or V1,V2,...; repeat for more keys")
+    sweep.add_argument("--params", metavar="FILE.toml",
+                       help="a [grid] table of keys and their values (a list, or "
+                       "{ start, stop, step })")
+    sweep.add_argument("--random", metavar="N", type=int,
+                       help="run N parameter sets drawn from the grid instead of all")
+    sweep.add_argument("--seed", metavar="S", type=int, default=0,
+                       help="seed of --random's draw (default 0)")
+    sweep.add_argument("--objective", choices=["net_profit", "sharpe", "calmar"],
+                       default="net_profit",
+                       help="rank by net profit, Sharpe ratio, or return over max "
+                       "drawdown (default: net_profit)")
+    split = sweep.add_mutually_exclusive_group()
+    split.add_argument("--walk-forward", metavar="FRACTION", type=float,
+                       help="choose on the first FRACTION of the period (0.7), report the "
+                       "rest out of sample")
+    split.add_argument("--split", metavar="TIME",
+                       help="choose on the quotes before TIME, report those after it")
+    sweep.add_argument("--start", metavar="TIME",
+                       help="first quote time, ISO 8601 UTC or epoch seconds")
+    sweep.add_argument("--end", metavar="TIME",
+                       help="replay quotes before this time, ISO 8601 UTC or epoch seconds")
+    sweep.add_argument("--out", metavar="DIR", default="sweep",
+                       help="results directory (default: ./sweep)")
+    sweep.add_argument("--workers", metavar="N", type=int,
+                       help="worker processes of the local cluster (default: one per core)")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run on this existing Dask cluster instead of a local one")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the sweep of --out: skip runs already in its "
+                       "results.jsonl")
+    sweep.add_argument("--reports", action="store_true",
+                       help="also write each run's backtest report into DIR/runs/RUN_KEY/")
+    sweep.add_argument("--strict", action="store_true",
+                       help="a run stops with an error at the first bad row")
     return parser
 
 
@@ -228,7 +280,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return _user(config_path, args)
     if args.command == "inventory":
         return _inventory(config_path, args)
-    if args.command in ("record", "backtest", "convert", "export"):
+    if args.command in ("record", "backtest", "convert", "export", "sweep"):
         if not hasattr(args, "log_level"):
             # A backtest logs every signal and trade at info: thousands of lines that
             # would bury its summary. --log-level info brings them back.
@@ -328,8 +380,8 @@ def _plugins(config_path: Path) -> int:
 
 BACKTEST_RUNNER = "backtest"
 """The ``runtime.plugin_state`` key under which a plugin (the builtin ``replay``) offers
-``command_backtest(...)``, ``command_record(...)``, ``command_convert(...)`` and
-``command_export(...)`` from its ``configure`` hook."""
+``command_backtest(...)``, ``command_record(...)``, ``command_convert(...)``,
+``command_export(...)`` and ``command_sweep(...)`` from its ``configure`` hook."""
 
 
 def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
@@ -349,8 +401,8 @@ def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
 
 
 def _replay(config_path: Path, args: argparse.Namespace) -> int:
-    """``arbotd record``, ``backtest``, ``convert`` and ``export``: done by the plugin
-    that offers them."""
+    """``arbotd record``, ``backtest``, ``convert``, ``export`` and ``sweep``: done by the
+    plugin that offers them."""
     loaded = _load(config_path)
     if loaded is None:
         return 1
@@ -372,6 +424,13 @@ def _replay(config_path: Path, args: argparse.Namespace) -> int:
         return runner.command_export(start=args.start, end=args.end, out=args.out,
                                      symbols=args.symbols, exchanges=args.exchanges,
                                      err=sys.stderr)
+    if args.command == "sweep":
+        return runner.command_sweep(
+            data=args.data, grid=args.grid, params=args.params, random=args.random,
+            seed=args.seed, objective=args.objective, walk_forward=args.walk_forward,
+            split=args.split, start=args.start, end=args.end, out_dir=args.out,
+            workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+            reports=args.reports, strict=args.strict, out=sys.stdout, err=sys.stderr)
     return runner.command_backtest(
         data=args.data, start=args.start, end=args.end, balance=args.balance,
         report=args.report, strict=args.strict, stored=args.stored, out=sys.stdout,

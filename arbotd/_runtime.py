@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import tomlkit
+import tomlkit.exceptions
 import trio
 
 from arbotd._bus import Bus
 from arbotd._config import Config, changed_sections, load_config, read_document, structure_document
-from arbotd._configwrite import atomic_write_text, edit_document
+from arbotd._configwrite import atomic_write_text, edit_document, set_document_values
 from arbotd._control import Control
 from arbotd._engine import Engine
-from arbotd._errors import ConfigError, PluginError, ReloadRefused, TradingError
+from arbotd._errors import ConfigError, ConfigProblem, PluginError, ReloadRefused, TradingError
 from arbotd._feeds import FeedSupervisor
 from arbotd._interfaces import (
     DurableStorage,
@@ -30,7 +32,13 @@ from arbotd._plugins import PluginManager, collect_config_schema, disabled_secti
 from arbotd._reloadguard import reload_refusal
 from arbotd._secrets import install_secrets, read_secrets
 
-__all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
+__all__ = [
+    "ReloadOutcome",
+    "Runtime",
+    "config_from_text",
+    "load_with_plugins",
+    "peek_disabled",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,24 @@ def load_with_plugins(path: Path, pm: PluginManager) -> Config:
     """Validate the file at ``path`` against the sections of the core and of every plugin
     ``pm`` holds. Raises :class:`ConfigError`."""
     return load_config(path, collect_config_schema(pm), ignored=disabled_sections(pm))
+
+
+def config_from_text(text: str, pm: PluginManager, *, path: Path,
+                     updates: Mapping[str, Any] | None = None) -> Config:
+    """The configuration a file holding ``text`` would give, with ``updates`` (dotted key
+    paths to values, typed as the file would hold them) set in it, validated as
+    :func:`load_with_plugins` validates a file: in memory, nothing is written or read.
+    ``path`` names the file in errors. Raises :class:`ConfigError` naming the key of each
+    problem. A parameter sweep builds each run's configuration this way, on whichever
+    machine runs it."""
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.TOMLKitError as err:
+        raise ConfigError([ConfigProblem(str(path), "", f"invalid TOML: {err}")]) from err
+    set_document_values(document, updates or {}, file=str(path))
+    sections = structure_document(document, collect_config_schema(pm), file=str(path),
+                                  ignored=disabled_sections(pm))
+    return Config(path=path, document=document, sections=sections)
 
 
 @attrs.frozen

@@ -11,6 +11,8 @@
   int``: ``arbotd convert``;
 - ``command_export(start=..., end=..., out=..., symbols=..., exchanges=..., err=...) ->
   int``: ``arbotd export`` (the storage's recorded quotes to Parquet, by day);
+- ``command_sweep(data=..., grid=..., ..., out_dir=..., out=..., err=...) -> int``:
+  ``arbotd sweep`` (:mod:`arbotd_replay.sweep`);
 - ``await start_stored(start_time=..., end_time=..., symbols=..., exchanges=...,
   balance=...) -> dict``: a backtest over the storage's recorded quotes, run in a
   worker thread (``POST /api/v1/trading/start`` with ``mode: backtest``); raises
@@ -225,6 +227,18 @@ class BacktestRunner:
         finally:
             with trio.CancelScope(shield=True):
                 await storage.close()
+
+    def command_sweep(self, *, out_dir: str, out: TextIO, err: TextIO, **options: Any
+                      ) -> int:
+        """``arbotd sweep``: the options of :class:`arbotd_replay.sweep.SweepOptions`
+        (``out_dir`` is its ``out``); exit status 0, 1 with the reason on ``err``, 130
+        when interrupted."""
+        from arbotd_replay.sweep import SweepOptions, command_sweep
+
+        options["data"] = tuple(options.get("data") or ())
+        options["grid"] = tuple(options.get("grid") or ())
+        return command_sweep(self.runtime, SweepOptions(out=out_dir, **options), out=out,
+                             err=err)
 
     def command_record(self, *, out: str, duration: float | None, err: TextIO,
                        format: str | None = None) -> int:

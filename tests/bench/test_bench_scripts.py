@@ -105,3 +105,12 @@ def test_inventory_skew_bench_runs() -> None:
     out = run_script("inventory_skew.py")
     assert "inventory_skew" in out and "mean drift" in out
     assert "with skew:" in out, out
+
+
+@pytest.mark.slow
+def test_sweep_bench_runs() -> None:
+    out = run_script("sweep.py", timeout=400)
+    assert "4 configurations over" in out
+    for line in ("plain backtest, one configuration:", "sweep, 1 worker:", "sweep, 2 workers:",
+                 "speed-up 2 workers / 1:", "sweep overhead per run vs a plain backtest:"):
+        assert line in out, out
