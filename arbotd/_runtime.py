@@ -295,8 +295,8 @@ class Runtime:
 
     async def _watch_inventory(self) -> None:
         """Once a minute: warn of drift past ``[inventory] warn_drift`` (a log line and a
-        bus event ``inventory``, once until it comes back), and keep what drift cost
-        across restarts."""
+        bus status event ``inventory_drift``, once until it comes back), and keep what
+        drift cost across restarts."""
         assert self.engine is not None
         inventory = self.engine.inventory
         kept = None
@@ -306,8 +306,9 @@ class Runtime:
                 # A backtest reports the drift over time.
                 inventory.sample(self.clock())
             for asset, venue, drift, past in inventory.check_drift():
-                self.bus.publish("inventory", {
-                    "asset": asset, "exchange": venue, "drift": round(drift, 6),
+                self.bus.publish("status", {
+                    "event": "inventory_drift", "asset": asset, "exchange": venue,
+                    "drift": round(drift, 6),
                     "warn_drift": inventory.config.warn_drift, "past": past,
                     "timestamp": self.clock()})
             state = inventory.state()

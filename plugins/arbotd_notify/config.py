@@ -46,6 +46,8 @@ class EventsConfig:
     risk_limit: bool = setting(True)
     # The previous UTC day's trades, net and fees, at 00:00 UTC.
     daily_summary: bool = setting(True)
+    # An asset's share on a venue past [inventory] warn_drift from its target, and back.
+    inventory_drift: bool = setting(True)
 
     def enabled(self, kind: str) -> bool:
         """Whether notifications of ``kind`` are wanted (``venue_back`` goes with

@@ -24,6 +24,7 @@ __all__ = [
     "Notification",
     "daily_summary",
     "emergency_stop",
+    "inventory_drift",
     "risk_limit",
     "trade_notification",
     "venue_back",
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 KINDS = ("trade_completed", "trade_failed", "trade_unwound", "emergency_stop",
-         "venue_down", "venue_back", "risk_limit", "daily_summary")
+         "venue_down", "venue_back", "risk_limit", "daily_summary", "inventory_drift")
 
 _TRADE_KINDS = {TradeState.COMPLETED: "trade_completed", TradeState.FAILED: "trade_failed",
                 TradeState.UNWOUND: "trade_unwound"}
@@ -79,6 +80,20 @@ def trade_notification(trade: Trade, now: float) -> Notification | None:
         "slippage": money(figures.slippage, currency), "currency": currency,
         "reason": trade.reason,
     })
+
+
+def inventory_drift(event: dict[str, Any], now: float) -> Notification:
+    """The bus's ``inventory`` event: a venue's share of an asset passed ``warn_drift``
+    from its target (``past``), or came back under it."""
+    asset, venue, drift = event["asset"], event["exchange"], float(event["drift"])
+    if event.get("past"):
+        text = (f"inventory: {asset} on {venue} is {drift * 100:+.1f} % from its target "
+                f"share (warn_drift {float(event['warn_drift']) * 100:g} %); GET "
+                "/api/v1/inventory has the transfers that restore the targets")
+    else:
+        text = f"inventory: {asset} on {venue} is back within warn_drift ({drift * 100:+.1f} %)"
+    return Notification("inventory_drift", text, now, {
+        "asset": asset, "exchange": venue, "drift": drift, "past": bool(event.get("past"))})
 
 
 def emergency_stop(now: float) -> Notification:

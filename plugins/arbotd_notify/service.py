@@ -181,6 +181,8 @@ class NotifyService:
         event = status.get("event")
         if event == "emergency_stop":
             self.notify(messages.emergency_stop(self.clock()))
+        elif event == "inventory_drift":
+            self.notify(messages.inventory_drift(status, self.clock()))
         elif event == "feed" and not status.get("usable") and status.get("reason"):
             self._feed_reasons[str(status.get("exchange"))] = str(status["reason"])
 

@@ -295,3 +295,23 @@ async def test_notifications_on_without_a_destination_is_a_configuration_error(
     with pytest.raises(ConfigError, match=r"notify\.enabled.*nowhere to send"):
         async with run_daemon(""):
             pass
+
+
+async def test_inventory_drift_past_warn_drift_is_told(
+    run_daemon: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import arbotd._runtime
+
+    monkeypatch.setattr(arbotd._runtime, "INVENTORY_CHECK_INTERVAL", 0.05)
+    webhook = FakeWebhook()
+    async with open_endpoint(webhook) as url, run_daemon(webhook_table(url)) as running:
+        ledger = running.runtime.ledger
+        for venue, amount in (("sim_alpha", "9"), ("sim_beta", "1"), ("sim_gamma", "0")):
+            ledger.set_balance(venue, "BTC", Decimal(amount))
+        await webhook.wait_for(lambda: webhook.events("inventory_drift"))
+    told = {(b["data"]["asset"], b["data"]["exchange"]): b for b in
+            webhook.events("inventory_drift")}
+    alpha = told[("BTC", "sim_alpha")]
+    assert alpha["data"]["past"] is True
+    assert alpha["data"]["drift"] == pytest.approx(0.9 - 1 / 3, abs=1e-6)
+    assert alpha["text"].startswith("inventory: BTC on sim_alpha is +56.7 % from its target")
