@@ -100,6 +100,7 @@ async def test_bad_transfers_name_what_was_wrong(serve_api):
         assert_error(await client.post(url, json=good), 403, "FORBIDDEN")
 
 
+@pytest.mark.usefixtures("isolated_logging")
 async def test_the_cli_prints_the_inventory(serve_api, capsys, monkeypatch):
     from arbotd._cli import main
 
