@@ -151,7 +151,7 @@ export class TradeList {
   }
 }
 
-const FILL_RETRIES = 10;
+const FILL_RETRIES = 30;
 
 function fillsPending(t) {
   return (t.legs || []).some((leg) => leg.filled_quantity > 0 && !(leg.fills || []).length);
