@@ -76,6 +76,9 @@ async def test_a_scrape_reports_the_daemons_own_figures(serve_api: Any) -> None:
         assert (await client.post("/api/v1/trading/stop")).status_code == 200
         with trio.fail_after(30):
             await control.wait_idle()
+            # One quote in 64 is timed: three trades can close before the 64th quote.
+            while engine.quotes_processed < 128:
+                await trio.sleep(0.05)
         samples = await scrape(client)
 
         stats = control.stats
