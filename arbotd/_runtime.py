@@ -31,6 +31,7 @@ from arbotd._ledger import Ledger
 from arbotd._plugins import PluginManager, collect_config_schema, disabled_sections
 from arbotd._reloadguard import reload_refusal
 from arbotd._secrets import install_secrets, read_secrets
+from arbotd.inventory import STATE_KEY as INVENTORY_STATE_KEY
 
 __all__ = [
     "ReloadOutcome",
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 
 # How often drift is checked and the inventory's state kept.
 INVENTORY_CHECK_INTERVAL = 60.0
-# The saved state (storage's save_state) of the inventory: what drift cost, transfers.
-INVENTORY_KEY = "inventory"
 EQUITY_SNAPSHOT_INTERVAL = 60.0
 
 
@@ -257,7 +256,7 @@ class Runtime:
         self.engine.restore_signals(state.recent_signals)
         self.control.restore(state)
         self.ledger.restore(state.starting, state.balances)
-        self.engine.inventory.restore(state.saved.get(INVENTORY_KEY))
+        self.engine.inventory.restore(state.saved.get(INVENTORY_STATE_KEY))
         for part in [*self.strategies, *self.control.risk_checks]:
             restore = getattr(part, "restore", None)
             if callable(restore):
@@ -315,7 +314,7 @@ class Runtime:
             if self.storage is not None and state != kept:
                 record = getattr(self.storage, "record_state", None)
                 if callable(record):
-                    record(INVENTORY_KEY, state)
+                    record(INVENTORY_STATE_KEY, state)
                 kept = state
 
     def use_virtual_clock(self, epoch: float) -> None:
