@@ -48,6 +48,7 @@ async def test_inventory_and_a_recorded_transfer(serve_api):
         recorded = response.json()
         assert recorded["paper_balances_moved"] is True
         assert recorded["transfer"]["network_fee"] == "0.001"   # from [inventory]
+        assert recorded["transfer"]["actor"].startswith("key:")  # as the audit trail says
 
         after = (await client.get("/api/v1/inventory")).json()
         btc = {v["exchange"]: v for v in
