@@ -15,7 +15,7 @@ from arbotd._config import (
     setting_rule,
 )
 from arbotd._configwrite import update_config_file
-from arbotd._control import Control
+from arbotd._control import Control, describe_trade
 from arbotd._engine import Engine
 from arbotd._errors import (
     ArbotError,
@@ -65,7 +65,7 @@ from arbotd._model import (
 from arbotd._passwords import hash_password, verify_password
 from arbotd._plugins import PluginManager, collect_config_schema, make_plugin_manager
 from arbotd._reloadguard import one_way
-from arbotd._runtime import ReloadOutcome, Runtime
+from arbotd._runtime import ReloadOutcome, Runtime, config_from_text
 from arbotd._timefmt import iso_utc
 from arbotd._version import __version__
 from arbotd.hookspecs import hookimpl
@@ -125,6 +125,8 @@ __all__ = [
     "api_editable_settings",
     "client_order_id",
     "collect_config_schema",
+    "config_from_text",
+    "describe_trade",
     "find_setting",
     "hash_password",
     "hookimpl",

@@ -139,10 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="record every quote of the configured feeds to a file, for backtests",
         description="Run the configured exchange feeds (no trading, no API, no storage) "
-        "and write every quote to FILE (.csv.gz, or .csv) until SIGINT/SIGTERM or "
-        "--duration. The file is complete and readable whichever way it stops.",
+        "and write every quote to FILE (.csv.gz or .csv; .parquet or a directory for "
+        "Parquet) until SIGINT/SIGTERM or --duration. The file is complete and readable "
+        "whichever way it stops.",
     )
-    record.add_argument("--out", metavar="FILE", required=True, help="file to write")
+    record.add_argument("--out", metavar="FILE", required=True,
+                        help="file (or, for Parquet part files, directory) to write")
+    record.add_argument("--format", choices=["csv", "parquet"],
+                        help="recording format (default: told by --out's name)")
     record.add_argument("--duration", metavar="SECONDS", type=float,
                         help="stop after this many seconds (default: until stopped)")
     backtest = commands.add_parser(
@@ -154,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         "summary and optionally write a report. Defaults come from [backtest].",
     )
     backtest.add_argument("--data", metavar="FILE", nargs="+", default=[],
-                          help="recorded quote files (.csv.gz or .csv), merged by time")
+                          help="recorded quote files (.csv.gz, .csv, .parquet, or directories "
+                          "of .parquet files), merged by time")
     backtest.add_argument("--start", metavar="TIME",
                           help="first quote time, ISO 8601 UTC or epoch seconds")
     backtest.add_argument("--end", metavar="TIME",
@@ -168,6 +173,90 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--stored", action="store_true",
                           help="replay the quotes the configured storage recorded "
                           "([storage] record_quotes) between --start and --end, not files")
+    convert = commands.add_parser(
+        "convert",
+        parents=[common],
+        help="convert a recording between CSV and Parquet",
+        description="Copy the quotes of a recording (CSV, Parquet file or directory) to "
+        "OUT in the format its name tells (.csv.gz/.csv, .parquet, or a directory), book "
+        "levels kept. Bad rows are skipped and reported as a backtest does.",
+    )
+    convert.add_argument("source", metavar="IN", help="recording to read")
+    convert.add_argument("destination", metavar="OUT", help="recording to write (new)")
+    convert.add_argument("--format", choices=["csv", "parquet"],
+                         help="format of OUT (default: told by its name)")
+    convert.add_argument("--strict", action="store_true",
+                         help="stop with an error at the first bad row instead of skipping it")
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="export the storage's recorded quotes to Parquet, a folder a day",
+        description="Write the quotes the configured storage recorded ([storage] "
+        "record_quotes) between --start and --end to DIR/date=YYYY-MM-DD/part-NNNNN.parquet "
+        "(UTC days), readable by arbotd backtest --data DIR, pandas and polars.",
+    )
+    export.add_argument("--start", metavar="TIME", required=True,
+                        help="first quote time, ISO 8601 UTC or epoch seconds")
+    export.add_argument("--end", metavar="TIME", required=True,
+                        help="quotes before this time, ISO 8601 UTC or epoch seconds")
+    export.add_argument("--out", metavar="DIR", required=True,
+                        help="directory to write (new or empty)")
+    export.add_argument("--symbols", metavar="SYMBOL", nargs="+",
+                        help="only these symbols (default: all)")
+    export.add_argument("--exchanges", metavar="EXCHANGE", nargs="+",
+                        help="only these exchanges (default: all)")
+    sweep = commands.add_parser(
+        "sweep",
+        parents=[common],
+        help="backtest many parameter sets on Dask and rank them",
+        description="Backtest recorded quotes once per parameter set (a grid, or a "
+        "random sample of it), each run the same replay as `arbotd backtest` with the "
+        "configuration plus its overrides, as Dask tasks on a local cluster (one worker "
+        "process per core) or an existing one; rank them by an objective, optionally "
+        "choosing in sample and showing the out-of-sample result. Writes "
+        "results.jsonl (as runs finish), results.csv, results.json and, for two keys, "
+        "heatmap.png into --out.",
+    )
+    sweep.add_argument("--data", metavar="FILE", nargs="+", default=[],
+                       help="recorded quote files, merged by time (default: [backtest] "
+                       "data); every worker needs them at the same path")
+    sweep.add_argument("--grid", metavar="KEY=VALUES", action="append", default=[],
+                       help="a configuration key and its values: START:STOP:STEP (STOP "
+                       "included) or V1,V2,...; repeat for more keys")
+    sweep.add_argument("--params", metavar="FILE.toml",
+                       help="a [grid] table of keys and their values (a list, or "
+                       "{ start, stop, step })")
+    sweep.add_argument("--random", metavar="N", type=int,
+                       help="run N parameter sets drawn from the grid instead of all")
+    sweep.add_argument("--seed", metavar="S", type=int, default=0,
+                       help="seed of --random's draw (default 0)")
+    sweep.add_argument("--objective", choices=["net_profit", "sharpe", "calmar"],
+                       default="net_profit",
+                       help="rank by net profit, Sharpe ratio, or return over max "
+                       "drawdown (default: net_profit)")
+    split = sweep.add_mutually_exclusive_group()
+    split.add_argument("--walk-forward", metavar="FRACTION", type=float,
+                       help="choose on the first FRACTION of the period (0.7), report the "
+                       "rest out of sample")
+    split.add_argument("--split", metavar="TIME",
+                       help="choose on the quotes before TIME, report those after it")
+    sweep.add_argument("--start", metavar="TIME",
+                       help="first quote time, ISO 8601 UTC or epoch seconds")
+    sweep.add_argument("--end", metavar="TIME",
+                       help="replay quotes before this time, ISO 8601 UTC or epoch seconds")
+    sweep.add_argument("--out", metavar="DIR", default="sweep",
+                       help="results directory (default: ./sweep)")
+    sweep.add_argument("--workers", metavar="N", type=int,
+                       help="worker processes of the local cluster (default: one per core)")
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run on this existing Dask cluster instead of a local one")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the sweep of --out: skip runs already in its "
+                       "results.jsonl")
+    sweep.add_argument("--reports", action="store_true",
+                       help="also write each run's backtest report into DIR/runs/RUN_KEY/")
+    sweep.add_argument("--strict", action="store_true",
+                       help="a run stops with an error at the first bad row")
     return parser
 
 
@@ -191,7 +280,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return _user(config_path, args)
     if args.command == "inventory":
         return _inventory(config_path, args)
-    if args.command in ("record", "backtest"):
+    if args.command in ("record", "backtest", "convert", "export", "sweep"):
         if not hasattr(args, "log_level"):
             # A backtest logs every signal and trade at info: thousands of lines that
             # would bury its summary. --log-level info brings them back.
@@ -291,7 +380,8 @@ def _plugins(config_path: Path) -> int:
 
 BACKTEST_RUNNER = "backtest"
 """The ``runtime.plugin_state`` key under which a plugin (the builtin ``replay``) offers
-``command_backtest(...)`` and ``command_record(...)`` from its ``configure`` hook."""
+``command_backtest(...)``, ``command_record(...)``, ``command_convert(...)``,
+``command_export(...)`` and ``command_sweep(...)`` from its ``configure`` hook."""
 
 
 def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
@@ -311,7 +401,8 @@ def _load(config_path: Path) -> tuple[PluginManager, Config] | None:
 
 
 def _replay(config_path: Path, args: argparse.Namespace) -> int:
-    """``arbotd record`` and ``arbotd backtest``: done by the plugin that offers them."""
+    """``arbotd record``, ``backtest``, ``convert``, ``export`` and ``sweep``: done by the
+    plugin that offers them."""
     loaded = _load(config_path)
     if loaded is None:
         return 1
@@ -324,7 +415,22 @@ def _replay(config_path: Path, args: argparse.Namespace) -> int:
               "installed and not in [plugins] disable?)", file=sys.stderr)
         return 1
     if args.command == "record":
-        return runner.command_record(out=args.out, duration=args.duration, err=sys.stderr)
+        return runner.command_record(out=args.out, duration=args.duration,
+                                     format=args.format, err=sys.stderr)
+    if args.command == "convert":
+        return runner.command_convert(source=args.source, destination=args.destination,
+                                      format=args.format, strict=args.strict, err=sys.stderr)
+    if args.command == "export":
+        return runner.command_export(start=args.start, end=args.end, out=args.out,
+                                     symbols=args.symbols, exchanges=args.exchanges,
+                                     err=sys.stderr)
+    if args.command == "sweep":
+        return runner.command_sweep(
+            data=args.data, grid=args.grid, params=args.params, random=args.random,
+            seed=args.seed, objective=args.objective, walk_forward=args.walk_forward,
+            split=args.split, start=args.start, end=args.end, out_dir=args.out,
+            workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+            reports=args.reports, strict=args.strict, out=sys.stdout, err=sys.stderr)
     return runner.command_backtest(
         data=args.data, start=args.start, end=args.end, balance=args.balance,
         report=args.report, strict=args.strict, stored=args.stored, out=sys.stdout,

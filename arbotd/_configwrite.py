@@ -22,7 +22,7 @@ from tomlkit.items import Table
 from arbotd._config import read_document, structure_document
 from arbotd._errors import ConfigError, ConfigProblem
 
-__all__ = ["atomic_write_text", "edit_document", "update_config_file"]
+__all__ = ["atomic_write_text", "edit_document", "set_document_values", "update_config_file"]
 
 _MISSING = object()
 
@@ -57,6 +57,15 @@ def edit_document(
     """The file at ``path`` with ``updates`` set in it, in memory (nothing is written),
     and the key paths whose value actually changed."""
     document = read_document(path)
+    return document, set_document_values(document, updates, file=str(path))
+
+
+def set_document_values(
+    document: tomlkit.TOMLDocument, updates: Mapping[str, Any], *, file: str
+) -> list[str]:
+    """Set ``updates`` (dotted key paths to values) in ``document`` in place, creating
+    tables as needed; return the key paths whose value actually changed. ``file`` names
+    the document in errors."""
     changed: list[str] = []
     for dotted, value in updates.items():
         keys = dotted.split(".")
@@ -68,7 +77,7 @@ def edit_document(
             # Tables split across the file come back as a proxy, not a Table.
             if not isinstance(table, MutableMapping):
                 where = ".".join(keys[: depth + 1])
-                raise ConfigError([ConfigProblem(str(path), where, "is a value, not a table")])
+                raise ConfigError([ConfigProblem(file, where, "is a value, not a table")])
         current = table.get(keys[-1], _MISSING)
         try:
             if current is _MISSING:
@@ -78,13 +87,13 @@ def edit_document(
                 if type(current) is type(value) and current == value:
                     continue
                 table[keys[-1]] = value
-        except tomlkit.exceptions.ConvertError as err:
-            # A null (or another value TOML has no form for) inside a list or table: say
-            # so as a configuration problem, not as a crash.
-            raise ConfigError([ConfigProblem(str(path), dotted,
-                                             f"cannot be written to the file: {err}")]) from err
+        except tomlkit.exceptions.ConvertError:
+            # null, anywhere in the value: TOML has no such thing, and no setting takes it.
+            raise ConfigError([ConfigProblem(
+                file, dotted, f"{value!r} cannot be written to a TOML file (null is not "
+                "a TOML value)")]) from None
         changed.append(dotted)
-    return document, changed
+    return changed
 
 
 def _add_key(table: Any, key: str, value: Any) -> None:

@@ -62,6 +62,10 @@ class TradingStats:
     trades_closed: int = 0
     trades_completed: int = 0
     positions_unwound: int = 0
+    # Since the daemon started, for GET /metrics: closed trades by final state, and the
+    # fees they paid (quote currency, as in arbotd.figures).
+    closed_by_state: dict[str, int] = attrs.field(factory=dict)
+    fees_total: Decimal = Decimal(0)
 
     def roll(self, now: float) -> None:
         today = _utc_day(now)
@@ -77,6 +81,9 @@ class TradingStats:
         self.trades_closed += 1
         self.realized_today += profit
         self.realized_total += profit
+        state = str(trade.state)
+        self.closed_by_state[state] = self.closed_by_state.get(state, 0) + 1
+        self.fees_total += trade_figures(trade).fees
         if trade.state is TradeState.COMPLETED:
             self.trades_completed += 1
         elif trade.state is TradeState.UNWOUND:

@@ -70,9 +70,10 @@ class QuoteSink(Protocol):
         on."""
 
     def forget_symbol(self, exchange: str, symbol: str) -> None:
-        """The book of ``symbol`` on ``exchange`` is unusable (a gap, a checksum failure,
-        a crossed book): its last quote is forgotten and nothing trades on it until the
-        feed delivers a quote of it again (once the book is resynchronised)."""
+        """The order book of ``symbol`` on ``exchange`` is out of sync (a sequence gap, a
+        failed checksum, a crossed book): forget its last quote. The feed delivers none
+        for the symbol until its book is in sync again; the venue's other symbols stay
+        usable."""
 
 
 @attrs.frozen
@@ -243,6 +244,11 @@ class ExchangeAccount(Protocol):
     timeouts, 5xx, 429/418 with ``retry_after``) or :class:`arbotd.PermanentExchangeError`
     (a rejected order, a bad key), never a bare library exception, and never puts a secret
     in a message.
+
+    An account may also have an ``order_stream`` attribute: an
+    :class:`arbotd.exchange.OrderStream` (or ``None``), the exchange's private stream of
+    the account's orders, which the live executor runs once the account is open and from
+    which the account learns of its orders' fills faster than by asking.
     """
 
     name: str
@@ -325,7 +331,9 @@ class Storage(Protocol):
       why when the database cannot answer (without it, the check looks at ``backlog()``);
     * a ``status()`` method: ``{"healthy": bool, "last_error": str | None, "backlog":
       int}``, ``healthy`` false from the first failed write until one succeeds again,
-      ``last_error`` the cause in the database's words;
+      ``last_error`` the cause in the database's words; and, for ``/metrics``, counts
+      since the start where it keeps them: ``write_errors`` (failed writes),
+      ``dropped_bars`` and ``dropped_quotes`` (shed by a full backlog);
     * a ``data_directories()`` method: the directories of this machine its files are in
       (none for a database server), whose free space the disk check watches.
     """

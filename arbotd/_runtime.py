@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import tomlkit
+import tomlkit.exceptions
 import trio
 
 from arbotd._bus import Bus
 from arbotd._config import Config, changed_sections, load_config, read_document, structure_document
-from arbotd._configwrite import atomic_write_text, edit_document
+from arbotd._configwrite import atomic_write_text, edit_document, set_document_values
 from arbotd._control import Control
 from arbotd._engine import Engine
-from arbotd._errors import ConfigError, PluginError, ReloadRefused, TradingError
+from arbotd._errors import ConfigError, ConfigProblem, PluginError, ReloadRefused, TradingError
 from arbotd._feeds import FeedSupervisor
 from arbotd._interfaces import (
     DurableStorage,
@@ -30,15 +32,20 @@ from arbotd._plugins import PluginManager, collect_config_schema, disabled_secti
 from arbotd._reloadguard import reload_refusal
 from arbotd._secrets import install_secrets, read_secrets
 from arbotd.fx import rolling_premium_windows, venue_conversions
+from arbotd.inventory import STATE_KEY as INVENTORY_STATE_KEY
 
-__all__ = ["ReloadOutcome", "Runtime", "load_with_plugins", "peek_disabled"]
+__all__ = [
+    "ReloadOutcome",
+    "Runtime",
+    "config_from_text",
+    "load_with_plugins",
+    "peek_disabled",
+]
 
 log = logging.getLogger(__name__)
 
 # How often drift is checked and the inventory's state kept.
 INVENTORY_CHECK_INTERVAL = 60.0
-# The saved state (storage's save_state) of the inventory: what drift cost, transfers.
-INVENTORY_KEY = "inventory"
 # The rolling premium baselines' samples, kept this often (seconds) and at shutdown.
 PREMIUM_KEY = "premium_baseline"
 PREMIUM_SAVE_INTERVAL = 10.0
@@ -63,6 +70,24 @@ def load_with_plugins(path: Path, pm: PluginManager) -> Config:
     """Validate the file at ``path`` against the sections of the core and of every plugin
     ``pm`` holds. Raises :class:`ConfigError`."""
     return load_config(path, collect_config_schema(pm), ignored=disabled_sections(pm))
+
+
+def config_from_text(text: str, pm: PluginManager, *, path: Path,
+                     updates: Mapping[str, Any] | None = None) -> Config:
+    """The configuration a file holding ``text`` would give, with ``updates`` (dotted key
+    paths to values, typed as the file would hold them) set in it, validated as
+    :func:`load_with_plugins` validates a file: in memory, nothing is written or read.
+    ``path`` names the file in errors. Raises :class:`ConfigError` naming the key of each
+    problem. A parameter sweep builds each run's configuration this way, on whichever
+    machine runs it."""
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.TOMLKitError as err:
+        raise ConfigError([ConfigProblem(str(path), "", f"invalid TOML: {err}")]) from err
+    set_document_values(document, updates or {}, file=str(path))
+    sections = structure_document(document, collect_config_schema(pm), file=str(path),
+                                  ignored=disabled_sections(pm))
+    return Config(path=path, document=document, sections=sections)
 
 
 @attrs.frozen
@@ -240,7 +265,7 @@ class Runtime:
         self.engine.restore_signals(state.recent_signals)
         self.control.restore(state)
         self.ledger.restore(state.starting, state.balances)
-        self.engine.inventory.restore(state.saved.get(INVENTORY_KEY))
+        self.engine.inventory.restore(state.saved.get(INVENTORY_STATE_KEY))
         self.engine.restore_premium(state.saved.get(PREMIUM_KEY))
         for part in [*self.strategies, *self.control.risk_checks]:
             restore = getattr(part, "restore", None)
@@ -291,8 +316,8 @@ class Runtime:
 
     async def _watch_inventory(self) -> None:
         """Once a minute: warn of drift past ``[inventory] warn_drift`` (a log line and a
-        bus event ``inventory``, once until it comes back), and keep what drift cost
-        across restarts."""
+        bus status event ``inventory_drift``, once until it comes back), and keep what
+        drift cost across restarts."""
         assert self.engine is not None
         inventory = self.engine.inventory
         kept = None
@@ -302,15 +327,16 @@ class Runtime:
                 # A backtest reports the drift over time.
                 inventory.sample(self.clock())
             for asset, venue, drift, past in inventory.check_drift():
-                self.bus.publish("inventory", {
-                    "asset": asset, "exchange": venue, "drift": round(drift, 6),
+                self.bus.publish("status", {
+                    "event": "inventory_drift", "asset": asset, "exchange": venue,
+                    "drift": round(drift, 6),
                     "warn_drift": inventory.config.warn_drift, "past": past,
                     "timestamp": self.clock()})
             state = inventory.state()
             if self.storage is not None and state != kept:
                 record = getattr(self.storage, "record_state", None)
                 if callable(record):
-                    record(INVENTORY_KEY, state)
+                    record(INVENTORY_STATE_KEY, state)
                 kept = state
 
     def use_virtual_clock(self, epoch: float) -> None:

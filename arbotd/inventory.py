@@ -40,10 +40,11 @@ from typing import Any
 import attrs
 
 from arbotd._config import setting
-from arbotd._ledger import Ledger
+from arbotd._ledger import USD_ASSETS, Ledger
 from arbotd._model import split_symbol
 
 __all__ = [
+    "STATE_KEY",
     "AssetInventory",
     "Inventory",
     "InventoryConfig",
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 _EXACT = decimal.Context(prec=60, traps=[decimal.InvalidOperation])
 # How far the targets of an asset may sum from 1 (they are written by hand as decimals).
 _TARGET_SUM_TOLERANCE = 1e-9
+#: The key the inventory's state (transfers, what drift cost) is saved under in storage.
+STATE_KEY = "inventory"
 # Recorded transfers kept (and saved across restarts) for the API.
 MAX_TRANSFERS_KEPT = 200
 
@@ -236,17 +239,17 @@ class Inventory:
         total = _sum(weights.values())
         if not total:
             return {venue: Decimal(0) for venue in venues}
-        shares = {venue: _EXACT.divide(weight, total) for venue, weight in weights.items()}
-        # The last venue with a share takes what rounding left, so that they sum to 1.
-        last = max((v for v in venues if shares[v]), key=venues.index)
-        shares[last] = _EXACT.subtract(
-            Decimal(1), _sum(s for v, s in shares.items() if v != last))
-        return shares
+        return _exact_parts(Decimal(1), {venue: _EXACT.divide(weight, total)
+                                         for venue, weight in weights.items()}, venues)
 
-    def asset(self, asset: str) -> AssetInventory:
+    def _holdings(self, asset: str) -> tuple[list[str], dict[str, Decimal], Decimal]:
+        """The venues ``asset`` is counted on, what each holds, and the total."""
         venues = self.venues(asset)
         amounts = {venue: self.ledger.total(venue, asset) for venue in venues}
-        total = _sum(amounts.values())
+        return venues, amounts, _sum(amounts.values())
+
+    def asset(self, asset: str) -> AssetInventory:
+        venues, amounts, total = self._holdings(asset)
         targets = self.targets(asset, venues)
         rows = []
         for venue in venues:
@@ -261,13 +264,6 @@ class Inventory:
         """Every traded asset, in name order."""
         return [self.asset(asset) for asset in self._assets]
 
-    def drift(self, asset: str, venue: str) -> float:
-        """``venue``'s share of ``asset`` minus its target (0 when nobody holds any)."""
-        for row in self.asset(asset).venues:
-            if row.venue == venue:
-                return row.drift
-        return 0.0
-
     def route_pull(self, base: str, quote: str, buy_venue: str, sell_venue: str) -> float:
         """How much buying ``base`` on ``buy_venue`` and selling it on ``sell_venue``
         moves the inventory toward its targets: -1 (straight away) .. 1 (straight back).
@@ -279,10 +275,7 @@ class Inventory:
         return (base_pull + quote_pull) / 2
 
     def _drifts(self, asset: str, first: str, second: str) -> tuple[float, float]:
-        ledger = self.ledger
-        venues = self.venues(asset)
-        amounts = {venue: ledger.total(venue, asset) for venue in venues}
-        total = _sum(amounts.values())
+        venues, amounts, total = self._holdings(asset)
         if total <= 0:
             return 0.0, 0.0
         targets = self.targets(asset, venues)
@@ -292,8 +285,6 @@ class Inventory:
         )
 
     def _price(self, asset: str) -> float | None:
-        from arbotd._ledger import USD_ASSETS
-
         if asset in USD_ASSETS:
             return 1.0
         return self.price_of(asset)
@@ -309,19 +300,13 @@ class Inventory:
         return transfers
 
     def plan_asset(self, asset: str) -> list[Transfer]:
-        venues = self.venues(asset)
-        amounts = {venue: self.ledger.total(venue, asset) for venue in venues}
-        total = _sum(amounts.values())
+        venues, amounts, total = self._holdings(asset)
         if total <= 0:
             return []
         targets = self.targets(asset, venues)
         if not any(targets.values()):
             return []
-        wanted = {venue: _EXACT.multiply(total, targets[venue]) for venue in venues}
-        # Exactly the total: the venue that took the shares' rounding takes this too.
-        last = max((v for v in venues if targets[v]), key=venues.index)
-        wanted[last] = _EXACT.subtract(
-            total, _sum(w for v, w in wanted.items() if v != last))
+        wanted = _exact_parts(total, targets, venues)
         surplus = {v: _EXACT.subtract(amounts[v], wanted[v]) for v in venues}
         givers = sorted((v for v in venues if surplus[v] > 0), key=lambda v: (-surplus[v], v))
         takers = sorted((v for v in venues if surplus[v] < 0), key=lambda v: (surplus[v], v))
@@ -534,6 +519,17 @@ def format_report(report: Mapping[str, Any]) -> str:
     lines.append(f"inventory_skew {report['inventory_skew']:g}, warn_drift "
                  f"{report['warn_drift'] * 100:g} %")
     return "\n".join(lines)
+
+
+def _exact_parts(whole: Decimal, fractions: Mapping[str, Decimal], order: Sequence[str]
+                 ) -> dict[str, Decimal]:
+    """``whole`` split by ``fractions`` (of ``order``'s venues, at least one not 0), the
+    parts summing to ``whole`` exactly: the last venue in ``order`` with a part takes what
+    rounding left."""
+    parts = {venue: _EXACT.multiply(whole, fractions[venue]) for venue in order}
+    last = max((v for v in order if fractions[v]), key=order.index)
+    parts[last] = _EXACT.subtract(whole, _sum(p for v, p in parts.items() if v != last))
+    return parts
 
 
 def _sum(values: Iterable[Decimal]) -> Decimal:

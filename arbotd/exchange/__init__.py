@@ -1,6 +1,8 @@
-"""Building blocks for exchange plugins: a reconnecting WebSocket feed and the WebSocket
-client under it, a local order book and the resubscription of one that broke, a base
-for signed REST clients, a request budget, and symbol trading rules with rounding.
+"""Building blocks for exchange plugins: a reconnecting WebSocket feed (with per-symbol
+order book syncs, by REST snapshot or by resubscription) and the WebSocket client under
+it, a local order book, a base for signed REST clients, a request budget, symbol trading
+rules with rounding, and a private order stream with what it tells of the account's
+orders.
 
 They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bybit``,
 ``arbotd_okx`` and third-party ones) keeps its own wire format, signing and quirks, and
@@ -11,12 +13,22 @@ from arbotd.exchange.book import OrderBook
 from arbotd.exchange.budget import RequestBudget, parse_retry_after
 from arbotd.exchange.feed import (
     Backoff,
+    BookResync,
     Connection,
     ProblemLog,
     Resync,
     ResyncSymbol,
     WebSocketFeed,
     error_cause,
+)
+from arbotd.exchange.orderstream import (
+    OrderReport,
+    OrderStream,
+    OrderTracker,
+    ReportedFill,
+    StreamRefused,
+    TrackedOrder,
+    merge_fills,
 )
 from arbotd.exchange.rest import PauseRule, RestClient, query_string
 from arbotd.exchange.resubscribe import Resubscriptions
@@ -31,18 +43,25 @@ from arbotd.exchange.wsclient import (
 
 __all__ = [
     "Backoff",
+    "BookResync",
     "Connection",
     "ConnectionClosed",
     "HandshakeFailed",
     "OrderBook",
+    "OrderReport",
+    "OrderStream",
+    "OrderTracker",
     "PauseRule",
     "ProblemLog",
+    "ReportedFill",
     "RequestBudget",
     "RestClient",
     "Resubscriptions",
     "Resync",
     "ResyncSymbol",
+    "StreamRefused",
     "SymbolRules",
+    "TrackedOrder",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketFeed",
@@ -51,6 +70,7 @@ __all__ = [
     "decimal_text",
     "error_cause",
     "floor_to",
+    "merge_fills",
     "open_connection",
     "parse_retry_after",
     "query_string",

@@ -16,8 +16,9 @@ Prices are floats (the exchange's decimal strings map to the same float every ti
 ``keep_text`` also keeps each level's price and size as the exchange wrote them, for
 checksums computed over the exchange's own strings (OKX, Bitget).
 
-Cost: a change is a dict update and, for a new or removed price, a bisect into a sorted
-list (memmove of at most the book's depth); :meth:`top` copies ``depth`` levels.
+Cost: a change is a bisect into a sorted list (and, for a new or removed price, a memmove
+of the levels behind it); :meth:`top` copies ``depth`` levels from two lists, or gives the
+levels it gave last time when no change has reached them since.
 """
 
 from __future__ import annotations
@@ -33,49 +34,65 @@ Level = tuple[float, float]
 
 
 class _Side:
-    """One side: price -> size, and the prices sorted best first (``descending`` for
-    bids; stored negated so that one ascending list serves both)."""
+    """One side, best first: ``keys`` are the prices times ``sign`` (-1 for bids, so that
+    one ascending list serves both sides) and ``sizes`` the sizes in the same order, so
+    that the top levels are two slices. The top last asked for is kept until a change
+    reaches it: a change deeper in the book leaves it as it was."""
 
-    __slots__ = ("keys", "sign", "sizes", "text")
+    __slots__ = ("_top", "_top_depth", "keys", "sign", "sizes", "text")
 
     def __init__(self, descending: bool, keep_text: bool) -> None:
         self.sign = -1.0 if descending else 1.0
-        self.sizes: dict[float, float] = {}
         self.keys: list[float] = []  # sign * price, ascending: best first
+        self.sizes: list[float] = []
         self.text: dict[float, tuple[str, str]] | None = {} if keep_text else None
+        self._top: tuple[Level, ...] = ()
+        self._top_depth = 0  # the depth _top was made for; 0: none kept
 
     def clear(self) -> None:
-        self.sizes.clear()
         self.keys.clear()
+        self.sizes.clear()
         if self.text is not None:
             self.text.clear()
+        self._top_depth = 0
 
     def set(self, price: float, size: float, text: tuple[str, str] | None = None) -> None:
-        sizes = self.sizes
+        keys = self.keys
+        key = self.sign * price
+        index = bisect.bisect_left(keys, key)
+        found = index < len(keys) and keys[index] == key
         if size <= 0.0:
-            if price in sizes:
-                del sizes[price]
-                keys = self.keys
-                index = bisect.bisect_left(keys, self.sign * price)
-                del keys[index]
-                if self.text is not None:
-                    self.text.pop(price, None)
-            return
-        if price not in sizes:
-            bisect.insort(self.keys, self.sign * price)
-        sizes[price] = size
-        if self.text is not None and text is not None:
-            self.text[price] = text
+            if not found:
+                return
+            del keys[index]
+            del self.sizes[index]
+            if self.text is not None:
+                self.text.pop(price, None)
+        else:
+            if found:
+                self.sizes[index] = size
+            else:
+                keys.insert(index, key)
+                self.sizes.insert(index, size)
+            if self.text is not None and text is not None:
+                self.text[price] = text
+        if index < self._top_depth:
+            self._top_depth = 0
 
     def best(self) -> Level | None:
         if not self.keys:
             return None
-        price = self.sign * self.keys[0]
-        return price, self.sizes[price]
+        return self.sign * self.keys[0], self.sizes[0]
 
     def top(self, depth: int) -> tuple[Level, ...]:
-        sign, sizes = self.sign, self.sizes
-        return tuple((sign * key, sizes[sign * key]) for key in self.keys[:depth])
+        if depth == self._top_depth:
+            return self._top
+        prices = self.keys[:depth]
+        if self.sign < 0:
+            prices = [-key for key in prices]
+        top = tuple(zip(prices, self.sizes[:depth], strict=True))
+        self._top, self._top_depth = top, depth
+        return top
 
     def top_text(self, depth: int) -> list[tuple[str, str]]:
         assert self.text is not None

@@ -24,6 +24,18 @@ every exchange:
   :class:`ResyncSymbol` (one symbol's book out of sync) makes the sink forget that
   symbol's quote and resubscribes it on the same connection, the others carrying on;
 * problems are logged at most once a minute per kind, with a count.
+
+A feed that keeps order books (:attr:`WebSocketFeed.keeps_books`) gets one more service,
+per symbol rather than per connection. When a connection opens, and whenever
+:meth:`~WebSocketFeed.parse` raises :class:`BookResync` for a symbol (a gap in its update
+ids, a checksum that fails, a crossed book), the base runs the subclass's
+:meth:`~WebSocketFeed.sync_book` for that symbol in a task of its own beside the reading
+loop: the connection keeps reading, the parser buffers that symbol's updates and goes on
+delivering the others. On :class:`BookResync` the sink is told to forget the symbol's
+quote (``sink.forget_symbol``), so nothing trades on it until its book is in sync again.
+A symbol that falls out of sync again soon after a sync waits ``sync_backoff`` before its
+next one, and a sync that fails is retried after the same backoff, so a flapping symbol
+cannot hammer the exchange's REST API.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ from typing import Any
 import attrs
 import trio
 
+from arbotd._errors import ExchangeError
 from arbotd._interfaces import FeedStatus, QuoteSink
 from arbotd._model import Quote
 from arbotd.exchange.wsclient import (
@@ -49,6 +62,7 @@ from arbotd.exchange.wsclient import (
 
 __all__ = [
     "Backoff",
+    "BookResync",
     "Connection",
     "ProblemLog",
     "Resync",
@@ -108,6 +122,23 @@ class ResyncSymbol(Resync):
         self.messages = tuple(messages)
 
 
+class BookResync(Exception):
+    """Raised by :meth:`WebSocketFeed.parse` when one symbol's order book can no longer be
+    trusted (a gap in its update ids, a checksum that fails, a crossed book), after the
+    parser has marked it so (it delivers no quote of the symbol until a sync restores
+    it). The feed tells the sink to forget the symbol's quote and runs
+    :meth:`WebSocketFeed.sync_book` for it; the connection and the other symbols go on.
+    The message says why and is logged."""
+
+    def __init__(self, symbol: str, reason: str) -> None:
+        super().__init__(reason)
+        self.symbol = symbol
+
+
+# What a failed book sync may raise: it is logged and retried after a backoff.
+_SYNC_ERRORS = (ExchangeError, OSError, ValueError, KeyError, TypeError, IndexError)
+
+
 class ProblemLog:
     """Logs a kind of problem at most once per minute, with a count of the occurrences
     since the last line, so that a flood of bad messages cannot flood the journal."""
@@ -148,6 +179,9 @@ class WebSocketFeed:
     #: many connections an IP may open per second (OKX: 3/s). Connection ``i`` waits
     #: ``i * connect_interval`` before each (re)connect that is not already backing off.
     connect_interval: float = 0.0
+    #: Whether the feed keeps order books that need a sync per symbol when a connection
+    #: opens (:meth:`sync_book`); a subclass may set it per instance, from its settings.
+    keeps_books: bool = False
 
     def __init__(
         self,
@@ -159,6 +193,7 @@ class WebSocketFeed:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         connect_timeout: float = 10.0,
+        sync_backoff: Backoff | None = None,
     ) -> None:
         self.settings = settings
         self.taker_fee = taker_fee
@@ -169,6 +204,17 @@ class WebSocketFeed:
         self.connect_timeout = connect_timeout
         self.skipped_messages = 0
         self.resyncs = 0
+        self.reconnects = 0  # connections that ended and were opened again (/metrics)
+        # Delays between book syncs of one symbol: a symbol synced again within
+        # ``healthy_after`` of its last sync (it flaps), or whose sync failed, waits.
+        self.sync_backoff = sync_backoff if sync_backoff is not None else Backoff()
+        # Symbols whose book fell out of sync (BookResync), and syncs that failed.
+        self.book_resyncs = 0
+        self.sync_failures = 0
+        # symbol -> trio time its book was last synchronised, and how many times in a row
+        # it fell out of sync soon after (kept across connections).
+        self._synced_at: dict[str, float] = {}
+        self._flaps: dict[str, int] = {}
         self._connections = 0
         self._up: set[int] = set()
         # Every connection is up (and the sink was told so).
@@ -200,6 +246,21 @@ class WebSocketFeed:
     def heartbeat(self) -> str | None:
         """The text message to send every :attr:`heartbeat_interval` seconds."""
         return None
+
+    async def sync_book(
+        self, symbol: str, connection: Connection, state: dict[str, Any],
+        ws: WebSocketConnection,
+    ) -> Quote | None:
+        """Bring the book of ``symbol`` (exchange-neutral name) into sync: fetch a REST
+        snapshot, or ask the channel for a new one over ``ws``. Feeds that keep books
+        implement it; the base calls it for every symbol of a connection when it opens
+        and for a symbol after :class:`BookResync`, in a task of its own, while
+        :meth:`parse` goes on with the connection's messages (``state`` is the dict it
+        gets). Returns the quote of the book now in sync, delivered at once (``None``
+        while there is none yet). Raise :class:`arbotd.ExchangeError`, ``OSError`` or
+        ``ValueError`` to be retried after ``sync_backoff``, :class:`Resync` to reopen the
+        connection."""
+        raise NotImplementedError
 
     # --- ExchangeAdapter ------------------------------------------------------------------
 
@@ -254,6 +315,7 @@ class WebSocketFeed:
             connected_at: list[float] = []
             reason = await self._session(index, connection, sink, all_up, connected_at)
             self._mark_down(index, sink, reason)
+            self.reconnects += 1
             healthy = (
                 bool(connected_at)
                 and trio.current_time() - connected_at[0] >= self.backoff.healthy_after
@@ -307,26 +369,40 @@ class WebSocketFeed:
         # The time of the latest message, read by the watchdog. Moving a cancel scope's
         # deadline on every message costs as much as parsing it; storing a time does not.
         seen = [trio.current_time()]
+        # What the parser keeps for the connection's lifetime (sequence numbers, books).
+        state: dict[str, Any] = {}
         reason: str | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watchdog, seen, self.stale_after, nursery.cancel_scope)
-            reason = await self._receive(ws, connection, sink, seen)
+            syncs = _BookSyncs(self, connection, state, ws, sink, nursery)
+            if self.keeps_books:
+                for symbol in connection.symbols.values():
+                    syncs.request(symbol, resync=False)
+            reason = await self._receive(ws, connection, sink, seen, state, syncs)
             nursery.cancel_scope.cancel()
+        if syncs.ended is not None:
+            return syncs.ended
         return reason if reason is not None else f"no message for {self.stale_after:g} s (stale)"
 
     async def _receive(
         self, ws: WebSocketConnection, connection: Connection, sink: QuoteSink,
-        seen: list[float],
+        seen: list[float], state: dict[str, Any], syncs: _BookSyncs,
     ) -> str:
         """The per-message loop (the hot path of market data)."""
-        state: dict[str, Any] = {}
         deliver = sink.on_quote
         clock = self.clock
         parse = self.parse
         now = trio.current_time
         get_message = ws.get_message
+        syncing = syncs.active
+        checkpoint = trio.lowlevel.checkpoint
         try:
             while True:
+                if syncing:
+                    # The client decodes a whole socket read (hundreds of messages)
+                    # before it yields: on a busy stream, the syncs' requests would
+                    # advance one step per read. Let them run after every message.
+                    await checkpoint()
                 raw = await get_message()
                 seen[0] = now()
                 received = clock()
@@ -341,6 +417,13 @@ class WebSocketFeed:
                 except Resync as err:
                     self.resyncs += 1
                     return f"resynchronising: {err}"
+                except BookResync as err:
+                    self.book_resyncs += 1
+                    sink.forget_symbol(self.name, err.symbol)
+                    self.problems.warning(
+                        "book", "%s: %s; synchronising its book again", err.symbol, err)
+                    syncs.request(err.symbol, resync=True)
+                    continue
                 except (ValueError, KeyError, TypeError, IndexError) as err:
                     self.skipped_messages += 1
                     self.problems.warning(
@@ -358,6 +441,14 @@ class WebSocketFeed:
                     self._usable = self._connected
         except ConnectionClosed as err:
             return f"connection closed: {err}"
+
+    def _deliver(self, quote: Quote, sink: QuoteSink) -> None:
+        """Deliver a quote that does not come from the reading loop (a book just synced)
+        as the loop does (its latency is not the stream's, so it is not measured)."""
+        self._last_update = quote.received_ts
+        sink.on_quote(quote)
+        if not self._usable:
+            self._usable = self._connected
 
     async def _beat(self, ws: WebSocketConnection) -> None:
         assert self.heartbeat_interval is not None
@@ -384,6 +475,78 @@ class WebSocketFeed:
         if self._connected:
             self._connected = False
             sink.on_feed_state(self.name, False, reason)
+
+
+class _BookSyncs:
+    """The book syncs of one connection: a task per symbol being synchronised, in the
+    connection's nursery, so that they end with it."""
+
+    def __init__(
+        self, feed: WebSocketFeed, connection: Connection, state: dict[str, Any],
+        ws: WebSocketConnection, sink: QuoteSink, nursery: trio.Nursery,
+    ) -> None:
+        self.feed = feed
+        self.connection = connection
+        self.state = state
+        self.ws = ws
+        self.sink = sink
+        self.nursery = nursery
+        # Why the connection must be reopened, once a sync said so (Resync).
+        self.ended: str | None = None
+        # The symbols being synchronised, and those whose sync is under way rather than
+        # waiting out a backoff (read by the reading loop).
+        self.running: set[str] = set()
+        self.active: set[str] = set()
+
+    def request(self, symbol: str, *, resync: bool) -> None:
+        """Synchronise ``symbol``'s book (``resync``: it fell out of sync, rather than the
+        connection opening). A symbol already being synchronised is left to that sync."""
+        if symbol in self.running:
+            return
+        self.running.add(symbol)
+        self.nursery.start_soon(self._run, symbol, resync)
+
+    async def _run(self, symbol: str, resync: bool) -> None:
+        feed = self.feed
+        backoff = feed.sync_backoff
+        try:
+            if resync:
+                # A symbol out of sync again soon after its last sync flaps: each time in
+                # a row waits longer (a one-off gap after a quiet spell is fixed at once).
+                last = feed._synced_at.get(symbol)
+                recent = last is not None and (
+                    trio.current_time() - last < backoff.healthy_after)
+                flaps = feed._flaps.get(symbol, 0) + 1 if recent else 0
+                feed._flaps[symbol] = flaps
+                if flaps:
+                    await trio.sleep(backoff.delay(flaps))
+            failures = 0
+            while True:
+                self.active.add(symbol)
+                try:
+                    quote = await feed.sync_book(symbol, self.connection, self.state,
+                                                 self.ws)
+                    break
+                except Resync as err:
+                    feed.resyncs += 1
+                    self.ended = f"resynchronising: {err}"
+                    self.nursery.cancel_scope.cancel()
+                    return
+                except ConnectionClosed:
+                    return  # the reader sees the close and says why
+                except _SYNC_ERRORS as err:
+                    failures += 1
+                    feed.sync_failures += 1
+                    feed.problems.warning(
+                        "sync", "%s: its book could not be synchronised: %s", symbol, err)
+                    self.active.discard(symbol)
+                    await trio.sleep(backoff.delay(failures))
+        finally:
+            self.running.discard(symbol)
+            self.active.discard(symbol)
+        feed._synced_at[symbol] = trio.current_time()
+        if quote is not None:
+            feed._deliver(quote, self.sink)
 
 
 async def _watchdog(seen: list[float], stale_after: float, reader: trio.CancelScope) -> None:

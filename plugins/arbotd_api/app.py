@@ -10,8 +10,9 @@ audit trail, 400 for a query parameter given more than once. Unknown routes coun
 reads. Behind a proxy of ``[api] trusted_proxies``, the IP address is the client its
 ``X-Forwarded-For`` names.
 
-After every answer (``after_request``), refusals included: the rate-limit and CORS
-headers, and the rule that keeps a keep-alive connection in step. An answer may come
+After every answer (``after_request``), refusals included: the answer is counted for
+``/metrics`` (by route template, method and status), the rate-limit and CORS headers are
+added, and the rule that keeps a keep-alive connection in step applies. An answer may come
 before the request's body has arrived (a refusal decided on the headers alone); the body's
 bytes still follow on the connection, and would be read as the start of the next request.
 So the body is read to its end first, within the body timeout (``[api]
@@ -51,6 +52,8 @@ def endpoint_kind() -> str:
 
 
 def rate_kind(kind: str) -> str:
+    if kind == "scrape":
+        return "scrape"
     return "write" if kind.endswith("write") else "read"
 
 
@@ -73,8 +76,8 @@ def create_app(api: ApiState) -> QuartTrio:
         auth_error: ApiError | None = None
         if current.settings.auth_required:
             try:
-                principal = await current.credentials.authenticate(request.headers,
-                                                                   current.runtime.storage)
+                principal = await current.credentials.authenticate(
+                    request.headers, current.runtime.storage, scrape=kind == "scrape")
             except ApiError as err:
                 auth_error = err
         # Without auth_required, credentials are not needed, and any sent are ignored:
@@ -116,6 +119,9 @@ def create_app(api: ApiState) -> QuartTrio:
 
     @app.after_request
     async def _headers(response: Response) -> Response:
+        rule = request.url_rule
+        state().metrics.count_request(rule.rule if rule is not None else None,
+                                      request.method, response.status_code)
         response.headers.update(getattr(g, "rate_headers", {}))
         _cors(response)
         if not await _body_received(response):

@@ -55,6 +55,7 @@ __all__ = [
     "action_name",
     "bounded",
     "client_address",
+    "current_actor",
     "install_audit",
     "is_audited",
 ]
@@ -145,6 +146,12 @@ def _presented() -> str:
     if authorization:
         return "jwt" if authorization.partition(" ")[0].lower() == "bearer" else "other"
     return "none"
+
+
+def current_actor() -> str:
+    """Who makes the request, as the audit trail names them (a user name, an API key's
+    ``key:<fingerprint>``, ``anonymous`` ...)."""
+    return _who()[0]
 
 
 def _who() -> tuple[str, str]:

@@ -18,6 +18,11 @@ password or ``arbotd user revoke`` raises it) and a scope at least the token's
 (:class:`TokenUsers`). Users are looked up at most every :data:`USER_CHECK_SECONDS` per
 user, so that ``arbotd user`` commands, run as other processes, take effect at once.
 
+The scrape token, from the secret ``[api] metrics_token_env`` names (default
+``ARBOT_METRICS_TOKEN``; unset: none), is sent as ``Authorization: Bearer <token>`` by
+Prometheus and opens ``GET /metrics`` only, with the read scope; elsewhere it is a wrong
+token like any other.
+
 Scopes: ``read`` may use every read endpoint; ``trading`` may also use write endpoints.
 """
 
@@ -115,15 +120,17 @@ class Credentials:
     and the check of tokens' users (:class:`TokenUsers`)."""
 
     def __init__(self, api_keys: list[tuple[str, str]], jwt_secret: str | None,
-                 jwt_lifetime: int, users: TokenUsers | None = None) -> None:
+                 jwt_lifetime: int, users: TokenUsers | None = None,
+                 scrape_token: str | None = None) -> None:
         self._keys = [(key.encode(), scope, _fingerprint(key)) for key, scope in api_keys]
         self.jwt_secret = jwt_secret
         self.jwt_lifetime = jwt_lifetime
         self.users = users if users is not None else TokenUsers()
+        self._scrape_token = scrape_token.encode() if scrape_token else None
 
     @classmethod
     def from_env(cls, api_keys_env: str, jwt_secret_env: str, jwt_lifetime: int,
-                 users: TokenUsers | None = None) -> Credentials:
+                 users: TokenUsers | None = None, metrics_token_env: str = "") -> Credentials:
         """The secrets as :func:`arbotd.secret_from_env` finds them now. Raises
         ``ValueError`` naming the variable (never its value) when a key is malformed or
         the JWT secret too short."""
@@ -137,23 +144,36 @@ class Credentials:
                 f"${jwt_secret_env} must be at least {MIN_SECRET_LENGTH} characters long "
                 "(make one with: openssl rand -hex 32)"
             )
-        return cls(keys, secret, jwt_lifetime, users)
+        return cls(keys, secret, jwt_lifetime, users, secret_from_env(metrics_token_env))
 
     @property
     def any_configured(self) -> bool:
         return bool(self._keys) or self.jwt_secret is not None
 
     def same_secrets(self, other: Credentials) -> bool:
-        """Whether ``other`` holds the same API keys (and scopes) and JWT secret."""
+        """Whether ``other`` holds the same API keys (and scopes), JWT secret and scrape
+        token."""
         mine = sorted((fingerprint, scope) for _, scope, fingerprint in self._keys)
         theirs = sorted((fingerprint, scope) for _, scope, fingerprint in other._keys)
-        return mine == theirs and self.jwt_secret == other.jwt_secret
+        return (mine == theirs and self.jwt_secret == other.jwt_secret
+                and self._scrape_token == other._scrape_token)
 
     def describe(self) -> str:
         """What is configured, for the log: counts, never a secret."""
         keys = len(self._keys)
         return (f"{keys} API key{'s' * (keys != 1)}, JWT login "
-                f"{'on' if self.jwt_secret is not None else 'off'}")
+                f"{'on' if self.jwt_secret is not None else 'off'}"
+                + (", a scrape token for /metrics" if self._scrape_token else ""))
+
+    def check_scrape_token(self, authorization: str) -> Principal | None:
+        """The scrape principal when ``authorization`` is ``Bearer <the scrape token>``
+        (compared in constant time), else ``None``."""
+        scheme, _, token = authorization.partition(" ")
+        if self._scrape_token is None or scheme.lower() != "bearer":
+            return None
+        if hmac.compare_digest(token.strip().encode(), self._scrape_token):
+            return Principal("scrape", "read", "scrape_token")
+        return None
 
     def check_api_key(self, presented: str) -> Principal:
         given = presented.encode()
@@ -206,11 +226,13 @@ class Credentials:
             return principal
         return self.check_api_key(token)
 
-    async def authenticate(self, headers: Any, storage: Any) -> Principal | None:
+    async def authenticate(self, headers: Any, storage: Any, *, scrape: bool = False
+                           ) -> Principal | None:
         """The principal of a request's credentials, ``None`` without any; raises
         ``UNAUTHORIZED`` for wrong ones, a JWT's user included (``storage`` keeps the
         users), and for a header given twice (which of the two counts is not for the
-        client to leave open). With both headers, the key counts."""
+        client to leave open). With both headers, the key counts. ``scrape``: the route
+        also takes the scrape token."""
         for name in ("X-API-Key", "Authorization"):
             if len(headers.getlist(name)) > 1:
                 raise ApiError("UNAUTHORIZED", f"{name} is given more than once")
@@ -218,6 +240,8 @@ class Credentials:
         if key:
             return self.check_api_key(key)
         authorization = headers.get("Authorization", "")
+        if scrape and (scraper := self.check_scrape_token(authorization)) is not None:
+            return scraper
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():

@@ -106,6 +106,9 @@ class ApiConfig:
     api_keys_env: str = setting("ARBOT_API_KEY", check=_check_env_name, reload="restart")
     jwt_secret_env: str = setting("ARBOT_JWT_SECRET", check=_check_env_name,
                                   reload="restart")
+    # The scrape token that opens GET /metrics (only) to Prometheus when auth is on.
+    metrics_token_env: str = setting("ARBOT_METRICS_TOKEN", check=_check_env_name,
+                                     reload="restart")
     login_failures_allowed: int = setting(5, ge=1, le=1000)
     login_backoff_seconds: float = setting(1.0, gt=0, le=86_400)
     login_backoff_max_seconds: float = setting(900.0, gt=0, le=7 * 86_400)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import orjson
@@ -27,6 +27,10 @@ from arbotd_api.errors import ApiError
 from arbotd_api.logins import LoginGuard
 from arbotd_api.pricecache import PriceCache
 from arbotd_api.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    # Only a type here: the metrics module reads the routes, which import this one.
+    from arbotd_api.metrics import ApiMetrics
 
 __all__ = [
     "MAX_ID",
@@ -48,8 +52,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Endpoint kinds: "read" and "write" need credentials when auth is required ("write"
 # also the trading scope); "trading_read" is a read that needs the trading scope (the
-# audit trail); "public_read"/"public_write" (health, login) never need credentials.
-KINDS = ("read", "write", "trading_read", "public_read", "public_write")
+# audit trail); "public_read"/"public_write" (health, login) never need credentials;
+# "scrape" (/metrics) is a read that also takes the scrape token of [api]
+# metrics_token_env, rate limited apart from the other reads.
+KINDS = ("read", "write", "trading_read", "public_read", "public_write", "scrape")
 TRADING_KINDS = ("write", "trading_read")
 """The kinds of endpoint that need the trading scope."""
 
@@ -71,6 +77,7 @@ class ApiState:
     credentials: Credentials
     limiter: RateLimiter
     logins: LoginGuard
+    metrics: ApiMetrics
     prices: PriceCache = attrs.field(factory=PriceCache)
     audit: AuditTrail = attrs.field(factory=AuditTrail)
 

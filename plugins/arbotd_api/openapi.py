@@ -512,6 +512,7 @@ def _signals() -> Schema:
                                                "takes"},
         "profit": NUMBER | {"description": "Expected net profit of the whole quantity"},
         "profit_percent": NUMBER, "confidence": NUMBER, "executed": BOOLEAN,
+        "reject_reason": nullable(STRING),
         "timestamp": EPOCH,
         "quantity": NUMBER,
         "buy_limit": NUMBER | {"description": f"Highest ask: {_LIMITS}"},
@@ -740,6 +741,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
     return {
         "/api/v1/status": {"get": operation("System status", "system", _status())},
         "/api/v1/health": {"get": health},
+        "/metrics": {"get": _metrics()},
         "/api/v1/openapi.json": {"get": operation(
             "OpenAPI document", "system", {"type": "object"}, public=True)},
         "/api/v1/auth/login": {"post": log_in},
@@ -836,6 +838,20 @@ def _paths() -> dict[str, dict[str, Schema]]:
     }
 
 
+def _metrics() -> Schema:
+    """``GET /metrics``: Prometheus's text format, or OpenMetrics when asked for; the
+    scrape token opens it besides the API's credentials."""
+    op = operation("Prometheus metrics", "system", STRING)
+    op["description"] = ("The daemon's figures in the Prometheus text format (OpenMetrics "
+                         "when the Accept header asks for application/openmetrics-text). "
+                         "Also open to the scrape token of [api] metrics_token_env.")
+    text = {"schema": STRING}
+    op["responses"]["200"]["content"] = {"text/plain": text,
+                                         "application/openmetrics-text": text}
+    op["security"] = [{"ApiKeyAuth": []}, {"BearerAuth": []}, {"ScrapeToken": []}]
+    return op
+
+
 def _put_trading_config(updated: Schema) -> Schema:
     op = operation("Update trading configuration", "trading", updated, write=True,
                    body=_config_update())
@@ -868,6 +884,9 @@ def _components() -> Schema:
         "securitySchemes": {
             "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "ScrapeToken": {"type": "http", "scheme": "bearer",
+                            "description": "The scrape token of [api] metrics_token_env "
+                                           "(GET /metrics only)"},
         },
     }
 

@@ -27,6 +27,7 @@ from arbotd_api.auth import Credentials
 from arbotd_api.config import ApiConfig
 from arbotd_api.context import ApiState
 from arbotd_api.logins import LoginGuard
+from arbotd_api.metrics import ApiMetrics
 from arbotd_api.ratelimit import RateLimiter
 
 __all__ = ["ApiService", "rate_limits"]
@@ -39,6 +40,8 @@ def rate_limits(settings: ApiConfig) -> dict[str, tuple[int, int]]:
         "read": (settings.read_limit, settings.read_burst),
         "write": (settings.write_limit, settings.write_burst),
         "websocket": (settings.ws_per_minute, settings.ws_burst),
+        # /metrics: the read limits, in a bucket of its own (see arbotd_api.routes.metrics).
+        "scrape": (settings.read_limit, settings.read_burst),
     }
 
 
@@ -63,6 +66,8 @@ class ApiService:
         self.runtime = runtime
         self.urls: list[str] = []
         self.state: ApiState | None = None
+        # The daemon's Prometheus registry: its counts carry over to a new listener.
+        self.metrics = ApiMetrics(runtime)
         self._pending: ApiConfig | None = None
         self._restart = trio.Event()
 
@@ -93,7 +98,8 @@ class ApiService:
         current = self.state.credentials
         try:
             fresh = Credentials.from_env(settings.api_keys_env, settings.jwt_secret_env,
-                                         settings.jwt_lifetime_seconds, current.users)
+                                         settings.jwt_lifetime_seconds, current.users,
+                                         settings.metrics_token_env)
         except ValueError as err:
             log.error("[api] new secrets not applied, the previous API keys and JWT secret "
                       "stay in force: %s", err)
@@ -132,6 +138,7 @@ class ApiService:
             credentials = Credentials.from_env(
                 settings.api_keys_env, settings.jwt_secret_env, settings.jwt_lifetime_seconds,
                 self.state.credentials.users if self.state is not None else None,
+                settings.metrics_token_env,
             )
         except ValueError as err:
             raise ConfigError([ConfigProblem("environment", "api", str(err))]) from None
@@ -144,7 +151,8 @@ class ApiService:
         logins = (self.state.logins if self.state is not None
                   else LoginGuard(settings.login_policy))
         logins.configure(settings.login_policy)
-        api_state = ApiState(self.runtime, settings, credentials, limiter, logins)
+        api_state = ApiState(self.runtime, settings, credentials, limiter, logins,
+                             self.metrics)
         app = create_app(api_state)
         try:
             config = self._hypercorn_config(settings)

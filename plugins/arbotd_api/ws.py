@@ -58,7 +58,8 @@ def signal_data(s: Signal) -> dict[str, Any]:
             "sell_exchange": s.sell_exchange, "buy_price": s.buy_price,
             "sell_price": s.sell_price, "profit": money(s.profit, _currency(s.symbol)),
             "profit_percent": round(s.profit_percent, 6), "confidence": s.confidence,
-            "executed": s.executed, "timestamp": s.timestamp,
+            "executed": s.executed, "reject_reason": s.reject_reason,
+            "timestamp": s.timestamp,
             "quantity": size(s.quantity), "buy_limit": s.buy_limit,
             "sell_limit": s.sell_limit, "threshold": s.threshold,
             "threshold_reason": s.threshold_reason,
@@ -212,22 +213,28 @@ def register_websocket(app: Quart) -> None:
                             "type": "websocket"}, headers=decision.headers())
             return error_response(err)
         await websocket.accept(headers=decision.headers())
-        conn = _Connection()
-        if current.settings.auth_required:
-            scope = await _authenticate(conn)
-            if scope is None:
-                return None
-            await conn.send({"type": "authenticated", "scope": scope})
-        runtime = current.runtime
-        subscription = runtime.bus.subscribe(kinds=(), max_pending=current.settings.ws_max_pending)
-        with subscription:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_read_commands, conn, subscription)
-                nursery.start_soon(_close_at_shutdown, runtime, subscription)
-                try:
-                    await _forward(conn, subscription)
-                except SubscriptionClosed as closed:
-                    code = GOING_AWAY if closed.reason == "shutting down" else POLICY_VIOLATION
-                    await websocket.close(code, closed.reason[:120])
-                nursery.cancel_scope.cancel()
+        with current.metrics.websocket_clients.track_inprogress():
+            await _serve_client(current)
         return None
+
+
+async def _serve_client(current: Any) -> None:
+    """One accepted client, until it leaves, falls too far behind, or the daemon stops."""
+    conn = _Connection()
+    if current.settings.auth_required:
+        scope = await _authenticate(conn)
+        if scope is None:
+            return
+        await conn.send({"type": "authenticated", "scope": scope})
+    runtime = current.runtime
+    subscription = runtime.bus.subscribe(kinds=(), max_pending=current.settings.ws_max_pending)
+    with subscription:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_read_commands, conn, subscription)
+            nursery.start_soon(_close_at_shutdown, runtime, subscription)
+            try:
+                await _forward(conn, subscription)
+            except SubscriptionClosed as closed:
+                code = GOING_AWAY if closed.reason == "shutting down" else POLICY_VIOLATION
+                await websocket.close(code, closed.reason[:120])
+            nursery.cancel_scope.cancel()

@@ -27,6 +27,11 @@ Facts relied on (exchange-protocols.md sections 1.2 and 1.3, Binance ``rest-api.
 * ``GET /api/v3/order`` (by ``origClientOrderId``) answers the order without fills;
   ``GET /api/v3/myTrades?orderId=`` lists its executions with ``commission`` and
   ``commissionAsset``.
+* The user data stream (:mod:`arbotd_binance.private`) reports every execution with the
+  same trade id as ``myTrades``' ``id`` and the ``FULL`` answer's ``tradeId``: fills
+  heard there and read from REST are merged by it. An order whose answer is lost or not
+  final yet is followed on the stream first, and asked of REST only when the stream is
+  down or does not tell its outcome within ``stream_wait`` seconds.
 """
 
 from __future__ import annotations
@@ -51,8 +56,17 @@ from arbotd import (
     TemporaryExchangeError,
     secret_from_env,
 )
-from arbotd.exchange import RequestBudget, SymbolRules, decimal_text
+from arbotd.exchange import (
+    OrderTracker,
+    RequestBudget,
+    SymbolRules,
+    TrackedOrder,
+    decimal_text,
+    merge_fills,
+)
 from arbotd_binance.config import BinanceConfig
+from arbotd_binance.orders import ended, final_status
+from arbotd_binance.private import BinanceOrderStream
 from arbotd_binance.rest import BinanceNotSent, BinanceRejection, BinanceRest
 from arbotd_binance.symbols import to_binance
 
@@ -69,14 +83,6 @@ NO_SUCH_ORDER = -2013
 BAD_SYMBOL = -1121
 DUPLICATE_ORDER = "duplicate order sent"
 
-_FINAL = {
-    "FILLED": OrderStatus.FILLED,
-    "EXPIRED": OrderStatus.EXPIRED,
-    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
-    "CANCELED": OrderStatus.CANCELLED,
-    "REJECTED": OrderStatus.REJECTED,
-}
-_OPEN = frozenset({"NEW", "PENDING_NEW", "PARTIALLY_FILLED"})
 # Client order ids remembered to recognise a retried placement.
 _REMEMBERED_ORDERS = 10_000
 
@@ -126,27 +132,13 @@ def parse_exchange_info(
 
 def order_state(order: Order, data: Mapping[str, Any]) -> tuple[Order, bool]:
     """An order answer (placement or query) -> ``(order updated, whether it is final)``."""
-    status = data["status"]
     executed = _decimal(data["executedQty"], "executedQty")
     exchange_id = str(data["orderId"])
-    if status in _OPEN:
+    final = final_status(data["status"], executed)
+    if final is None:
         return attrs.evolve(order, filled_quantity=executed,
                             exchange_order_id=exchange_id), False
-    final = _FINAL.get(status)
-    if final is None:
-        raise ValueError(f"unknown order status {status!r}")
-    reason = None
-    if final is not OrderStatus.FILLED and executed > 0:
-        final = OrderStatus.PARTIALLY_FILLED
-        reason = f"filled {decimal_text(executed)} of {decimal_text(order.quantity)}"
-    elif final is OrderStatus.EXPIRED:
-        reason = "no liquidity within the limit price (immediate-or-cancel expired)"
-    elif final is OrderStatus.CANCELLED:
-        reason = "cancelled"
-    elif final is OrderStatus.REJECTED:
-        reason = "rejected by Binance"
-    return attrs.evolve(order, status=final, filled_quantity=executed,
-                        exchange_order_id=exchange_id, reason=reason), True
+    return ended(order, final, executed, exchange_id), True
 
 
 def _fill(order: Order, price: Any, qty: Any, fee: Any, asset: Any, ms: Any) -> Fill:
@@ -186,6 +178,8 @@ class BinanceAccount:
         poll_attempts: int = 15,
         budget: RequestBudget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        stream_wait: float = 1.0,
+        stream_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
         self._symbols = symbols
@@ -198,6 +192,20 @@ class BinanceAccount:
         self._rules: dict[str, SymbolRules] = {}
         # client order id -> local time it was last sent
         self._sent: collections.OrderedDict[str, float] = collections.OrderedDict()
+        # What the user data stream has told of the orders, and the stream (None when
+        # the settings name none); the live executor runs it while the account is in use.
+        self.orders = OrderTracker()
+        self.stream_wait = stream_wait
+        url = config.resolved_order_stream_url()
+        self.order_stream = None if url is None else BinanceOrderStream(
+            self.orders, url,
+            credentials=lambda: (secret_from_env(config.api_key_env),
+                                 secret_from_env(config.api_secret_env)),
+            timestamp_ms=lambda: self.rest.timestamp_ms(),
+            recv_window_ms=config.recv_window_ms,
+            key_names=(config.api_key_env, config.api_secret_env),
+            **(stream_options or {}),
+        )
 
     def __repr__(self) -> str:
         return f"BinanceAccount({self.config.resolved_rest_url()!r})"
@@ -318,10 +326,18 @@ class BinanceAccount:
             params["timeInForce"] = "IOC"
             params["price"] = decimal_text(order.price)
         self._remember(cid)
+        session = self.orders.session_if_up()
         try:
             data = await self.rest.signed("POST", "/api/v3/order", params)
         except BinanceNotSent:
             self._sent.pop(cid, None)  # certainly not placed: a retry may send it
+            raise
+        except TemporaryExchangeError:
+            # The answer was lost (a timeout, a 5xx, -1007): the stream may have seen the
+            # order end; otherwise the caller asks query_order.
+            heard = await self._heard(order, session)
+            if heard is not None:
+                return heard
             raise
         except BinanceRejection as err:
             if err.code == NEW_ORDER_REJECTED and DUPLICATE_ORDER in err.msg.lower():
@@ -336,22 +352,31 @@ class BinanceAccount:
         try:
             updated, final = order_state(order, data)
             if final and "fills" in data:
-                fills = [
-                    _fill(order, f["price"], f["qty"], f["commission"], f["commissionAsset"],
-                          data["transactTime"])
+                fills = {
+                    str(f["tradeId"]): _fill(order, f["price"], f["qty"], f["commission"],
+                                             f["commissionAsset"], data["transactTime"])
                     for f in data["fills"]
-                ]
-                if sum((f.quantity for f in fills), Decimal(0)) == updated.filled_quantity:
+                }
+                if sum((f.quantity for f in fills.values()), Decimal(0)) == \
+                        updated.filled_quantity:
                     _log_outcome(updated)
-                    return updated, fills
+                    return updated, merge_fills(fills)
         except (KeyError, TypeError, ValueError) as err:
             log.warning("binance: malformed answer to order %s (%s); looking it up", cid, err)
+        # Not final yet (or its fills not all in the answer): the stream tells first.
+        heard = await self._heard(order, session)
+        if heard is not None:
+            return heard
         return await self._settle(order)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         """Binance answers ``-2013`` for a request still on its way inside it (after a 5xx
         or ``-1007``), so "unknown" means "never placed" only once the request this
-        account sent has outlived its ``recvWindow``: until then, wait and ask again."""
+        account sent has outlived its ``recvWindow``: until then, wait and ask again. An
+        order the user data stream has told all of needs no request."""
+        tracked = self.orders.complete(order.client_order_id)
+        if tracked is not None:
+            return self._told(order, tracked)
         try:
             return await self._settle(order)
         except UnknownOrder:
@@ -375,6 +400,28 @@ class BinanceAccount:
             raise
 
     # --- internals ---------------------------------------------------------------------
+
+    async def _heard(
+        self, order: Order, session: int | None
+    ) -> tuple[Order, list[Fill]] | None:
+        """The order's outcome as the user data stream tells it, waiting up to
+        ``stream_wait`` seconds; ``None`` when the stream cannot tell (it is down, it
+        reconnected since ``session``, it stayed silent)."""
+        if session is None:
+            return None
+        tracked = await self.orders.wait(order.client_order_id, session, self.stream_wait)
+        if tracked is None:
+            log.info("binance: order %s: the user data stream did not tell its outcome; "
+                     "asking REST", order.client_order_id)
+            return None
+        return self._told(order, tracked)
+
+    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+        assert tracked.status is not None and tracked.filled is not None
+        updated = ended(order, tracked.status, tracked.filled, tracked.exchange_order_id,
+                        tracked.reason)
+        _log_outcome(updated)
+        return updated, merge_fills(tracked.fills_of(order, EXCHANGE))
 
     def _remember(self, cid: str) -> None:
         self._sent[cid] = self._clock()
@@ -432,10 +479,13 @@ class BinanceAccount:
                 status = str(data["status"])
                 if not final:
                     continue
-                fills = await self._fills(updated) if updated.filled_quantity > 0 else []
+                listed = await self._fills(updated) if updated.filled_quantity > 0 else {}
             except (KeyError, TypeError, ValueError) as err:
                 raise TemporaryExchangeError(
                     EXCHANGE, f"order {cid}: malformed answer ({err})") from err
+            # Executions the stream heard and myTrades does not list yet complete it.
+            tracked = self.orders.get(cid)
+            fills = merge_fills(listed, tracked.fills_of(order, EXCHANGE) if tracked else {})
             if sum((f.quantity for f in fills), Decimal(0)) == updated.filled_quantity:
                 _log_outcome(updated)
                 return updated, fills
@@ -445,15 +495,17 @@ class BinanceAccount:
             f"queries (status {status})", retry_after=self.poll_interval,
         )
 
-    async def _fills(self, order: Order) -> list[Fill]:
+    async def _fills(self, order: Order) -> dict[str, Fill]:
+        """The order's executions (``myTrades``), by trade id."""
         trades = await self.rest.signed("GET", "/api/v3/myTrades", {
             "symbol": to_binance(order.symbol), "orderId": order.exchange_order_id,
         })
-        return [
-            _fill(order, t["price"], t["qty"], t["commission"], t["commissionAsset"], t["time"])
+        return {
+            str(t["id"]): _fill(order, t["price"], t["qty"], t["commission"],
+                                t["commissionAsset"], t["time"])
             for t in trades
             if str(t["orderId"]) == order.exchange_order_id
-        ]
+        }
 
 
 def _log_outcome(order: Order) -> None:

@@ -7,8 +7,9 @@ Facts (exchange-protocols.md sections 1.2 and 1.3, from Binance's ``rest-api.md`
   plus the ``X-MBX-APIKEY`` header. Binance rejects it (``-1021``) when ``timestamp >=
   server + 1 s`` or ``server - timestamp > recvWindow``, so signed requests use the local
   clock plus the offset measured by :meth:`BinanceRest.sync_time`.
-* ``REQUEST_WEIGHT`` is 6000/min per IP; every endpoint has a weight (:data:`WEIGHTS`) and
-  every response carries ``X-MBX-USED-WEIGHT-1M``, the weight used in the current minute.
+* ``REQUEST_WEIGHT`` is 6000/min per IP; every endpoint has a weight (:data:`WEIGHTS`;
+  the depth snapshot's grows with its ``limit``, :func:`depth_weight`) and every response
+  carries ``X-MBX-USED-WEIGHT-1M``, the weight used in the current minute.
 * 429 (limit hit) and 418 (IP banned for ignoring 429s, 2 min to 3 days) carry
   ``Retry-After`` (seconds).
 * 5xx and ``-1007`` mean the outcome is unknown (an order may have been placed).
@@ -48,7 +49,9 @@ __all__ = [
     "BinanceNotSent",
     "BinanceRejection",
     "BinanceRest",
+    "depth_weight",
     "sign",
+    "weight_budget",
 ]
 
 EXCHANGE = "binance"
@@ -68,6 +71,9 @@ WEIGHTS: dict[tuple[str, str], int] = {
     ("DELETE", "/api/v3/order"): 1,
     ("GET", "/api/v3/myTrades"): 5,
 }
+# GET /api/v3/depth weighs by its limit: (largest limit, weight), smallest first
+# (exchange-protocols.md 1.2).
+DEPTH_WEIGHTS = ((100, 5), (500, 25), (1000, 50), (5000, 250))
 # Both carry Retry-After; without it, a 429 is about the current minute, and a ban lasts
 # at least 2 minutes (exchange-protocols.md 1.3).
 PAUSES = {
@@ -78,6 +84,24 @@ PAUSES = {
 INVALID_TIMESTAMP = -1021
 # "Timeout waiting for response from backend server. Send status unknown."
 UNKNOWN_OUTCOME = -1007
+
+
+def depth_weight(limit: int) -> int:
+    """The request weight of ``GET /api/v3/depth`` with ``limit`` levels a side."""
+    for largest, weight in DEPTH_WEIGHTS:
+        if limit <= largest:
+            return weight
+    raise ValueError(f"Binance answers at most {DEPTH_WEIGHTS[-1][0]} levels, not {limit}")
+
+
+def weight_budget(
+    fraction: float = 0.8, *, limit: int = REQUEST_WEIGHT_LIMIT,
+    clock: Callable[[], float] = time.time,
+) -> RequestBudget:
+    """The request weight budget of one IP: ``fraction`` of ``limit`` per minute. Every
+    client of the same IP (the account's, the feed's snapshots) should share one."""
+    return RequestBudget("binance request weight", limit, WEIGHT_WINDOW_SECONDS,
+                         fraction=fraction, clock=clock)
 
 
 def sign(secret: str, query: str) -> str:
@@ -143,10 +167,8 @@ class BinanceRest(RestClient):
         self.max_wait = max_wait
         # Binance's weight minutes follow its clock; the local wall clock is close enough
         # for the windows to line up, and X-MBX-USED-WEIGHT-1M corrects the count.
-        self.budget = budget if budget is not None else RequestBudget(
-            "binance request weight", weight_limit, WEIGHT_WINDOW_SECONDS,
-            fraction=budget_fraction, clock=clock,
-        )
+        self.budget = budget if budget is not None else weight_budget(
+            budget_fraction, limit=weight_limit, clock=clock)
         # The last X-MBX-USED-WEIGHT-1M seen, None before the first response.
         self.used_weight: int | None = None
 
@@ -166,10 +188,18 @@ class BinanceRest(RestClient):
     # -- requests ------------------------------------------------------------------------
 
     async def public(
-        self, method: str, path: str, params: Mapping[str, Any] | None = None
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
+        weight: int | None = None,
     ) -> Any:
-        """An unsigned (market data) request."""
-        return await self._request(method, path, query=query_string(params))
+        """An unsigned (market data) request; ``weight`` when it is not the path's
+        usual one (:data:`WEIGHTS`)."""
+        return await self._request(method, path, query=query_string(params), weight=weight)
+
+    async def depth(self, symbol: str, limit: int) -> Any:
+        """The order book snapshot of ``symbol`` (Binance form), ``limit`` levels a side
+        (``GET /api/v3/depth``): ``{"lastUpdateId", "bids", "asks"}`` as Binance sent it."""
+        return await self.public("GET", "/api/v3/depth", {"symbol": symbol, "limit": limit},
+                                 weight=depth_weight(limit))
 
     async def signed(
         self, method: str, path: str, params: Mapping[str, Any] | None = None
@@ -210,6 +240,7 @@ class BinanceRest(RestClient):
         query: str = "",
         headers: Mapping[str, str] | None = None,
         signed: bool = False,
+        weight: int | None = None,
     ) -> Any:
         where = f"{method} {path}"
         paused = self.budget.blocked_for()
@@ -219,7 +250,8 @@ class BinanceRest(RestClient):
                 "more (429/418)", retry_after=paused,
             )
         response = await self.send(
-            method, path, budgets=[self.budget], cost=WEIGHTS.get((method, path), 1),
+            method, path, budgets=[self.budget],
+            cost=weight if weight is not None else WEIGHTS.get((method, path), 1),
             query=query, headers=headers, where=where,
         )
         if response.status_code < 400:

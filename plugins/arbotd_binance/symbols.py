@@ -1,11 +1,18 @@
 """Exchange-neutral symbols (``BTCUSDT``) in Binance's forms: ``BTCUSDT`` in messages and
-REST, ``btcusdt@bookTicker`` as a stream name (stream symbols are lowercase)."""
+REST, ``btcusdt@bookTicker`` or ``btcusdt@depth@100ms`` as a stream name (stream symbols
+are lowercase)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["book_ticker_stream", "chunk_streams", "combined_stream_url", "to_binance"]
+__all__ = [
+    "book_ticker_stream",
+    "chunk_streams",
+    "combined_stream_url",
+    "depth_stream",
+    "to_binance",
+]
 
 
 def to_binance(symbol: str) -> str:
@@ -16,6 +23,11 @@ def to_binance(symbol: str) -> str:
 def book_ticker_stream(symbol: str) -> str:
     """``"BTCUSDT"`` -> ``"btcusdt@bookTicker"``."""
     return f"{symbol.lower()}@bookTicker"
+
+
+def depth_stream(symbol: str) -> str:
+    """``"BTCUSDT"`` -> ``"btcusdt@depth@100ms"``: the diff-depth stream, every 100 ms."""
+    return f"{symbol.lower()}@depth@100ms"
 
 
 def chunk_streams(streams: Sequence[str], per_connection: int) -> list[list[str]]:

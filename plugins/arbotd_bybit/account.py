@@ -14,6 +14,11 @@ Facts (exchange-protocols.md 2.2 and 2.3; Bybit's ``order/create-order.mdx``,
   create is refused as a duplicate, and the existing order is looked up instead.
 * An IOC order that filled partly ends ``PartiallyFilledCanceled``; one that did not fill
   ends ``Cancelled``.
+* The private stream (:mod:`arbotd_bybit.private`) reports the order and each execution
+  (``execId``, the same id as ``/v5/execution/list``) as they happen: after the create
+  is acknowledged the account waits up to ``stream_wait`` seconds for the stream to tell
+  the order's end and every execution, and asks REST only when it does not (down,
+  reconnected since, silent). Executions heard and listed are merged by ``execId``.
 * Spot rules: ``priceFilter.tickSize``, ``lotSizeFilter.basePrecision`` (the quantity
   step), ``minOrderQty``, ``maxLimitOrderQty``/``maxMarketOrderQty`` (older answers:
   ``maxOrderQty``), ``minOrderAmt`` (minimum notional), ``status`` (``Trading``).
@@ -42,8 +47,11 @@ from arbotd import (
     secret_from_env,
     split_symbol,
 )
+from arbotd.exchange import OrderTracker, TrackedOrder, merge_fills
 from arbotd.exchange.rules import SymbolRules, decimal_text
 from arbotd_bybit.config import BybitConfig
+from arbotd_bybit.orders import order_status, outcome_reason
+from arbotd_bybit.private import BybitOrderStream
 from arbotd_bybit.rest import AUTH_CODES, BybitRest, BybitRetCodeError
 from arbotd_bybit.symbols import to_bybit
 
@@ -60,8 +68,6 @@ _ORDER_LINK_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 DUPLICATE_CODES = frozenset({170141, 110072})
 # Cancelling an order that does not exist or is already final (error.mdx; 2.3).
 CANCEL_NOTHING_CODES = frozenset({110001, 110008, 110010, 170213})
-OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered", "Created"})
-_NO_REASON = frozenset({"", "EC_NoError", "UNKNOWN"})
 # Unanswered placements remembered, to tell "not listed yet" from "never placed".
 _REMEMBERED_ORDERS = 10_000
 
@@ -104,22 +110,6 @@ def parse_wallet(result: Mapping[str, Any]) -> dict[str, tuple[Decimal, Decimal]
     return balances
 
 
-def order_status(bybit_status: str, filled: Decimal) -> OrderStatus | None:
-    """A Bybit ``orderStatus`` -> the final status of an IOC/market order, ``None`` while
-    it is open."""
-    if bybit_status in OPEN_STATUSES:
-        return None
-    if bybit_status == "Filled":
-        return OrderStatus.FILLED
-    if filled > 0:
-        return OrderStatus.PARTIALLY_FILLED  # PartiallyFilledCanceled, Cancelled after fills
-    if bybit_status == "Rejected":
-        return OrderStatus.REJECTED
-    if bybit_status == "Cancelled":
-        return OrderStatus.EXPIRED  # an immediate-or-cancel order that found nothing
-    return OrderStatus.CANCELLED  # Deactivated, or a status Bybit adds later
-
-
 def _fee_asset(order: Order) -> str:
     """The asset of a spot taker fee when an execution does not name it: a buy pays in the
     base coin (what it receives), a sell in the quote coin (Bybit's ``enum.mdx``, "Spot
@@ -136,6 +126,7 @@ def _account_key(settings: BybitConfig) -> tuple[Any, ...]:
         settings.api_secret_env,
         settings.recv_window_ms,
         settings.request_budget_fraction,
+        settings.resolved_order_stream_url(),
     )
 
 
@@ -158,6 +149,8 @@ class BybitAccount:
         poll_interval: float = 0.1,
         final_timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        stream_wait: float = 1.0,
+        stream_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.key = _account_key(settings)
@@ -173,6 +166,20 @@ class BybitAccount:
         self._unanswered: dict[str, float] = {}
         # orderLinkIds Bybit acknowledged with an orderId: they exist, listed or not.
         self._acknowledged: dict[str, str] = {}
+        # What the private stream has told of the orders, and the stream (None when the
+        # settings name none); the live executor runs it while the account is in use.
+        self.orders = OrderTracker()
+        self.stream_wait = stream_wait
+        url = settings.resolved_order_stream_url()
+        self.order_stream = None if url is None else BybitOrderStream(
+            self.orders, url,
+            credentials=lambda: (secret_from_env(settings.api_key_env),
+                                 secret_from_env(settings.api_secret_env)),
+            timestamp_ms=lambda: self.rest.timestamp_ms(),
+            expires_after_ms=settings.recv_window_ms,
+            key_names=(settings.api_key_env, settings.api_secret_env),
+            **(stream_options or {}),
+        )
 
     def __repr__(self) -> str:
         return f"BybitAccount({self.settings.resolved_rest_url()!r})"
@@ -284,6 +291,7 @@ class BybitAccount:
         else:
             # A spot market Buy's qty is quote currency by default (2.2).
             body |= {"orderType": "Market", "marketUnit": "baseCoin"}
+        session = self.orders.session_if_up()
         try:
             result = await self.rest.post("/v5/order/create", body)
         except BybitRetCodeError as err:
@@ -300,6 +308,9 @@ class BybitAccount:
             self._unanswered[link_id] = self.clock()
             while len(self._unanswered) > _REMEMBERED_ORDERS:
                 del self._unanswered[next(iter(self._unanswered))]
+            heard = await self._heard(order, session)  # the stream may have seen it
+            if heard is not None:
+                return heard
             raise
         order_id = result.get("orderId") if isinstance(result, dict) else None
         if order_id:
@@ -307,12 +318,19 @@ class BybitAccount:
             self._acknowledged[link_id] = str(order_id)
             while len(self._acknowledged) > _REMEMBERED_ORDERS:
                 del self._acknowledged[next(iter(self._acknowledged))]
+        heard = await self._heard(order, session)
+        if heard is not None:
+            return heard
         return await self._until_final(order)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         """Bybit accepts a request until its recv window has passed, so an order whose
         placement went unanswered moments ago may not be listed yet: "not known" means
-        "never placed" only once that window is over."""
+        "never placed" only once that window is over. An order the private stream has told
+        all of needs no request."""
+        tracked = self.orders.complete(order.client_order_id)
+        if tracked is not None:
+            return self._told(order, tracked)
         sent = self._unanswered.get(order.client_order_id)
         if sent is not None:
             left = sent + self.settings.recv_window_ms / 1000.0 - self.clock()
@@ -335,6 +353,29 @@ class BybitAccount:
             if err.code not in CANCEL_NOTHING_CODES:
                 raise
             log.debug("bybit: nothing to cancel for %s (%s)", order.client_order_id, err)
+
+    async def _heard(
+        self, order: Order, session: int | None
+    ) -> tuple[Order, list[Fill]] | None:
+        """The order's outcome as the private stream tells it, waiting up to
+        ``stream_wait`` seconds; ``None`` when the stream cannot tell (it is down, it
+        reconnected since ``session``, it stayed silent)."""
+        if session is None:
+            return None
+        tracked = await self.orders.wait(order.client_order_id, session, self.stream_wait)
+        if tracked is None:
+            log.info("bybit: order %s: the private stream did not tell its outcome; "
+                     "asking REST", order.client_order_id)
+            return None
+        return self._told(order, tracked)
+
+    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+        assert tracked.status is not None and tracked.filled is not None
+        final = attrs.evolve(
+            order, status=tracked.status, filled_quantity=tracked.filled,
+            exchange_order_id=tracked.exchange_order_id or order.exchange_order_id,
+            reason=tracked.reason)
+        return final, merge_fills(tracked.fills_of(order, EXCHANGE, _fee_asset(order)))
 
     async def _until_final(
         self, order: Order, *, must_exist: bool = False
@@ -387,24 +428,25 @@ class BybitAccount:
             raise TemporaryExchangeError(EXCHANGE, "malformed order record") from err
         if status is None:
             return None
-        fills = await self._fills(order) if filled > 0 else []
+        listed = await self._fills(order) if filled > 0 else {}
+        # Executions the stream heard and the list does not show yet complete it.
+        tracked = self.orders.get(order.client_order_id)
+        fills = merge_fills(
+            listed, tracked.fills_of(order, EXCHANGE, _fee_asset(order)) if tracked else {})
         if sum((f.quantity for f in fills), Decimal(0)) < filled:
             return None  # the execution list lags the order
-        reason = str(record.get("rejectReason") or "")
-        if reason in _NO_REASON:
-            failed = status in (OrderStatus.REJECTED, OrderStatus.CANCELLED)
-            reason = str(record["orderStatus"]) if failed else ""
         final = attrs.evolve(
             order,
             status=status,
             filled_quantity=filled,
             exchange_order_id=str(record.get("orderId") or "") or order.exchange_order_id,
-            reason=reason or None,
+            reason=outcome_reason(str(record["orderStatus"]),
+                                  str(record.get("rejectReason") or ""), status),
         )
         return final, fills
 
-    async def _fills(self, order: Order) -> list[Fill]:
-        """Every execution of the order (``/v5/execution/list``), one Fill each."""
+    async def _fills(self, order: Order) -> dict[str, Fill]:
+        """Every execution of the order (``/v5/execution/list``), by ``execId``."""
         params: dict[str, Any] = {
             "category": CATEGORY,
             "symbol": to_bybit(order.symbol),
@@ -439,4 +481,4 @@ class BybitAccount:
                 break
             params["cursor"] = cursor
         # Bybit lists the newest first: oldest first here, in the order they happened.
-        return sorted(reversed(fills.values()), key=lambda f: f.timestamp)
+        return dict(reversed(fills.items()))

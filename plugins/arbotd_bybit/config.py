@@ -12,10 +12,12 @@ from arbotd import setting
 from arbotd.exchange.settings import check_rest_url, check_ws_url
 
 __all__ = [
+    "MAINNET_ORDER_STREAM_URL",
     "MAINNET_REST_URL",
     "MAINNET_WS_URL",
     "MAX_DEPTH",
     "MAX_TOPICS_PER_CONNECTION",
+    "TESTNET_ORDER_STREAM_URL",
     "TESTNET_REST_URL",
     "TESTNET_WS_URL",
     "BybitConfig",
@@ -27,6 +29,9 @@ MAINNET_WS_URL = "wss://stream.bybit.com"
 TESTNET_WS_URL = "wss://stream-testnet.bybit.com"
 MAINNET_REST_URL = "https://api.bybit.com"
 TESTNET_REST_URL = "https://api-testnet.bybit.com"
+# The private stream (the account's orders and executions; wss-authentication.mdx).
+MAINNET_ORDER_STREAM_URL = "wss://stream.bybit.com/v5/private"
+TESTNET_ORDER_STREAM_URL = "wss://stream-testnet.bybit.com/v5/private"
 # Bybit caps the subscription args of one connection at 21,000 characters
 # (exchange-protocols.md 2.1); 500 topics of the longest symbols stay well inside it.
 MAX_TOPICS_PER_CONNECTION = 500
@@ -65,6 +70,13 @@ class BybitConfig:
     # Share of each request limit the daemon allows itself, so it slows down before Bybit
     # answers "too many visits".
     request_budget_fraction: float = setting(0.8, gt=0, le=1)
+    # Learn of fills from the private stream's order and execution topics (live mode),
+    # REST answering only when the stream is down or silent.
+    order_stream: bool = setting(True, reload="restart")
+    # The private stream's URL; "" means wss://stream.bybit.com/v5/private (the testnet's
+    # with testnet = true) while rest_url is the default, and no stream when rest_url
+    # points elsewhere.
+    order_stream_url: str = setting("", check=check_ws_url, reload="restart")
 
     def resolved_ws_url(self) -> str:
         """``ws_url`` without a trailing slash, or the default for ``testnet``."""
@@ -77,3 +89,15 @@ class BybitConfig:
         if self.rest_url:
             return self.rest_url.rstrip("/")
         return TESTNET_REST_URL if self.testnet else MAINNET_REST_URL
+
+    def resolved_order_stream_url(self) -> str | None:
+        """Where the private stream is, ``None`` for none: ``order_stream`` is off, or
+        ``rest_url`` names another server (a proxy, a fake) and ``order_stream_url``
+        does not say where that server's stream is."""
+        if not self.order_stream:
+            return None
+        if self.order_stream_url:
+            return self.order_stream_url
+        if self.rest_url:
+            return None
+        return TESTNET_ORDER_STREAM_URL if self.testnet else MAINNET_ORDER_STREAM_URL

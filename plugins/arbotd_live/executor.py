@@ -11,7 +11,10 @@ after rounding it to that exchange's rules. It also
   environment variables, or while an exchange has not answered yet;
 * keeps the accounts ready as a service: clock offset and rules loaded at start and every
   ``rules_refresh_hours``, balances fetched every ``balance_refresh_seconds`` and after
-  every trade, and put in the ledger while live trading is on.
+  every trade, and put in the ledger while live trading is on;
+* runs each open account's private order stream (an account's ``order_stream``, an
+  :class:`arbotd.exchange.OrderStream`), from which the account learns of its orders'
+  fills; an account replaced by a reload has its stream stopped with it.
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ class LiveExecutor:
         self._problems = ProblemLog("live", log)
         # Orders sent so far: a balance read while one was sent may predate its fills.
         self._orders_sent = 0
+        # The service's nursery, where the accounts' order streams run, and the cancel
+        # scope of each stream by the id of its account.
+        self._nursery: trio.Nursery | None = None
+        self._streams: dict[int, trio.CancelScope] = {}
 
     def set_accounts(self, accounts: Iterable[ExchangeAccount]) -> None:
         """Install the accounts of the enabled exchanges (at start and after a reload).
@@ -275,6 +282,7 @@ class LiveExecutor:
         and balances fresh until the daemon stops."""
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._stop_on_shutdown, nursery.cancel_scope)
                 with trio.move_on_after(self.settings.connect_timeout_seconds):
                     await self._refresh()
@@ -285,6 +293,7 @@ class LiveExecutor:
                     self._refresh_wanted = trio.Event()
                     await self._refresh()
         finally:
+            self._nursery = None
             with trio.CancelScope(shield=True):
                 await self._close_retired()
                 for account in list(self.accounts.values()):
@@ -300,6 +309,9 @@ class LiveExecutor:
     async def _close_retired(self) -> None:
         while self._retired:
             account = self._retired.pop()
+            stream = self._streams.pop(id(account), None)
+            if stream is not None:
+                stream.cancel()
             try:
                 await account.close()
             except Exception:
@@ -318,6 +330,7 @@ class LiveExecutor:
             return
         try:
             await self._ensure_open(account)
+            self._start_order_stream(account)
             sent_before = self._orders_sent
             balances = await account.balances()
         except ExchangeError as err:
@@ -334,6 +347,29 @@ class LiveExecutor:
         if control is not None and control.trading and control.mode == "live" \
                 and not control.active and self._orders_sent == sent_before:
             self._apply_balances(account.name, balances)
+
+    def _start_order_stream(self, account: ExchangeAccount) -> None:
+        """Run the account's private order stream in the service's nursery, once (after
+        the account opened: its login is signed with the clock offset measured then)."""
+        stream = getattr(account, "order_stream", None)
+        if stream is None or self._nursery is None or id(account) in self._streams:
+            return
+        scope = trio.CancelScope()
+        self._streams[id(account)] = scope
+        self._nursery.start_soon(self._run_order_stream, account, stream, scope)
+
+    async def _run_order_stream(self, account: ExchangeAccount, stream: Any,
+                                scope: trio.CancelScope) -> None:
+        try:
+            with scope:
+                await stream.run()
+        except Exception:
+            # A bug in a stream must not stop the service: orders fall back to REST.
+            log.exception("%s: the order stream failed; fills are learned through REST",
+                          account.name)
+        finally:
+            if self._streams.get(id(account)) is scope:
+                del self._streams[id(account)]
 
     async def _ensure_open(self, account: ExchangeAccount) -> None:
         """Open ``account`` if it is not open, or its rules are older than
@@ -366,15 +402,20 @@ class LiveExecutor:
 
     def account_status(self) -> dict[str, dict[str, Any]]:
         """Per account: whether keys are set, whether it is ready, and the last error
-        (for ``/health``)."""
-        return {
-            name: {
+        (for ``/health``); for an account with a private order stream, its state too
+        (``order_stream``: ``connected``, ``connecting`` or ``down: why``)."""
+        statuses: dict[str, dict[str, Any]] = {}
+        for name, account in self.accounts.items():
+            status: dict[str, Any] = {
                 "credentials": not account.missing_credentials(),
                 "ready": self.states[name].opened_at is not None,
                 "last_error": self.states[name].last_error,
             }
-            for name, account in self.accounts.items()
-        }
+            stream = getattr(account, "order_stream", None)
+            if stream is not None:
+                status["order_stream"] = stream.describe()
+            statuses[name] = status
+        return statuses
 
 
 def _refused(order: Order, reason: str) -> Order:

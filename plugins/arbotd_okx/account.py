@@ -24,6 +24,12 @@ Facts (exchange-protocols.md section 3.2, from OKX's ``#order-book-trading-trade
 * ``expTime`` (a request header, ms): OKX does not execute a placement it receives after
   that time (exchange-protocols.md 3.2).
 
+The private ``orders`` channel (:mod:`arbotd_okx.private`) reports each fill with the
+same ``tradeId`` as the fills list: after a placement is acknowledged the account waits
+up to ``stream_wait`` seconds for the channel to tell the order's end and every fill,
+and asks REST only when it does not (down, reconnected since, silent). Fills heard and
+listed are merged by ``tradeId``.
+
 A retried placement never creates a second order: every placement carries ``expTime``
 (when this client gives up waiting for the answer), and a retry of an order this account
 already sent waits for that time to pass, then looks the order up and sends it again
@@ -37,7 +43,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -53,8 +59,10 @@ from arbotd import (
     TemporaryExchangeError,
     secret_from_env,
 )
-from arbotd.exchange import SymbolRules, decimal_text
+from arbotd.exchange import OrderTracker, SymbolRules, TrackedOrder, decimal_text, merge_fills
 from arbotd_okx.config import OkxConfig
+from arbotd_okx.orders import FINAL_STATES, final_status, outcome_reason
+from arbotd_okx.private import OkxOrderStream
 from arbotd_okx.rest import RATE_LIMITED, TEMPORARY_CODES, OkxError, OkxRest
 from arbotd_okx.symbols import from_okx, to_okx
 
@@ -71,7 +79,6 @@ FILLS = "/api/v5/trade/fills"
 
 ORDER_NOT_FOUND = "51603"
 DUPLICATE_CLIENT_ID = "51016"
-FINAL_STATES = frozenset({"filled", "canceled", "mmp_canceled"})
 # Client order ids remembered as sent, to look up rather than resend a retried order.
 REMEMBERED_ORDERS = 10_000
 
@@ -150,6 +157,8 @@ class OkxAccount:
         poll_attempts: int = 25,
         clock: Any = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
+        stream_wait: float = 1.0,
+        stream_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.timeout = timeout
@@ -164,6 +173,20 @@ class OkxAccount:
         self._rules: dict[str, SymbolRules] = {}
         # clOrdId -> expTime (ms, exchange clock) of the orders this account sent.
         self._sent: dict[str, int] = {}
+        # What the orders channel has told of the orders (by clOrdId), and the stream
+        # (None when the settings name none); the live executor runs it while the
+        # account is in use.
+        self.orders = OrderTracker()
+        self.stream_wait = stream_wait
+        url = settings.resolved_order_stream_url()
+        self.order_stream = None if url is None else OkxOrderStream(
+            self.orders, url,
+            credentials=lambda: (self._key, self._secret, self._passphrase),
+            timestamp_ms=lambda: self.rest.timestamp_ms(),
+            key_names=(settings.api_key_env, settings.api_secret_env,
+                       settings.passphrase_env),
+            **(stream_options or {}),
+        )
 
     def __repr__(self) -> str:  # never show the key, secret or passphrase
         return f"OkxAccount({self.settings.resolved_rest_url()!r})"
@@ -249,10 +272,17 @@ class OkxAccount:
                 return await self._settle(order, inst_id, cl_ord_id, detail)
         deadline = self.rest.timestamp_ms() + int(self.timeout * 1000)
         self._remember(cl_ord_id, deadline)
-        data = await self.rest.request(
-            "POST", ORDER, body=self._order_body(order, inst_id, cl_ord_id), private=True,
-            headers={"expTime": str(deadline)}, per_order=True,
-        )
+        session = self.orders.session_if_up()
+        try:
+            data = await self.rest.request(
+                "POST", ORDER, body=self._order_body(order, inst_id, cl_ord_id),
+                private=True, headers={"expTime": str(deadline)}, per_order=True,
+            )
+        except TemporaryExchangeError:
+            heard = await self._heard(order, cl_ord_id, session)  # the stream may know
+            if heard is not None:
+                return heard
+            raise
         try:
             result = data[0]
             s_code = str(result.get("sCode", "0"))
@@ -274,11 +304,17 @@ class OkxAccount:
         if s_code != "0":
             reason = f"OKX refused the order: sCode {s_code}: {s_msg}"
             return attrs.evolve(order, status=OrderStatus.REJECTED, reason=reason), []
+        heard = await self._heard(order, cl_ord_id, session)
+        if heard is not None:
+            return heard
         return await self._settle(order, inst_id, cl_ord_id)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         inst_id = to_okx(order.symbol)
         cl_ord_id = okx_client_order_id(order.client_order_id)
+        tracked = self.orders.complete(cl_ord_id)
+        if tracked is not None:  # the orders channel told all of it
+            return self._told(order, tracked)
         detail = await self._detail(inst_id, cl_ord_id)
         deadline = self._sent.get(cl_ord_id)
         if detail is None and deadline is not None:
@@ -315,6 +351,29 @@ class OkxAccount:
             EXCHANGE, f"cancelling order {order.client_order_id}: sCode {s_code}: {s_msg}")
 
     # --- helpers -------------------------------------------------------------------------------
+
+    async def _heard(
+        self, order: Order, cl_ord_id: str, session: int | None
+    ) -> tuple[Order, list[Fill]] | None:
+        """The order's outcome as the orders channel tells it, waiting up to
+        ``stream_wait`` seconds; ``None`` when the channel cannot tell (it is down, it
+        reconnected since ``session``, it stayed silent)."""
+        if session is None:
+            return None
+        tracked = await self.orders.wait(cl_ord_id, session, self.stream_wait)
+        if tracked is None:
+            log.info("okx: order %s: the orders channel did not tell its outcome; asking "
+                     "REST", order.client_order_id)
+            return None
+        return self._told(order, tracked)
+
+    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+        assert tracked.status is not None and tracked.filled is not None
+        final = attrs.evolve(
+            order, status=tracked.status, filled_quantity=tracked.filled,
+            exchange_order_id=tracked.exchange_order_id or order.exchange_order_id,
+            reason=outcome_reason(tracked.status, tracked.filled, order.quantity))
+        return final, merge_fills(tracked.fills_of(order, EXCHANGE))
 
     def _remember(self, cl_ord_id: str, deadline_ms: int) -> None:
         self._sent[cl_ord_id] = deadline_ms
@@ -383,20 +442,11 @@ class OkxAccount:
     ) -> tuple[Order, list[Fill]]:
         filled = _decimal(detail.get("accFillSz"))
         ord_id = str(detail["ordId"])
-        reason = None
-        if detail["state"] == "filled":
-            status = OrderStatus.FILLED
-        elif filled > 0:
-            status = OrderStatus.PARTIALLY_FILLED
-            reason = f"filled {decimal_text(filled)} of {decimal_text(order.quantity)}"
-        elif detail.get("ordType") in ("ioc", "market", "fok"):
-            status = OrderStatus.EXPIRED
-            reason = "no liquidity within the limit price (immediate-or-cancel expired)"
-        else:
-            status = OrderStatus.CANCELLED
-            reason = "cancelled"
+        status = final_status(str(detail["state"]), filled, detail.get("ordType"))
+        assert status is not None  # _settle waits for a final state
         final = attrs.evolve(order, status=status, filled_quantity=filled,
-                             exchange_order_id=ord_id, reason=reason)
+                             exchange_order_id=ord_id,
+                             reason=outcome_reason(status, filled, order.quantity))
         fills = await self._fills(order, inst_id, ord_id, filled, detail) if filled else []
         return final, fills
 
@@ -413,12 +463,16 @@ class OkxAccount:
                 "GET", FILLS, {"instType": "SPOT", "instId": inst_id, "ordId": ord_id},
                 private=True)
             try:
-                fills = [
-                    self._fill(order, r["fillPx"], r["fillSz"], r["fee"], r["feeCcy"], r["ts"])
+                listed = {
+                    str(r["tradeId"]): self._fill(order, r["fillPx"], r["fillSz"], r["fee"],
+                                                  r["feeCcy"], r["ts"])
                     for r in rows if str(r.get("ordId")) == ord_id
-                ]
+                }
             except (KeyError, TypeError, AttributeError, InvalidOperation, ValueError):
-                fills = []
+                listed = {}
+            # Fills the orders channel heard and the list does not show yet complete it.
+            tracked = self.orders.get(okx_client_order_id(order.client_order_id))
+            fills = merge_fills(listed, tracked.fills_of(order, EXCHANGE) if tracked else {})
             if sum((f.quantity for f in fills), Decimal(0)) == filled:
                 return fills
         log.info("okx: fills of order %s incomplete; using its totals", order.client_order_id)

@@ -12,7 +12,9 @@ from arbotd import setting
 from arbotd.exchange.settings import check_rest_url, check_ws_url
 
 __all__ = [
+    "DEMO_ORDER_STREAM_URL",
     "DEMO_WS_URL",
+    "MAINNET_ORDER_STREAM_URL",
     "MAINNET_REST_URL",
     "MAINNET_WS_URL",
     "MAX_CHANNELS_PER_CONNECTION",
@@ -23,6 +25,9 @@ __all__ = [
 # The public WebSocket endpoint, and demo trading's (exchange-protocols.md 0 and 3.1).
 MAINNET_WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 DEMO_WS_URL = "wss://wspap.okx.com:8443/ws/v5/public"
+# The private endpoint, where the account's orders channel is (its login is required).
+MAINNET_ORDER_STREAM_URL = "wss://ws.okx.com:8443/ws/v5/private"
+DEMO_ORDER_STREAM_URL = "wss://wspap.okx.com:8443/ws/v5/private"
 # REST has one host; demo trading is the same host with the ``x-simulated-trading: 1``
 # header (exchange-protocols.md 3.2).
 MAINNET_REST_URL = "https://www.okx.com"
@@ -69,6 +74,13 @@ class OkxConfig:
     # Share of each REST endpoint's request limit the daemon allows itself, so that it
     # slows down before OKX answers 50011 "Too Many Requests".
     request_budget_fraction: float = setting(0.8, gt=0, le=1)
+    # Learn of fills from the private orders channel (live mode), REST answering only
+    # when the stream is down or silent.
+    order_stream: bool = setting(True, reload="restart")
+    # The private WebSocket endpoint; "" means wss://ws.okx.com:8443/ws/v5/private (the
+    # demo's with testnet = true) while rest_url is the default, and no stream when
+    # rest_url points elsewhere.
+    order_stream_url: str = setting("", check=check_ws_url, reload="restart")
 
     def resolved_ws_url(self) -> str:
         """``ws_url``, or the default for ``testnet``."""
@@ -79,3 +91,15 @@ class OkxConfig:
     def resolved_rest_url(self) -> str:
         """``rest_url`` without a trailing slash, or OKX's REST host."""
         return (self.rest_url or MAINNET_REST_URL).rstrip("/")
+
+    def resolved_order_stream_url(self) -> str | None:
+        """Where the private orders channel is, ``None`` for none: ``order_stream`` is
+        off, or ``rest_url`` names another server (a proxy, a fake) and
+        ``order_stream_url`` does not say where that server's stream is."""
+        if not self.order_stream:
+            return None
+        if self.order_stream_url:
+            return self.order_stream_url
+        if self.rest_url:
+            return None
+        return DEMO_ORDER_STREAM_URL if self.testnet else MAINNET_ORDER_STREAM_URL

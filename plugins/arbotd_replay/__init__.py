@@ -48,6 +48,12 @@ index=False)``). ``arbotd record --out FILE`` writes such a file, always with th
 columns; a daemon with ``[storage] record_quotes = true`` keeps the best levels in its
 database (table ``raw_quotes``), which the API's backtests read.
 
+Recordings can also be Parquet (a ``.parquet`` file, or a directory of them): the same
+fields, typed and columnar, described in :mod:`arbotd_replay.parquetfile` with how to
+load them in pandas and polars; ``arbotd convert`` goes between the two formats and
+``arbotd export`` writes the storage's recorded quotes as Parquet a folder a day
+(:mod:`arbotd_replay.formats`). A backtest reads either, told by their content.
+
 Bad data is never used silently: every bad row is reported as ``FILE:LINE: what was
 wrong`` and skipped and counted by kind (``unsorted``, ``crossed``,
 ``non_positive_price``, ``negative_size``, ``unparseable``, ``truncated``,

@@ -69,7 +69,8 @@ class BacktestConfig:
     """``[backtest]``. Amounts are in the quote currency of the symbols (USD for USDT
     pairs)."""
 
-    # Recorded quote files (.csv.gz or .csv) replayed when the command line names none.
+    # Recorded quote files replayed when the command line names none: .csv.gz or .csv,
+    # .parquet, or directories of .parquet files, merged by time.
     data: list[str] = setting(factory=list, check=_check_files)
     # Replay only quotes from start (included) to end (excluded): ISO 8601 UTC times
     # ("2025-06-15T12:00:00Z") or epoch seconds; "" = from the first / to the last quote.

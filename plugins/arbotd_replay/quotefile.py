@@ -37,8 +37,11 @@ __all__ = [
     "DataProblems",
     "QuoteFileReader",
     "QuoteFileWriter",
+    "TimeOrderedWriter",
     "format_levels",
     "format_row",
+    "judge_row",
+    "levels_fault",
     "parse_levels",
 ]
 
@@ -167,7 +170,7 @@ def _split_levels(text: str) -> tuple[list[float], list[float]]:
     return numbers[::2], numbers[1::2]
 
 
-def _levels_fault(prices: list[float], sizes: list[float], best_price: float,
+def levels_fault(prices: list[float], sizes: list[float], best_price: float,
                   best_size: float, descending: bool) -> str | None:
     """What is wrong with one side's levels, or ``None``: they must start at the best
     level, go strictly away from it, and have positive finite prices and finite sizes
@@ -188,43 +191,70 @@ def _levels_fault(prices: list[float], sizes: list[float], best_price: float,
     return None
 
 
-class QuoteFileWriter:
-    """Writes quotes to ``path`` (gzip-compressed when the name ends in ``.gz``).
+def judge_row(problems: DataProblems, where: str, end: float, last: float, local: float,
+              exchange: str, symbol: str, bid: float, ask: float, bid_size: float,
+              ask_size: float, stamp: float = 0.0,
+              bids: tuple[list[float], list[float]] = _NO_LEVELS,
+              asks: tuple[list[float], list[float]] = _NO_LEVELS) -> bool:
+    """Record in ``problems`` what is wrong with a row that failed a reader's quick test
+    (``where`` names it: ``FILE:LINE``); ``True`` when the row is fine but at or after
+    ``end`` (reading stops). ``last`` is the ``local_ts`` of the last row used; ``bids``
+    and ``asks`` are the levels' prices and sizes."""
+    add = problems.add
+    bids_fault = bids[0] and levels_fault(*bids, bid, bid_size, True)
+    asks_fault = asks[0] and levels_fault(*asks, ask, ask_size, False)
+    if not math.isfinite(local):
+        add(where, "unparseable", f"local_ts is {local!r}")
+    elif not math.isfinite(stamp):
+        add(where, "unparseable", f"exchange_ts is {stamp!r}")
+    elif not exchange or not symbol:
+        add(where, "unparseable", "exchange or symbol is empty")
+    elif not (0.0 < bid < _INF and 0.0 < ask < _INF):
+        add(where, "non_positive_price", f"bid {bid!r} / ask {ask!r}: prices must be > 0")
+    elif bid > ask:
+        add(where, "crossed", f"crossed book: bid {bid!r} above ask {ask!r}")
+    elif not (0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF):
+        add(where, "negative_size",
+            f"bid_size {bid_size!r} / ask_size {ask_size!r}: sizes must be >= 0")
+    elif bids_fault:
+        add(where, "bad_levels", f"bids: {bids_fault}")
+    elif asks_fault:
+        add(where, "bad_levels", f"asks: {asks_fault}")
+    elif local < last:
+        add(where, "unsorted", f"local_ts {local!r} is earlier than the row before "
+                               f"({last!r}); rows must be in local_ts order")
+    else:
+        return local >= end
+    return False
 
-    Rows must leave in ``local_ts`` order, but quotes of different feeds can reach the
-    writer slightly out of that order (a busy event loop, or a clock that stepped back).
-    So rows wait ``reorder_seconds`` of quote time in a heap and are written in order; a
-    quote older than rows already written is dropped and counted in ``late``, with a
-    warning. Every ``sync_seconds`` (wall time) the compressed stream is flushed to disk,
-    so a recorder killed outright leaves a file readable up to that point; :meth:`close`
-    writes the gzip trailer.
 
-    With ``levels`` the file has the ``bids`` and ``asks`` columns and keeps every level
-    the quotes carry; without, it keeps their best levels only.
+class TimeOrderedWriter:
+    """What every recorded-quote writer shares: quotes leave in ``local_ts`` order.
+
+    Quotes of different feeds can reach a writer slightly out of that order (a busy event
+    loop, or a clock that stepped back). So they wait ``reorder_seconds`` of quote time in
+    a heap and are written in order; a quote older than rows already written is dropped
+    and counted in ``late``, with a warning. Every ``sync_seconds`` (wall time)
+    :meth:`sync` makes what was written readable. A subclass keeps in the heap what
+    :meth:`_prepare` makes of a quote and writes it in :meth:`_emit`.
     """
 
-    def __init__(self, path: Path, *, reorder_seconds: float = 2.0,
-                 sync_seconds: float = 5.0, levels: bool = False) -> None:
-        self.path = path
-        self.levels = levels
+    def __init__(self, *, reorder_seconds: float, sync_seconds: float) -> None:
         self.reorder_seconds = reorder_seconds
         self.sync_seconds = sync_seconds
         self.written = 0
         self.late = 0
-        self._raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 (closed in close())
-        self._gzip: gzip.GzipFile | None = None
-        binary: IO[bytes] = self._raw
-        if path.name.endswith(".gz"):
-            # mtime=0: the same quotes always give the same bytes.
-            self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0)
-            binary = self._gzip
-        self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
-        self._text.write((DEPTH_HEADER if levels else HEADER) + "\n")
-        self._pending: list[tuple[float, int, str]] = []
+        self._pending: list[tuple[float, int, Any]] = []
         self._sequence = 0
         self._written_until = -_INF
         self._next_sync = time.monotonic() + sync_seconds
         self._closed = False
+
+    def _prepare(self, quote: Quote) -> Any:
+        return quote
+
+    def _emit(self, item: Any) -> None:
+        raise NotImplementedError
 
     def write(self, quote: Quote) -> None:
         stamp = quote.received_ts
@@ -236,8 +266,7 @@ class QuoteFileWriter:
                             self.late, self.reorder_seconds)
             return
         self._sequence += 1
-        heapq.heappush(self._pending, (stamp, self._sequence,
-                                       format_row(quote, levels=self.levels)))
+        heapq.heappush(self._pending, (stamp, self._sequence, self._prepare(quote)))
         self._write_until(stamp - self.reorder_seconds)
         if time.monotonic() >= self._next_sync:
             self.sync()
@@ -247,26 +276,65 @@ class QuoteFileWriter:
             self.write(quote)
 
     def _write_until(self, limit: float) -> None:
-        pending, write = self._pending, self._text.write
+        pending, emit = self._pending, self._emit
         while pending and pending[0][0] <= limit:
-            stamp, _, line = heapq.heappop(pending)
-            write(line)
+            stamp, _, item = heapq.heappop(pending)
+            emit(item)
             self._written_until = stamp
             self.written += 1
 
     def sync(self) -> None:
         """Make everything written so far readable from the file."""
-        self._text.flush()
-        if self._gzip is not None:
-            self._gzip.flush(zlib.Z_SYNC_FLUSH)
-        self._raw.flush()
         self._next_sync = time.monotonic() + self.sync_seconds
 
     def close(self) -> None:
+        """Write every quote still waiting, and finish the file."""
         if self._closed:
             return
         self._closed = True
         self._write_until(_INF)
+
+
+class QuoteFileWriter(TimeOrderedWriter):
+    """Writes quotes to ``path`` (gzip-compressed when the name ends in ``.gz``), in
+    ``local_ts`` order (see :class:`TimeOrderedWriter`). Every ``sync_seconds`` the
+    compressed stream is flushed to disk, so a recorder killed outright leaves a file
+    readable up to that point; :meth:`close` writes the gzip trailer.
+
+    With ``levels`` the file has the ``bids`` and ``asks`` columns and keeps every level
+    the quotes carry; without, it keeps their best levels only.
+    """
+
+    def __init__(self, path: Path, *, reorder_seconds: float = 2.0,
+                 sync_seconds: float = 5.0, levels: bool = False) -> None:
+        super().__init__(reorder_seconds=reorder_seconds, sync_seconds=sync_seconds)
+        self.path = path
+        self.levels = levels
+        self._raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self._gzip: gzip.GzipFile | None = None
+        binary: IO[bytes] = self._raw
+        if path.name.endswith(".gz"):
+            # mtime=0: the same quotes always give the same bytes.
+            self._gzip = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=6, mtime=0)
+            binary = self._gzip
+        self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
+        self._text.write((DEPTH_HEADER if levels else HEADER) + "\n")
+        self._emit = self._text.write  # type: ignore[method-assign]
+
+    def _prepare(self, quote: Quote) -> str:
+        return format_row(quote, levels=self.levels)
+
+    def sync(self) -> None:
+        self._text.flush()
+        if self._gzip is not None:
+            self._gzip.flush(zlib.Z_SYNC_FLUSH)
+        self._raw.flush()
+        super().sync()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        super().close()
         self._text.close()  # closes the gzip stream (its trailer) and the file
         if not self._raw.closed:
             self._raw.close()
@@ -382,7 +450,7 @@ class QuoteFileReader:
         append = batch.append
         text = self._text
         bid_prices, bid_sizes = ask_prices, ask_sizes = _NO_LEVELS
-        fault = _levels_fault
+        fault = levels_fault
         try:
             previous = ""
             for line_number, line in enumerate(text, 2):
@@ -416,7 +484,7 @@ class QuoteFileReader:
                         continue
                     (local, stamp, exchange, symbol, bid, ask, bid_size, ask_size,
                      (bid_prices, bid_sizes), (ask_prices, ask_sizes)) = row
-                # One chained test for the common case; _judge says what is wrong.
+                # One chained test for the common case; judge_row says what is wrong.
                 if (last <= local < end and 0.0 < bid <= ask < _INF and 0.0 <= bid_size < _INF
                         and 0.0 <= ask_size < _INF and -_INF < stamp < _INF and exchange
                         and symbol
@@ -438,9 +506,9 @@ class QuoteFileReader:
                             batch = []
                             append = batch.append
                     continue
-                if self._judge(line_number, last, local, exchange, symbol, bid, ask,
-                               bid_size, ask_size, stamp, (bid_prices, bid_sizes),
-                               (ask_prices, ask_sizes)):
+                if judge_row(self.problems, f"{self.name}:{line_number}", self.end, last,
+                             local, exchange, symbol, bid, ask, bid_size, ask_size, stamp,
+                             (bid_prices, bid_sizes), (ask_prices, ask_sizes)):
                     break  # at or past the end
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
             self.problems.add(f"{self.name}:{line_number + 1}", "truncated",
@@ -453,41 +521,6 @@ class QuoteFileReader:
         if batch:
             self.rows += len(batch)
             yield batch
-
-    def _judge(self, line_number: int, last: float, local: float, exchange: str,
-               symbol: str, bid: float, ask: float, bid_size: float, ask_size: float,
-               stamp: float = 0.0, bids: tuple[list[float], list[float]] = _NO_LEVELS,
-               asks: tuple[list[float], list[float]] = _NO_LEVELS) -> bool:
-        """Record what is wrong with a row that failed the quick test; ``True`` when the
-        row is fine but at or after ``end`` (reading stops). ``bids`` and ``asks`` are
-        the levels' prices and sizes."""
-        where = f"{self.name}:{line_number}"
-        add = self.problems.add
-        bids_fault = bids[0] and _levels_fault(*bids, bid, bid_size, True)
-        asks_fault = asks[0] and _levels_fault(*asks, ask, ask_size, False)
-        if not math.isfinite(local):
-            add(where, "unparseable", f"local_ts is {local!r}")
-        elif not math.isfinite(stamp):
-            add(where, "unparseable", f"exchange_ts is {stamp!r}")
-        elif not exchange or not symbol:
-            add(where, "unparseable", "exchange or symbol is empty")
-        elif not (0.0 < bid < _INF and 0.0 < ask < _INF):
-            add(where, "non_positive_price", f"bid {bid!r} / ask {ask!r}: prices must be > 0")
-        elif bid > ask:
-            add(where, "crossed", f"crossed book: bid {bid!r} above ask {ask!r}")
-        elif not (0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF):
-            add(where, "negative_size",
-                f"bid_size {bid_size!r} / ask_size {ask_size!r}: sizes must be >= 0")
-        elif bids_fault:
-            add(where, "bad_levels", f"bids: {bids_fault}")
-        elif asks_fault:
-            add(where, "bad_levels", f"asks: {asks_fault}")
-        elif local < last:
-            add(where, "unsorted", f"local_ts {local!r} is earlier than the row before "
-                                   f"({last!r}); rows must be in local_ts order")
-        else:
-            return local >= self.end
-        return False
 
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write

@@ -1,6 +1,8 @@
 """What ``arbotd backtest`` shows and writes: the progress bar, the summary table, and the
 report directory (``trades.csv``, ``fills.csv``, ``signals.csv``, ``metrics.json``,
-``equity.png``, and the inventory's ``inventory.json`` and ``drift.csv``).
+``equity.png``, ``report.html``, one page with the charts and tables that opens in a
+browser without a server: :mod:`arbotd_replay.htmlreport`, and the inventory's
+``inventory.json`` and ``drift.csv``).
 
 Every figure comes from the result's ``metrics`` dict (:mod:`arbotd_replay.metrics`):
 the summary formats it, ``metrics.json`` is it, and ``trades.csv`` holds the trades it
@@ -18,6 +20,7 @@ from typing import Any, TextIO
 
 from arbotd.figures import money, size
 from arbotd_replay.backtest import BacktestResult
+from arbotd_replay.htmlreport import write_html_report
 from arbotd_replay.metrics import TRADE_COLUMNS, equity_curve, iso, trade_row
 from arbotd_replay.quotefile import PROBLEM_KINDS
 
@@ -193,7 +196,9 @@ def write_report(result: BacktestResult, directory: Path) -> list[Path]:
     metrics_path = directory / "metrics.json"
     metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
     paths = [trades_path, fills_path, signals_path, metrics_path,
-             _plot(result, directory / "equity.png"), *_write_inventory(result, directory)]
+             _plot(result, directory / "equity.png"),
+             write_html_report(result, directory / "report.html"),
+             *_write_inventory(result, directory)]
     problems_path = directory / "bad_rows.txt"
     if result.problems:
         problems_path.write_text("\n".join(result.problems) + "\n", encoding="utf-8")

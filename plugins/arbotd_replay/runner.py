@@ -5,7 +5,14 @@
 - ``command_backtest(data=..., start=..., end=..., balance=..., report=..., strict=...,
   stored=..., out=..., err=...) -> int``: ``arbotd backtest`` (``stored``: the storage's
   recorded quotes instead of files);
-- ``command_record(out=..., duration=..., err=...) -> int``: ``arbotd record``;
+- ``command_record(out=..., duration=..., format=..., err=...) -> int``: ``arbotd
+  record``;
+- ``command_convert(source=..., destination=..., format=..., strict=..., err=...) ->
+  int``: ``arbotd convert``;
+- ``command_export(start=..., end=..., out=..., symbols=..., exchanges=..., err=...) ->
+  int``: ``arbotd export`` (the storage's recorded quotes to Parquet, by day);
+- ``command_sweep(data=..., grid=..., ..., out_dir=..., out=..., err=...) -> int``:
+  ``arbotd sweep`` (:mod:`arbotd_replay.sweep`);
 - ``await start_stored(start_time=..., end_time=..., symbols=..., exchanges=...,
   balance=...) -> dict``: a backtest over the storage's recorded quotes, run in a
   worker thread (``POST /api/v1/trading/start`` with ``mode: backtest``); raises
@@ -38,6 +45,7 @@ from arbotd_replay.backtest import (
     single_error,
 )
 from arbotd_replay.config import BacktestConfig, parse_time
+from arbotd_replay.formats import convert, export_quotes, is_taken, recording_format
 from arbotd_replay.metrics import trade_row
 from arbotd_replay.quotefile import BadDataError, DataProblems
 from arbotd_replay.report import ProgressBar, format_summary, write_report
@@ -220,18 +228,37 @@ class BacktestRunner:
             with trio.CancelScope(shield=True):
                 await storage.close()
 
-    def command_record(self, *, out: str, duration: float | None, err: TextIO) -> int:
+    def command_sweep(self, *, out_dir: str, out: TextIO, err: TextIO, **options: Any
+                      ) -> int:
+        """``arbotd sweep``: the options of :class:`arbotd_replay.sweep.SweepOptions`
+        (``out_dir`` is its ``out``); exit status 0, 1 with the reason on ``err``, 130
+        when interrupted."""
+        from arbotd_replay.sweep import SweepOptions, command_sweep
+
+        options["data"] = tuple(options.get("data") or ())
+        options["grid"] = tuple(options.get("grid") or ())
+        return command_sweep(self.runtime, SweepOptions(out=out_dir, **options), out=out,
+                             err=err)
+
+    def command_record(self, *, out: str, duration: float | None, err: TextIO,
+                       format: str | None = None) -> int:
         """``arbotd record``: run the configured feeds, write every quote to ``out``
-        until SIGINT/SIGTERM or ``duration`` seconds; no trading, no API, no storage."""
+        until SIGINT/SIGTERM or ``duration`` seconds; no trading, no API, no storage.
+        ``format`` (``csv`` or ``parquet``) is told by ``out``'s name when not given."""
         if duration is not None and not (duration > 0 and math.isfinite(duration)):
             print(f"arbotd record: --duration must be positive, got {duration}", file=err)
             return 1
-        if Path(out).exists() and Path(out).stat().st_size > 0:
+        try:
+            kind = recording_format(out, format)
+        except ValueError as error:
+            print(f"arbotd record: {error}", file=err)
+            return 1
+        if is_taken(Path(out)):
             # A recording is hours of market that cannot be had again: never overwrite.
             print(f"arbotd record: {out} already exists; choose another file or remove it",
                   file=err)
             return 1
-        store = RecordingStore(Path(out))
+        store = RecordingStore(Path(out), kind)
         pm, config = self.runtime.pm, self.runtime.config
 
         async def main() -> None:
@@ -270,6 +297,90 @@ class BacktestRunner:
         late = f" ({store.late:,} left out: out of time order)" if store.late else ""
         print(f"recorded {store.written:,} quotes to {out}{late}", file=err)
         return 0
+
+    def command_convert(self, *, source: str, destination: str, err: TextIO,
+                        format: str | None = None, strict: bool = False) -> int:
+        """``arbotd convert``: the quotes of a recording (CSV or Parquet) to another
+        (the format of ``destination``'s name, or ``format``), book levels kept; bad rows
+        skipped and reported as a backtest skips them, or refused with ``strict``."""
+        if is_taken(Path(destination)):
+            print(f"arbotd convert: {destination} already exists; choose another name or "
+                  "remove it", file=err)
+            return 1
+        problems = DataProblems(strict=strict)
+        try:
+            written, levels = convert(Path(source), destination, problems, format)
+        except (BadDataError, ValueError, OSError) as error:
+            print(f"arbotd convert: {error}", file=err)
+            return 1
+        skipped = f"; {problems.total:,} bad rows skipped" if problems.total else ""
+        book = " with book levels" if levels else ""
+        print(f"converted {written:,} quotes{book} from {source} to {destination}{skipped}",
+              file=err)
+        return 0
+
+    def command_export(self, *, start: str, end: str, out: str, err: TextIO,
+                       symbols: Sequence[str] | None = None,
+                       exchanges: Sequence[str] | None = None) -> int:
+        """``arbotd export``: the configured storage's recorded quotes from ``start`` to
+        ``end`` (optionally of some symbols or exchanges only) as Parquet under the
+        directory ``out``, one ``date=YYYY-MM-DD`` folder a day (see
+        :class:`~arbotd_replay.formats.DayPartitionedWriter`)."""
+        try:
+            first, last = parse_time(start, "--start"), parse_time(end, "--end")
+        except ValueError as error:
+            print(f"arbotd export: {error}", file=err)
+            return 1
+        if first >= last:
+            print("arbotd export: --end must be after --start", file=err)
+            return 1
+        directory = Path(out)
+        if directory.exists() and not directory.is_dir():
+            print(f"arbotd export: {out} is a file; --out names a directory", file=err)
+            return 1
+        if is_taken(directory):
+            print(f"arbotd export: {out} is not empty; choose another directory or empty it",
+                  file=err)
+            return 1
+        problems = DataProblems()
+        try:
+            days = trio.run(self._export_stored, first, last, directory, problems,
+                            symbols, exchanges)
+        except (BadDataError, BacktestError, ArbotError, OSError) as error:
+            print(f"arbotd export: {error}", file=err)
+            return 1
+        skipped = f"; {problems.total:,} bad rows skipped" if problems.total else ""
+        for day, count in days.items():
+            print(f"  {directory / f'date={day}'}: {count:,} quotes", file=err)
+        print(f"exported {sum(days.values()):,} quotes to {out}{skipped}", file=err)
+        return 0
+
+    async def _export_stored(self, first: float, last: float, directory: Path,
+                             problems: DataProblems, symbols: Sequence[str] | None,
+                             exchanges: Sequence[str] | None) -> dict[str, int]:
+        runtime = self.runtime
+        storage = runtime.pm.hook.provide_storage(config=runtime.config, runtime=runtime)
+        if not callable(getattr(storage, "recorded_quotes", None)):
+            raise BacktestError("export needs a storage that records quotes: the sql "
+                                "plugin with [storage] record_quotes = true")
+        await storage.open()
+        try:
+            def run() -> dict[str, int]:
+                batches, _ = storage_source(storage, problems, start=first, end=last,
+                                            symbols=symbols, exchanges=exchanges)
+                days = export_quotes(batches, directory)
+                problems.finish()
+                return days
+
+            days = await trio.to_thread.run_sync(run)
+        finally:
+            with trio.CancelScope(shield=True):
+                await storage.close()
+        if not days:
+            raise BacktestError(f"no recorded quotes between {_iso(first)} and {_iso(last)}"
+                                f" in {getattr(storage, 'display', 'storage')} (is [storage] "
+                                "record_quotes on?)")
+        return days
 
     # --- the API ------------------------------------------------------------------------------
 

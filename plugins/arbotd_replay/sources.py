@@ -1,4 +1,4 @@
-"""Where replayed quotes come from: recorded files, or the quotes a storage backend
+"""Where replayed quotes come from: recorded files (CSV or Parquet), or the quotes a storage backend
 recorded (``[storage] record_quotes = true``), merged into one stream in ``local_ts``
 order.
 
@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from arbotd import Quote
+from arbotd_replay.parquetfile import ParquetQuoteReader, is_parquet
 from arbotd_replay.quotefile import BATCH_SIZE, DataProblems, QuoteFileReader
 
-__all__ = ["Source", "file_source", "rebatch", "storage_source"]
+__all__ = ["Source", "file_source", "open_reader", "rebatch", "storage_source"]
 
 Source = tuple[Iterator[list[Quote]], Callable[[], float]]
 _INF = math.inf
@@ -42,15 +43,29 @@ def rebatch(quotes: Iterable[Quote], size: int = BATCH_SIZE) -> Iterator[list[Qu
         yield batch
 
 
+def open_reader(path: Path, problems: DataProblems, *, start: float = -_INF,
+                end: float = _INF) -> QuoteFileReader | ParquetQuoteReader:
+    """The reader of one recording, opened: a Parquet file or directory (told by its
+    content, not its name), else a CSV file. Raises
+    :class:`~arbotd_replay.quotefile.BadDataError`."""
+    reader: QuoteFileReader | ParquetQuoteReader
+    if is_parquet(path):
+        reader = ParquetQuoteReader(path, problems, start=start, end=end)
+    else:
+        reader = QuoteFileReader(path, problems, start=start, end=end)
+    return reader.open()
+
+
 def file_source(paths: Sequence[Path], problems: DataProblems, *, start: float = -_INF,
                 end: float = _INF) -> Source:
-    """The quotes of ``paths`` merged in time order. Every file is opened (and its header
-    checked) here, so a file that cannot be used stops the backtest before it starts;
-    raises :class:`~arbotd_replay.quotefile.BadDataError`."""
-    readers = []
+    """The quotes of ``paths`` (CSV files, Parquet files or directories of them) merged
+    in time order. Every recording is opened (and its header or schema checked) here, so
+    one that cannot be used stops the backtest before it starts; raises
+    :class:`~arbotd_replay.quotefile.BadDataError`."""
+    readers: list[QuoteFileReader | ParquetQuoteReader] = []
     try:
         for path in paths:
-            readers.append(QuoteFileReader(Path(path), problems, start=start, end=end).open())
+            readers.append(open_reader(Path(path), problems, start=start, end=end))
     except BaseException:
         for reader in readers:
             reader.close()

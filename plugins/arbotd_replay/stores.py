@@ -15,7 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from arbotd import Balance, Quote, Signal, StoredState, Trade
-from arbotd_replay.quotefile import QuoteFileWriter
+from arbotd_replay.formats import open_writer
+from arbotd_replay.quotefile import TimeOrderedWriter
 
 __all__ = ["RecordingStore", "ResultStore"]
 
@@ -69,18 +70,22 @@ class ResultStore:
 
 
 class RecordingStore:
-    """Writes every quote to ``path`` (see :class:`QuoteFileWriter`); keeps nothing else.
-    The file is created at :meth:`open` and complete (gzip trailer written) once
-    :meth:`close` returns, which the core does on every way the recorder stops.
+    """Writes every quote to ``path`` in ``format`` (``csv``: see
+    :class:`~arbotd_replay.quotefile.QuoteFileWriter`; ``parquet``:
+    :class:`~arbotd_replay.parquetfile.ParquetQuoteWriter`); keeps nothing else. The file
+    is created at :meth:`open` and complete (gzip trailer written, Parquet file renamed
+    into place) once :meth:`close` returns, which the core does on every way the
+    recorder stops.
 
     The file always has the ``bids`` and ``asks`` columns: which feeds give book levels
     is known only once their quotes arrive, and a recording is market that cannot be had
     again, so none of it is left out (a quote of the best level only leaves them
     empty)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, format: str = "csv") -> None:
         self.path = path
-        self.writer: QuoteFileWriter | None = None
+        self.format = format
+        self.writer: TimeOrderedWriter | None = None
 
     @property
     def written(self) -> int:
@@ -89,12 +94,12 @@ class RecordingStore:
     @property
     def late(self) -> int:
         """Quotes left out for coming too far out of time order (see
-        :class:`QuoteFileWriter`)."""
+        :class:`~arbotd_replay.quotefile.TimeOrderedWriter`)."""
         return self.writer.late if self.writer is not None else 0
 
     async def open(self) -> StoredState:
-        self.writer = QuoteFileWriter(self.path, levels=True)
-        log.info("recording every quote to %s", self.path)
+        self.writer = open_writer(self.path, self.format, levels=True)
+        log.info("recording every quote to %s (%s)", self.path, self.format)
         return StoredState()
 
     async def close(self) -> None:

@@ -316,7 +316,8 @@ def signals(
 
     Returns ``{"signals": [{"id", "symbol", "buy_exchange", "sell_exchange", "buy_price",
     "sell_price", "profit", "profit_percent" (percent), "confidence", "executed": bool,
-    "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit",
+    "reject_reason": str | None (why a signal was not executed, as the risk checks named
+    it), "timestamp": float (epoch seconds), "quantity", "buy_limit", "sell_limit",
     "threshold", "threshold_reason", "buy_native_price", "sell_native_price", "buy_rate",
     "sell_rate"}, ...],
     "total_count": int}``, newest first (``timestamp``, then ``id``, descending).
@@ -360,6 +361,7 @@ def signals(
                 "profit_percent": round(row.profit_percent, 6),
                 "confidence": row.confidence,
                 "executed": bool(row.executed),
+                "reject_reason": row.reject_reason,
                 "timestamp": row.timestamp,
                 "quantity": size(row.quantity),
                 "buy_limit": row.buy_price if row.buy_limit is None else row.buy_limit,

@@ -125,6 +125,7 @@ class SqlStorage:
         self._database: peewee.Database | None = None
         self._durable: DurableWrites | None = None
         self._durable_error: str | None = None  # why the last durable write failed
+        self._durable_failures = 0
         self._password: str | None = None
         self._closed = False
         # One ping's read at a time: a read abandoned by its caller keeps the token until
@@ -309,6 +310,7 @@ class SqlStorage:
             result = await self._durable.run(fn, *args)
         except (peewee.PeeweeException, OSError, sqlite3.Error) as err:
             cause = describe_error(err, self._password)
+            self._durable_failures += 1
             if self._durable_error is None:
                 log.error("storage: cannot write %s to %s: %s", what, self.display, cause)
             self._durable_error = f"cannot write durably: {cause}"
@@ -335,6 +337,12 @@ class SqlStorage:
         return self._writer.last_error or self._durable_error
 
     @property
+    def write_errors(self) -> int:
+        """Writes that failed since the start: the writer's attempts at a batch (each
+        retried) and durable writes (a trade recorded before its orders)."""
+        return self._writer.failed_writes + self._durable_failures
+
+    @property
     def dropped_bars(self) -> int:
         """Price bars dropped because the backlog was full."""
         return self._writer.dropped[BAR]
@@ -349,14 +357,16 @@ class SqlStorage:
         return self._writer
 
     def status(self) -> dict[str, Any]:
-        """For ``/health``: ``healthy`` is false from the first failed write until one
-        succeeds again, and ``last_error`` says why it failed (``database or disk is
-        full``, ``connection refused``)."""
+        """For ``/health`` and ``/metrics``: ``healthy`` is false from the first failed
+        write until one succeeds again, and ``last_error`` says why it failed
+        (``database or disk is full``, ``connection refused``); ``write_errors`` counts
+        the failed writes since the start, ``dropped_*`` what a full backlog shed."""
         return {
             "database": self.display,
             "healthy": self.healthy,
             "last_error": self.last_error,
             "backlog": self.backlog(),
+            "write_errors": self.write_errors,
             "dropped_bars": self.dropped_bars,
             "dropped_quotes": self.dropped_quotes,
         }

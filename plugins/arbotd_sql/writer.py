@@ -104,6 +104,7 @@ class Writer:
         self.batches_written = 0
         self.records_written = 0
         self.records_refused = 0
+        self.failed_writes = 0  # attempts to write a batch that failed (retried)
         self.last_error: str | None = None
         self._failing_since: float | None = None
 
@@ -353,6 +354,7 @@ class Writer:
         return ended
 
     def _failed(self, err: BaseException, count: int) -> None:
+        self.failed_writes += 1
         cause = describe_error(err)
         first = self.last_error is None
         self.last_error = cause

@@ -28,8 +28,8 @@ def _symbols_ok(symbols: list[str]) -> str | None:
     for symbol in symbols:
         try:
             split_symbol(symbol)
-        except ValueError as err:
-            return str(err)
+        except ValueError:
+            return f"{symbol!r} does not end in a quote currency arbotd knows (USDT, USDC ...)"
     if len(set(symbols)) != len(symbols):
         return "lists a symbol twice"
     return None

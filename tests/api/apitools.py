@@ -62,6 +62,7 @@ min_profit_threshold = 0.002
 
 [simulation]
 updates_per_second = 10.0
+{simulation}
 
 [api]
 port = {port}
@@ -87,19 +88,20 @@ def server_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """For a ``serve_api`` fixture: ``async with serve_api(extra_toml) as api`` runs the
     daemon with every installed plugin, ``extra`` appended to ``[api]`` (or more tables
     after it), ``arbitrage`` (keys) added to ``[arbitrage]``, ``daemon`` (keys) to
-    ``[daemon]``, with the test credentials in the environment; ``shutdown_timeout`` is
-    ``[daemon] shutdown_timeout_seconds``."""
+    ``[daemon]``, ``simulation`` (keys) to ``[simulation]``, with the test credentials in
+    the environment; ``shutdown_timeout`` is ``[daemon] shutdown_timeout_seconds``."""
     monkeypatch.setenv("ARBOT_API_KEY", f"{API_KEY},{READ_KEY}:read")
     monkeypatch.setenv("ARBOT_JWT_SECRET", JWT_SECRET)
 
     @asynccontextmanager
     async def start(extra: str = "", *, arbitrage: str = "", daemon: str = "",
-                    wait_feeds: bool = True, port: int = 0, shutdown_timeout: float = 5.0
-                    ) -> AsyncIterator[Running]:
+                    simulation: str = "", wait_feeds: bool = True, port: int = 0,
+                    shutdown_timeout: float = 5.0) -> AsyncIterator[Running]:
         path = tmp_path / "arbot.toml"
         text = textwrap.dedent(BASE_CONFIG).format(
             state_dir=tmp_path / "state", port=port, shutdown_timeout=shutdown_timeout,
-            arbitrage=textwrap.dedent(arbitrage), daemon=textwrap.dedent(daemon))
+            arbitrage=textwrap.dedent(arbitrage), daemon=textwrap.dedent(daemon),
+            simulation=textwrap.dedent(simulation))
         path.write_text(text + textwrap.dedent(extra), encoding="utf-8")
         notifier = RecordingNotifier()
         running = Daemon(path, notifier=notifier)

@@ -28,7 +28,8 @@ DETAIL_FIELDS = {"id", "signal_id", "symbol", "buy_exchange", "sell_exchange",
                  "actual_profit", "fees_paid", "slippage", "status", "started_at",
                  "completed_at", "execution_time_ms"}
 SIGNAL_FIELDS = {"id", "symbol", "buy_exchange", "sell_exchange", "buy_price", "sell_price",
-                 "profit", "profit_percent", "confidence", "executed", "timestamp"}
+                 "profit", "profit_percent", "confidence", "executed", "reject_reason",
+                 "timestamp"}
 METRICS = {"total_trades", "successful_trades", "win_rate", "total_profit", "total_fees",
            "net_profit", "avg_profit_per_trade", "max_profit", "max_loss",
            "avg_execution_time_seconds", "sharpe_ratio", "max_drawdown_percent",

@@ -48,6 +48,7 @@ async def test_inventory_and_a_recorded_transfer(serve_api):
         recorded = response.json()
         assert recorded["paper_balances_moved"] is True
         assert recorded["transfer"]["network_fee"] == "0.001"   # from [inventory]
+        assert recorded["transfer"]["actor"].startswith("key:")  # as the audit trail says
 
         after = (await client.get("/api/v1/inventory")).json()
         btc = {v["exchange"]: v for v in
@@ -100,6 +101,7 @@ async def test_bad_transfers_name_what_was_wrong(serve_api):
         assert_error(await client.post(url, json=good), 403, "FORBIDDEN")
 
 
+@pytest.mark.usefixtures("isolated_logging")
 async def test_the_cli_prints_the_inventory(serve_api, capsys, monkeypatch):
     from arbotd._cli import main
 

@@ -77,6 +77,7 @@ async def test_a_silent_venue_is_not_used_nor_shown_connected_until_fresh_data_a
             [exchanges.binance]
             enabled = true
             ws_url = "{fake.url}"
+            depth = 1
             stale_after_seconds = 1.0
             """
         # Quotes may be 30 s old for a signal, far more than Binance's silence allows: only

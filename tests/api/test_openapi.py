@@ -137,7 +137,10 @@ def _routes() -> set[tuple[str, str]]:
     app = create_app(None)  # type: ignore[arg-type]  # only the url map is read
     routes = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.websocket:
+        # The dashboard's page and files are served beside the API, not part of it;
+        # /metrics (for Prometheus) is documented with it.
+        if rule.endpoint == "static" or rule.websocket or not rule.rule.startswith(
+                ("/api/", "/metrics")):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         routes |= {(path, method) for method in rule.methods - _IGNORED_METHODS}

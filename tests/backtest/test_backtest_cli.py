@@ -49,7 +49,7 @@ def test_readme_example_on_the_shipped_sample(tmp_path: Path,
     assert not out.startswith("\r")  # no progress bar when stdout is not a terminal
     files = {p.name for p in report.iterdir()}
     assert files == {"trades.csv", "fills.csv", "signals.csv", "metrics.json", "equity.png",
-                     "inventory.json", "drift.csv"}
+                     "report.html", "inventory.json", "drift.csv"}
     assert (report / "equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((report / "metrics.json").read_text())
     with (report / "trades.csv").open() as stream:

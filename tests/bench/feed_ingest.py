@@ -28,6 +28,15 @@ sampled). The latency starts when the feed takes the message from the client, so
 covers parsing and the engine, not time spent queued before that (in the kernel's socket
 buffer, or in a decoded batch waiting its turn).
 
+**Depth**: the same again on Binance's diff-depth stream (``<sym>@depth@100ms``
+``depthUpdate`` events changing 1 to 5 levels each, update ids in sequence) with the feed
+at ``depth = 20``: it fetches each symbol's snapshot from the server
+(``GET /api/v3/depth``, answered from the server's books), keeps the 150 books in step
+and delivers quotes of 20 levels a side to the engine. Measured once every book is in
+sync; the target is at least 0.6 of the bare trio-websocket client's rate on the same
+stream. A gap or a resync during the run fails the benchmark (the stream or the books
+would be wrong).
+
     .venv/bin/python tests/bench/feed_ingest.py            # 3 rounds of 5 s
     .venv/bin/python tests/bench/feed_ingest.py --quick    # 1 round of 1 s
 """
@@ -46,7 +55,9 @@ import time
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 import trio
 from _benchtools import median, percentile, print_table
 from trio_websocket import open_websocket_url
@@ -54,6 +65,7 @@ from trio_websocket import open_websocket_url
 from arbotd import Bus, Engine, Ledger, Quote
 from arbotd.exchange.wsclient import open_connection
 from arbotd_binance import BinanceConfig, BinanceFeed
+from arbotd_binance.symbols import combined_stream_url, depth_stream
 from arbotd_xarb import ArbitrageConfig, CrossExchangeStrategy
 
 SYMBOLS = [f"C{i:03d}USDT" for i in range(150)]
@@ -62,6 +74,12 @@ WARM_UP_MESSAGES = 3000
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEMPLATE = ('{"stream":"%s@bookTicker","data":{"u":%d,"s":"%s","b":"%s","B":"%s",'
              '"a":"%s","A":"%s"}}')
+_DEPTH_TEMPLATE = ('{"stream":"%s@depth@100ms","data":{"e":"depthUpdate","E":%d,"s":"%s",'
+                   '"U":%d,"u":%d,"b":%s,"a":%s}}')
+DEPTH = 20
+# Levels a side of the server's books, and the events of their cycle.
+BOOK_LEVELS = 80
+DEPTH_CYCLE = 64
 
 
 def base_price(index: int) -> float:
@@ -95,13 +113,95 @@ def _frame(payload: bytes) -> bytes:
     return b"\x81\x7e" + size.to_bytes(2, "big") + payload
 
 
-async def _stream(connection: trio.SocketStream, table: list[list[tuple[str, ...]]]) -> None:
+class DepthMarket:
+    """The server's order books, one per symbol: levels at fixed prices around the
+    symbol's base price (bids below, asks above, so a book never crosses) whose sizes
+    change in a cycle of events made beforehand (1 to 5 levels each, none twice in one
+    event, a size of 0 removing a level); every change takes one update id, as on
+    Binance. Shared by every connection, like Binance's books, so that a snapshot always
+    fits the stream."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.prices: list[tuple[dict[int, str], dict[int, str]]] = []
+        self.sizes: list[tuple[dict[int, str], dict[int, str]]] = []
+        self.cycles: list[list[tuple[list[tuple[int, int, str]], str, str]]] = []
+        for index in range(len(SYMBOLS)):
+            mid = base_price(index)
+            offsets = range(1, BOOK_LEVELS + 1)
+            self.prices.append(({k: f"{mid * (1 - k * 1e-4):.6f}" for k in offsets},
+                                {k: f"{mid * (1 + k * 1e-4):.6f}" for k in offsets}))
+            self.sizes.append(({k: f"{rng.uniform(1, 50):.3f}" for k in offsets},
+                               {k: f"{rng.uniform(1, 50):.3f}" for k in offsets}))
+            cycle = []
+            for _ in range(DEPTH_CYCLE):
+                levels = rng.sample([(side, k) for side in (0, 1) for k in offsets],
+                                    rng.randint(1, 5))
+                changes = [(side, k, "0.000" if rng.random() < 0.2
+                            else f"{rng.uniform(1, 50):.3f}") for side, k in levels]
+                bids, asks = ([[self.prices[index][side][k], size]
+                               for s, k, size in changes if s == side] for side in (0, 1))
+                cycle.append((changes, orjson_text(bids), orjson_text(asks)))
+            self.cycles.append(cycle)
+        self.update_ids = [1_000_000 * (i + 1) for i in range(len(SYMBOLS))]
+        self.position = 0
+
+    def chunk(self) -> bytes:
+        """The next event of every symbol, as WebSocket frames, the books moved on."""
+        names = [(s.lower(), s) for s in SYMBOLS]
+        now_ms = int(time.time() * 1000)
+        step = self.position % DEPTH_CYCLE
+        self.position += 1
+        frames = []
+        for index, (stream, symbol) in enumerate(names):
+            changes, bids, asks = self.cycles[index][step]
+            sides = self.sizes[index]
+            for side, k, size in changes:
+                if size == "0.000":
+                    sides[side].pop(k, None)
+                else:
+                    sides[side][k] = size
+            first = self.update_ids[index] + 1
+            last = self.update_ids[index] = first + len(changes) - 1
+            message = _DEPTH_TEMPLATE % (stream, now_ms, symbol, first, last, bids, asks)
+            frames.append(_frame(message.encode()))
+        return b"".join(frames)
+
+    def snapshot(self, symbol: str, limit: int) -> bytes:
+        """``GET /api/v3/depth``: the book with every event made so far."""
+        index = SYMBOLS.index(symbol)
+        prices, sizes = self.prices[index], self.sizes[index]
+        sides = [[[prices[side][k], sizes[side][k]] for k in sorted(sizes[side])][:limit]
+                 for side in (0, 1)]
+        body = {"lastUpdateId": self.update_ids[index], "bids": sides[0], "asks": sides[1]}
+        return orjson_text(body).encode()
+
+
+def orjson_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _answer_snapshot(connection: trio.SocketStream, market: DepthMarket,
+                           target: str) -> None:
+    query = dict(parse_qsl(urlsplit(target).query))
+    body = market.snapshot(query["symbol"], int(query.get("limit", "100")))
+    await connection.send_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    await connection.aclose()
+
+
+async def _stream(connection: trio.SocketStream, table: list[list[tuple[str, ...]]],
+                  market: DepthMarket) -> None:
     request = b""
     while b"\r\n\r\n" not in request:
         data = await connection.receive_some(4096)
         if not data:
             return
         request += data
+    target = request.split(b" ", 2)[1].decode()
+    if target.startswith("/api/v3/depth"):
+        await _answer_snapshot(connection, market, target)
+        return
     key = b""
     for line in request.split(b"\r\n"):
         name, _, value = line.partition(b":")
@@ -112,7 +212,10 @@ async def _stream(connection: trio.SocketStream, table: list[list[tuple[str, ...
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_send_forever, connection, table)
+        if "@depth" in target:
+            nursery.start_soon(_send_depth_forever, connection, market)
+        else:
+            nursery.start_soon(_send_forever, connection, table)
         # The client sends nothing but its close frame: then hang up.
         with contextlib.suppress(trio.BrokenResourceError):
             await connection.receive_some(4096)
@@ -139,12 +242,22 @@ async def _send_forever(connection: trio.SocketStream, table: list[list[tuple[st
         return
 
 
+async def _send_depth_forever(connection: trio.SocketStream, market: DepthMarket) -> None:
+    try:
+        while True:
+            await connection.send_all(market.chunk())
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return
+
+
 async def serve() -> None:
     """Print the port, serve until stdin closes."""
     table = _price_table(random.Random(7))
+    market = DepthMarket(random.Random(11))
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(
-            partial(trio.serve_tcp, partial(_stream, table=table), 0, host="127.0.0.1"))
+        listeners = await nursery.start(partial(
+            trio.serve_tcp, partial(_stream, table=table, market=market), 0,
+            host="127.0.0.1"))
         print(listeners[0].socket.getsockname()[1], flush=True)
         await trio.to_thread.run_sync(sys.stdin.read)
         nursery.cancel_scope.cancel()
@@ -193,6 +306,9 @@ class TimedSink:
     def on_feed_state(self, exchange: str, usable: bool, reason: str = "") -> None:
         self.engine.on_feed_state(exchange, usable, reason)
 
+    def forget_symbol(self, exchange: str, symbol: str) -> None:
+        self.engine.forget_symbol(exchange, symbol)
+
 
 def make_engine() -> Engine:
     strategy = CrossExchangeStrategy(ArbitrageConfig(
@@ -210,16 +326,23 @@ def make_engine() -> Engine:
     return engine
 
 
-async def feed_client(url: str, duration: float) -> tuple[float, list[float], int]:
+async def feed_client(url: str, duration: float, *, depth: int = 1
+                      ) -> tuple[float, list[float], int]:
     """Quotes per second through BinanceFeed into the engine, latency samples (s), and
-    the signals the engine found."""
+    the signals the engine found. With ``depth`` > 1 the feed keeps books (snapshots from
+    the same server) and is measured once every book is in sync."""
     engine = make_engine()
     sink = TimedSink(engine)
-    config = BinanceConfig(enabled=True, ws_url=url, stale_after_seconds=60.0)
+    config = BinanceConfig(enabled=True, ws_url=url, rest_url=url.replace("ws:", "http:"),
+                           depth=depth, stale_after_seconds=60.0)
     feed = BinanceFeed(config, clock=time.perf_counter)
     async with trio.open_nursery() as nursery:
         await nursery.start(feed.stream_quotes, SYMBOLS, sink)
-        while sink.count < WARM_UP_MESSAGES:
+        with trio.fail_after(120):
+            while any("binance" not in engine.book.get(s, {}) for s in SYMBOLS):
+                await trio.sleep(0.01)
+        start_count = sink.count
+        while sink.count < start_count + WARM_UP_MESSAGES:
             await trio.sleep(0.01)
         start_count, start = sink.count, time.perf_counter()
         sink.samples.clear()
@@ -231,39 +354,61 @@ async def feed_client(url: str, duration: float) -> tuple[float, list[float], in
     if feed.skipped_messages or feed.dropped_out_of_order:
         raise SystemExit(f"the feed skipped {feed.skipped_messages} and dropped "
                          f"{feed.dropped_out_of_order} messages: the stream is wrong")
+    if feed.book_resyncs or feed.sync_failures:
+        raise SystemExit(f"{feed.book_resyncs} books fell out of sync and "
+                         f"{feed.sync_failures} syncs failed: the stream or a book is wrong")
     return rate, samples, engine.signals_detected - signals_before
 
 
+class Runs:
+    """The rates and samples of one stream's rounds."""
+
+    def __init__(self) -> None:
+        self.bare: list[float] = []
+        self.wsclient: list[float] = []
+        self.feed: list[float] = []
+        self.latencies: list[float] = []
+        self.signals = 0
+
+    async def round(self, url: str, stream_url: str, duration: float, depth: int) -> None:
+        self.bare.append(await bare_client(stream_url, duration))
+        self.wsclient.append(await bare_client(stream_url, duration, wsclient=True))
+        rate, samples, found = await feed_client(url, duration, depth=depth)
+        self.feed.append(rate)
+        self.latencies.extend(samples)
+        self.signals += found
+
+    def report(self, feed_name: str, target: float, ratio_name: str) -> None:
+        bare, fed, bare_wsclient = median(self.bare), median(self.feed), median(self.wsclient)
+        p50 = percentile(self.latencies, 0.5) * 1e6
+        p99 = percentile(self.latencies, 0.99) * 1e6
+        print_table(
+            ["client", "messages/s", "µs/message", "receive->decision p50 µs", "p99 µs"],
+            [
+                ["bare trio-websocket client", f"{bare:,.0f}", f"{1e6 / bare:.1f}", "-", "-"],
+                ["bare wsclient (the feeds' client)", f"{bare_wsclient:,.0f}",
+                 f"{1e6 / bare_wsclient:.1f}", "-", "-"],
+                [feed_name, f"{fed:,.0f}", f"{1e6 / fed:.1f}", f"{p50:.1f}", f"{p99:.1f}"],
+            ],
+        )
+        print(f"  {ratio_name}: {fed / bare:.2f} (target >= {target:g}); "
+              f"of the bare wsclient's: {fed / bare_wsclient:.2f}; "
+              f"signals found: {self.signals}")
+
+
 async def measure(url: str, rounds: int, duration: float) -> None:
-    bare_rates: list[float] = []
-    wsclient_rates: list[float] = []
-    feed_rates: list[float] = []
-    latencies: list[float] = []
-    signals = 0
+    depth_url = combined_stream_url(url, [depth_stream(s) for s in SYMBOLS])
+    level_one, books = Runs(), Runs()
     for _ in range(rounds):
-        bare_rates.append(await bare_client(url, duration))
-        wsclient_rates.append(await bare_client(url, duration, wsclient=True))
-        rate, samples, found = await feed_client(url, duration)
-        feed_rates.append(rate)
-        latencies.extend(samples)
-        signals += found
-    bare, fed = median(bare_rates), median(feed_rates)
-    bare_wsclient = median(wsclient_rates)
-    p50, p99 = percentile(latencies, 0.5) * 1e6, percentile(latencies, 0.99) * 1e6
+        await level_one.round(url, url, duration, 1)
+        await books.round(url, depth_url, duration, DEPTH)
     print(f"feed_ingest: {len(SYMBOLS)} symbols x 3 venues (Binance over loopback), "
           f"{rounds} round(s) of {duration:g} s")
-    print_table(
-        ["client", "messages/s", "µs/message", "receive->decision p50 µs", "p99 µs"],
-        [
-            ["bare trio-websocket client", f"{bare:,.0f}", f"{1e6 / bare:.1f}", "-", "-"],
-            ["bare wsclient (the feeds' client)", f"{bare_wsclient:,.0f}",
-             f"{1e6 / bare_wsclient:.1f}", "-", "-"],
-            ["BinanceFeed -> Engine (xarb)", f"{fed:,.0f}", f"{1e6 / fed:.1f}",
-             f"{p50:.1f}", f"{p99:.1f}"],
-        ],
-    )
-    print(f"  feed/bare rate ratio: {fed / bare:.2f} (target >= 0.85); "
-          f"signals found: {signals}")
+    print("== best bid/ask (bookTicker, depth = 1) ==")
+    level_one.report("BinanceFeed -> Engine (xarb)", 0.85, "feed/bare rate ratio")
+    print(f"== order books (diff depth, depth = {DEPTH}, snapshots over REST) ==")
+    books.report(f"BinanceFeed depth {DEPTH} -> Engine (xarb)", 0.6,
+                 "depth feed/bare rate ratio")
 
 
 def main() -> None:

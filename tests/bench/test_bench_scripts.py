@@ -49,7 +49,8 @@ def test_feed_ingest_bench_runs() -> None:
     out = run_script("feed_ingest.py")
     assert "150 symbols x 3 venues" in out
     for line in ("bare trio-websocket client", "BinanceFeed -> Engine (xarb)",
-                 "feed/bare rate ratio:"):
+                 "feed/bare rate ratio:", "BinanceFeed depth 20 -> Engine (xarb)",
+                 "depth feed/bare rate ratio:"):
         assert line in out, out
 
 
@@ -58,6 +59,16 @@ def test_backtest_bench_runs() -> None:
     out = run_script("backtest.py")
     assert "3 venues x 20 symbols" in out
     for line in ("read + parse only:", "replay, end to end:", "ratio replay/read rate:"):
+        assert line in out, out
+
+
+@pytest.mark.slow
+def test_recordings_bench_runs() -> None:
+    out = run_script("recordings.py")
+    assert "3 venues x 20 symbols" in out
+    for line in ("CSV read + decode:", "Parquet read + decode:", "Parquet bare loop:",
+                 "backtest from Parquet:", "backtest from CSV:", "ratio Parquet/CSV read rate:",
+                 "ratio backtest/bare loop rate:"):
         assert line in out, out
 
 
@@ -80,7 +91,26 @@ def test_engine_ingest_bench_runs() -> None:
 
 
 @pytest.mark.slow
+def test_fill_latency_bench_runs() -> None:
+    out = run_script("fill_latency.py")
+    assert "fill_latency: fill-to-knowledge on the fake exchanges" in out
+    for venue in ("binance", "bybit", "okx"):
+        assert f"{venue} IOC x" in out, out
+    for line in ("private stream", "REST (polled every 0.2 s)", "binance resting x"):
+        assert line in out, out
+
+
+@pytest.mark.slow
 def test_inventory_skew_bench_runs() -> None:
     out = run_script("inventory_skew.py")
     assert "inventory_skew" in out and "mean drift" in out
     assert "with skew:" in out, out
+
+
+@pytest.mark.slow
+def test_sweep_bench_runs() -> None:
+    out = run_script("sweep.py", timeout=400)
+    assert "4 configurations over" in out
+    for line in ("plain backtest, one configuration:", "sweep, 1 worker:", "sweep, 2 workers:",
+                 "speed-up 2 workers / 1:", "sweep overhead per run vs a plain backtest:"):
+        assert line in out, out

@@ -276,3 +276,16 @@ def test_no_temporary_file_is_left_behind(config_file):
     update_config_file(config_file, {"exchanges.okx.enabled": True})
 
     assert os.listdir(config_file.parent) == [config_file.name]
+
+
+def test_a_null_value_is_a_named_config_error(tmp_path) -> None:
+    from arbotd import ConfigError
+    from arbotd._configwrite import edit_document
+
+    path = tmp_path / "arbot.toml"
+    path.write_text("[arbitrage]\nsymbols = [\"BTCUSDT\"]\n")
+    for value in (None, ["BTCUSDT", None], {"a": None}):
+        with pytest.raises(ConfigError) as caught:
+            edit_document(path, {"arbitrage.symbols": value})
+        assert caught.value.problems[0].path == "arbitrage.symbols"
+        assert "null is not a TOML value" in caught.value.problems[0].message

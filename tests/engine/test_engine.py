@@ -127,6 +127,23 @@ def test_quotes_from_before_a_disconnect_are_never_used_again() -> None:
     assert engine.fresh_quote("a", "ETHUSDT", 1e9) is None
 
 
+def test_a_symbol_whose_book_fell_out_of_sync_is_forgotten_alone() -> None:
+    engine = connected("a", "b")
+    engine.on_quote(quote("a", symbol="ETHUSDT"))
+    revision = engine.book_revision
+    engine.forget_symbol("a", "BTCUSDT")
+    assert list(engine.book["BTCUSDT"]) == ["b"] and "a" in engine.book["ETHUSDT"]
+    assert engine.fresh_quote("a", "BTCUSDT", 1e9) is None
+    assert engine.is_usable("a") and engine.fresh_quote("a", "ETHUSDT", 1e9) is not None
+    assert engine.book_revision > revision  # the /prices answer is rebuilt
+    engine.forget_symbol("a", "BTCUSDT")  # nothing left to forget: nothing changes
+    engine.forget_symbol("c", "XRPUSDT")
+    assert engine.book_revision == revision + 1
+    # A quote from the book in sync again is used at once.
+    engine.on_quote(quote("a", bid=103.0))
+    assert engine.fresh_quote("a", "BTCUSDT", 5.0).bid == 103.0  # type: ignore[union-attr]
+
+
 def test_quotes_that_came_while_a_venue_was_down_are_dropped_at_its_connect() -> None:
     engine = connected("a", "b")
     engine.on_feed_state("a", False, "connection 1 closed")

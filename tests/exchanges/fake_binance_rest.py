@@ -19,6 +19,10 @@ smaller, levels consumed, 0.1 % commission (in the asset received), balances mov
 order is checked against the symbol's filters (``-1013``) and the balance (``-2010``).
 A client order id of an *open* order is refused as a duplicate, as on Binance.
 
+Public ``GET /api/v3/depth?symbol=&limit=`` answers from ``depth_source`` (the fake
+WebSocket server's books, so that snapshots and the diff-depth stream agree), weighed by
+its limit as on Binance.
+
 Every answer carries ``X-MBX-USED-WEIGHT-1M``; with ``weight_limit`` set, going past it
 in a ``weight_window`` answers 429 with ``Retry-After`` by itself.
 
@@ -28,7 +32,11 @@ ends, counting the requests that come anyway); ``order_fault`` (placements only)
 ``"stall"`` (the order is booked and matched, the answer stalls), ``"duplicate"``
 (a known client order id is refused as a duplicate even when final), ``"reject"``
 (``-2010`` with ``reject_message``), ``"pending"`` (answered ``NEW``; matched after
-``settle_after_queries`` queries), ``"500"`` (matched, then HTTP 500).
+``settle_after_queries`` queries, or at once by :meth:`FakeBinanceRest.release_pending`),
+``"500"`` (matched, then HTTP 500).
+
+Every change of an order is told to ``order_listeners`` (the user data stream of
+``fake_binance_private``) as it happens, before the HTTP answer leaves.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ import hashlib
 import hmac
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from functools import partial
@@ -71,6 +79,17 @@ DUPLICATE = {"code": -2010, "msg": "Duplicate order sent."}
 INSUFFICIENT = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
 TAKER_FEE = Decimal("0.001")
 ZERO = Decimal(0)
+
+
+def request_weight(seen: Request) -> int:
+    """A request's weight: the depth snapshot's grows with its limit."""
+    if (seen.method, seen.path) == ("GET", "/api/v3/depth"):
+        try:
+            limit = int(seen.params.get("limit", "100"))
+        except ValueError:
+            return 1
+        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+    return WEIGHTS.get((seen.method, seen.path), 1)
 
 
 def _text(value: Decimal) -> str:
@@ -147,6 +166,12 @@ class FakeBinanceRest:
     requests: list[Request] = attrs.field(factory=list)
     exchange_info: dict[str, Any] = attrs.field(
         factory=lambda: orjson.loads(EXCHANGE_INFO.read_bytes()))
+    # Told of every order change: the order and the trades it just made.
+    order_listeners: list[Callable[[FakeOrder, list[dict[str, Any]]], None]] = attrs.field(
+        factory=list)
+    # Where GET /api/v3/depth takes its books: an object with ``depth_snapshot(symbol,
+    # limit) -> dict | None`` (None: no such symbol).
+    depth_source: Any = None
     _ids: Any = attrs.field(factory=lambda: itertools.count(28))
     _trade_ids: Any = attrs.field(factory=lambda: itertools.count(56))
     _window_start: float = 0.0
@@ -203,7 +228,7 @@ class FakeBinanceRest:
             if start != self._window_start:
                 self._window_start = start
                 self.used_weight = 0
-        self.used_weight += WEIGHTS.get((seen.method, seen.path), 1)
+        self.used_weight += request_weight(seen)
         return self.weight_limit is None or self.used_weight <= self.weight_limit
 
     async def answer(self, seen: Request) -> tuple[int, dict[str, str], Any]:
@@ -236,6 +261,8 @@ class FakeBinanceRest:
             return 200, headers, {"serverTime": self.now_ms()}
         if route == ("GET", "/api/v3/exchangeInfo"):
             return self.answer_exchange_info(seen)
+        if route == ("GET", "/api/v3/depth"):
+            return self.answer_depth(seen)
         if seen.path in SIGNED:
             refused = self.authenticate(seen)
             if refused is not None:
@@ -281,6 +308,22 @@ class FakeBinanceRest:
         if any(e is None for e in entries):
             return 400, {}, BAD_SYMBOL
         return 200, {}, {**self.exchange_info, "symbols": entries}
+
+    def answer_depth(self, seen: Request) -> tuple[int, dict[str, str], Any]:
+        params = seen.params
+        try:
+            limit = int(params.get("limit", "100"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 5000:
+            return 400, {}, {"code": -1100, "msg": "Illegal characters found in parameter "
+                                                   "'limit'; legal range is '1-5000'."}
+        source = self.depth_source
+        snapshot = (source.depth_snapshot(params.get("symbol", ""), limit)
+                    if source is not None else None)
+        if snapshot is None:
+            return 400, {}, BAD_SYMBOL
+        return 200, {}, snapshot
 
     def account(self) -> tuple[int, dict[str, str], Any]:
         return 200, {}, {
@@ -352,6 +395,7 @@ class FakeBinanceRest:
             return 400, {}, INSUFFICIENT
         self.orders[order.order_id] = order
         if self.order_fault == "pending":
+            self._announce(order, [])
             return 200, {}, order.full()
         self.match(order)
         if self.order_fault == "stall":
@@ -380,6 +424,7 @@ class FakeBinanceRest:
         base, quote = entry["baseAsset"], entry["quoteAsset"]
         book = self.books.setdefault(order.symbol, {"bids": [], "asks": []})
         levels = book["asks"] if order.side == "BUY" else book["bids"]
+        made = len(order.trades)
         left = order.quantity - order.executed
         while left > 0 and levels:
             price, size = levels[0]
@@ -395,6 +440,17 @@ class FakeBinanceRest:
             left -= take
             self._execute(order, price, take, base, quote)
         order.status = "FILLED" if left == 0 else "EXPIRED"
+        self._announce(order, order.trades[made:])
+
+    def release_pending(self) -> None:
+        """Match every order still open (placed with ``order_fault = "pending"``) now."""
+        for order in list(self.orders.values()):
+            if order.status == "NEW":
+                self.match(order)
+
+    def _announce(self, order: FakeOrder, trades: list[dict[str, Any]]) -> None:
+        for listener in self.order_listeners:
+            listener(order, trades)
 
     def _execute(self, order: FakeOrder, price: Decimal, qty: Decimal, base: str, quote: str
                  ) -> None:
@@ -444,6 +500,7 @@ class FakeBinanceRest:
         if order is None or order.status != "NEW":
             return 400, {}, UNKNOWN_ORDER
         order.status = "CANCELED"
+        self._announce(order, [])
         record = order.record()
         return 200, {}, {
             "symbol": order.symbol, "origClientOrderId": order.client_order_id,

@@ -29,6 +29,9 @@ order), ``stall_create`` (the order is placed, its answer is late), ``order_lag`
 queries), ``unlisted_lag`` (a placed order is in neither order list for that many
 queries) and ``forget_realtime`` (closed orders only in history, as after a Bybit
 restart).
+
+Every order change is told to ``order_listeners`` (the private stream of
+``fake_bybit_private``) as it happens, before the REST answer leaves.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import hashlib
 import hmac
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import ROUND_DOWN, Decimal
 from functools import partial
@@ -162,6 +165,8 @@ class FakeBybit(FakeWebSocketServer):
         # Every order request that arrived, by client order id, duplicates included.
         self.arrivals: list[str] = []
         self.executions: list[dict[str, Any]] = []
+        # Told of every order change: the order record and its new executions.
+        self.order_listeners: list[Callable[[dict[str, Any], list[dict[str, Any]]], None]] = []
         self.requests: list[Request] = []
         self._order_ids = itertools.count(1321003749386327552)
         self._exec_ids = itertools.count(1)
@@ -520,6 +525,8 @@ class FakeBybit(FakeWebSocketServer):
             "takeProfit": "0", "stopLoss": "0", "createdTime": str(now),
             "updatedTime": str(now), "smpType": "None", "smpGroup": 0, "smpOrderId": "",
         }
+        self._announce(self.orders[link], [e for e in reversed(self.executions)
+                                           if e["orderLinkId"] == link])
         if self.stall_create:
             await trio.sleep(self.stall_seconds)
         return retcode(0, "OK", {"orderId": order_id, "orderLinkId": link})
@@ -529,7 +536,12 @@ class FakeBybit(FakeWebSocketServer):
         if order is None or order["orderStatus"] not in ("New", "PartiallyFilled"):
             return retcode(170213, "Order does not exist.")
         order["orderStatus"] = "Cancelled"
+        self._announce(order, [])
         return retcode(0, "OK", {"orderId": order["orderId"], "orderLinkId": order["orderLinkId"]})
+
+    def _announce(self, order: dict[str, Any], executions: list[dict[str, Any]]) -> None:
+        for listener in self.order_listeners:
+            listener(order, executions)
 
     def _lagging(self, what: str, link: str, lag: int) -> bool:
         count = self._queries.get((what, link), 0)

@@ -21,6 +21,9 @@ instrument with a wrong checksum, a seqId gap or a crossed level; ``books5``: cr
 placed, then its answer never comes in time), ``reject_next`` (an sCode for the next
 order), ``pending_queries`` (an order reads ``live`` for that many queries),
 ``fills_lag`` (the fills list is empty).
+
+Every order change is told to ``order_listeners`` (the private orders channel of
+``fake_okx_private``) as it happens, before the REST answer leaves.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import itertools
 import re
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from decimal import ROUND_FLOOR, Decimal
 from functools import partial
@@ -195,6 +198,9 @@ class FakeOkx(FakeWebSocketServer):
     # Every order request that arrived, by client order id, duplicates included.
     arrivals: list[str] = attrs.field(factory=list)
     fills: list[dict[str, Any]] = attrs.field(factory=list)
+    # Told of every order change: the order and its new fills.
+    order_listeners: list[Callable[[dict[str, Any], list[dict[str, Any]]], None]] = attrs.field(
+        factory=list)
     requests: list[Request] = attrs.field(factory=list)
     connections: list[FakeConnection] = attrs.field(factory=list)
     subscribe_requests: list[Any] = attrs.field(factory=list)
@@ -524,6 +530,8 @@ class FakeOkx(FakeWebSocketServer):
             "fillPx": text(last[0]), "fillSz": text(last[1]),
             "fee": text(-fee_total), "feeCcy": base if side == "buy" else quote,
             "cTime": now, "uTime": now}
+        self._announce(self.orders[cl_ord_id],
+                       [f for f in self.fills if f["clOrdId"] == cl_ord_id])
         if self.pending_queries:
             self._pending[cl_ord_id] = self.pending_queries
         return 200, {"code": "0", "msg": "", "data": [
@@ -595,6 +603,10 @@ class FakeOkx(FakeWebSocketServer):
             {"clOrdId": cl_ord_id, "ordId": order["ordId"] if order else "", "sCode": "51400",
              "sMsg": "Order cancellation failed as the order has been filled, canceled or does "
                      "not exist"}]}
+
+    def _announce(self, order: dict[str, Any], fills: list[dict[str, Any]]) -> None:
+        for listener in self.order_listeners:
+            listener(order, fills)
 
 
 def _wire(levels: list[tuple[Decimal, Decimal]]) -> list[list[str]]:

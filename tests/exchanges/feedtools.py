@@ -15,7 +15,8 @@ FAST = Backoff(first=0.05, maximum=0.2, healthy_after=60.0)
 
 
 class RecordingSink:
-    """Stands in for the engine: keeps every quote and every change of usability."""
+    """Stands in for the engine: keeps every quote, every change of usability and every
+    symbol forgotten."""
 
     def __init__(self) -> None:
         self.quotes: list[Quote] = []

@@ -436,27 +436,38 @@ async def test_a_ban_stops_requests_until_retry_after_has_passed(
     assert fake.requests_during_ban == 1
 
 
+class _OneBook:
+    """A depth source for the fake: the same small book for every symbol."""
+
+    def depth_snapshot(self, symbol: str, limit: int) -> dict:
+        return {"lastUpdateId": 1, "bids": [["1.0", "1"]], "asks": [["1.1", "1"]]}
+
+
 async def test_the_weight_budget_slows_down_before_binance_answers_429(
     fake: FakeBinanceRest,
 ) -> None:
-    fake.weight_limit, fake.weight_window = 100, 0.5
-    budget = RequestBudget("binance test weight", 100, 0.5, fraction=0.8, clock=time.time)
+    # Snapshots of 5000 levels weigh 250: three fit in 80 % of 1000, a fourth would not.
+    # Heavy requests keep the test about the budget, not about how fast a loaded machine
+    # sends many light ones.
+    fake.weight_limit, fake.weight_window = 1000, 0.5
+    fake.depth_source = _OneBook()
+    budget = RequestBudget("binance test weight", 1000, 0.5, fraction=0.8, clock=time.time)
     config = BinanceConfig(enabled=True, rest_url=fake.url)
     acct = BinanceAccount(config, budget=budget)
-    # 300 requests of weight 1 at 80 a window: however late in a window the burst
-    # starts, at least two more windows must be waited for.
-    for _ in range(300):
-        await acct.rest.server_time()
+    # 9 requests at 3 a window: however late in a window the burst starts, at least two
+    # more windows must be waited for.
+    for _ in range(9):
+        await acct.rest.depth("BTCUSDT", 5000)
     await acct.close()
     assert budget.waits >= 2
-    assert fake.used_weight <= 80
+    assert fake.used_weight <= 800
     # Without the budget's margin the same burst meets the limit.
     fake.used_weight = 0
     greedy = BinanceAccount(config, budget=RequestBudget(
-        "binance greedy", 1000, 0.5, fraction=1.0, clock=time.time))
+        "binance greedy", 100_000, 0.5, fraction=1.0, clock=time.time))
     with pytest.raises(TemporaryExchangeError, match="429"):
-        for _ in range(200):
-            await greedy.rest.server_time()
+        for _ in range(40):
+            await greedy.rest.depth("BTCUSDT", 5000)
     await greedy.close()
 
 

@@ -1,5 +1,6 @@
-"""The Binance market-data feed: parsing real bookTicker messages, and the feed against a
-fake combined-stream server on loopback with injected faults."""
+"""The Binance best bid/ask feed (``depth = 1``): parsing real bookTicker messages, and the
+feed against a fake combined-stream server on loopback with injected faults. Order books
+(``depth`` > 1) are in test_binance_depth.py."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from arbotd_binance.symbols import book_ticker_stream, chunk_streams, combined_s
 
 
 def make_feed(fake: FakeBinance, **settings: object) -> BinanceFeed:
-    config = BinanceConfig(enabled=True, ws_url=fake.url, **settings)  # type: ignore[arg-type]
+    config = BinanceConfig(enabled=True, ws_url=fake.url, depth=1,
+                           **settings)  # type: ignore[arg-type]
     return BinanceFeed(config, backoff=FAST)
 
 
@@ -267,7 +269,7 @@ async def test_more_symbols_than_one_connection_takes_use_several(fake: FakeBina
 
 
 async def test_a_connection_that_was_healthy_is_reopened_at_once(fake: FakeBinance) -> None:
-    config = BinanceConfig(enabled=True, ws_url=fake.url)
+    config = BinanceConfig(enabled=True, ws_url=fake.url, depth=1)
     feed = BinanceFeed(config, backoff=Backoff(first=30.0, healthy_after=0.1))
     sink = RecordingSink()
     async with trio.open_nursery() as nursery:
@@ -282,7 +284,7 @@ async def test_an_unreachable_server_is_retried_without_failing() -> None:
     with trio.socket.socket() as sock:  # a port nobody listens on
         await sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    feed = BinanceFeed(BinanceConfig(enabled=True, ws_url=f"ws://127.0.0.1:{port}"),
+    feed = BinanceFeed(BinanceConfig(enabled=True, ws_url=f"ws://127.0.0.1:{port}", depth=1),
                        backoff=FAST)
     sink = RecordingSink()
     with trio.move_on_after(0.5) as scope:

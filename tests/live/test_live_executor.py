@@ -301,3 +301,50 @@ async def test_a_signal_with_a_converted_leg_is_not_traded_live(
                                buy_rate=1_350.0)
         assert executor_of(daemon.runtime).admit(signal) == "currency_conversion"
         assert cheap.orders == [] and dear.orders == []
+class RecordingStream:
+    """Stands in for an exchange's private order stream: records being run and stopped."""
+
+    def __init__(self) -> None:
+        self.running = False
+        self.runs = 0
+        self.stopped = 0
+
+    async def run(self) -> None:
+        self.running = True
+        self.runs += 1
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.running = False
+            self.stopped += 1
+
+    def describe(self) -> str:
+        return "connected" if self.running else "connecting"
+
+
+@attrs.define(eq=False)
+class StreamingAccount(MemoryAccount):
+    order_stream: RecordingStream = attrs.field(factory=RecordingStream)
+
+
+async def test_order_streams_run_while_their_account_is_in_use(
+    start_daemon, config_path: Path
+) -> None:
+    cheap, dear = accounts()
+    streaming = StreamingAccount("cheap", cheap.rules_by_symbol, cheap.holdings)
+    async with start_daemon(config_path, *plugins(
+            ("mem", MemoryExchangesPlugin([streaming, dear])))) as daemon:
+        executor = executor_of(daemon.runtime)
+        with trio.fail_after(10):
+            while not streaming.order_stream.running:
+                await trio.sleep(0.01)
+        assert executor.account_status()["cheap"]["order_stream"] == "connected"
+        assert "order_stream" not in executor.account_status()["dear"]  # it has none
+        # A reload that replaces the account stops its stream and runs the new one's.
+        replacement = StreamingAccount("cheap", cheap.rules_by_symbol, cheap.holdings)
+        executor.set_accounts([replacement, dear])
+        with trio.fail_after(10):
+            while streaming.order_stream.running or not replacement.order_stream.running:
+                await trio.sleep(0.01)
+        assert streaming.order_stream.stopped == 1 and streaming.closed
+    assert replacement.order_stream.stopped == 1 and replacement.order_stream.runs == 1

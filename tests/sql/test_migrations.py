@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import attrs
 import peewee
 import pytest
 from _storage_values import T0, D, completed_lifecycle, signal
@@ -256,4 +257,34 @@ async def test_a_version_4_database_gets_limit_prices_that_fall_back_to_the_pric
     rebuilt = await storage.read(rebuild)
     assert rebuilt == trade
     assert (rebuilt.buy_limit, rebuilt.sell_limit) == (D("65000.10"), D("65100.20"))
+    await storage.close()
+
+
+async def test_a_version_5_database_gets_signal_thresholds_left_unknown(
+    make_storage: Make, database_url: str
+) -> None:
+    old = make_storage(database_url)
+    await old.open()
+    old.record_signal(signal(1))
+    await old.flush()
+
+    def downgrade() -> None:
+        migrate(*_drop_columns_after(5, SchemaMigrator.from_database(models.database)))
+        SchemaVersion.update(version=5).execute()
+
+    await old.read(downgrade)
+    await old.close()
+
+    storage = make_storage(database_url)
+    await storage.open()
+    assert await storage.read(_version) == SCHEMA_VERSION
+    assert {"threshold", "threshold_reason"} <= set(await storage.read(_columns("signals")))
+    [listed] = (await storage.read(lambda: queries.signals()))["signals"]
+    assert (listed["threshold"], listed["threshold_reason"]) == (None, None)
+    storage.record_signal(attrs.evolve(signal(2), threshold=0.0015,
+                                       threshold_reason="min_profit_threshold"))
+    await storage.flush()
+    restored = (await storage.read(lambda: _signals_since(0.0)))[-1]
+    assert (restored.threshold, restored.threshold_reason) == (
+        0.0015, "min_profit_threshold")
     await storage.close()

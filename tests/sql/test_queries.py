@@ -297,6 +297,7 @@ def test_signals_shape_order_and_pagination(db: peewee.Database) -> None:
         "profit_percent": 0.0046,
         "confidence": 0.85,
         "executed": True,
+        "reject_reason": None,
         "timestamp": 1_640_995_200.123,
         # Extras: the quantity the prices are the VWAPs of, and the limit prices (the
         # prices themselves for a signal of the best levels, or recorded before limits).

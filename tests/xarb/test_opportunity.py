@@ -297,3 +297,21 @@ def test_balance_rejections_count_their_lost_profit() -> None:
     assert market.rejections == {"balance": 3}
     assert market.inventory.balance_rejections == 3
     assert market.inventory.lost_profit == pytest.approx(0.749)
+
+
+@pytest.mark.parametrize("symbols, message", [
+    (["BTCUSDT", "Ä"], "upper case, no separator"),
+    (["btcusdt"], "upper case, no separator"),
+    (["BTC-USDT"], "upper case, no separator"),
+    (["BTCXYZ"], "'BTCXYZ' does not end in a quote currency arbotd knows"),
+])
+def test_symbols_that_cannot_be_traded_are_refused_by_name(tmp_path, symbols, message) -> None:
+    from arbotd import ConfigError, make_plugin_manager
+    from arbotd._runtime import load_with_plugins
+
+    path = tmp_path / "arbot.toml"
+    path.write_text("[arbitrage]\nsymbols = [" + ", ".join(f'"{s}"' for s in symbols) + "]\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_with_plugins(path, make_plugin_manager())
+    assert message in str(caught.value)

@@ -21,17 +21,14 @@ from typing import Any
 
 from quart import Blueprint, Response
 
-from arbotd.inventory import inventory_report
+from arbotd.inventory import STATE_KEY, inventory_report
+from arbotd_api.audit import current_actor
 from arbotd_api.context import json_body, kind, state
 from arbotd_api.errors import ApiError, json_response
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("inventory", __name__)
-
-# The saved state key of the inventory (arbotd._runtime.INVENTORY_KEY).
-_STATE_KEY = "inventory"
-
 
 def _runtime() -> Any:
     runtime = state().runtime
@@ -107,18 +104,12 @@ async def record_transfer() -> Response:
             raise ApiError("INSUFFICIENT_BALANCE", str(err),
                            {"exchange": source, "asset": asset}) from None
     transfer = inventory.record_transfer(asset, source, destination, amount, fee,
-                                         runtime.clock(), actor=_actor())
+                                         runtime.clock(), actor=current_actor())
     storage = runtime.storage
     save = getattr(storage, "save_state", None)
     if callable(save):
         # On disk before the answer: the next start knows the transfer happened.
-        await save(_STATE_KEY, inventory.state())
+        await save(STATE_KEY, inventory.state())
     return json_response({"success": True, "paper_balances_moved": paper,
                           "transfer": transfer.to_json()}, status=201)
 
-
-def _actor() -> str | None:
-    from quart import g
-
-    principal = g.get("principal")
-    return getattr(principal, "client_id", None) if principal is not None else None

@@ -128,7 +128,7 @@ async def _database_check(storage: Any) -> dict[str, Any]:
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     check: dict[str, Any] = {"status": "pass", "response_time_ms": elapsed}
     try:
-        writes = _storage_status(storage)
+        writes = storage_status(storage)
     except Exception as err:
         writes = {"healthy": False, "last_error": str(err) or type(err).__name__}
     if writes is not None:
@@ -144,7 +144,7 @@ async def _database_check(storage: Any) -> dict[str, Any]:
     return check
 
 
-def _storage_status(storage: Any) -> Mapping[str, Any] | None:
+def storage_status(storage: Any) -> Mapping[str, Any] | None:
     """The backend's ``status()`` (``healthy``, ``last_error``, ``backlog``), if it has
     one that answers a mapping."""
     status = getattr(storage, "status", None)
