@@ -338,7 +338,7 @@ def _check(config_path: Path) -> int:
     try:
         pm = make_plugin_manager(disabled=peek_disabled(config_path))
         config = load_with_plugins(config_path, pm)
-        read_secrets(config.daemon.secrets_file)
+        install_secrets(read_secrets(config.daemon.secrets_file))
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -360,7 +360,28 @@ def _check(config_path: Path) -> int:
     if absent:
         print(f"{config_path}: note: not in the file, so their defaults apply: "
               + ", ".join(f"[{name}]" for name in absent), file=sys.stderr)
+    # Keys are read from this process's environment (and the secrets file): a service's
+    # EnvironmentFile is not, so say where they were looked for.
+    where = "this environment" + (f" or {config.daemon.secrets_file}"
+                                  if config.daemon.secrets_file else "")
+    for venue, names in _missing_credentials(config, pm).items():
+        print(f"{config_path}: note: exchanges.{venue}: {', '.join(names)} not set in "
+              f"{where}: live trading on {venue} is refused until "
+              f"{'they are' if len(names) > 1 else 'it is'} set", file=sys.stderr)
     return 0
+
+
+def _missing_credentials(config: Config, pm: PluginManager) -> dict[str, list[str]]:
+    """The environment variables each enabled real exchange's account lacks (its API key,
+    secret, passphrase), by exchange name: what live trading would refuse for."""
+    runtime = Runtime(config, pm)
+    missing: dict[str, list[str]] = {}
+    for accounts in pm.hook.register_accounts(config=config, runtime=runtime):
+        for account in accounts or ():
+            names = account.missing_credentials()
+            if names:
+                missing[account.name] = list(names)
+    return dict(sorted(missing.items()))
 
 
 def _plugins(config_path: Path) -> int:

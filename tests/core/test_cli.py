@@ -192,6 +192,40 @@ def test_check_notes_the_tables_left_to_their_defaults(write_config, capsys):
     assert "[api]" in err and "[daemon]" not in err and "[plugins]" not in err
 
 
+def test_check_names_the_missing_keys_of_enabled_exchanges(write_config, tmp_path, monkeypatch,
+                                                          capsys):
+    for name in ("OKX_API_KEY", "OKX_API_SECRET", "OKX_API_PASSPHRASE", "BYBIT_API_KEY",
+                 "BYBIT_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OKX_API_KEY", "key")
+    path = write_config(VALID.replace("[plugins]", "[exchanges.okx]\nenabled = true\n\n"
+                                      "[exchanges.bybit]\nenabled = true\n\n[plugins]"))
+
+    assert main(["check", "-c", str(path)]) == 0
+
+    notes = [line for line in capsys.readouterr().err.splitlines() if ": exchanges." in line]
+    assert notes == [
+        f"{path}: note: exchanges.bybit: BYBIT_API_KEY, BYBIT_API_SECRET not set in this "
+        "environment: live trading on bybit is refused until they are set",
+        f"{path}: note: exchanges.okx: OKX_API_SECRET, OKX_API_PASSPHRASE not set in this "
+        "environment: live trading on okx is refused until they are set",
+    ]
+
+    # The daemon's secrets file counts as the environment does.
+    secrets = tmp_path / "arbotd.env"
+    secrets.write_text("OKX_API_SECRET=s\nOKX_API_PASSPHRASE=p\n")
+    secrets.chmod(0o600)
+    path.write_text(path.read_text().replace(
+        "[daemon]\n", f'[daemon]\nsecrets_file = "{secrets}"\n'))
+
+    assert main(["check", "-c", str(path)]) == 0
+
+    notes = [line for line in capsys.readouterr().err.splitlines() if ": exchanges." in line]
+    assert notes == [
+        f"{path}: note: exchanges.bybit: BYBIT_API_KEY, BYBIT_API_SECRET not set in this "
+        f"environment or {secrets}: live trading on bybit is refused until they are set"]
+
+
 # --- as a real subprocess --------------------------------------------------------------------
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("arbotd")
