@@ -123,6 +123,17 @@ async def test_trading_start_errors(serve_api):
                      400, "VALIDATION_ERROR")
 
 
+async def test_backtest_fields_are_checked_in_every_mode(serve_api):
+    """The other modes do not use them, but a wrong value is still a wrong request."""
+    async with serve_api() as api, api.client() as client:
+        for field, value in (("end_time", 253_402_300_800.0), ("start_time", -1),
+                             ("balance", 0), ("balance", "much")):
+            error = assert_error(await client.post("/api/v1/trading/start", json={
+                "mode": "simulation", field: value}), 400, "VALIDATION_ERROR")
+            assert error["details"]["field"] == field
+        assert (await client.get("/api/v1/status")).json()["status"] != "running"
+
+
 async def test_unknown_route_and_method(serve_api):
     async with serve_api() as api, api.client() as client:
         response = await client.get("/api/v1/nope")

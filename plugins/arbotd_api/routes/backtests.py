@@ -64,6 +64,21 @@ def _number(body: dict[str, Any], field: str, *, required: bool) -> float | None
     return float(value)
 
 
+def check_backtest_fields(body: dict[str, Any]) -> None:
+    """Refuse a start request whose backtest fields are malformed, whatever its mode: the
+    other modes do not use them, but a wrong value is still a wrong request."""
+    _number(body, "start_time", required=False)
+    _number(body, "end_time", required=False)
+    _balance(body)
+
+
+def _balance(body: dict[str, Any]) -> float | None:
+    balance = _number(body, "balance", required=False)
+    if balance is not None and balance <= 0:
+        raise ApiError("VALIDATION_ERROR", "balance must be above 0", {"field": "balance"})
+    return balance
+
+
 async def start_backtest(body: dict[str, Any]) -> Response:
     """``POST /trading/start`` with ``"mode": "backtest"``."""
     runner = _runner()
@@ -73,9 +88,7 @@ async def start_backtest(body: dict[str, Any]) -> Response:
     if start >= end:
         raise ApiError("VALIDATION_ERROR", "end_time must be after start_time",
                        {"field": "end_time"})
-    balance = _number(body, "balance", required=False)
-    if balance is not None and balance <= 0:
-        raise ApiError("VALIDATION_ERROR", "balance must be above 0", {"field": "balance"})
+    balance = _balance(body)
     result = await runner.start_stored(
         start_time=start, end_time=end, symbols=string_list(body, "symbols"),
         exchanges=string_list(body, "exchanges"), balance=balance)

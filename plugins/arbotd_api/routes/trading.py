@@ -20,7 +20,7 @@ from quart import Blueprint, Response
 from arbotd import ConfigError, LimitUse, api_editable_settings, find_setting
 from arbotd_api.context import json_body, kind, state, string_list
 from arbotd_api.errors import ApiError, json_response
-from arbotd_api.routes.backtests import start_backtest
+from arbotd_api.routes.backtests import check_backtest_fields, start_backtest
 
 blueprint = Blueprint("trading", __name__)
 
@@ -45,6 +45,7 @@ async def start_trading() -> Response:
     if mode == "backtest":
         # A replay of recorded quotes beside the daemon; its trading is left alone.
         return await start_backtest(body)
+    check_backtest_fields(body)
     result = _control().start(mode, string_list(body, "symbols"), string_list(body, "exchanges"))
     return json_response({"success": True, "message": "Trading started successfully", **result})
 
