@@ -1,10 +1,13 @@
-"""Resynchronising one symbol's book on a live connection by resubscribing it.
+"""The bookkeeping of the resubscription step of a symbol's resync.
 
-A depth feed that finds one symbol's book out of sync (a sequence gap, a checksum that
-does not match, a crossed book) invalidates the book and raises
+A depth feed whose venue resends a snapshot on subscription (OKX, Bybit) brings a broken
+book back by resubscribing that symbol (the resubscription step of the feed's per-symbol
+resync state machine, :class:`arbotd.exchange.feed._BookSyncs`): its parser invalidates
+the book and calls :meth:`Resubscriptions.resync`, which raises
 :class:`~arbotd.exchange.ResyncSymbol` with an unsubscribe and a subscribe for that
-symbol: the exchange answers with a fresh snapshot, and the connection's other symbols
-carry on. :class:`Resubscriptions` keeps what that needs per connection:
+symbol; the feed makes the sink forget the symbol and sends them, and the connection's
+other symbols carry on. :class:`Resubscriptions` keeps what that step needs per
+connection:
 
 * which symbols await their fresh snapshot; the updates still in flight for them are
   dropped, not taken for another gap;
@@ -12,7 +15,8 @@ carry on. :class:`Resubscriptions` keeps what that needs per connection:
   ignored) makes the whole connection start afresh (:class:`~arbotd.exchange.Resync`);
 * a budget: exchanges limit subscribe requests per connection (OKX: 480 an hour,
   exchange-protocols.md 3.1), so past ``per_hour`` resubscriptions a book that keeps
-  breaking reconnects instead, which also starts a fresh budget.
+  breaking reconnects instead, which also starts a fresh budget (this is what a
+  flapping symbol meets, where the snapshot step has its backoff).
 
 The feed checks :attr:`Resubscriptions.deadline` against the time of each message it
 parses (one float comparison; pongs count, so a quiet connection is checked too).

@@ -221,11 +221,13 @@ class BinanceFeed(WebSocketFeed):
             return None
         if first > local + 1:
             entry.drop(local, event)
+            self.book_resyncs += 1
             raise BookResync(symbol, f"update ids {local + 1} to {first - 1} never came")
         book.apply(bids, asks)
         book.update_id = last
         if book.crossed():
             entry.drop(last)
+            self.book_resyncs += 1
             raise BookResync(symbol, f"the book crossed at update {last} (best bid at or "
                                      "above best ask)")
         return book.quote(EXCHANGE, symbol, self.depth, event_ts, received)
