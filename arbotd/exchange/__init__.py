@@ -19,11 +19,12 @@ To add a venue (a package ``arbotd_<venue>``, registered under ``[project.entry-
 2. ``rest.py``: a :class:`RestClient` subclass: its signing, its error codes mapped to
    :class:`arbotd.TemporaryExchangeError` / :class:`arbotd.PermanentExchangeError`, its
    request limits (:class:`RequestBudget`, :class:`PauseRule`).
-3. ``stream.py``: a :class:`WebSocketFeed` subclass: :meth:`~WebSocketFeed.connections`
-   and :meth:`~WebSocketFeed.parse` (its wire format), a heartbeat if the venue wants
-   one, and for order books how a broken one is resynchronised: raise
-   :class:`BookResync` and implement :meth:`~WebSocketFeed.sync_book` (a REST snapshot),
-   or raise :class:`ResyncSymbol` through :class:`Resubscriptions` (resubscribe it).
+3. ``stream.py``: a :class:`VenueFeed` (a :class:`WebSocketFeed`) subclass:
+   :meth:`~WebSocketFeed.connections` and :meth:`~WebSocketFeed.parse` (its wire
+   format), a heartbeat if the venue wants one, and for order books how a broken one is
+   resynchronised: raise :class:`BookResync` and implement
+   :meth:`~WebSocketFeed.sync_book` (a REST snapshot), or raise :class:`ResyncSymbol`
+   through :class:`Resubscriptions` (resubscribe it).
 4. ``private.py``: a :class:`SignedOrderStream` subclass: ``login`` (sign in and
    subscribe), ``parse`` (its order and fill events into :class:`OrderReport`),
    ``heartbeat``.
@@ -48,6 +49,7 @@ from arbotd.exchange.feed import (
     ProblemLog,
     Resync,
     ResyncSymbol,
+    VenueFeed,
     WebSocketFeed,
     error_cause,
 )
@@ -105,6 +107,7 @@ __all__ = [
     "TrackedOrder",
     "VenueAccount",
     "VenueConfig",
+    "VenueFeed",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketFeed",

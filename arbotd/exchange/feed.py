@@ -59,6 +59,7 @@ import trio
 from arbotd._errors import ExchangeError
 from arbotd._interfaces import FeedStatus, QuoteSink
 from arbotd._model import Quote
+from arbotd.exchange.settings import VenueConfig
 from arbotd.exchange.wsclient import (
     ConnectionClosed,
     HandshakeFailed,
@@ -74,6 +75,7 @@ __all__ = [
     "ProblemLog",
     "Resync",
     "ResyncSymbol",
+    "VenueFeed",
     "WebSocketFeed",
     "error_cause",
 ]
@@ -475,6 +477,35 @@ class WebSocketFeed:
         if self._connected:
             self._connected = False
             sink.on_feed_state(self.name, False, reason)
+
+
+class VenueFeed(WebSocketFeed):
+    """A :class:`WebSocketFeed` set up from a venue's table (a
+    :class:`~arbotd.exchange.VenueConfig`, kept as :attr:`config`): its taker fee,
+    premium baseline and stale bound. A venue's feed subclasses it and adds what its
+    own keys (depth, connections' bounds) say."""
+
+    def __init__(
+        self,
+        config: VenueConfig,
+        *,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+        sync_backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(
+            config,
+            taker_fee=config.taker_fee,
+            premium_baseline=config.premium_baseline,
+            stale_after=config.stale_after_seconds,
+            backoff=backoff,
+            clock=clock,
+            sync_backoff=sync_backoff,
+        )
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config.resolved_ws_url()!r})"
 
 
 class _BookSyncs:

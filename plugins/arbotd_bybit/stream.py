@@ -42,7 +42,7 @@ import orjson
 
 from arbotd import Quote
 from arbotd.exchange import OrderBook, Resubscriptions
-from arbotd.exchange.feed import Backoff, Connection, Resync, WebSocketFeed
+from arbotd.exchange.feed import Backoff, Connection, Resync, VenueFeed
 from arbotd_bybit.config import BybitConfig
 from arbotd_bybit.symbols import chunk_topics, orderbook_topic, subscribe_messages, to_bybit
 
@@ -62,7 +62,7 @@ _RESUBSCRIPTIONS = "resubscriptions"
 _GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 
-class BybitFeed(WebSocketFeed):
+class BybitFeed(VenueFeed):
     """Bybit spot market data, the best level or ``depth`` levels per side: an
     ``arbotd.ExchangeAdapter``.
 
@@ -79,15 +79,7 @@ class BybitFeed(WebSocketFeed):
         clock: Callable[[], float] = time.time,
         heartbeat_interval: float | None = None,
     ) -> None:
-        super().__init__(
-            config,
-            taker_fee=config.taker_fee,
-            premium_baseline=config.premium_baseline,
-            stale_after=config.stale_after_seconds,
-            backoff=backoff,
-            clock=clock,
-        )
-        self.config = config
+        super().__init__(config, backoff=backoff, clock=clock)
         self.depth = config.depth
         self.topic_depth = 1 if config.depth == 1 else BOOK_TOPIC_DEPTH
         self._topic_prefix = f"orderbook.{self.topic_depth}."
@@ -102,8 +94,6 @@ class BybitFeed(WebSocketFeed):
         self.dropped_while_resyncing = 0
         self._req_ids = itertools.count(1)
 
-    def __repr__(self) -> str:
-        return f"BybitFeed({self.config.resolved_ws_url()!r})"
 
     def connections(self, symbols: Sequence[str]) -> list[Connection]:
         """One connection per ``max_topics_per_connection`` symbols, each subscribing in

@@ -44,7 +44,7 @@ import orjson
 
 from arbotd import Quote
 from arbotd.exchange import OrderBook, Resubscriptions
-from arbotd.exchange.feed import Backoff, Connection, Resync, WebSocketFeed
+from arbotd.exchange.feed import Backoff, Connection, Resync, VenueFeed
 from arbotd_okx.books import (
     BOOKS5_CHANNEL,
     BOOKS5_DEPTH,
@@ -139,7 +139,7 @@ def _event(message: dict[str, Any]) -> None:
         log.info("okx: notice %s: %s", message.get("code"), message.get("msg"))
 
 
-class OkxFeed(WebSocketFeed):
+class OkxFeed(VenueFeed):
     """OKX spot market data, the best level or ``depth`` levels per side: an
     ``arbotd.ExchangeAdapter``.
 
@@ -157,15 +157,7 @@ class OkxFeed(WebSocketFeed):
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(
-            config,
-            taker_fee=config.taker_fee,
-            premium_baseline=config.premium_baseline,
-            stale_after=config.stale_after_seconds,
-            backoff=backoff,
-            clock=clock,
-        )
-        self.config = config
+        super().__init__(config, backoff=backoff, clock=clock)
         self.depth = config.depth
         self.channel = channel_for(config.depth)
         # Answers to the pings are what keeps a quiet connection from looking stale.
@@ -176,8 +168,6 @@ class OkxFeed(WebSocketFeed):
         self.book_resyncs = 0
         self.dropped_while_resyncing = 0
 
-    def __repr__(self) -> str:
-        return f"OkxFeed({self.config.resolved_ws_url()!r})"
 
     def connections(self, symbols: Sequence[str]) -> list[Connection]:
         """One connection per ``max_channels_per_connection`` symbols (at most
