@@ -30,7 +30,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -102,7 +102,7 @@ class VenueAccount(Generic[SettingsT, RestT]):
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
         stream_wait: float = 1.0,
-        stream_options: dict[str, Any] | None = None,
+        stream_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock

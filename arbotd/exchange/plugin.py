@@ -18,26 +18,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from arbotd._config import Config
+    from arbotd._runtime import Runtime
 
 __all__ = ["enabled_settings", "kept_account", "runtime_clock", "traded_symbols"]
 
 A = TypeVar("A")
 
 
-def enabled_settings(config: Any, section: str) -> Any | None:
+def enabled_settings(config: Config, section: str) -> Any | None:
     """The ``section`` table of ``config`` (``"exchanges.okx"``), ``None`` when its
     ``enabled`` is false."""
     settings = config[section]
     return settings if settings.enabled else None
 
 
-def runtime_clock(runtime: Any) -> Callable[[], float]:
+def runtime_clock(runtime: Runtime | None) -> Callable[[], float]:
     """The runtime's clock when it has one (backtests), else ``time.time``."""
     return getattr(runtime, "clock", None) or time.time
 
 
-def kept_account(runtime: Any, state_key: str, account: A) -> A:
+def kept_account(runtime: Runtime, state_key: str, account: A) -> A:
     """``account``, or the one kept in ``runtime.plugin_state[state_key]`` when that one
     compares equal to it (built from settings it does not tell apart): the kept one then
     carries on, and the new one, never opened, is dropped."""
@@ -49,7 +53,7 @@ def kept_account(runtime: Any, state_key: str, account: A) -> A:
     return account
 
 
-def traded_symbols(runtime: Any) -> list[str]:
+def traded_symbols(runtime: Runtime) -> list[str]:
     """Every symbol a strategy trades now (the feeds subscribe to the same set), each
     once, in the strategies' order."""
     return list(dict.fromkeys(s for strategy in runtime.strategies for s in strategy.symbols))

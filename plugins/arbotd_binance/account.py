@@ -186,7 +186,7 @@ class BinanceAccount(VenueAccount[BinanceConfig, BinanceRest]):
         # client order id -> local time it was last sent
         self._sent: RecentIds[float] = RecentIds()
         super().__init__(config, clock=clock, transport=transport, stream_wait=stream_wait,
-                         stream_options=dict(stream_options or {}))
+                         stream_options=stream_options)
 
     # --- set-up ------------------------------------------------------------------------
 

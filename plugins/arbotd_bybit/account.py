@@ -147,7 +147,7 @@ class BybitAccount(VenueAccount[BybitConfig, BybitRest]):
         # orderLinkIds Bybit acknowledged with an orderId: they exist, listed or not.
         self._acknowledged: RecentIds[str] = RecentIds()
         super().__init__(settings, clock=clock, transport=transport, stream_wait=stream_wait,
-                         stream_options=dict(stream_options or {}))
+                         stream_options=stream_options)
 
     def account_key(self) -> tuple[Any, ...]:
         """The settings an account depends on: a reload changing others keeps it."""

@@ -173,7 +173,7 @@ class OkxAccount(VenueAccount[OkxConfig, OkxRest]):
         # clOrdId -> expTime (ms, exchange clock) of the orders this account sent.
         self._sent: RecentIds[int] = RecentIds()
         super().__init__(settings, clock=clock, transport=transport, stream_wait=stream_wait,
-                         stream_options=dict(stream_options or {}))
+                         stream_options=stream_options)
 
     def credentials(self) -> tuple[str | None, ...]:
         """The key, secret and passphrase as the environment held them when the account
