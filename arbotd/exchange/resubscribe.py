@@ -18,8 +18,9 @@ connection:
   breaking reconnects instead, which also starts a fresh budget (this is what a
   flapping symbol meets, where the snapshot step has its backoff).
 
-The feed checks :attr:`Resubscriptions.deadline` against the time of each message it
-parses (one float comparison; pongs count, so a quiet connection is checked too).
+The parser takes the connection's :class:`Resubscriptions` from its state with
+:meth:`Resubscriptions.of` at each message, which checks the deadline against the
+message's time (one float comparison; pongs count, so a quiet connection is checked too).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from arbotd.exchange.feed import Resync, ResyncSymbol
 
@@ -38,6 +39,9 @@ __all__ = ["RESUBSCRIPTIONS_PER_HOUR", "Resubscriptions"]
 #: in reach of the initial subscriptions.
 RESUBSCRIPTIONS_PER_HOUR = 200
 _HOUR = 3600.0
+# The key of a connection's parser state holding its Resubscriptions (a feed's symbols,
+# its other keys there, are uppercase).
+_STATE_KEY = "resubscriptions"
 
 
 class Resubscriptions:
@@ -53,6 +57,18 @@ class Resubscriptions:
         self.deadline = math.inf
         self._awaiting: dict[str, float] = {}
         self._made: collections.deque[float] = collections.deque()
+
+    @classmethod
+    def of(cls, state: dict[str, Any], *, timeout: float, now: float) -> Resubscriptions:
+        """The connection's resubscriptions, kept in its parser ``state`` (made on first
+        use with ``timeout``), once it is checked that no awaited snapshot is overdue at
+        ``now``, the time of the message being parsed (:class:`Resync` if one is)."""
+        pending: Resubscriptions | None = state.get(_STATE_KEY)
+        if pending is None:
+            pending = state[_STATE_KEY] = cls(timeout=timeout)
+        if now >= pending.deadline:
+            pending.check(now)
+        return pending
 
     def awaiting(self, symbol: str) -> bool:
         """Whether ``symbol`` was resubscribed and its snapshot has not come yet."""

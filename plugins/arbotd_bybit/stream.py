@@ -57,8 +57,6 @@ PING = '{"op":"ping"}'
 BOOK_TOPIC_DEPTH = 50
 # Service restart marker (exchange-protocols.md 2.1).
 _RESTART_U = 1
-# The key of a connection's state holding its Resubscriptions (symbols are uppercase).
-_RESUBSCRIPTIONS = "resubscriptions"
 _GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 
@@ -116,12 +114,8 @@ class BybitFeed(VenueFeed):
     ) -> Quote | None:
         pending: Resubscriptions | None = None
         if self.topic_depth != 1:
-            pending = state.get(_RESUBSCRIPTIONS)
-            if pending is None:
-                pending = state[_RESUBSCRIPTIONS] = Resubscriptions(
-                    timeout=self.config.stale_after_seconds)
-            if received >= pending.deadline:
-                pending.check(received)
+            pending = Resubscriptions.of(state, timeout=self.config.stale_after_seconds,
+                                         now=received)
         message = orjson.loads(raw)
         if not isinstance(message, dict):
             raise TypeError("not a JSON object")

@@ -69,8 +69,6 @@ SERVICE_UPGRADE = "64008"
 # Pushes in a row below the last seqId of their symbol after which the sequence is taken
 # to have restarted.
 OUT_OF_ORDER_LIMIT = 3
-# The key of a connection's state holding its Resubscriptions (symbols are uppercase).
-_RESUBSCRIPTIONS = "resubscriptions"
 _GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 
@@ -234,12 +232,8 @@ class OkxFeed(VenueFeed):
     def _parse_depth(
         self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
     ) -> Quote | None:
-        pending: Resubscriptions | None = state.get(_RESUBSCRIPTIONS)
-        if pending is None:
-            pending = state[_RESUBSCRIPTIONS] = Resubscriptions(
-                timeout=self.config.stale_after_seconds)
-        if received >= pending.deadline:
-            pending.check(received)
+        pending = Resubscriptions.of(state, timeout=self.config.stale_after_seconds,
+                                     now=received)
         if raw == "pong":
             return None
         message = orjson.loads(raw)
