@@ -59,10 +59,10 @@ from arbotd.exchange import (
     RequestBudget,
     SymbolRules,
     TrackedOrder,
+    VenueAccount,
     decimal_text,
     merge_fills,
 )
-from arbotd.exchange.account import VenueAccount
 from arbotd_binance.config import BinanceConfig
 from arbotd_binance.orders import ended, final_status
 from arbotd_binance.private import BinanceOrderStream
@@ -81,7 +81,6 @@ CANCEL_REJECTED = -2011
 NO_SUCH_ORDER = -2013
 BAD_SYMBOL = -1121
 DUPLICATE_ORDER = "duplicate order sent"
-
 
 
 class UnknownOrder(PermanentExchangeError):
