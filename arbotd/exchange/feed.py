@@ -21,21 +21,28 @@ every exchange:
   synchronously, with no channel hop;
 * garbage is skipped and counted, and :class:`Resync` (a sequence gap, a server's
   "reconnect now" notice) closes the connection and starts a fresh one;
-  :class:`ResyncSymbol` (one symbol's book out of sync) makes the sink forget that
-  symbol's quote and resubscribes it on the same connection, the others carrying on;
 * problems are logged at most once a minute per kind, with a count.
 
-A feed that keeps order books (:attr:`WebSocketFeed.keeps_books`) gets one more service,
-per symbol rather than per connection. When a connection opens, and whenever
-:meth:`~WebSocketFeed.parse` raises :class:`BookResync` for a symbol (a gap in its update
-ids, a checksum that fails, a crossed book), the base runs the subclass's
-:meth:`~WebSocketFeed.sync_book` for that symbol in a task of its own beside the reading
-loop: the connection keeps reading, the parser buffers that symbol's updates and goes on
-delivering the others. On :class:`BookResync` the sink is told to forget the symbol's
-quote (``sink.forget_symbol``), so nothing trades on it until its book is in sync again.
-A symbol that falls out of sync again soon after a sync waits ``sync_backoff`` before its
-next one, and a sync that fails is retried after the same backoff, so a flapping symbol
-cannot hammer the exchange's REST API.
+A feed that keeps order books gets one more service, per symbol rather than per
+connection: one resync state machine per connection (:class:`_BookSyncs`). When
+:meth:`~WebSocketFeed.parse` finds one symbol's book out of sync (a gap in its update
+ids, a checksum that fails, a crossed book) it marks the book invalid and raises
+:class:`BookResync` for it; the sink is told to forget the symbol's quote
+(``sink.forget_symbol``), so nothing trades on it until its book is in sync again, and
+the connection and its other symbols carry on. How the book comes back is the venue's
+step:
+
+* a REST snapshot (:class:`BookResync`, :meth:`~WebSocketFeed.sync_book`; Binance): run
+  in a task of its own beside the reading loop, the parser buffering that symbol's
+  updates meanwhile; also for every symbol when a connection opens
+  (:attr:`WebSocketFeed.keeps_books`). A symbol that falls out of sync again soon after
+  a sync waits ``sync_backoff`` before its next one, and a sync that fails is retried
+  after the same backoff, so a flapping symbol cannot hammer the exchange's REST API
+  (and each snapshot is weighed in the venue's request budget by its REST client);
+* a resubscription (:class:`ResyncSymbol`, raised through
+  :class:`~arbotd.exchange.Resubscriptions`; OKX, Bybit): an unsubscribe and a subscribe
+  sent on the connection, the fresh snapshot due within a deadline and resubscriptions
+  limited per hour, past which the connection starts afresh.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ import trio
 from arbotd._errors import ExchangeError
 from arbotd._interfaces import FeedStatus, QuoteSink
 from arbotd._model import Quote
+from arbotd.exchange.settings import VenueConfig
 from arbotd.exchange.wsclient import (
     ConnectionClosed,
     HandshakeFailed,
@@ -67,6 +75,7 @@ __all__ = [
     "ProblemLog",
     "Resync",
     "ResyncSymbol",
+    "VenueFeed",
     "WebSocketFeed",
     "error_cause",
 ]
@@ -108,31 +117,32 @@ class Resync(Exception):
     and is logged."""
 
 
-class ResyncSymbol(Resync):
-    """Raised by :meth:`WebSocketFeed.parse` when one symbol's book can no longer be
-    trusted (a sequence gap, a checksum that does not match, a crossed book) while the
-    connection can: the sink forgets the symbol's quote (``forget_symbol``), ``messages``
-    (an unsubscribe and a subscribe, which bring a fresh snapshot) are sent on the same
-    connection, and its other symbols carry on. (A feed that does not know this class
-    reconnects, as for any :class:`Resync`.)"""
-
-    def __init__(self, symbol: str, reason: str, messages: Sequence[str] = ()) -> None:
-        super().__init__(f"{symbol}: {reason}")
-        self.symbol = symbol
-        self.messages = tuple(messages)
-
-
 class BookResync(Exception):
     """Raised by :meth:`WebSocketFeed.parse` when one symbol's order book can no longer be
     trusted (a gap in its update ids, a checksum that fails, a crossed book), after the
-    parser has marked it so (it delivers no quote of the symbol until a sync restores
-    it). The feed tells the sink to forget the symbol's quote and runs
-    :meth:`WebSocketFeed.sync_book` for it; the connection and the other symbols go on.
-    The message says why and is logged."""
+    parser has marked it so (it delivers no quote of the symbol until the book is in
+    sync again) and counted it (``book_resyncs``). The connection and its other symbols
+    go on; the feed tells the sink to forget the symbol's quote and brings the book back
+    (see :class:`_BookSyncs`) with the feed's :meth:`WebSocketFeed.sync_book` (a REST
+    snapshot). The message says why and is logged."""
 
     def __init__(self, symbol: str, reason: str) -> None:
         super().__init__(reason)
         self.symbol = symbol
+        self.reason = reason
+
+
+class ResyncSymbol(BookResync, Resync):
+    """A :class:`BookResync` whose way back is a resubscription: ``messages`` (an
+    unsubscribe and a subscribe, which bring a fresh snapshot) are sent on the same
+    connection. The parser raises it through :class:`~arbotd.exchange.Resubscriptions`,
+    which keeps the fresh snapshot's deadline and the connection's hourly budget. (It is
+    a :class:`Resync` too: code that knows only that reconnects.)"""
+
+    def __init__(self, symbol: str, reason: str, messages: Sequence[str] = ()) -> None:
+        super().__init__(symbol, reason)
+        self.args = (f"{symbol}: {reason}",)
+        self.messages = tuple(messages)
 
 
 # What a failed book sync may raise: it is logged and retried after a backoff.
@@ -238,9 +248,10 @@ class WebSocketFeed:
         """Turn one message into a quote, or ``None`` for a message that carries none (an
         acknowledgement, a pong). ``state`` is a dict that lives as long as the
         connection (for sequence numbers). Raise :class:`Resync` to reconnect,
-        :class:`ResyncSymbol` to resubscribe one symbol, and ``ValueError``,
-        ``KeyError`` or ``TypeError`` for a malformed message (it is skipped and
-        counted). Runs once per message: keep it cheap."""
+        :class:`BookResync` for one symbol's book out of sync (:class:`ResyncSymbol` to
+        resubscribe it), and ``ValueError``, ``KeyError`` or ``TypeError`` for a
+        malformed message (it is skipped and counted). Runs once per message: keep it
+        cheap."""
         raise NotImplementedError
 
     def heartbeat(self) -> str | None:
@@ -251,9 +262,10 @@ class WebSocketFeed:
         self, symbol: str, connection: Connection, state: dict[str, Any],
         ws: WebSocketConnection,
     ) -> Quote | None:
-        """Bring the book of ``symbol`` (exchange-neutral name) into sync: fetch a REST
-        snapshot, or ask the channel for a new one over ``ws``. Feeds that keep books
-        implement it; the base calls it for every symbol of a connection when it opens
+        """Bring the book of ``symbol`` (exchange-neutral name) into sync: the snapshot
+        step of :class:`_BookSyncs` (a REST snapshot, or whatever else the venue asks
+        for over ``ws``). Feeds that raise :class:`BookResync` implement it; the base
+        calls it for every symbol of a connection when it opens (:attr:`keeps_books`)
         and for a symbol after :class:`BookResync`, in a task of its own, while
         :meth:`parse` goes on with the connection's messages (``state`` is the dict it
         gets). Returns the quote of the book now in sync, delivered at once (``None``
@@ -408,22 +420,12 @@ class WebSocketFeed:
                 received = clock()
                 try:
                     quote = parse(raw, connection, state, received)
-                except ResyncSymbol as err:
-                    self.problems.warning("resync", "resubscribing %s", err)
-                    sink.forget_symbol(self.name, err.symbol)
-                    for message in err.messages:
-                        await ws.send_message(message)
+                except BookResync as err:
+                    await syncs.out_of_sync(err)
                     continue
                 except Resync as err:
                     self.resyncs += 1
                     return f"resynchronising: {err}"
-                except BookResync as err:
-                    self.book_resyncs += 1
-                    sink.forget_symbol(self.name, err.symbol)
-                    self.problems.warning(
-                        "book", "%s: %s; synchronising its book again", err.symbol, err)
-                    syncs.request(err.symbol, resync=True)
-                    continue
                 except (ValueError, KeyError, TypeError, IndexError) as err:
                     self.skipped_messages += 1
                     self.problems.warning(
@@ -477,9 +479,51 @@ class WebSocketFeed:
             sink.on_feed_state(self.name, False, reason)
 
 
+class VenueFeed(WebSocketFeed):
+    """A :class:`WebSocketFeed` set up from a venue's table (a
+    :class:`~arbotd.exchange.VenueConfig`, kept as :attr:`config`): its taker fee,
+    premium baseline and stale bound. A venue's feed subclasses it and adds what its
+    own keys (depth, connections' bounds) say."""
+
+    def __init__(
+        self,
+        config: VenueConfig,
+        *,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+        sync_backoff: Backoff | None = None,
+    ) -> None:
+        super().__init__(
+            config,
+            taker_fee=config.taker_fee,
+            premium_baseline=config.premium_baseline,
+            stale_after=config.stale_after_seconds,
+            backoff=backoff,
+            clock=clock,
+            sync_backoff=sync_backoff,
+        )
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config.resolved_ws_url()!r})"
+
+
 class _BookSyncs:
-    """The book syncs of one connection: a task per symbol being synchronised, in the
-    connection's nursery, so that they end with it."""
+    """One connection's per-symbol resync state machine. A symbol is in sync, or out of
+    sync (the sink forgot its quote: the engine trades without it) while one of two
+    steps brings it back, the feed's choice through the exception its parser raises:
+
+    * :class:`BookResync`: the feed's :meth:`WebSocketFeed.sync_book` (a REST snapshot
+      put under the buffered updates), in a task of its own in the connection's nursery
+      (so that it ends with it), retried after ``sync_backoff`` when it fails, and
+      delayed by the same backoff for a symbol that falls out of sync again soon after
+      its last sync (it flaps); it also runs for every symbol when the connection opens;
+    * :class:`ResyncSymbol`: its resubscription messages, sent at once on the connection;
+      the parser's :class:`~arbotd.exchange.Resubscriptions` bounds that step instead (a
+      deadline for the fresh snapshot, an hourly budget), reconnecting past either.
+
+    The symbol is in sync again once its next quote is delivered (by the sync, or by
+    the parser from the fresh snapshot)."""
 
     def __init__(
         self, feed: WebSocketFeed, connection: Connection, state: dict[str, Any],
@@ -497,6 +541,20 @@ class _BookSyncs:
         # waiting out a backoff (read by the reading loop).
         self.running: set[str] = set()
         self.active: set[str] = set()
+
+    async def out_of_sync(self, err: BookResync) -> None:
+        """``err.symbol``'s book broke (the parser raised ``err``): forget its quote and
+        bring it back by the step ``err`` names."""
+        feed = self.feed
+        self.sink.forget_symbol(feed.name, err.symbol)
+        if isinstance(err, ResyncSymbol):
+            feed.problems.warning("resync", "resubscribing %s", err)
+            for message in err.messages:
+                await self.ws.send_message(message)
+            return
+        feed.problems.warning(
+            "book", "%s: %s; synchronising its book again", err.symbol, err)
+        self.request(err.symbol, resync=True)
 
     def request(self, symbol: str, *, resync: bool) -> None:
         """Synchronise ``symbol``'s book (``resync``: it fell out of sync, rather than the

@@ -26,7 +26,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "OrderStream",
     "OrderTracker",
     "ReportedFill",
+    "SignedOrderStream",
     "StreamRefused",
     "TrackedOrder",
     "merge_fills",
@@ -456,6 +457,47 @@ class OrderStream:
                 await ws.send_message(self.heartbeat())
         except ConnectionClosed:
             return  # the reader sees the close and says why
+
+
+class SignedOrderStream(OrderStream):
+    """An :class:`OrderStream` that logs in with the account's secrets: what every
+    venue's private stream keeps for its :meth:`~OrderStream.login`.
+
+    ``credentials`` gives the secrets now (key, secret, and what else the venue signs
+    with, in the order of ``key_names``, the names of their environment variables);
+    ``timestamp_ms`` the venue's clock as the account's REST client measured it. A venue
+    sets :attr:`secret_names` when it signs with more than a key and a secret, and
+    :attr:`refused_advice`, what the operator should check when the login is refused
+    (formatted with ``key_names``); its ``login`` starts with :meth:`secrets`."""
+
+    #: What the secrets are called in "... is not set".
+    secret_names: tuple[str, ...] = ("API key", "secret")
+    #: What to check when the venue refuses the login, with ``{0}``, ``{1}``... the
+    #: names of the variables holding the secrets.
+    refused_advice: str = "check the key in {0} and its secret in {1}"
+
+    def __init__(
+        self,
+        tracker: OrderTracker,
+        url: str,
+        *,
+        credentials: Callable[[], tuple[str | None, ...]],
+        timestamp_ms: Callable[[], int],
+        key_names: Sequence[str],
+        **options: Any,
+    ) -> None:
+        super().__init__(tracker, url, **options)
+        self._credentials = credentials
+        self.timestamp_ms = timestamp_ms
+        self.refused_hint = self.refused_advice.format(*key_names)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets to log in with; :class:`StreamRefused` when one is not set."""
+        values = self._credentials()
+        if not all(values):
+            *most, last = self.secret_names
+            raise StreamRefused(f"the {', '.join(most)} or {last} is not set")
+        return tuple(value for value in values if value)
 
 
 async def _watchdog(seen: list[float], stale_after: float, reader: trio.CancelScope) -> None:

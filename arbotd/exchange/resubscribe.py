@@ -1,10 +1,13 @@
-"""Resynchronising one symbol's book on a live connection by resubscribing it.
+"""The bookkeeping of the resubscription step of a symbol's resync.
 
-A depth feed that finds one symbol's book out of sync (a sequence gap, a checksum that
-does not match, a crossed book) invalidates the book and raises
+A depth feed whose venue resends a snapshot on subscription (OKX, Bybit) brings a broken
+book back by resubscribing that symbol (the resubscription step of the feed's per-symbol
+resync state machine, :class:`arbotd.exchange.feed._BookSyncs`): its parser invalidates
+the book and calls :meth:`Resubscriptions.resync`, which raises
 :class:`~arbotd.exchange.ResyncSymbol` with an unsubscribe and a subscribe for that
-symbol: the exchange answers with a fresh snapshot, and the connection's other symbols
-carry on. :class:`Resubscriptions` keeps what that needs per connection:
+symbol; the feed makes the sink forget the symbol and sends them, and the connection's
+other symbols carry on. :class:`Resubscriptions` keeps what that step needs per
+connection:
 
 * which symbols await their fresh snapshot; the updates still in flight for them are
   dropped, not taken for another gap;
@@ -12,10 +15,12 @@ carry on. :class:`Resubscriptions` keeps what that needs per connection:
   ignored) makes the whole connection start afresh (:class:`~arbotd.exchange.Resync`);
 * a budget: exchanges limit subscribe requests per connection (OKX: 480 an hour,
   exchange-protocols.md 3.1), so past ``per_hour`` resubscriptions a book that keeps
-  breaking reconnects instead, which also starts a fresh budget.
+  breaking reconnects instead, which also starts a fresh budget (this is what a
+  flapping symbol meets, where the snapshot step has its backoff).
 
-The feed checks :attr:`Resubscriptions.deadline` against the time of each message it
-parses (one float comparison; pongs count, so a quiet connection is checked too).
+The parser takes the connection's :class:`Resubscriptions` from its state with
+:meth:`Resubscriptions.of` at each message, which checks the deadline against the
+message's time (one float comparison; pongs count, so a quiet connection is checked too).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import collections
 import math
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from arbotd.exchange.feed import Resync, ResyncSymbol
 
@@ -34,6 +39,9 @@ __all__ = ["RESUBSCRIPTIONS_PER_HOUR", "Resubscriptions"]
 #: in reach of the initial subscriptions.
 RESUBSCRIPTIONS_PER_HOUR = 200
 _HOUR = 3600.0
+# The key of a connection's parser state holding its Resubscriptions (a feed's symbols,
+# its other keys there, are uppercase).
+_STATE_KEY = "resubscriptions"
 
 
 class Resubscriptions:
@@ -49,6 +57,18 @@ class Resubscriptions:
         self.deadline = math.inf
         self._awaiting: dict[str, float] = {}
         self._made: collections.deque[float] = collections.deque()
+
+    @classmethod
+    def of(cls, state: dict[str, Any], *, timeout: float, now: float) -> Resubscriptions:
+        """The connection's resubscriptions, kept in its parser ``state`` (made on first
+        use with ``timeout``), once it is checked that no awaited snapshot is overdue at
+        ``now``, the time of the message being parsed (:class:`Resync` if one is)."""
+        pending: Resubscriptions | None = state.get(_STATE_KEY)
+        if pending is None:
+            pending = state[_STATE_KEY] = cls(timeout=timeout)
+        if now >= pending.deadline:
+            pending.check(now)
+        return pending
 
     def awaiting(self, symbol: str) -> bool:
         """Whether ``symbol`` was resubscribed and its snapshot has not come yet."""

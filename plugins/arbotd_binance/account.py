@@ -36,7 +36,6 @@ Facts relied on (exchange-protocols.md sections 1.2 and 1.3, Binance ``rest-api.
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -54,13 +53,13 @@ from arbotd import (
     OrderStatus,
     PermanentExchangeError,
     TemporaryExchangeError,
-    secret_from_env,
 )
 from arbotd.exchange import (
-    OrderTracker,
+    RecentIds,
     RequestBudget,
     SymbolRules,
     TrackedOrder,
+    VenueAccount,
     decimal_text,
     merge_fills,
 )
@@ -82,9 +81,6 @@ CANCEL_REJECTED = -2011
 NO_SUCH_ORDER = -2013
 BAD_SYMBOL = -1121
 DUPLICATE_ORDER = "duplicate order sent"
-
-# Client order ids remembered to recognise a retried placement.
-_REMEMBERED_ORDERS = 10_000
 
 
 class UnknownOrder(PermanentExchangeError):
@@ -156,7 +152,7 @@ def _fill(order: Order, price: Any, qty: Any, fee: Any, asset: Any, ms: Any) -> 
     )
 
 
-class BinanceAccount:
+class BinanceAccount(VenueAccount[BinanceConfig, BinanceRest]):
     """Binance spot trading through the REST API: an ``arbotd.ExchangeAccount``.
 
     ``symbols`` tells which symbols to load rules for at :meth:`open` (the symbols the
@@ -167,6 +163,7 @@ class BinanceAccount:
     """
 
     name = EXCHANGE
+    stream_title = "the user data stream"
 
     def __init__(
         self,
@@ -181,93 +178,48 @@ class BinanceAccount:
         stream_wait: float = 1.0,
         stream_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.config = config
         self._symbols = symbols
-        self._clock = clock
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
         self._budget = budget
-        self._transport = transport
-        self._rest: BinanceRest | None = None
-        self._rules: dict[str, SymbolRules] = {}
         # client order id -> local time it was last sent
-        self._sent: collections.OrderedDict[str, float] = collections.OrderedDict()
-        # What the user data stream has told of the orders, and the stream (None when
-        # the settings name none); the live executor runs it while the account is in use.
-        self.orders = OrderTracker()
-        self.stream_wait = stream_wait
-        url = config.resolved_order_stream_url()
-        self.order_stream = None if url is None else BinanceOrderStream(
-            self.orders, url,
-            credentials=lambda: (secret_from_env(config.api_key_env),
-                                 secret_from_env(config.api_secret_env)),
-            timestamp_ms=lambda: self.rest.timestamp_ms(),
-            recv_window_ms=config.recv_window_ms,
-            key_names=(config.api_key_env, config.api_secret_env),
-            **(stream_options or {}),
-        )
-
-    def __repr__(self) -> str:
-        return f"BinanceAccount({self.config.resolved_rest_url()!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, BinanceAccount)
-        return self.config == other.config
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.config))
+        self._sent: RecentIds[float] = RecentIds()
+        super().__init__(config, clock=clock, transport=transport, stream_wait=stream_wait,
+                         stream_options=stream_options)
 
     # --- set-up ------------------------------------------------------------------------
 
-    def missing_credentials(self) -> list[str]:
-        return [
-            variable
-            for variable in (self.config.api_key_env, self.config.api_secret_env)
-            if secret_from_env(variable) is None
-        ]
+    def make_order_stream(self, url: str, **options: Any) -> BinanceOrderStream:
+        return BinanceOrderStream(
+            self.orders, url, credentials=self.credentials, timestamp_ms=self.timestamp_ms,
+            recv_window_ms=self.settings.recv_window_ms,
+            key_names=self.settings.credential_variables(), **options)
 
-    @property
-    def rest(self) -> BinanceRest:
-        """The REST client, created on first use with the keys the environment holds
-        then (and again after :meth:`close`)."""
-        if self._rest is None:
-            config = self.config
-            self._rest = BinanceRest(
-                secret_from_env(config.api_key_env),
-                secret_from_env(config.api_secret_env),
-                config.resolved_rest_url(),
-                recv_window=config.recv_window_ms,
-                timeout=config.request_timeout_seconds,
-                budget_fraction=config.request_budget_fraction,
-                budget=self._budget,
-                clock=self._clock,
-                transport=self._transport,
-            )
-            # One budget per account, kept when the client is recreated: the weight
-            # used this minute and a running ban outlive a reconnect.
-            self._budget = self._rest.budget
-        return self._rest
-
-    async def open(self) -> None:
-        await self.rest.sync_time()
-        await self.load_rules(self._symbols())
-
-    async def close(self) -> None:
-        if self._rest is not None:
-            rest, self._rest = self._rest, None
-            await rest.aclose()
+    def make_rest(self) -> BinanceRest:
+        config = self.settings
+        key, secret = self.credentials()
+        rest = BinanceRest(
+            key, secret, config.resolved_rest_url(),
+            recv_window=config.recv_window_ms,
+            timeout=config.request_timeout_seconds,
+            budget_fraction=config.request_budget_fraction,
+            budget=self._budget,
+            clock=self.clock,
+            transport=self._transport,
+        )
+        # One budget per account, kept when the client is recreated: the weight used
+        # this minute and a running ban outlive a reconnect.
+        self._budget = rest.budget
+        return rest
 
     # --- rules -------------------------------------------------------------------------
 
-    def rules(self, symbol: str) -> SymbolRules | None:
-        return self._rules.get(symbol)
-
-    async def load_rules(self, symbols: Sequence[str]) -> dict[str, SymbolRules]:
-        """Load the trading rules of ``symbols`` (exchange-neutral names) and keep them
-        for :meth:`rules`; symbols Binance does not list are logged and left out."""
-        wanted = {to_binance(s): s for s in symbols}
+    async def load_rules(self, symbols: Sequence[str] | None = None
+                         ) -> dict[str, SymbolRules]:
+        """Load the trading rules of ``symbols`` (exchange-neutral names; by default those
+        the strategies trade) and keep them for :meth:`rules`; symbols Binance does not
+        list are logged and left out."""
+        wanted = {to_binance(s): s for s in (self._symbols() if symbols is None else symbols)}
         if not wanted:
             self._rules = {}
             return {}
@@ -302,13 +254,10 @@ class BinanceAccount:
     # --- orders ------------------------------------------------------------------------
 
     async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
-        rules = self._rules.get(order.symbol)
+        refused = self.refused_by_rules(order)
+        if refused is not None:
+            return refused
         market = order.price == 0
-        if rules is not None:
-            problem = rules.problem(order.quantity, None if market else order.price,
-                                    market=market)
-            if problem is not None:
-                return attrs.evolve(order, status=OrderStatus.REJECTED, reason=problem), []
         cid = order.client_order_id
         if cid in self._sent:
             earlier = await self._known(order)
@@ -325,17 +274,17 @@ class BinanceAccount:
         if not market:
             params["timeInForce"] = "IOC"
             params["price"] = decimal_text(order.price)
-        self._remember(cid)
+        self._sent.remember(cid, self.clock())
         session = self.orders.session_if_up()
         try:
             data = await self.rest.signed("POST", "/api/v3/order", params)
         except BinanceNotSent:
-            self._sent.pop(cid, None)  # certainly not placed: a retry may send it
+            self._sent.forget(cid)  # certainly not placed: a retry may send it
             raise
         except TemporaryExchangeError:
             # The answer was lost (a timeout, a 5xx, -1007): the stream may have seen the
             # order end; otherwise the caller asks query_order.
-            heard = await self._heard(order, session)
+            heard = await self.heard(order, session)
             if heard is not None:
                 return heard
             raise
@@ -345,7 +294,7 @@ class BinanceAccount:
                 return await self._settle(order)
             if err.code in (NEW_ORDER_REJECTED, FILTER_FAILURE):
                 log.info("binance: order %s refused: %s", cid, err.msg)
-                self._sent.pop(cid, None)
+                self._sent.forget(cid)
                 return attrs.evolve(order, status=OrderStatus.REJECTED,
                                     reason=f"refused by Binance: {err.msg}"), []
             raise
@@ -364,7 +313,7 @@ class BinanceAccount:
         except (KeyError, TypeError, ValueError) as err:
             log.warning("binance: malformed answer to order %s (%s); looking it up", cid, err)
         # Not final yet (or its fills not all in the answer): the stream tells first.
-        heard = await self._heard(order, session)
+        heard = await self.heard(order, session)
         if heard is not None:
             return heard
         return await self._settle(order)
@@ -376,7 +325,7 @@ class BinanceAccount:
         order the user data stream has told all of needs no request."""
         tracked = self.orders.complete(order.client_order_id)
         if tracked is not None:
-            return self._told(order, tracked)
+            return self.told(order, tracked)
         try:
             return await self._settle(order)
         except UnknownOrder:
@@ -401,33 +350,12 @@ class BinanceAccount:
 
     # --- internals ---------------------------------------------------------------------
 
-    async def _heard(
-        self, order: Order, session: int | None
-    ) -> tuple[Order, list[Fill]] | None:
-        """The order's outcome as the user data stream tells it, waiting up to
-        ``stream_wait`` seconds; ``None`` when the stream cannot tell (it is down, it
-        reconnected since ``session``, it stayed silent)."""
-        if session is None:
-            return None
-        tracked = await self.orders.wait(order.client_order_id, session, self.stream_wait)
-        if tracked is None:
-            log.info("binance: order %s: the user data stream did not tell its outcome; "
-                     "asking REST", order.client_order_id)
-            return None
-        return self._told(order, tracked)
-
-    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+    def told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
         assert tracked.status is not None and tracked.filled is not None
         updated = ended(order, tracked.status, tracked.filled, tracked.exchange_order_id,
                         tracked.reason)
         _log_outcome(updated)
         return updated, merge_fills(tracked.fills_of(order, EXCHANGE))
-
-    def _remember(self, cid: str) -> None:
-        self._sent[cid] = self._clock()
-        self._sent.move_to_end(cid)
-        while len(self._sent) > _REMEMBERED_ORDERS:
-            self._sent.popitem(last=False)
 
     async def _known(self, order: Order) -> tuple[Order, list[Fill]] | None:
         """For a client order id sent before: its state if Binance has it, ``None`` when
@@ -439,7 +367,7 @@ class BinanceAccount:
             pass
         left = self._window_left(cid)
         if left > 0:
-            window = self.config.recv_window_ms / 1000.0
+            window = self.settings.recv_window_ms / 1000.0
             raise TemporaryExchangeError(
                 EXCHANGE,
                 f"order {cid}: an earlier request may still reach Binance; not sending "
@@ -454,7 +382,7 @@ class BinanceAccount:
         sent = self._sent.get(cid)
         if sent is None:
             return 0.0
-        return max(sent + self.config.recv_window_ms / 1000.0 - self._clock(), 0.0)
+        return max(sent + self.settings.recv_window_ms / 1000.0 - self.clock(), 0.0)
 
     async def _settle(self, order: Order) -> tuple[Order, list[Fill]]:
         """The final state and fills of an order placed earlier, polling while it is open

@@ -4,48 +4,50 @@ budget (Binance counts the weight of an IP, whichever client spends it)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import arbotd
-from arbotd.exchange import RequestBudget
+from arbotd.exchange import (
+    RequestBudget,
+    enabled_settings,
+    kept_account,
+    runtime_clock,
+    traded_symbols,
+)
 from arbotd_binance.account import BinanceAccount
 from arbotd_binance.config import BinanceConfig
 from arbotd_binance.rest import weight_budget
 from arbotd_binance.stream import BinanceFeed
 
+SECTION = "exchanges.binance"
 ACCOUNT_STATE = "binance.account"
 BUDGET_STATE = "binance.request_weight"
 
 
 @arbotd.hookimpl
 def register_config_sections() -> dict[str, type]:
-    return {"exchanges.binance": BinanceConfig}
+    return {SECTION: BinanceConfig}
 
 
 @arbotd.hookimpl
 def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[BinanceFeed]:
-    settings: BinanceConfig = config["exchanges.binance"]
-    if not settings.enabled:
+    settings: BinanceConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    clock = getattr(runtime, "clock", None) or time.time
-    return [BinanceFeed(settings, clock=clock, budget=_shared_budget(runtime, settings))]
+    return [BinanceFeed(settings, clock=runtime_clock(runtime),
+                        budget=_shared_budget(runtime, settings))]
 
 
 @arbotd.hookimpl
 def register_accounts(config: arbotd.Config, runtime: arbotd.Runtime) -> list[BinanceAccount]:
     """The Binance account, the same object across reloads while ``[exchanges.binance]``
     is unchanged (its connections, loaded rules and request budget carry on)."""
-    settings: BinanceConfig = config["exchanges.binance"]
-    if not settings.enabled:
+    settings: BinanceConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    state: dict[str, Any] = runtime.plugin_state
-    account = state.get(ACCOUNT_STATE)
-    if not isinstance(account, BinanceAccount) or account.config != settings:
-        account = BinanceAccount(settings, symbols=lambda: _traded_symbols(runtime),
-                                 budget=_shared_budget(runtime, settings))
-        state[ACCOUNT_STATE] = account
-    return [account]
+    account = BinanceAccount(settings, symbols=lambda: traded_symbols(runtime),
+                             budget=_shared_budget(runtime, settings))
+    return [kept_account(runtime, ACCOUNT_STATE, account)]
 
 
 def _shared_budget(runtime: arbotd.Runtime | None, settings: BinanceConfig
@@ -61,8 +63,3 @@ def _shared_budget(runtime: arbotd.Runtime | None, settings: BinanceConfig
             budget.fraction != settings.request_budget_fraction):
         budget = state[BUDGET_STATE] = weight_budget(settings.request_budget_fraction)
     return budget
-
-
-def _traded_symbols(runtime: arbotd.Runtime) -> list[str]:
-    """Every symbol a strategy trades now (the feeds subscribe to the same set)."""
-    return list(dict.fromkeys(s for strategy in runtime.strategies for s in strategy.symbols))

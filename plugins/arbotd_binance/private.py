@@ -24,7 +24,7 @@ Facts (binance-spot-api-docs @a5e0bc3: ``web-socket-api.md``, ``user-data-stream
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -32,10 +32,10 @@ import orjson
 
 from arbotd.exchange import (
     OrderReport,
-    OrderStream,
     OrderTracker,
     ReportedFill,
     Resync,
+    SignedOrderStream,
     StreamRefused,
 )
 from arbotd.exchange.wsclient import WebSocketConnection
@@ -88,37 +88,23 @@ def execution_report(event: dict[str, Any]) -> OrderReport:
     )
 
 
-class BinanceOrderStream(OrderStream):
+class BinanceOrderStream(SignedOrderStream):
     """The account's user data stream on Binance's WebSocket API."""
 
     name = "binance"
+    refused_advice = ("check the key in {0} and its secret in {1} (the key needs the "
+                      "USER_STREAM permission, as for reading orders)")
 
-    def __init__(
-        self,
-        tracker: OrderTracker,
-        url: str,
-        *,
-        credentials: Callable[[], tuple[str | None, str | None]],
-        timestamp_ms: Callable[[], int],
-        recv_window_ms: int = 5000,
-        key_names: tuple[str, str] = ("BINANCE_API_KEY", "BINANCE_API_SECRET"),
-        **options: Any,
-    ) -> None:
+    def __init__(self, tracker: OrderTracker, url: str, *, recv_window_ms: int = 5000,
+                 **options: Any) -> None:
         super().__init__(tracker, url, **options)
-        self._credentials = credentials
-        self._timestamp_ms = timestamp_ms
         self.recv_window_ms = recv_window_ms
-        self.refused_hint = (
-            f"check the key in {key_names[0]} and its secret in {key_names[1]} (the key "
-            "needs the USER_STREAM permission, as for reading orders)")
         self.subscription_id: int | None = None
 
     async def login(self, ws: WebSocketConnection) -> None:
-        key, secret = self._credentials()
-        if not key or not secret:
-            raise StreamRefused("the API key or secret is not set")
+        key, secret = self.secrets()
         answer = await self.request(
-            ws, subscribe_request(key, secret, self._timestamp_ms(), self.recv_window_ms),
+            ws, subscribe_request(key, secret, self.timestamp_ms(), self.recv_window_ms),
             lambda message: message.get("id") == _SUBSCRIBE_ID)
         if answer.get("status") != 200:
             error = answer.get("error") or {}

@@ -34,7 +34,7 @@ import trio
 
 from arbotd import Quote, QuoteSink
 from arbotd.exchange import RequestBudget, WebSocketConnection
-from arbotd.exchange.feed import Backoff, BookResync, Connection, Resync, WebSocketFeed
+from arbotd.exchange.feed import Backoff, BookResync, Connection, Resync, VenueFeed
 from arbotd_binance.config import BinanceConfig
 from arbotd_binance.depth import (
     SymbolBook,
@@ -89,7 +89,7 @@ def parse_book_ticker(
     return int(data["u"]), quote
 
 
-class BinanceFeed(WebSocketFeed):
+class BinanceFeed(VenueFeed):
     """Binance spot best bid/ask, or order books of ``config.depth`` levels: an
     ``arbotd.ExchangeAdapter`` (market data).
 
@@ -110,16 +110,7 @@ class BinanceFeed(WebSocketFeed):
         budget: RequestBudget | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(
-            config,
-            taker_fee=config.taker_fee,
-            premium_baseline=config.premium_baseline,
-            stale_after=config.stale_after_seconds,
-            backoff=backoff,
-            clock=clock,
-            sync_backoff=sync_backoff,
-        )
-        self.config = config
+        super().__init__(config, backoff=backoff, clock=clock, sync_backoff=sync_backoff)
         self.depth = config.depth
         self.keeps_books = config.depth > 1
         self.snapshot_limit = snapshot_limit(config.depth)
@@ -133,8 +124,6 @@ class BinanceFeed(WebSocketFeed):
         self._rest: BinanceRest | None = None
         self._snapshot_slots: trio.CapacityLimiter | None = None
 
-    def __repr__(self) -> str:
-        return f"BinanceFeed({self.config.resolved_ws_url()!r})"
 
     async def stream_quotes(
         self, symbols: Sequence[str], sink: QuoteSink, *,
@@ -221,11 +210,13 @@ class BinanceFeed(WebSocketFeed):
             return None
         if first > local + 1:
             entry.drop(local, event)
+            self.book_resyncs += 1
             raise BookResync(symbol, f"update ids {local + 1} to {first - 1} never came")
         book.apply(bids, asks)
         book.update_id = last
         if book.crossed():
             entry.drop(last)
+            self.book_resyncs += 1
             raise BookResync(symbol, f"the book crossed at update {last} (best bid at or "
                                      "above best ask)")
         return book.quote(EXCHANGE, symbol, self.depth, event_ts, received)

@@ -44,10 +44,9 @@ from arbotd import (
     PermanentExchangeError,
     Side,
     TemporaryExchangeError,
-    secret_from_env,
     split_symbol,
 )
-from arbotd.exchange import OrderTracker, TrackedOrder, merge_fills
+from arbotd.exchange import RecentIds, TrackedOrder, VenueAccount, merge_fills
 from arbotd.exchange.rules import SymbolRules, decimal_text
 from arbotd_bybit.config import BybitConfig
 from arbotd_bybit.orders import order_status, outcome_reason
@@ -68,8 +67,6 @@ _ORDER_LINK_ID = re.compile(r"[A-Za-z0-9_-]{1,36}")
 DUPLICATE_CODES = frozenset({170141, 110072})
 # Cancelling an order that does not exist or is already final (error.mdx; 2.3).
 CANCEL_NOTHING_CODES = frozenset({110001, 110008, 110010, 170213})
-# Unanswered placements remembered, to tell "not listed yet" from "never placed".
-_REMEMBERED_ORDERS = 10_000
 
 
 def _decimal(value: Any) -> Decimal:
@@ -118,19 +115,7 @@ def _fee_asset(order: Order) -> str:
     return base if order.side is Side.BUY else quote
 
 
-def _account_key(settings: BybitConfig) -> tuple[Any, ...]:
-    """The settings an account depends on: a reload changing others keeps it."""
-    return (
-        settings.resolved_rest_url(),
-        settings.api_key_env,
-        settings.api_secret_env,
-        settings.recv_window_ms,
-        settings.request_budget_fraction,
-        settings.resolved_order_stream_url(),
-    )
-
-
-class BybitAccount:
+class BybitAccount(VenueAccount[BybitConfig, BybitRest]):
     """A Bybit unified trading account, spot only.
 
     The REST client is made on first use with the keys then in the environment, and
@@ -139,6 +124,7 @@ class BybitAccount:
     """
 
     name = EXCHANGE
+    stream_title = "the private stream"
 
     def __init__(
         self,
@@ -152,80 +138,47 @@ class BybitAccount:
         stream_wait: float = 1.0,
         stream_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.settings = settings
-        self.key = _account_key(settings)
-        self.clock = clock
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.final_timeout = final_timeout
-        self._transport = transport
-        self._rest: BybitRest | None = None
-        self._rules: dict[str, SymbolRules] = {}
         self.rules_loaded_at: float | None = None
         # orderLinkId -> local time its placement went unanswered
-        self._unanswered: dict[str, float] = {}
+        self._unanswered: RecentIds[float] = RecentIds()
         # orderLinkIds Bybit acknowledged with an orderId: they exist, listed or not.
-        self._acknowledged: dict[str, str] = {}
-        # What the private stream has told of the orders, and the stream (None when the
-        # settings name none); the live executor runs it while the account is in use.
-        self.orders = OrderTracker()
-        self.stream_wait = stream_wait
-        url = settings.resolved_order_stream_url()
-        self.order_stream = None if url is None else BybitOrderStream(
-            self.orders, url,
-            credentials=lambda: (secret_from_env(settings.api_key_env),
-                                 secret_from_env(settings.api_secret_env)),
-            timestamp_ms=lambda: self.rest.timestamp_ms(),
-            expires_after_ms=settings.recv_window_ms,
-            key_names=(settings.api_key_env, settings.api_secret_env),
-            **(stream_options or {}),
+        self._acknowledged: RecentIds[str] = RecentIds()
+        super().__init__(settings, clock=clock, transport=transport, stream_wait=stream_wait,
+                         stream_options=stream_options)
+
+    def account_key(self) -> tuple[Any, ...]:
+        """The settings an account depends on: a reload changing others keeps it."""
+        settings = self.settings
+        return (
+            settings.resolved_rest_url(),
+            settings.api_key_env,
+            settings.api_secret_env,
+            settings.recv_window_ms,
+            settings.request_budget_fraction,
+            settings.resolved_order_stream_url(),
         )
-
-    def __repr__(self) -> str:
-        return f"BybitAccount({self.settings.resolved_rest_url()!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, BybitAccount):
-            return NotImplemented
-        return self.key == other.key
-
-    def __hash__(self) -> int:
-        return hash(self.key)
 
     # --- credentials and connection --------------------------------------------------------
 
-    def missing_credentials(self) -> list[str]:
-        return [
-            variable
-            for variable in (self.settings.api_key_env, self.settings.api_secret_env)
-            if secret_from_env(variable) is None
-        ]
+    def make_order_stream(self, url: str, **options: Any) -> BybitOrderStream:
+        return BybitOrderStream(
+            self.orders, url, credentials=self.credentials, timestamp_ms=self.timestamp_ms,
+            expires_after_ms=self.settings.recv_window_ms,
+            key_names=self.settings.credential_variables(), **options)
 
-    @property
-    def rest(self) -> BybitRest:
-        """The REST client, made with the keys in the environment on first use."""
-        if self._rest is None:
-            self._rest = BybitRest(
-                secret_from_env(self.settings.api_key_env),
-                secret_from_env(self.settings.api_secret_env),
-                self.settings.resolved_rest_url(),
-                recv_window=self.settings.recv_window_ms,
-                timeout=self.timeout,
-                budget_fraction=self.settings.request_budget_fraction,
-                clock=self.clock,
-                transport=self._transport,
-            )
-        return self._rest
-
-    async def open(self) -> None:
-        """Measure the clock offset and load every spot symbol's rules."""
-        await self.rest.sync_time()
-        await self.load_rules()
-
-    async def close(self) -> None:
-        if self._rest is not None:
-            rest, self._rest = self._rest, None
-            await rest.aclose()
+    def make_rest(self) -> BybitRest:
+        key, secret = self.credentials()
+        return BybitRest(
+            key, secret, self.settings.resolved_rest_url(),
+            recv_window=self.settings.recv_window_ms,
+            timeout=self.timeout,
+            budget_fraction=self.settings.request_budget_fraction,
+            clock=self.clock,
+            transport=self._transport,
+        )
 
     # --- rules and balances ------------------------------------------------------------------
 
@@ -305,20 +258,16 @@ class BybitAccount:
         except TemporaryExchangeError:
             # The answer was lost (a timeout, a 5xx): the request, signed before now, may
             # still reach Bybit within its recv window (see query_order).
-            self._unanswered[link_id] = self.clock()
-            while len(self._unanswered) > _REMEMBERED_ORDERS:
-                del self._unanswered[next(iter(self._unanswered))]
-            heard = await self._heard(order, session)  # the stream may have seen it
+            self._unanswered.remember(link_id, self.clock())
+            heard = await self.heard(order, session)  # the stream may have seen it
             if heard is not None:
                 return heard
             raise
         order_id = result.get("orderId") if isinstance(result, dict) else None
         if order_id:
             order = attrs.evolve(order, exchange_order_id=str(order_id))
-            self._acknowledged[link_id] = str(order_id)
-            while len(self._acknowledged) > _REMEMBERED_ORDERS:
-                del self._acknowledged[next(iter(self._acknowledged))]
-        heard = await self._heard(order, session)
+            self._acknowledged.remember(link_id, str(order_id))
+        heard = await self.heard(order, session)
         if heard is not None:
             return heard
         return await self._until_final(order)
@@ -330,7 +279,7 @@ class BybitAccount:
         all of needs no request."""
         tracked = self.orders.complete(order.client_order_id)
         if tracked is not None:
-            return self._told(order, tracked)
+            return self.told(order, tracked)
         sent = self._unanswered.get(order.client_order_id)
         if sent is not None:
             left = sent + self.settings.recv_window_ms / 1000.0 - self.clock()
@@ -354,22 +303,7 @@ class BybitAccount:
                 raise
             log.debug("bybit: nothing to cancel for %s (%s)", order.client_order_id, err)
 
-    async def _heard(
-        self, order: Order, session: int | None
-    ) -> tuple[Order, list[Fill]] | None:
-        """The order's outcome as the private stream tells it, waiting up to
-        ``stream_wait`` seconds; ``None`` when the stream cannot tell (it is down, it
-        reconnected since ``session``, it stayed silent)."""
-        if session is None:
-            return None
-        tracked = await self.orders.wait(order.client_order_id, session, self.stream_wait)
-        if tracked is None:
-            log.info("bybit: order %s: the private stream did not tell its outcome; "
-                     "asking REST", order.client_order_id)
-            return None
-        return self._told(order, tracked)
-
-    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+    def told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
         assert tracked.status is not None and tracked.filled is not None
         final = attrs.evolve(
             order, status=tracked.status, filled_quantity=tracked.filled,

@@ -21,7 +21,7 @@ Facts (bybit-exchange/docs @072c197: ``websocket/wss-authentication.mdx``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -29,9 +29,9 @@ import orjson
 
 from arbotd.exchange import (
     OrderReport,
-    OrderStream,
     OrderTracker,
     ReportedFill,
+    SignedOrderStream,
     StreamRefused,
 )
 from arbotd.exchange.wsclient import WebSocketConnection
@@ -99,35 +99,21 @@ def parse_private(message: dict[str, Any]) -> list[OrderReport]:
     return reports
 
 
-class BybitOrderStream(OrderStream):
+class BybitOrderStream(SignedOrderStream):
     """The account's spot orders and executions on Bybit's private stream."""
 
     name = "bybit"
+    refused_advice = ("check the key in {0} and its secret in {1}, and that the key may "
+                      "read orders (the same key as REST trading)")
 
-    def __init__(
-        self,
-        tracker: OrderTracker,
-        url: str,
-        *,
-        credentials: Callable[[], tuple[str | None, str | None]],
-        timestamp_ms: Callable[[], int],
-        expires_after_ms: int = 5000,
-        key_names: tuple[str, str] = ("BYBIT_API_KEY", "BYBIT_API_SECRET"),
-        **options: Any,
-    ) -> None:
+    def __init__(self, tracker: OrderTracker, url: str, *, expires_after_ms: int = 5000,
+                 **options: Any) -> None:
         super().__init__(tracker, url, **options)
-        self._credentials = credentials
-        self._timestamp_ms = timestamp_ms
         self.expires_after_ms = expires_after_ms
-        self.refused_hint = (
-            f"check the key in {key_names[0]} and its secret in {key_names[1]}, and that "
-            "the key may read orders (the same key as REST trading)")
 
     async def login(self, ws: WebSocketConnection) -> None:
-        key, secret = self._credentials()
-        if not key or not secret:
-            raise StreamRefused("the API key or secret is not set")
-        expires = self._timestamp_ms() + self.expires_after_ms
+        key, secret = self.secrets()
+        expires = self.timestamp_ms() + self.expires_after_ms
         answer = await self.request(ws, auth_request(key, secret, expires),
                                     lambda message: message.get("op") == "auth")
         if answer.get("success") is not True:

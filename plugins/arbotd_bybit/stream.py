@@ -42,7 +42,7 @@ import orjson
 
 from arbotd import Quote
 from arbotd.exchange import OrderBook, Resubscriptions
-from arbotd.exchange.feed import Backoff, Connection, Resync, WebSocketFeed
+from arbotd.exchange.feed import Backoff, Connection, Resync, VenueFeed
 from arbotd_bybit.config import BybitConfig
 from arbotd_bybit.symbols import chunk_topics, orderbook_topic, subscribe_messages, to_bybit
 
@@ -57,12 +57,10 @@ PING = '{"op":"ping"}'
 BOOK_TOPIC_DEPTH = 50
 # Service restart marker (exchange-protocols.md 2.1).
 _RESTART_U = 1
-# The key of a connection's state holding its Resubscriptions (symbols are uppercase).
-_RESUBSCRIPTIONS = "resubscriptions"
 _GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 
-class BybitFeed(WebSocketFeed):
+class BybitFeed(VenueFeed):
     """Bybit spot market data, the best level or ``depth`` levels per side: an
     ``arbotd.ExchangeAdapter``.
 
@@ -79,15 +77,7 @@ class BybitFeed(WebSocketFeed):
         clock: Callable[[], float] = time.time,
         heartbeat_interval: float | None = None,
     ) -> None:
-        super().__init__(
-            config,
-            taker_fee=config.taker_fee,
-            premium_baseline=config.premium_baseline,
-            stale_after=config.stale_after_seconds,
-            backoff=backoff,
-            clock=clock,
-        )
-        self.config = config
+        super().__init__(config, backoff=backoff, clock=clock)
         self.depth = config.depth
         self.topic_depth = 1 if config.depth == 1 else BOOK_TOPIC_DEPTH
         self._topic_prefix = f"orderbook.{self.topic_depth}."
@@ -102,8 +92,6 @@ class BybitFeed(WebSocketFeed):
         self.dropped_while_resyncing = 0
         self._req_ids = itertools.count(1)
 
-    def __repr__(self) -> str:
-        return f"BybitFeed({self.config.resolved_ws_url()!r})"
 
     def connections(self, symbols: Sequence[str]) -> list[Connection]:
         """One connection per ``max_topics_per_connection`` symbols, each subscribing in
@@ -126,12 +114,8 @@ class BybitFeed(WebSocketFeed):
     ) -> Quote | None:
         pending: Resubscriptions | None = None
         if self.topic_depth != 1:
-            pending = state.get(_RESUBSCRIPTIONS)
-            if pending is None:
-                pending = state[_RESUBSCRIPTIONS] = Resubscriptions(
-                    timeout=self.config.stale_after_seconds)
-            if received >= pending.deadline:
-                pending.check(received)
+            pending = Resubscriptions.of(state, timeout=self.config.stale_after_seconds,
+                                         now=received)
         message = orjson.loads(raw)
         if not isinstance(message, dict):
             raise TypeError("not a JSON object")

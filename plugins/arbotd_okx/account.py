@@ -59,7 +59,14 @@ from arbotd import (
     TemporaryExchangeError,
     secret_from_env,
 )
-from arbotd.exchange import OrderTracker, SymbolRules, TrackedOrder, decimal_text, merge_fills
+from arbotd.exchange import (
+    RecentIds,
+    SymbolRules,
+    TrackedOrder,
+    VenueAccount,
+    decimal_text,
+    merge_fills,
+)
 from arbotd_okx.config import OkxConfig
 from arbotd_okx.orders import FINAL_STATES, final_status, outcome_reason
 from arbotd_okx.private import OkxOrderStream
@@ -79,8 +86,6 @@ FILLS = "/api/v5/trade/fills"
 
 ORDER_NOT_FOUND = "51603"
 DUPLICATE_CLIENT_ID = "51016"
-# Client order ids remembered as sent, to look up rather than resend a retried order.
-REMEMBERED_ORDERS = 10_000
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9]{1,32}")
 
@@ -139,14 +144,15 @@ def parse_balances(data: list[Any]) -> dict[str, tuple[Decimal, Decimal]]:
     }
 
 
-class OkxAccount:
+class OkxAccount(VenueAccount[OkxConfig, OkxRest]):
     """An OKX spot account: an :class:`arbotd.ExchangeAccount`.
 
-    Created whether or not its keys are set; it talks to OKX only once used. Two
-    accounts built from equal settings compare equal.
+    Created whether or not its keys are set (they are read once, here); it talks to OKX
+    only once used. Two accounts built from equal settings compare equal.
     """
 
     name = EXCHANGE
+    stream_title = "the orders channel"
 
     def __init__(
         self,
@@ -160,82 +166,44 @@ class OkxAccount:
         stream_wait: float = 1.0,
         stream_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.settings = settings
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
-        self._clock = clock
-        self._transport = transport
-        self._key = secret_from_env(settings.api_key_env)
-        self._secret = secret_from_env(settings.api_secret_env)
-        self._passphrase = secret_from_env(settings.passphrase_env)
-        self._rest: OkxRest | None = None
-        self._rules: dict[str, SymbolRules] = {}
+        self._secrets = tuple(secret_from_env(v) for v in settings.credential_variables())
         # clOrdId -> expTime (ms, exchange clock) of the orders this account sent.
-        self._sent: dict[str, int] = {}
-        # What the orders channel has told of the orders (by clOrdId), and the stream
-        # (None when the settings name none); the live executor runs it while the
-        # account is in use.
-        self.orders = OrderTracker()
-        self.stream_wait = stream_wait
-        url = settings.resolved_order_stream_url()
-        self.order_stream = None if url is None else OkxOrderStream(
-            self.orders, url,
-            credentials=lambda: (self._key, self._secret, self._passphrase),
-            timestamp_ms=lambda: self.rest.timestamp_ms(),
-            key_names=(settings.api_key_env, settings.api_secret_env,
-                       settings.passphrase_env),
-            **(stream_options or {}),
+        self._sent: RecentIds[int] = RecentIds()
+        super().__init__(settings, clock=clock, transport=transport, stream_wait=stream_wait,
+                         stream_options=stream_options)
+
+    def credentials(self) -> tuple[str | None, ...]:
+        """The key, secret and passphrase as the environment held them when the account
+        was made."""
+        return self._secrets
+
+    def make_order_stream(self, url: str, **options: Any) -> OkxOrderStream:
+        # What the orders channel tells is kept by clOrdId.
+        return OkxOrderStream(
+            self.orders, url, credentials=self.credentials, timestamp_ms=self.timestamp_ms,
+            key_names=self.settings.credential_variables(), **options)
+
+    def make_rest(self) -> OkxRest:
+        key, secret, passphrase = self.credentials()
+        return OkxRest(
+            key, secret, passphrase,
+            self.settings.resolved_rest_url(),
+            demo=self.settings.testnet,
+            timeout=self.timeout,
+            budget_fraction=self.settings.request_budget_fraction,
+            clock=self.clock,
+            transport=self._transport,
         )
 
-    def __repr__(self) -> str:  # never show the key, secret or passphrase
-        return f"OkxAccount({self.settings.resolved_rest_url()!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, OkxAccount)
-        return self.settings == other.settings
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.settings))
-
-    @property
-    def rest(self) -> OkxRest:
-        """The REST client, made on first use (an account never used holds no
-        connection)."""
-        if self._rest is None:
-            self._rest = OkxRest(
-                self._key,
-                self._secret,
-                self._passphrase,
-                self.settings.resolved_rest_url(),
-                demo=self.settings.testnet,
-                timeout=self.timeout,
-                budget_fraction=self.settings.request_budget_fraction,
-                clock=self._clock,
-                transport=self._transport,
-            )
-        return self._rest
-
-    def missing_credentials(self) -> list[str]:
-        s = self.settings
-        pairs = [(s.api_key_env, self._key), (s.api_secret_env, self._secret),
-                 (s.passphrase_env, self._passphrase)]
-        return [variable for variable, value in pairs if not value]
-
-    async def open(self) -> None:
-        await self.rest.sync_time()
+    async def load_rules(self) -> None:
         data = await self.rest.request("GET", INSTRUMENTS, {"instType": "SPOT"})
         rules = parse_instruments(data)
         if not rules:
             raise TemporaryExchangeError(EXCHANGE, f"{INSTRUMENTS} listed no spot instrument")
         self._rules = rules
-
-    async def close(self) -> None:
-        if self._rest is not None:
-            rest, self._rest = self._rest, None
-            await rest.aclose()
 
     def rules(self, symbol: str) -> SymbolRules | None:
         return self._rules.get(symbol.upper())
@@ -250,13 +218,9 @@ class OkxAccount:
     # --- orders ------------------------------------------------------------------------------
 
     async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
-        market = order.price == 0
-        rules = self._rules.get(order.symbol)
-        if rules is not None:
-            problem = rules.problem(order.quantity, None if market else order.price,
-                                    market=market)
-            if problem is not None:
-                return attrs.evolve(order, status=OrderStatus.REJECTED, reason=problem), []
+        refused = self.refused_by_rules(order)
+        if refused is not None:
+            return refused
         inst_id = to_okx(order.symbol)
         cl_ord_id = okx_client_order_id(order.client_order_id)
         earlier = self._sent.get(cl_ord_id)
@@ -271,7 +235,7 @@ class OkxAccount:
             if detail is not None:
                 return await self._settle(order, inst_id, cl_ord_id, detail)
         deadline = self.rest.timestamp_ms() + int(self.timeout * 1000)
-        self._remember(cl_ord_id, deadline)
+        self._sent.remember(cl_ord_id, deadline)
         session = self.orders.session_if_up()
         try:
             data = await self.rest.request(
@@ -279,7 +243,7 @@ class OkxAccount:
                 private=True, headers={"expTime": str(deadline)}, per_order=True,
             )
         except TemporaryExchangeError:
-            heard = await self._heard(order, cl_ord_id, session)  # the stream may know
+            heard = await self.heard(order, session, cl_ord_id)  # the stream may know
             if heard is not None:
                 return heard
             raise
@@ -304,7 +268,7 @@ class OkxAccount:
         if s_code != "0":
             reason = f"OKX refused the order: sCode {s_code}: {s_msg}"
             return attrs.evolve(order, status=OrderStatus.REJECTED, reason=reason), []
-        heard = await self._heard(order, cl_ord_id, session)
+        heard = await self.heard(order, session, cl_ord_id)
         if heard is not None:
             return heard
         return await self._settle(order, inst_id, cl_ord_id)
@@ -314,7 +278,7 @@ class OkxAccount:
         cl_ord_id = okx_client_order_id(order.client_order_id)
         tracked = self.orders.complete(cl_ord_id)
         if tracked is not None:  # the orders channel told all of it
-            return self._told(order, tracked)
+            return self.told(order, tracked)
         detail = await self._detail(inst_id, cl_ord_id)
         deadline = self._sent.get(cl_ord_id)
         if detail is None and deadline is not None:
@@ -352,33 +316,13 @@ class OkxAccount:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    async def _heard(
-        self, order: Order, cl_ord_id: str, session: int | None
-    ) -> tuple[Order, list[Fill]] | None:
-        """The order's outcome as the orders channel tells it, waiting up to
-        ``stream_wait`` seconds; ``None`` when the channel cannot tell (it is down, it
-        reconnected since ``session``, it stayed silent)."""
-        if session is None:
-            return None
-        tracked = await self.orders.wait(cl_ord_id, session, self.stream_wait)
-        if tracked is None:
-            log.info("okx: order %s: the orders channel did not tell its outcome; asking "
-                     "REST", order.client_order_id)
-            return None
-        return self._told(order, tracked)
-
-    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+    def told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
         assert tracked.status is not None and tracked.filled is not None
         final = attrs.evolve(
             order, status=tracked.status, filled_quantity=tracked.filled,
             exchange_order_id=tracked.exchange_order_id or order.exchange_order_id,
             reason=outcome_reason(tracked.status, tracked.filled, order.quantity))
         return final, merge_fills(tracked.fills_of(order, EXCHANGE))
-
-    def _remember(self, cl_ord_id: str, deadline_ms: int) -> None:
-        self._sent[cl_ord_id] = deadline_ms
-        if len(self._sent) > REMEMBERED_ORDERS:
-            del self._sent[next(iter(self._sent))]
 
     @staticmethod
     def _order_body(order: Order, inst_id: str, cl_ord_id: str) -> dict[str, str]:

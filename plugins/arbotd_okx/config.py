@@ -9,7 +9,7 @@ from __future__ import annotations
 import attrs
 
 from arbotd import setting
-from arbotd.exchange.settings import check_rest_url, check_ws_url
+from arbotd.exchange.settings import Endpoints, VenueConfig
 
 __all__ = [
     "DEMO_ORDER_STREAM_URL",
@@ -40,30 +40,25 @@ MAX_DEPTH = 400
 
 
 @attrs.frozen
-class OkxConfig:
-    """``[exchanges.okx]``: OKX v5 spot."""
+class OkxConfig(VenueConfig):
+    """``[exchanges.okx]``: OKX v5 spot. ``testnet`` is OKX's demo trading: the demo
+    WebSocket hosts and, on REST, the ``x-simulated-trading: 1`` header (demo keys are
+    made in OKX's demo trading mode). ``ws_url`` is the whole public endpoint (default
+    wss://ws.okx.com:8443/ws/v5/public, demo wss://wspap.okx.com:8443/ws/v5/public);
+    ``rest_url`` defaults to https://www.okx.com, also for demo trading. The order stream
+    is the private ``orders`` channel."""
 
-    # Trading and watching it may be switched through the API; everything that says
-    # where the daemon connects and which secrets it reads is read at start only.
-    enabled: bool = setting(False, api=True)
-    # Use OKX's demo trading: the demo WebSocket host and, on REST, the
-    # ``x-simulated-trading: 1`` header (demo keys are made in OKX's demo trading mode).
-    testnet: bool = setting(False, reload="restart")
-    # Public WebSocket endpoint; "" means wss://ws.okx.com:8443/ws/v5/public, or the
-    # demo's (wss://wspap.okx.com:8443/ws/v5/public) when testnet = true.
-    ws_url: str = setting("", check=check_ws_url, reload="restart")
-    # REST base URL; "" means https://www.okx.com (also for demo trading).
-    rest_url: str = setting("", check=check_rest_url, reload="restart")
-    taker_fee: float = setting(0.001, ge=0, lt=0.1)
-    premium_baseline: float = setting(0.0, ge=-100, le=100)
+    endpoints = Endpoints(
+        ws=MAINNET_WS_URL, rest=MAINNET_REST_URL, order_stream=MAINNET_ORDER_STREAM_URL,
+        testnet_ws=DEMO_WS_URL, testnet_rest=MAINNET_REST_URL,
+        testnet_order_stream=DEMO_ORDER_STREAM_URL,
+    )
+
     # Names of the environment variables holding the API key, its secret and the
     # passphrase chosen when the key was made (trading only).
     api_key_env: str = setting("OKX_API_KEY", reload="restart")
     api_secret_env: str = setting("OKX_API_SECRET", reload="restart")
     passphrase_env: str = setting("OKX_API_PASSPHRASE", reload="restart")
-    # A connection that brings no message (not even the answer to its ping) for this long
-    # is marked unusable and reopened.
-    stale_after_seconds: float = setting(10.0, gt=0, le=3600)
     # Order book levels per side delivered to the engine: 1 is the best bid and ask alone
     # (bbo-tbt), 2 to 5 come from books5 (snapshots), more from books (a snapshot, then
     # updates checked by seqId and checksum). A changed depth restarts the feed.
@@ -71,35 +66,13 @@ class OkxConfig:
     # Channels (symbols) per WebSocket connection; more symbols open more connections.
     # The books channel (depth above 5) takes at most 30 per connection, as OKX advises.
     max_channels_per_connection: int = setting(100, ge=1, le=MAX_CHANNELS_PER_CONNECTION)
-    # Share of each REST endpoint's request limit the daemon allows itself, so that it
-    # slows down before OKX answers 50011 "Too Many Requests".
-    request_budget_fraction: float = setting(0.8, gt=0, le=1)
-    # Learn of fills from the private orders channel (live mode), REST answering only
-    # when the stream is down or silent.
-    order_stream: bool = setting(True, reload="restart")
-    # The private WebSocket endpoint; "" means wss://ws.okx.com:8443/ws/v5/private (the
-    # demo's with testnet = true) while rest_url is the default, and no stream when
-    # rest_url points elsewhere.
-    order_stream_url: str = setting("", check=check_ws_url, reload="restart")
+
+    def credential_variables(self) -> tuple[str, ...]:
+        return (self.api_key_env, self.api_secret_env, self.passphrase_env)
 
     def resolved_ws_url(self) -> str:
-        """``ws_url``, or the default for ``testnet``."""
+        """``ws_url`` as written (OKX's is a whole endpoint, path included), or the
+        default for ``testnet``."""
         if self.ws_url:
             return self.ws_url
-        return DEMO_WS_URL if self.testnet else MAINNET_WS_URL
-
-    def resolved_rest_url(self) -> str:
-        """``rest_url`` without a trailing slash, or OKX's REST host."""
-        return (self.rest_url or MAINNET_REST_URL).rstrip("/")
-
-    def resolved_order_stream_url(self) -> str | None:
-        """Where the private orders channel is, ``None`` for none: ``order_stream`` is
-        off, or ``rest_url`` names another server (a proxy, a fake) and
-        ``order_stream_url`` does not say where that server's stream is."""
-        if not self.order_stream:
-            return None
-        if self.order_stream_url:
-            return self.order_stream_url
-        if self.rest_url:
-            return None
-        return DEMO_ORDER_STREAM_URL if self.testnet else MAINNET_ORDER_STREAM_URL
+        return self.endpoints.testnet_ws if self.testnet else self.endpoints.ws

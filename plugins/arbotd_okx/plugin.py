@@ -3,39 +3,34 @@ market-data feed and the OKX trading account."""
 
 from __future__ import annotations
 
-import time
-
 import arbotd
+from arbotd.exchange import enabled_settings, kept_account, runtime_clock
 from arbotd_okx.account import OkxAccount
 from arbotd_okx.config import OkxConfig
 from arbotd_okx.stream import OkxFeed
 
+SECTION = "exchanges.okx"
 ACCOUNT_STATE = "okx.account"
 
 
 @arbotd.hookimpl
 def register_config_sections() -> dict[str, type]:
-    return {"exchanges.okx": OkxConfig}
+    return {SECTION: OkxConfig}
 
 
 @arbotd.hookimpl
 def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[OkxFeed]:
-    settings: OkxConfig = config["exchanges.okx"]
-    if not settings.enabled:
+    settings: OkxConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    clock = getattr(runtime, "clock", None) or time.time
-    return [OkxFeed(settings, clock=clock)]
+    return [OkxFeed(settings, clock=runtime_clock(runtime))]
 
 
 @arbotd.hookimpl
 def register_accounts(config: arbotd.Config, runtime: arbotd.Runtime) -> list[OkxAccount]:
     """The account, the same object across reloads while its settings do not change (it
     keeps its clock offset, loaded rules and the orders it sent)."""
-    settings: OkxConfig = config["exchanges.okx"]
-    if not settings.enabled:
+    settings: OkxConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    account = runtime.plugin_state.get(ACCOUNT_STATE)
-    if not isinstance(account, OkxAccount) or account.settings != settings:
-        account = OkxAccount(settings)
-        runtime.plugin_state[ACCOUNT_STATE] = account
-    return [account]
+    return [kept_account(runtime, ACCOUNT_STATE, OkxAccount(settings))]

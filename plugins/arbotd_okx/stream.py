@@ -44,7 +44,7 @@ import orjson
 
 from arbotd import Quote
 from arbotd.exchange import OrderBook, Resubscriptions
-from arbotd.exchange.feed import Backoff, Connection, Resync, WebSocketFeed
+from arbotd.exchange.feed import Backoff, Connection, Resync, VenueFeed
 from arbotd_okx.books import (
     BOOKS5_CHANNEL,
     BOOKS5_DEPTH,
@@ -69,8 +69,6 @@ SERVICE_UPGRADE = "64008"
 # Pushes in a row below the last seqId of their symbol after which the sequence is taken
 # to have restarted.
 OUT_OF_ORDER_LIMIT = 3
-# The key of a connection's state holding its Resubscriptions (symbols are uppercase).
-_RESUBSCRIPTIONS = "resubscriptions"
 _GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 
@@ -139,7 +137,7 @@ def _event(message: dict[str, Any]) -> None:
         log.info("okx: notice %s: %s", message.get("code"), message.get("msg"))
 
 
-class OkxFeed(WebSocketFeed):
+class OkxFeed(VenueFeed):
     """OKX spot market data, the best level or ``depth`` levels per side: an
     ``arbotd.ExchangeAdapter``.
 
@@ -157,15 +155,7 @@ class OkxFeed(WebSocketFeed):
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(
-            config,
-            taker_fee=config.taker_fee,
-            premium_baseline=config.premium_baseline,
-            stale_after=config.stale_after_seconds,
-            backoff=backoff,
-            clock=clock,
-        )
-        self.config = config
+        super().__init__(config, backoff=backoff, clock=clock)
         self.depth = config.depth
         self.channel = channel_for(config.depth)
         # Answers to the pings are what keeps a quiet connection from looking stale.
@@ -176,8 +166,6 @@ class OkxFeed(WebSocketFeed):
         self.book_resyncs = 0
         self.dropped_while_resyncing = 0
 
-    def __repr__(self) -> str:
-        return f"OkxFeed({self.config.resolved_ws_url()!r})"
 
     def connections(self, symbols: Sequence[str]) -> list[Connection]:
         """One connection per ``max_channels_per_connection`` symbols (at most
@@ -244,12 +232,8 @@ class OkxFeed(WebSocketFeed):
     def _parse_depth(
         self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
     ) -> Quote | None:
-        pending: Resubscriptions | None = state.get(_RESUBSCRIPTIONS)
-        if pending is None:
-            pending = state[_RESUBSCRIPTIONS] = Resubscriptions(
-                timeout=self.config.stale_after_seconds)
-        if received >= pending.deadline:
-            pending.check(received)
+        pending = Resubscriptions.of(state, timeout=self.config.stale_after_seconds,
+                                     now=received)
         if raw == "pong":
             return None
         message = orjson.loads(raw)

@@ -21,17 +21,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
-import trio
 from exchanges.fake_binance_rest import FakeBinanceRest, FakeOrder
-from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection
-from trio_websocket import WebSocketRequest, serve_websocket
+from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection, serving
 
 PATH = "/ws-api/v3"
 BAD_KEY = {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
@@ -47,20 +43,15 @@ def _text(value: Decimal) -> str:
 class FakeBinanceUserData(FakePrivateStream):
     """The WebSocket API's user data stream of ``rest``'s account."""
 
+    path = PATH
+
     def __init__(self, rest: FakeBinanceRest) -> None:
         super().__init__()
         self.rest = rest
         rest.order_listeners.append(self.on_order)
-        self.requests: list[dict[str, Any]] = []
         self._executions = itertools.count(8641984)
         # order id -> quantity already announced as executed
         self._announced: dict[int, Decimal] = {}
-
-    async def handle(self, request: WebSocketRequest) -> None:
-        if urlsplit(request.path).path != PATH:
-            await request.reject(404)
-            return
-        await self.serve(request)
 
     # --- requests --------------------------------------------------------------------
 
@@ -143,13 +134,8 @@ class FakeBinanceUserData(FakePrivateStream):
                      FILL if trade else ORDER)
 
 
-@asynccontextmanager
-async def open_fake_binance_user_data(rest: FakeBinanceRest
-                                      ) -> AsyncIterator[FakeBinanceUserData]:
+def open_fake_binance_user_data(
+    rest: FakeBinanceRest,
+) -> AbstractAsyncContextManager[FakeBinanceUserData]:
     """The fake WebSocket API beside ``rest``; ``url`` is the stream's URL to configure."""
-    fake = FakeBinanceUserData(rest)
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, fake.handle, "127.0.0.1", 0, None)
-        fake.url = f"ws://127.0.0.1:{server.port}{PATH}"
-        yield fake
-        nursery.cancel_scope.cancel()
+    return serving(FakeBinanceUserData(rest))

@@ -20,16 +20,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
-import trio
 from exchanges.fake_bybit import FakeBybit
-from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection
-from trio_websocket import WebSocketRequest, serve_websocket
+from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection, serving
 
 PATH = "/v5/private"
 TOPICS = frozenset({"order", "order.spot", "execution", "execution.spot"})
@@ -38,18 +34,13 @@ TOPICS = frozenset({"order", "order.spot", "execution", "execution.spot"})
 class FakeBybitPrivate(FakePrivateStream):
     """The private stream of ``exchange``'s account."""
 
+    path = PATH
+
     def __init__(self, exchange: FakeBybit) -> None:
         super().__init__()
         self.exchange = exchange
         exchange.order_listeners.append(self.on_order)
-        self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
-
-    async def handle(self, request: WebSocketRequest) -> None:
-        if urlsplit(request.path).path != PATH:
-            await request.reject(404)
-            return
-        await self.serve(request)
 
     async def read(self, ws: Any, connection: PrivateConnection) -> None:
         conn_id = f"fake-private-{id(connection) & 0xFFFF:04x}"
@@ -111,12 +102,6 @@ class FakeBybitPrivate(FakePrivateStream):
         }).decode()
 
 
-@asynccontextmanager
-async def open_fake_bybit_private(exchange: FakeBybit) -> AsyncIterator[FakeBybitPrivate]:
+def open_fake_bybit_private(exchange: FakeBybit) -> AbstractAsyncContextManager[FakeBybitPrivate]:
     """The fake private stream beside ``exchange``; ``url`` is the URL to configure."""
-    fake = FakeBybitPrivate(exchange)
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, fake.handle, "127.0.0.1", 0, None)
-        fake.url = f"ws://127.0.0.1:{server.port}{PATH}"
-        yield fake
-        nursery.cancel_scope.cancel()
+    return serving(FakeBybitPrivate(exchange))

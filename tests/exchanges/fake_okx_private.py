@@ -23,17 +23,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
-import trio
 from exchanges.fake_okx import FakeOkx
-from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection
-from trio_websocket import WebSocketRequest, serve_websocket
+from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection, serving
 
 PATH = "/ws/v5/private"
 _NO_FILL = {"tradeId": "", "fillPx": "", "fillSz": "0", "fillFee": "0", "fillFeeCcy": "",
@@ -43,17 +39,12 @@ _NO_FILL = {"tradeId": "", "fillPx": "", "fillSz": "0", "fillFee": "0", "fillFee
 class FakeOkxPrivate(FakePrivateStream):
     """The private WebSocket of ``exchange``'s account."""
 
+    path = PATH
+
     def __init__(self, exchange: FakeOkx) -> None:
         super().__init__()
         self.exchange = exchange
         exchange.order_listeners.append(self.on_order)
-        self.requests: list[Any] = []
-
-    async def handle(self, request: WebSocketRequest) -> None:
-        if urlsplit(request.path).path != PATH:
-            await request.reject(404)
-            return
-        await self.serve(request)
 
     async def read(self, ws: Any, connection: PrivateConnection) -> None:
         conn_id = f"{id(connection) & 0xFFFFFFFF:08x}"
@@ -132,12 +123,6 @@ class FakeOkxPrivate(FakePrivateStream):
         }).decode()
 
 
-@asynccontextmanager
-async def open_fake_okx_private(exchange: FakeOkx) -> AsyncIterator[FakeOkxPrivate]:
+def open_fake_okx_private(exchange: FakeOkx) -> AbstractAsyncContextManager[FakeOkxPrivate]:
     """The fake private WebSocket beside ``exchange``; ``url`` is the URL to configure."""
-    fake = FakeOkxPrivate(exchange)
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, fake.handle, "127.0.0.1", 0, None)
-        fake.url = f"ws://127.0.0.1:{server.port}{PATH}"
-        yield fake
-        nursery.cancel_scope.cancel()
+    return serving(FakeOkxPrivate(exchange))

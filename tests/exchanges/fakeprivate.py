@@ -8,14 +8,22 @@ connections are dropped right after that many more fill events went out: a strea
 while an order is being filled), ``lose_fills`` (that many fill events are never sent, as if
 lost on the way), ``inject`` (raw payloads: garbage), ``refuse_logins`` (every login is
 answered as a refusal).
+
+A venue's fake sets :attr:`FakePrivateStream.path`, implements ``read`` (its login,
+subscription and heartbeat answers) and publishes its order events; :func:`serving` runs
+it on 127.0.0.1 for a test.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import trio
 from exchanges.fakews import FakeConnection, FakeWebSocketServer
+from trio_websocket import WebSocketRequest, serve_websocket
 
 # A pushed message's kind: an answer to the client, an order event, a fill event, or a
 # raw payload injected by a test.
@@ -41,8 +49,12 @@ class FakePrivateStream(FakeWebSocketServer):
     reading requests and answering with :meth:`PrivateConnection.send`) and turns the
     fake exchange's order changes into events it :meth:`publish` es."""
 
+    #: The stream's path; other paths are refused with 404.
+    path = ""
+
     def __init__(self) -> None:
         self.url = ""
+        self.requests: list[Any] = []  # every request a client sent, decoded
         self.connections: list[FakeConnection] = []
         self.stalled = False
         self.drop_after_fills: int | None = None
@@ -73,6 +85,12 @@ class FakePrivateStream(FakeWebSocketServer):
         for connection in self.ready_connections:
             connection.send(payload, kind)
 
+    async def handle(self, request: WebSocketRequest) -> None:
+        if urlsplit(request.path).path != self.path:
+            await request.reject(404)
+            return
+        await self.serve(request)
+
     async def serve(self, request: Any) -> None:
         await self.run_connection(request, PrivateConnection(), self.read, self._send_queued)
 
@@ -93,3 +111,16 @@ class FakePrivateStream(FakeWebSocketServer):
                         self.drop_after_fills = None
                         self.drop_connections()
                         return
+
+
+PrivateT = TypeVar("PrivateT", bound=FakePrivateStream)
+
+
+@asynccontextmanager
+async def serving(fake: PrivateT) -> AsyncIterator[PrivateT]:
+    """``fake`` served on 127.0.0.1; its ``url`` is the stream's URL to configure."""
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, fake.handle, "127.0.0.1", 0, None)
+        fake.url = f"ws://127.0.0.1:{server.port}{fake.path}"
+        yield fake
+        nursery.cancel_scope.cancel()
