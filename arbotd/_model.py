@@ -70,8 +70,10 @@ class Quote:
     A quote of a venue that quotes in another currency (:mod:`arbotd.fx`) is converted
     into the symbol's quote currency before the book sees it; it keeps the venue's own
     best prices (``native_bid``, ``native_ask``) and the rate market's ``rate_bid`` (what
-    its asks were divided by) and ``rate_ask`` (its bids). All four are ``None`` for a
-    venue that quotes in the symbol's own currency.
+    its asks were divided by) and ``rate_ask`` (its bids), and ``rate_ts``, when that rate
+    was received: a converted price is as old as the older of the quote and its rate,
+    which is the age strategies hold to ``max_spread_age_seconds``. All five are ``None``
+    for a venue that quotes in the symbol's own currency.
     """
 
     exchange: str
@@ -88,6 +90,7 @@ class Quote:
     native_ask: float | None = None
     rate_bid: float | None = None
     rate_ask: float | None = None
+    rate_ts: float | None = None
 
     @property
     def ask_levels(self) -> tuple[tuple[float, float], ...]:

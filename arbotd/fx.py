@@ -17,9 +17,14 @@ back into USDT at the rate market's ask, so
     ask (USDT) = ask (KRW) / rate bid        bid (USDT) = bid (KRW) / rate ask
 
 and the same for every book level. The converted quote keeps its native best prices and
-both rates. A quote with no rate yet, or whose rate is older than the venue's
-``rate_max_age_seconds`` (measured between the two quotes' receive times, so a backtest's
-virtual time works alike), is not usable: the venue's quote of that symbol is dropped.
+both rates and the rate's receive time (``rate_ts``). A quote with no rate yet, or whose
+rate is older than the venue's ``rate_max_age_seconds`` (measured between the two quotes'
+receive times, so a backtest's virtual time works alike), is not usable: the venue's
+quote of that symbol is dropped. That bounds what enters the book, which the API, order
+pricing and valuations read without knowing any strategy's settings; the spec's rule
+itself (a rate older than ``max_spread_age_seconds`` makes the prices unusable) holds when
+the strategy decides, which takes a converted quote's age as the older of the quote's and
+its rate's, so a quote kept in the book does not outlive its rate.
 
 The premium baseline (:class:`RollingPremium`) is a venue's usual premium over the
 others, in percent: fixed (``premium_baseline``), or with ``premium_mode = "rolling"`` the
@@ -129,6 +134,7 @@ def convert_quote(quote: Quote, rate: Quote) -> Quote:
         None if bids is None else tuple((p / rate_ask, s) for p, s in bids),
         None if asks is None else tuple((p / rate_bid, s) for p, s in asks),
         native_bid=quote.bid, native_ask=quote.ask, rate_bid=rate_bid, rate_ask=rate_ask,
+        rate_ts=rate.received_ts,
     )
 
 
