@@ -116,6 +116,7 @@ class Engine:
         # /api/v1/inventory), valued at this engine's prices.
         self.inventory = self.market.inventory
         self.inventory.price_of = self.price_usd
+        self.inventory.rates = self.market.rates
         self.book: dict[str, dict[str, Quote]] = {}
         self.on_signal = on_signal
         self.on_signal_recorded = on_signal_recorded
@@ -339,6 +340,7 @@ class Engine:
             if conversions.get(venue) != self._conversions.get(venue):
                 del self.rates[venue]
         self._conversions = self.market.conversions = conversions
+        self.inventory.conversions = conversions
         for exchange in list(self.market.usable):
             if exchange not in fees:
                 del self.market.usable[exchange]

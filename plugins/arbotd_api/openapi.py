@@ -398,7 +398,13 @@ def _inventory() -> Schema:
                  "exchanges": array(venue)})
     move = obj({"asset": STRING, "from": STRING, "to": STRING, "amount": NUMBER,
                 "network_fee": NUMBER | {"description": "Estimated, in the asset"},
-                "fee_value": nullable(NUMBER)})
+                "fee_value": nullable(NUMBER),
+                "from_currency": nullable(STRING) | {
+                    "description": "The source is quoted in this currency (KRW) and holds "
+                                   "the asset as it: buy the asset with it there first"},
+                "to_currency": nullable(STRING) | {
+                    "description": "The destination is quoted in this currency and holds "
+                                   "the asset as it: sell the asset for it there"}})
     return obj({
         "timestamp": EPOCH, "assets": array(asset),
         "plan": array(move) | {"description": "Transfers that restore the targets exactly"},
