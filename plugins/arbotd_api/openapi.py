@@ -441,7 +441,7 @@ def _trade_summary() -> Schema:
         "actual_profit": nullable(NUMBER) | {"description": "Net, once the trade is final"},
         "fees_paid": nullable(NUMBER),
         "status": TRADE_STATUS, "started_at": DATE_TIME,
-        "completed_at": nullable(DATE_TIME),
+        "completed_at": nullable(DATE_TIME), **_NATIVE_PRICES,
     })
 
 
@@ -475,7 +475,15 @@ def _trade_detail() -> Schema:
         "exchange": STRING, "side": enum(["buy", "sell"]),
         "purpose": enum(["entry", "hedge", "unwind"]), "price": NUMBER,
         "quantity": NUMBER, "status": STRING, "filled_quantity": NUMBER,
-        "reason": nullable(STRING), "fills": array(fill),
+        "reason": nullable(STRING),
+        "native_price": nullable(NUMBER) | {
+            "description": f"The limit sent, in the venue's own currency (0 at market), "
+                           f"{_NATIVE}"},
+        "rate": nullable(NUMBER) | {
+            "description": "Units of the venue's currency per unit of the quote currency "
+                           "the order was priced and its fills converted at (the rate "
+                           f"market's bid for a buy, its ask for a sell), {_NATIVE}"},
+        "fills": array(fill),
     })
     return obj({
         "id": integer(minimum=1), "signal_id": nullable(INTEGER), **_TRADE_COMMON,

@@ -94,7 +94,9 @@ def trades(
     "offset": int, "has_more": bool}}`` where each trade is ``{"id", "symbol",
     "buy_exchange", "sell_exchange", "quantity": float (filled), "planned_quantity":
     float, "planned_profit": float, "actual_profit": float | None, "fees_paid": float,
-    "status": str (the trade's state), "started_at": str, "completed_at": str | None}``.
+    "status": str (the trade's state), "started_at": str, "completed_at": str | None,
+    "buy_native_price", "sell_native_price", "buy_rate", "sell_rate"}`` (the signal's, for
+    a leg on a venue quoted in another currency, else ``None``, as in :func:`trade`).
     ``actual_profit`` (net, fees included) is ``None`` until the trade is final;
     ``fees_paid`` are the fees so far. Figures as :mod:`arbotd.figures` defines them.
 
@@ -147,6 +149,10 @@ def _trade_summary(row: TradeRecord) -> dict[str, Any]:
         "status": row.state,
         "started_at": _iso(row.started_at),
         "completed_at": _iso(row.completed_at),
+        "buy_native_price": _price(row.buy_native_price),
+        "sell_native_price": _price(row.sell_native_price),
+        "buy_rate": _price(row.buy_rate),
+        "sell_rate": _price(row.sell_rate),
     }
 
 
