@@ -276,8 +276,15 @@ class ExchangeAccount(Protocol):
         at ``order.price``, or a market order when the price is 0 (hedges and unwinds).
         Price and quantity are already rounded to the rules. Return the order with its
         final status, filled quantity and exchange order id, and its fills (fees as the
-        exchange charged them). Raise :class:`arbotd.TemporaryExchangeError` when the
-        outcome is unknown (a timeout): the caller then asks :meth:`query_order`."""
+        exchange charged them).
+
+        On a venue quoted in another currency (:mod:`arbotd.fx`) the price is in that
+        currency (KRW), on the tick of the rules, which are the venue's own (in KRW);
+        its fills are reported as the venue states them, priced and charged in KRW: the
+        live executor converts them (``native_price``) at the order's ``rate``.
+
+        Raise :class:`arbotd.TemporaryExchangeError` when the outcome is unknown (a
+        timeout): the caller then asks :meth:`query_order`."""
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         """The state and fills of an order sent earlier, by its client order id. Raise

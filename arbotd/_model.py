@@ -70,8 +70,10 @@ class Quote:
     A quote of a venue that quotes in another currency (:mod:`arbotd.fx`) is converted
     into the symbol's quote currency before the book sees it; it keeps the venue's own
     best prices (``native_bid``, ``native_ask``) and the rate market's ``rate_bid`` (what
-    its asks were divided by) and ``rate_ask`` (its bids). All four are ``None`` for a
-    venue that quotes in the symbol's own currency.
+    its asks were divided by) and ``rate_ask`` (its bids), and ``rate_ts``, when that rate
+    was received: a converted price is as old as the older of the quote and its rate,
+    which is the age strategies hold to ``max_spread_age_seconds``. All five are ``None``
+    for a venue that quotes in the symbol's own currency.
     """
 
     exchange: str
@@ -88,6 +90,7 @@ class Quote:
     native_ask: float | None = None
     rate_bid: float | None = None
     rate_ask: float | None = None
+    rate_ts: float | None = None
 
     @property
     def ask_levels(self) -> tuple[tuple[float, float], ...]:
@@ -182,7 +185,14 @@ class OrderStatus(enum.StrEnum):
 @attrs.frozen(slots=True)
 class Order:
     """One order of a trade leg. ``client_order_id`` is derived from the trade id so a
-    retried request never creates a second order."""
+    retried request never creates a second order.
+
+    ``price`` is in the symbol's quote currency (0: a market order). On a venue quoted in
+    another currency (:mod:`arbotd.fx`) ``rate`` is the rate the order is priced and its
+    fills converted at (units of the venue's currency per unit of the quote currency: the
+    rate market's bid for a buy, its ask for a sell), fixed before the order is recorded;
+    ``native_price`` is the limit sent to the venue, in its currency, once sent. Both are
+    ``None`` on other venues."""
 
     client_order_id: str
     trade_id: int
@@ -196,6 +206,8 @@ class Order:
     exchange_order_id: str | None = None
     purpose: str = "entry"  # "entry", "hedge" (completing a leg) or "unwind"
     reason: str | None = None
+    native_price: Decimal | None = None
+    rate: Decimal | None = None
 
 
 @attrs.frozen(slots=True)

@@ -17,9 +17,14 @@ back into USDT at the rate market's ask, so
     ask (USDT) = ask (KRW) / rate bid        bid (USDT) = bid (KRW) / rate ask
 
 and the same for every book level. The converted quote keeps its native best prices and
-both rates. A quote with no rate yet, or whose rate is older than the venue's
-``rate_max_age_seconds`` (measured between the two quotes' receive times, so a backtest's
-virtual time works alike), is not usable: the venue's quote of that symbol is dropped.
+both rates and the rate's receive time (``rate_ts``). A quote with no rate yet, or whose
+rate is older than the venue's ``rate_max_age_seconds`` (measured between the two quotes'
+receive times, so a backtest's virtual time works alike), is not usable: the venue's
+quote of that symbol is dropped. That bounds what enters the book, which the API, order
+pricing and valuations read without knowing any strategy's settings; the spec's rule
+itself (a rate older than ``max_spread_age_seconds`` makes the prices unusable) holds when
+the strategy decides, which takes a converted quote's age as the older of the quote's and
+its rate's, so a quote kept in the book does not outlive its rate.
 
 The premium baseline (:class:`RollingPremium`) is a venue's usual premium over the
 others, in percent: fixed (``premium_baseline``), or with ``premium_mode = "rolling"`` the
@@ -30,13 +35,15 @@ from __future__ import annotations
 
 import bisect
 import collections
+import decimal
 import math
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from arbotd._model import Quote, split_symbol
+from arbotd._model import Fill, Quote, Side, split_symbol, to_decimal
 
 __all__ = [
     "DEFAULT_RATE_MAX_AGE",
@@ -44,6 +51,10 @@ __all__ = [
     "RollingPremium",
     "conversion_of",
     "convert_quote",
+    "converted",
+    "converted_fill",
+    "native_limit",
+    "order_rate",
     "rolling_premium_windows",
     "venue_conversions",
 ]
@@ -123,7 +134,47 @@ def convert_quote(quote: Quote, rate: Quote) -> Quote:
         None if bids is None else tuple((p / rate_ask, s) for p, s in bids),
         None if asks is None else tuple((p / rate_bid, s) for p, s in asks),
         native_bid=quote.bid, native_ask=quote.ask, rate_bid=rate_bid, rate_ask=rate_ask,
+        rate_ts=rate.received_ts,
     )
+
+
+def order_rate(rate: Quote, side: Side | str) -> Decimal:
+    """The rate an order of ``side`` is priced and converted at, from a quote of the rate
+    market: its bid for a buy (the venue's currency spent is what selling the quote
+    currency there yields), its ask for a sell."""
+    return to_decimal(rate.bid if side == Side.BUY else rate.ask)
+
+
+def native_limit(price: Decimal, rate: Decimal) -> Decimal:
+    """A limit ``price`` in the quote currency, in the venue's currency at ``rate`` (before
+    the venue's tick: round a buy down and a sell up, as
+    :meth:`arbotd.exchange.SymbolRules.round_price` does, to stay within it)."""
+    return price * rate
+
+
+# Converted prices keep this many significant digits: far beyond any tick, without the
+# 28 digits of a division.
+_CONVERTED = decimal.Context(prec=18)
+
+
+def converted(native: Decimal, rate: Decimal) -> Decimal:
+    """``native`` (the venue's currency) in the quote currency at ``rate``."""
+    return _CONVERTED.divide(native, rate)
+
+
+def converted_fill(fill: Fill, currency: str, rate: Decimal) -> Fill:
+    """A fill a venue quoted in ``currency`` reported in that currency (its ``price``, and
+    its fee when charged in it), as the ledger and the figures take it: ``native_price``
+    and ``native_asset`` what the venue charged (what the balances move by), ``price``
+    converted at ``rate`` (the order's), and a fee in ``currency`` valued
+    (``fee_value``) at the same rate. A fill already converted is returned as it is."""
+    if fill.native_price is not None:
+        return fill
+    fee_value = fill.fee_value
+    if fill.fee_asset == currency and fee_value is None:
+        fee_value = converted(fill.fee, rate)
+    return attrs.evolve(fill, price=converted(fill.price, rate), native_price=fill.price,
+                        native_asset=currency, fee_value=fee_value)
 
 
 class RollingPremium:

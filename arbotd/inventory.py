@@ -20,6 +20,14 @@ matters. With ``arbitrage.inventory_skew = k`` the strategy holds the route to
 in between. ``k`` is at most 1, so a threshold never falls below 0: the trade's expected
 profit still covers its fees and slippage allowance.
 
+A venue quoted in another currency (:mod:`arbotd.fx`: a KRW venue trading BTCUSDT) holds
+that currency where the others hold the quote currency: its KRW counts in the quote
+currency's shares at the live rate (the mid of its rate market; without a rate yet its
+KRW is left out), together with any USDT it holds. The plan never moves KRW to a USDT
+venue: it moves the quote currency, and a transfer from such a venue says that the KRW
+is to be turned into USDT on that venue's own rate market first (``from_currency``), one
+to it that the USDT is to be turned into KRW there on arrival (``to_currency``).
+
 The rebalancing plan lists the transfers (asset, from, to, amount) that put every venue
 at its target exactly, the fewest for each asset (each transfer empties a surplus or
 fills a deficit), with the network fee ``[inventory] network_fees`` estimates for it.
@@ -41,7 +49,8 @@ import attrs
 
 from arbotd._config import setting
 from arbotd._ledger import USD_ASSETS, Ledger
-from arbotd._model import split_symbol
+from arbotd._model import Quote, split_symbol
+from arbotd.fx import Conversion
 
 __all__ = [
     "STATE_KEY",
@@ -144,6 +153,10 @@ class Transfer:
     amount: Decimal
     network_fee: Decimal
     fee_value: float | None
+    # A venue quoted in another currency holds the asset as that currency (KRW): bought
+    # with it there before the transfer (source), sold for it there after (destination).
+    from_currency: str | None = None
+    to_currency: str | None = None
 
 
 @attrs.frozen
@@ -184,6 +197,9 @@ class Inventory:
     ) -> None:
         self.ledger = ledger
         self.price_of = price_of or (lambda asset: None)
+        # Venues quoted in another currency and their latest rate quotes (the engine's).
+        self.conversions: Mapping[str, Conversion] = {}
+        self.rates: Mapping[str, Quote] = {}
         self.config = InventoryConfig()
         self._assets: list[str] = []
         # The profit of signals turned down for lack of balance since the last recorded
@@ -245,8 +261,28 @@ class Inventory:
     def _holdings(self, asset: str) -> tuple[list[str], dict[str, Decimal], Decimal]:
         """The venues ``asset`` is counted on, what each holds, and the total."""
         venues = self.venues(asset)
-        amounts = {venue: self.ledger.total(venue, asset) for venue in venues}
+        amounts = {venue: self._held(venue, asset) for venue in venues}
         return venues, amounts, _sum(amounts.values())
+
+    def _held(self, venue: str, asset: str) -> Decimal:
+        """What ``venue`` holds of ``asset``; on a venue quoted in another currency, the
+        quote currency includes that currency at the rate market's mid."""
+        amount = self.ledger.total(venue, asset)
+        conversion = self.conversions.get(venue)
+        if conversion is None or conversion.priced != asset:
+            return amount
+        native = self.ledger.total(venue, conversion.currency)
+        rate = self.rates.get(venue)
+        if not native or rate is None or rate.mid <= 0:
+            return amount
+        return _EXACT.add(amount, _EXACT.divide(native, Decimal(repr(rate.mid))))
+
+    def _held_as(self, venue: str, asset: str) -> str | None:
+        """The currency ``venue`` holds ``asset`` as, when it is quoted in another one."""
+        conversion = self.conversions.get(venue)
+        if conversion is None or conversion.priced != asset:
+            return None
+        return conversion.currency
 
     def asset(self, asset: str) -> AssetInventory:
         venues, amounts, total = self._holdings(asset)
@@ -319,7 +355,9 @@ class Inventory:
             giver, taker = givers[gi], takers[ti]
             amount = min(surplus[giver], _EXACT.minus(surplus[taker]))
             transfers.append(Transfer(asset=asset, source=giver, destination=taker,
-                                      amount=amount, network_fee=fee, fee_value=fee_value))
+                                      amount=amount, network_fee=fee, fee_value=fee_value,
+                                      from_currency=self._held_as(giver, asset),
+                                      to_currency=self._held_as(taker, asset)))
             surplus[giver] = _EXACT.subtract(surplus[giver], amount)
             surplus[taker] = _EXACT.add(surplus[taker], amount)
             if not surplus[giver]:
@@ -470,6 +508,8 @@ def inventory_report(inventory: Inventory, *, skew: float = 0.0) -> dict[str, An
             "amount": money(t.amount, t.asset),
             "network_fee": money(t.network_fee, t.asset),
             "fee_value": money(t.fee_value) if t.fee_value is not None else None,
+            "from_currency": t.from_currency,
+            "to_currency": t.to_currency,
         } for t in plan],
         "plan_fee_value": (money(sum(v for v in fee_values if v is not None))
                            if all(v is not None for v in fee_values) else None),
@@ -509,6 +549,12 @@ def format_report(report: Mapping[str, Any]) -> str:
                 fee += f" ({move['fee_value']:,.2f})"
             lines.append(f"  {move['asset']:<6} {move['from']} -> {move['to']}: "
                          f"{move['amount']:,.8g}  ({fee})")
+            if move.get("from_currency"):
+                lines.append(f"         buy it with {move['from_currency']} on "
+                             f"{move['from']} first")
+            if move.get("to_currency"):
+                lines.append(f"         sell it for {move['to_currency']} on "
+                             f"{move['to']} on arrival")
     else:
         lines.append("Every asset is at its targets: no transfer needed.")
     since = report.get("lost_since")

@@ -398,7 +398,13 @@ def _inventory() -> Schema:
                  "exchanges": array(venue)})
     move = obj({"asset": STRING, "from": STRING, "to": STRING, "amount": NUMBER,
                 "network_fee": NUMBER | {"description": "Estimated, in the asset"},
-                "fee_value": nullable(NUMBER)})
+                "fee_value": nullable(NUMBER),
+                "from_currency": nullable(STRING) | {
+                    "description": "The source is quoted in this currency (KRW) and holds "
+                                   "the asset as it: buy the asset with it there first"},
+                "to_currency": nullable(STRING) | {
+                    "description": "The destination is quoted in this currency and holds "
+                                   "the asset as it: sell the asset for it there"}})
     return obj({
         "timestamp": EPOCH, "assets": array(asset),
         "plan": array(move) | {"description": "Transfers that restore the targets exactly"},
@@ -435,7 +441,7 @@ def _trade_summary() -> Schema:
         "actual_profit": nullable(NUMBER) | {"description": "Net, once the trade is final"},
         "fees_paid": nullable(NUMBER),
         "status": TRADE_STATUS, "started_at": DATE_TIME,
-        "completed_at": nullable(DATE_TIME),
+        "completed_at": nullable(DATE_TIME), **_NATIVE_PRICES,
     })
 
 
@@ -469,7 +475,15 @@ def _trade_detail() -> Schema:
         "exchange": STRING, "side": enum(["buy", "sell"]),
         "purpose": enum(["entry", "hedge", "unwind"]), "price": NUMBER,
         "quantity": NUMBER, "status": STRING, "filled_quantity": NUMBER,
-        "reason": nullable(STRING), "fills": array(fill),
+        "reason": nullable(STRING),
+        "native_price": nullable(NUMBER) | {
+            "description": f"The limit sent, in the venue's own currency (0 at market), "
+                           f"{_NATIVE}"},
+        "rate": nullable(NUMBER) | {
+            "description": "Units of the venue's currency per unit of the quote currency "
+                           "the order was priced and its fills converted at (the rate "
+                           f"market's bid for a buy, its ask for a sell), {_NATIVE}"},
+        "fills": array(fill),
     })
     return obj({
         "id": integer(minimum=1), "signal_id": nullable(INTEGER), **_TRADE_COMMON,

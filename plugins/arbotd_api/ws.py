@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -76,7 +77,8 @@ def _currency(symbol: str) -> str:
 
 def trade_data(t: Trade) -> dict[str, Any]:
     """A trade as ``GET /trades`` lists it: the same figures (:mod:`arbotd.figures`),
-    ``actual_profit`` ``None`` until the trade is final."""
+    ``actual_profit`` ``None`` until the trade is final, and the signal's native prices
+    and rates on a venue quoted in another currency."""
     figures = trade_figures(t)
     currency = figures.currency
     return {"id": t.id, "symbol": t.symbol, "buy_exchange": t.buy_exchange,
@@ -86,7 +88,15 @@ def trade_data(t: Trade) -> dict[str, Any]:
             "actual_profit": money(figures.realized_profit, currency),
             "fees_paid": money(figures.fees, currency),
             "status": str(t.state), "started_at": _iso(t.started_at),
-            "completed_at": _iso(t.completed_at)}
+            "completed_at": _iso(t.completed_at),
+            "buy_native_price": _money_or_none(t.buy_native_price),
+            "sell_native_price": _money_or_none(t.sell_native_price),
+            "buy_rate": _money_or_none(t.buy_rate), "sell_rate": _money_or_none(t.sell_rate)}
+
+
+def _money_or_none(value: Decimal | None) -> float | None:
+    """A native price or rate as GET /trades shows it (8 decimal places)."""
+    return None if value is None else money(value)
 
 
 MESSAGES = {"price": ("price_update", price_data), "signal": ("signal", signal_data),

@@ -94,7 +94,9 @@ def trades(
     "offset": int, "has_more": bool}}`` where each trade is ``{"id", "symbol",
     "buy_exchange", "sell_exchange", "quantity": float (filled), "planned_quantity":
     float, "planned_profit": float, "actual_profit": float | None, "fees_paid": float,
-    "status": str (the trade's state), "started_at": str, "completed_at": str | None}``.
+    "status": str (the trade's state), "started_at": str, "completed_at": str | None,
+    "buy_native_price", "sell_native_price", "buy_rate", "sell_rate"}`` (the signal's, for
+    a leg on a venue quoted in another currency, else ``None``, as in :func:`trade`).
     ``actual_profit`` (net, fees included) is ``None`` until the trade is final;
     ``fees_paid`` are the fees so far. Figures as :mod:`arbotd.figures` defines them.
 
@@ -147,6 +149,10 @@ def _trade_summary(row: TradeRecord) -> dict[str, Any]:
         "status": row.state,
         "started_at": _iso(row.started_at),
         "completed_at": _iso(row.completed_at),
+        "buy_native_price": _price(row.buy_native_price),
+        "sell_native_price": _price(row.sell_native_price),
+        "buy_rate": _price(row.buy_rate),
+        "sell_rate": _price(row.sell_rate),
     }
 
 
@@ -196,7 +202,10 @@ def trade(trade_id: int) -> dict[str, Any] | None:
     ``legs`` lists every order of the trade in the order the trade sent them (entry buy,
     entry sell, then hedges and unwinds): ``{"client_order_id", "exchange_order_id",
     "exchange", "side", "purpose", "price" (0.0 for a market order), "quantity",
-    "status", "filled_quantity", "reason", "fills": [{"price", "quantity", "fee",
+    "status", "filled_quantity", "reason", "native_price" and "rate" (on a venue quoted in
+    another currency: the limit sent in its currency, 0.0 at market, and the rate the
+    order was priced and its fills converted at; else ``None``), "fills": [{"price",
+    "quantity", "fee",
     "fee_asset", "fee_value" (a fee in a third asset, valued in the quote currency at fill
     time, else ``None``), "native_price" and "native_asset" (on a venue quoted in another
     currency: what it charged, in that currency; else ``None``), "timestamp" (epoch
@@ -286,6 +295,8 @@ def trade(trade_id: int) -> dict[str, Any] | None:
                 "status": order.status,
                 "filled_quantity": size(order.filled_quantity),
                 "reason": order.reason,
+                "native_price": _price(order.native_price),
+                "rate": _price(order.rate),
                 "fills": fills.get(order.client_order_id, []),
             }
             for order in orders

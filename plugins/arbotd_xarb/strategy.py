@@ -26,7 +26,9 @@ its reason, in the order the checks run: ``below_threshold`` (so that the other 
 count only books that would have paid), ``inventory_skew`` (a book that reaches
 ``min_profit_threshold`` but not the higher threshold of a route that moves inventory away
 from its targets), ``anomaly``, ``feed_down``, ``stale``, ``depth``, ``balance``,
-``cooldown``, ``max_trades_per_hour``, ``trend``.
+``cooldown``, ``max_trades_per_hour``, ``trend``. A quote is ``stale`` when it is older
+than ``max_spread_age_seconds``; a converted one (:mod:`arbotd.fx`) when it or the rate it
+was converted at is.
 
 With ``inventory_skew`` above 0 a route's threshold moves with the inventory
 (:mod:`arbotd.inventory`): ``min_profit_threshold * (1 - inventory_skew * pull)``; the
@@ -212,6 +214,13 @@ class CrossExchangeStrategy:
             return None
         max_age = self._max_age
         buy_ts, sell_ts = buy.received_ts, sell.received_ts
+        # A converted price (arbotd.fx) is as old as the older of its quote and its rate.
+        rate_ts = buy.rate_ts
+        if rate_ts is not None and rate_ts < buy_ts:
+            buy_ts = rate_ts
+        rate_ts = sell.rate_ts
+        if rate_ts is not None and rate_ts < sell_ts:
+            sell_ts = rate_ts
         age = now - (buy_ts if buy_ts < sell_ts else sell_ts)
         if age > max_age:
             market.reject("stale")

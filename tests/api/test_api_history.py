@@ -45,30 +45,39 @@ NATIVE_FIELDS = {"buy_native_price", "sell_native_price", "buy_rate", "sell_rate
 
 
 def _trade(number: int, symbol: str, state: str, started: float, *, profit: str | None,
-           fees: str | None, mode: str = "simulation", filled: bool = True) -> None:
+           fees: str | None, mode: str = "simulation", filled: bool = True,
+           krw: bool = False) -> None:
+    """``krw``: the buy leg is on a venue quoted in KRW, at a rate of 1,350."""
     trade_id = BASE + number
+    rate = D("1350") if krw else None
     TradeRecord.create(
         id=trade_id, signal_id=BASE + 100 + number, mode=mode, symbol=symbol,
         buy_exchange="sim_alpha", sell_exchange="sim_beta", quantity=D("0.1"),
         planned_buy_price=D("100"), planned_sell_price=D("101"), planned_profit=D("0.1"),
         actual_profit=None if profit is None else D(profit),
         fees_paid=None if fees is None else D(fees), state=state, started_at=started,
-        completed_at=started + 10 * number,
+        completed_at=started + 10 * number, buy_rate=rate,
+        buy_native_price=D("135000") if krw else None,
     )
     for position, (leg, side, exchange) in enumerate((("b", "buy", "sim_alpha"),
                                                       ("s", "sell", "sim_beta"))):
+        native = krw and side == "buy"
         OrderRecord.create(
             client_order_id=f"arb{trade_id}{leg}", trade=trade_id, exchange=exchange,
             symbol=symbol, side=side, price=D("100"), quantity=D("0.1"),
             status="filled" if filled else "expired",
             filled_quantity=D("0.1") if filled else D("0"), exchange_order_id=None,
             purpose="entry", position=position,
+            native_price=D("135000") if native else None, rate=rate if native else None,
         )
         if filled:
             FillRecord.create(
                 order_id=f"arb{trade_id}{leg}", seq=0, trade=trade_id, exchange=exchange,
-                symbol=symbol, side=side, price=D("100"), quantity=D("0.1"), fee=D("0.01"),
-                fee_asset="USDT", timestamp=started + 5, position=position,
+                symbol=symbol, side=side, price=D("100"), quantity=D("0.1"),
+                fee=D("13.5") if native else D("0.01"), fee_asset="KRW" if native else "USDT",
+                fee_value=D("0.01") if native else None, timestamp=started + 5,
+                position=position, native_price=D("135000") if native else None,
+                native_asset="KRW" if native else None,
             )
 
 
@@ -76,7 +85,7 @@ def insert_history() -> None:
     """Runs in the storage's reader thread (``storage.read``), with a connection."""
     # Simulation: +3 (fees 0.2) and -1 (fees 0.1) counted; a failed attempt without
     # fills is listed but not counted; a live trade never counts in simulation mode.
-    _trade(1, "BTCUSDT", "completed", DAY1 + 3600, profit="3", fees="0.2")
+    _trade(1, "BTCUSDT", "completed", DAY1 + 3600, profit="3", fees="0.2", krw=True)
     _trade(2, "BTCUSDT", "failed", DAY1 + 7200, profit=None, fees=None, filled=False)
     _trade(3, "ETHUSDT", "completed", DAY2 + 3600, profit="-1", fees="0.1")
     _trade(4, "ETHUSDT", "completed", DAY2 + 7200, profit="100", fees="1", mode="live")
@@ -112,10 +121,15 @@ async def test_trades_list_filters_and_pagination(serve_api):
         assert body["pagination"] == {"limit": 100, "offset": 0, "has_more": False}
         assert [t["id"] for t in body["trades"]] == [BASE + 4, BASE + 3, BASE + 2, BASE + 1]
         for trade in body["trades"]:
-            assert set(trade) == TRADE_FIELDS | {"planned_quantity"}  # an extra
+            # extras: the planned quantity, and the native prices and rates of a leg on
+            # a venue quoted in another currency
+            assert set(trade) == TRADE_FIELDS | {"planned_quantity", *NATIVE_FIELDS}
             assert isinstance(trade["quantity"], float) and is_iso(trade["started_at"])
         first = body["trades"][-1]
         assert first["status"] == "completed" and first["actual_profit"] == 3.0
+        assert (first["buy_native_price"], first["buy_rate"]) == (135_000.0, 1350.0)
+        assert (first["sell_native_price"], first["sell_rate"]) == (None, None)
+        assert body["trades"][0]["buy_rate"] is None
         assert first["started_at"] == "2024-01-01T01:00:00Z"
 
         page = (await client.get("/api/v1/trades",
@@ -160,6 +174,11 @@ async def test_trade_detail_and_not_found(serve_api):
         assert set(trade) == DETAIL_FIELDS | {"mode", "reason", "legs", "planned_quantity",
                                               "buy_limit", "sell_limit", *NATIVE_FIELDS}
         assert trade["signal_id"] == BASE + 101
+        buy, sell = trade["legs"]
+        assert (buy["native_price"], buy["rate"]) == (135_000.0, 1350.0)
+        assert (sell["native_price"], sell["rate"]) == (None, None)
+        assert (buy["fills"][0]["native_price"], buy["fills"][0]["native_asset"]) == (
+            135_000.0, "KRW")
         assert trade["buy_order_id"] == f"arb{BASE + 1}b"
         assert trade["execution_time_ms"] == 10_000
         assert trade["status"] == "completed" and is_iso(trade["completed_at"])

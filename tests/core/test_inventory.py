@@ -157,7 +157,8 @@ def test_report_and_its_text() -> None:
     assert btc["value"] == 200_000.0
     assert [v["drift"] for v in btc["exchanges"]] == [0.25, -0.25]
     assert report["plan"] == [{"asset": "BTC", "from": "a", "to": "b", "amount": 1.0,
-                               "network_fee": 0.0001, "fee_value": 5.0}]
+                               "network_fee": 0.0001, "fee_value": 5.0,
+                               "from_currency": None, "to_currency": None}]
     text = format_report(report)
     assert "BTC    a -> b: 1" in text
     assert "+25.0%" in text and "inventory_skew 0.5" in text
@@ -194,3 +195,37 @@ def test_targets_load_from_the_file(tmp_path) -> None:
     assert config["inventory"] == InventoryConfig(
         targets={"BTC": {"binance": 0.6, "okx": 0.4}}, warn_drift=0.1,
         network_fees={"BTC": 0.0002})
+
+
+def test_a_venue_quoted_in_krw_counts_its_krw_as_usdt_and_is_never_sent_krw() -> None:
+    """won holds 2,700,000 KRW (2,000 USDT at the rate's mid of 1,350) and 1,000 USDT:
+    3,000 USDT of 4,000; usd holds 1,000. Equal targets: won gives 1,000 USDT to usd,
+    bought with KRW on won first; the plan never names KRW."""
+    from arbotd import Quote
+    from arbotd.fx import Conversion
+
+    inventory = inventory_of({("won", "KRW"): "2700000", ("won", "USDT"): "1000",
+                              ("usd", "USDT"): "1000", ("won", "BTC"): "1",
+                              ("usd", "BTC"): "1"})
+    inventory.conversions = {"won": Conversion("KRW", "USDTKRW")}
+    inventory.rates = {"won": Quote("won", "USDTKRW", 1_349.0, 1_351.0, 1.0, 1.0, 0.0, 0.0)}
+    usdt = {v.venue: v for v in inventory.asset("USDT").venues}
+    assert usdt["won"].amount == Decimal(3000) and usdt["usd"].amount == Decimal(1000)
+    assert (usdt["won"].share, usdt["won"].drift) == (0.75, 0.25)
+    assert inventory.assets == ["BTC", "USDT"]
+    [move] = inventory.plan()
+    assert (move.asset, move.source, move.destination, move.amount) == (
+        "USDT", "won", "usd", Decimal(1000))
+    assert (move.from_currency, move.to_currency) == ("KRW", None)
+    # The other way round: usd sends USDT, which won turns into KRW on arrival.
+    inventory.ledger.set_balance("won", "KRW", Decimal(0))
+    inventory.ledger.set_balance("won", "USDT", Decimal(0))
+    [move] = inventory.plan()
+    assert (move.source, move.destination, move.amount) == ("usd", "won", Decimal(500))
+    assert (move.from_currency, move.to_currency) == (None, "KRW")
+    text = format_report(inventory_report(inventory))
+    assert "sell it for KRW on won on arrival" in text
+    # Without a rate its KRW is of unknown worth: left out.
+    inventory.ledger.set_balance("won", "KRW", Decimal(2_700_000))
+    inventory.rates = {}
+    assert {v.venue: v.amount for v in inventory.asset("USDT").venues}["won"] == 0

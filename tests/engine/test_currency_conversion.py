@@ -122,3 +122,32 @@ def test_recordings_get_the_quotes_as_the_venue_sent_them_with_the_rate_market()
     engine.on_quote(native)
     # What a replay needs to convert them again (arbotd record, raw quote storage).
     assert observed == [rate, native]
+
+
+def test_a_rate_older_than_max_spread_age_makes_the_prices_stale_at_decision_time() -> None:
+    """The quote was converted while its rate was fresh (1 s old), and is itself 2 s
+    old when the other venue's quote arrives; but its rate is 6 s old by then, beyond
+    max_spread_age_seconds (5): no signal, the opportunity is ``stale``."""
+    clock = [NOW]
+    config = ArbitrageConfig(symbols=["BTCUSDT"], min_profit_threshold=0.001,
+                             use_trend_filter=False, cooldown_seconds=0,
+                             max_spread_age_seconds=5.0)
+    engine = Engine(strategies=[CrossExchangeStrategy(config)], bus=Bus(), ledger=Ledger(),
+                    clock=lambda: clock[0])
+    engine.set_venues({"won": 0.001, "usd": 0.001}, {}, {"won": WON})
+    engine.on_feed_state("won", True)
+    engine.on_feed_state("usd", True)
+    engine.on_quote(krw("USDTKRW", 1_350.0, 1_360.0, ts=NOW))
+    clock[0] = NOW + 4.0
+    engine.on_quote(krw("BTCUSDT", 90_000_000.0, 91_125_000.0, ts=NOW + 4.0))
+    assert engine.book["BTCUSDT"]["won"].rate_ts == NOW
+    clock[0] = NOW + 6.0
+    engine.on_quote(Quote("usd", "BTCUSDT", 68_175.0, 68_180.0, 1.0, 1.0, NOW + 6.0,
+                          NOW + 6.0))
+    assert not engine.last_signals
+    assert engine.rejection_counts().get("stale") == 1
+    # A fresh rate, and the same prices: a signal.
+    engine.on_quote(krw("USDTKRW", 1_350.0, 1_360.0, ts=NOW + 6.0))
+    engine.on_quote(krw("BTCUSDT", 90_000_000.0, 91_125_000.0, ts=NOW + 6.0))
+    (signal,) = engine.last_signals
+    assert signal.buy_exchange == "won" and signal.buy_rate == 1_350.0

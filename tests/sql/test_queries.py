@@ -51,6 +51,11 @@ def trade_ids(answer: dict) -> list[int]:
     return [t["id"] for t in answer["trades"]]
 
 
+# A trade's extras on venues quoted in the symbol's own currency.
+SAME_CURRENCY = {"buy_native_price": None, "sell_native_price": None, "buy_rate": None,
+                 "sell_rate": None}
+
+
 def test_trade_rows_have_the_reference_shape(db: peewee.Database) -> None:
     add_trade(123, started_at=DAY1 + 43_200, completed_at=DAY1 + 43_245.7,
               actual_profit="2.35", fees_paid="0.15", quantity="0.1")
@@ -71,6 +76,7 @@ def test_trade_rows_have_the_reference_shape(db: peewee.Database) -> None:
                 "status": "submitted",
                 "started_at": "2024-01-01T13:53:20Z",  # sub-seconds cut off
                 "completed_at": None,
+                **SAME_CURRENCY,
             },
             {
                 "id": 123,
@@ -85,6 +91,7 @@ def test_trade_rows_have_the_reference_shape(db: peewee.Database) -> None:
                 "status": "completed",
                 "started_at": "2024-01-01T12:00:00Z",
                 "completed_at": "2024-01-01T12:00:45Z",
+                **SAME_CURRENCY,
             },
         ],
         "total_count": 2,
@@ -216,6 +223,8 @@ def test_trade_detail_with_legs_and_fills(db: peewee.Database) -> None:
         "status": "partially_filled",
         "filled_quantity": 0.08,
         "reason": None,
+        "native_price": None,
+        "rate": None,
         "fills": [
             {"price": 100.5, "quantity": 0.05, "fee": 0.005, "fee_asset": "USDT",
              "fee_value": None, "native_price": None, "native_asset": None,

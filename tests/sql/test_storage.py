@@ -275,7 +275,7 @@ async def test_raw_quotes_are_recorded_only_when_asked(make_storage: Make, datab
     assert await storage.flush(10)
     stored = await storage.read(rows(RawQuote, RawQuote.id))
     # The storage records the best level (a book's deeper levels are not kept).
-    left_out = ("bids", "asks", "native_bid", "native_ask", "rate_bid", "rate_ask")
+    left_out = ("bids", "asks", "native_bid", "native_ask", "rate_bid", "rate_ask", "rate_ts")
     expected = [attrs.asdict(q, filter=lambda field, _: field.name not in left_out)
                 for q in quotes] if record_quotes else []
     assert [{k: v for k, v in r.items() if k != "id"} for r in stored] == expected

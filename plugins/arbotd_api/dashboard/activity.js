@@ -168,6 +168,10 @@ export function tradeDetail(t) {
     ...pair("Quantity", `${num(t.quantity, 8)} of ${num(t.planned_quantity ?? t.quantity, 8)} planned`),
     ...pair("Buy price", `${price(t.actual_buy_price)} (planned ${price(t.planned_buy_price)})`),
     ...pair("Sell price", `${price(t.actual_sell_price)} (planned ${price(t.planned_sell_price)})`),
+    ...(t.buy_rate == null && t.sell_rate == null ? [] : pair("Planned in the venue's currency",
+      [t.buy_rate == null ? null : `buy ${price(t.buy_native_price)} at ${t.buy_rate}`,
+       t.sell_rate == null ? null : `sell ${price(t.sell_native_price)} at ${t.sell_rate}`]
+        .filter(Boolean).join(", "))),
     ...pair("Planned profit", signed(t.planned_profit, 8)),
     ...pair("Realised profit", t.actual_profit == null ? "not final yet" : signed(t.actual_profit, 8)),
     ...pair("Fees", num(t.fees_paid, 8)),
@@ -178,14 +182,16 @@ export function tradeDetail(t) {
   for (const leg of t.legs || []) {
     legs.append(el("tr", { class: "leg" },
       el("td", { text: leg.purpose }), el("td", { text: leg.side }), el("td", { text: leg.exchange }),
-      el("td", { class: "num", text: leg.price ? price(leg.price) : "market" }),
+      el("td", { class: "num", text: (leg.price ? price(leg.price) : "market")
+        + (leg.rate != null ? ` (${leg.price ? price(leg.native_price) + " " : ""}at ${leg.rate})` : "") }),
       el("td", { class: "num", text: `${num(leg.filled_quantity, 8)} / ${num(leg.quantity, 8)}` }),
       el("td", { text: leg.status + (leg.reason ? ` (${leg.reason})` : "") }),
       el("td", { class: "mono", text: leg.client_order_id })));
     for (const fill of leg.fills) {
       legs.append(el("tr", { class: "fill" },
         el("td", { text: "fill" }), el("td", { text: clock(fill.timestamp) }), el("td"),
-        el("td", { class: "num", text: price(fill.price) }),
+        el("td", { class: "num", text: price(fill.price)
+          + (fill.native_price != null ? ` (${price(fill.native_price)} ${fill.native_asset})` : "") }),
         el("td", { class: "num", text: num(fill.quantity, 8) }),
         el("td", { text: `fee ${fill.fee} ${fill.fee_asset}` + (fill.fee_value != null ? ` (= ${fill.fee_value})` : "") }),
         el("td")));
