@@ -300,6 +300,11 @@ class OrderStream:
         """The text message sent every ``heartbeat_interval`` seconds."""
         raise NotImplementedError
 
+    def handshake_headers(self) -> list[tuple[str, str]]:
+        """Headers of the WebSocket upgrade request, made anew for each connection (an
+        exchange that authenticates there, as Upbit does with a JWT); none by default."""
+        return []
+
     # --- for login() ---------------------------------------------------------------------
 
     async def request(
@@ -370,7 +375,8 @@ class OrderStream:
         """One connection, until it fails; returns why it ended."""
         try:
             async with open_connection(
-                self.url, connect_timeout=self.connect_timeout, close_timeout=2.0
+                self.url, connect_timeout=self.connect_timeout, close_timeout=2.0,
+                headers=self.handshake_headers(),
             ) as ws:
                 with trio.move_on_after(self.login_timeout) as login:
                     await self.login(ws)
