@@ -30,6 +30,7 @@ import hashlib
 import itertools
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import ROUND_FLOOR, Decimal
@@ -263,7 +264,10 @@ class FakeUpbit(FakeWebSocketServer):
         if not header.startswith("Bearer "):
             return error_answer(401, "no_authorization_token", "no token")
         try:
-            claims = jwt.decode(header[7:], self.secret_key, algorithms=["HS512", "HS256"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+                claims = jwt.decode(header[7:], self.secret_key,
+                                    algorithms=["HS512", "HS256"])
         except jwt.InvalidTokenError:
             seen.signature_valid = False
             return error_answer(401, "jwt_verification", "Failed to verify Jwt token.")
