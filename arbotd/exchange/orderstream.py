@@ -395,6 +395,10 @@ class OrderStream:
                     self.connected = False
                     self.tracker.stream_down()
         except HandshakeFailed as err:
+            if err.status in (401, 403):
+                # An exchange that authenticates the upgrade itself (Upbit) refused the
+                # key: as a refused login, it is not hammered.
+                raise StreamRefused(f"the upgrade was refused: {err.detail}") from err
             return f"connection failed: {error_cause(err)}"
         except ConnectionClosed as err:
             return f"connection closed: {err}"
