@@ -22,7 +22,7 @@ from arbotd._passwords import hash_password
 from arbotd._plugins import PluginManager, make_plugin_manager
 from arbotd._reloadguard import file_tables
 from arbotd._runtime import Runtime, load_with_plugins, peek_disabled
-from arbotd._secrets import install_secrets, read_secrets
+from arbotd._secrets import clear_secrets, install_secrets, read_secrets
 from arbotd._version import __version__
 
 __all__ = ["main"]
@@ -338,7 +338,7 @@ def _check(config_path: Path) -> int:
     try:
         pm = make_plugin_manager(disabled=peek_disabled(config_path))
         config = load_with_plugins(config_path, pm)
-        read_secrets(config.daemon.secrets_file)
+        secrets = read_secrets(config.daemon.secrets_file)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -360,7 +360,25 @@ def _check(config_path: Path) -> int:
     if absent:
         print(f"{config_path}: note: not in the file, so their defaults apply: "
               + ", ".join(f"[{name}]" for name in absent), file=sys.stderr)
+    if config.daemon.mode == "live":
+        install_secrets(secrets)
+        try:
+            _note_missing_credentials(config_path, config, pm)
+        finally:
+            clear_secrets()
     return 0
+
+
+def _note_missing_credentials(config_path: Path, config: Config, pm: PluginManager) -> None:
+    """Live mode will refuse to start while an exchange's keys are missing: name the
+    variables now (never their values)."""
+    runtime = Runtime(config, pm)
+    for accounts in pm.hook.register_accounts(config=config, runtime=runtime):
+        for account in accounts:
+            missing = account.missing_credentials()
+            if missing:
+                print(f"{config_path}: note: live mode: {account.name} needs "
+                      + ", ".join(missing) + " in the environment", file=sys.stderr)
 
 
 def _plugins(config_path: Path) -> int:

@@ -192,6 +192,23 @@ def test_check_notes_the_tables_left_to_their_defaults(write_config, capsys):
     assert "[api]" in err and "[daemon]" not in err and "[plugins]" not in err
 
 
+def test_check_names_the_keys_live_mode_lacks(write_config, capsys, monkeypatch):
+    for name in ("UPBIT_ACCESS_KEY", "UPBIT_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UPBIT_ACCESS_KEY", "an-access-key-set")
+    path = write_config(VALID.replace("shutdown_timeout_seconds = 5",
+                                      'shutdown_timeout_seconds = 5\nmode = "live"')
+                        + "\n[exchanges.upbit]\nenabled = true\n")
+
+    assert main(["check", "-c", str(path)]) == 0
+
+    out, err = capsys.readouterr()
+    assert out == f"{path}: configuration OK\n"
+    assert f"{path}: note: live mode: upbit needs UPBIT_SECRET_KEY in the environment" in err
+    assert "an-access-key-set" not in err and "UPBIT_ACCESS_KEY" not in err
+    assert "binance needs" not in err  # not enabled: not asked
+
+
 # --- as a real subprocess --------------------------------------------------------------------
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("arbotd")
