@@ -8,8 +8,11 @@ Facts (bitget-upbit-protocols.md 2.2, docs.upbit.com/kr/reference):
   and the client ``identifier``. An immediate-or-cancel limit order is ``ord_type:
   "limit"`` with ``time_in_force: "ioc"``, ``price`` and ``volume``; a market sell is
   ``ord_type: "market"`` with ``volume``; a market *buy* is ``ord_type: "price"`` whose
-  ``price`` is the KRW total to spend, which an order sized in base currency cannot say:
-  it is refused here (send a limit price).
+  ``price`` is the KRW total to spend. That total buys more than asked when the book
+  moves down meanwhile, so a market buy (an order with price 0, as a hedge or an unwind
+  sends) goes out instead as an IOC limit buy of the quantity, at the price of the ask
+  level that covers it in ``GET /v1/orderbook`` raised by ``market_buy_margin_percent``:
+  it never buys more than asked, and pays at most that.
 * ``identifier`` is unique per account forever, even for an order that failed: sending
   it again can never make a second order. ``GET /v1/order?identifier=`` tells the order
   (``state``, ``volume``, ``executed_volume``, ``paid_fee``, ``trades[]`` with each
@@ -71,6 +74,7 @@ INSTRUMENTS = "/v1/orderbook/instruments"
 ACCOUNTS = "/v1/accounts"
 ORDERS = "/v1/orders"
 ORDER = "/v1/order"
+ORDERBOOK = "/v1/orderbook"
 # Markets per /v1/orderbook/instruments request.
 INSTRUMENTS_PER_REQUEST = 50
 REMEMBERED_ORDERS = 10_000
@@ -93,6 +97,14 @@ def neutral_symbol(market: str) -> str | None:
     if quote != CURRENCY or not base:
         return None
     return RATE_SYMBOL if market == RATE_MARKET else f"{base}{RATE_QUOTED}"
+
+
+def _market_of(symbol: str) -> str:
+    """``"BTCUSDT"`` -> ``"KRW-BTC"``, ``"USDTKRW"`` -> ``"KRW-USDT"``."""
+    symbol = symbol.upper()
+    if symbol == RATE_SYMBOL:
+        return RATE_MARKET
+    return f"{CURRENCY}-{symbol.removesuffix(RATE_QUOTED)}"
 
 
 def parse_markets(markets: Iterable[Any], ticks: Mapping[str, Decimal]) -> dict[str, KrwRules]:
@@ -225,9 +237,6 @@ class UpbitAccount:
     def _local_problem(self, order: Order) -> str | None:
         """Why Upbit would refuse ``order`` (its price in KRW), checked before sending."""
         market = order.price == 0
-        if market and order.side is Side.BUY:
-            return ("Upbit's market buys are sized by the KRW to spend, not by quantity: "
-                    "send a limit price")
         rules = self._rules.get(order.symbol.upper())
         if rules is None:
             return None
@@ -237,6 +246,13 @@ class UpbitAccount:
         return None if problem is None else f"{problem} (KRW)"
 
     async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
+        if order.price == 0 and order.side is Side.BUY:
+            limit = await self._market_buy_limit(order)
+            if limit is None:
+                return attrs.evolve(order, status=OrderStatus.REJECTED, reason=(
+                    f"not sent: Upbit's book of {order.symbol} holds less than "
+                    f"{decimal_text(order.quantity)} to buy at market")), []
+            order = attrs.evolve(order, price=limit)
         problem = self._local_problem(order)
         if problem is not None:
             return attrs.evolve(order, status=OrderStatus.REJECTED, reason=problem), []
@@ -299,15 +315,37 @@ class UpbitAccount:
 
     # --- helpers -------------------------------------------------------------------------------
 
+    async def _market_buy_limit(self, order: Order) -> Decimal | None:
+        """The limit of an IOC buy standing in for a market buy: the ask level that covers
+        the quantity, raised by the margin and put on its band's tick (rounded up), or
+        ``None`` when the book's 30 levels hold less."""
+        market = _market_of(order.symbol)
+        books = await self.rest.request("GET", ORDERBOOK, {"markets": market})
+        try:
+            units = next(b for b in books if b.get("market") == market)["orderbook_units"]
+            needed = order.quantity
+            for unit in units:
+                needed -= _decimal(unit["ask_size"])
+                if needed <= 0:
+                    level = _decimal(unit["ask_price"])
+                    break
+            else:
+                return None
+        except (StopIteration, KeyError, TypeError, AttributeError, InvalidOperation) as err:
+            raise TemporaryExchangeError(
+                EXCHANGE, f"{ORDERBOOK}: malformed answer for {market}") from err
+        limit = level * (1 + Decimal(str(self.settings.market_buy_margin_percent)) / 100)
+        rules = self._rules.get(order.symbol.upper()) or KrwRules(order.symbol)
+        return rules.round_price(limit, "sell")  # up: the margin is a ceiling, kept whole
+
     @staticmethod
     def _order_body(order: Order) -> dict[str, str]:
-        base = order.symbol.upper().removesuffix(RATE_QUOTED)
-        market = RATE_MARKET if order.symbol.upper() == RATE_SYMBOL else f"{CURRENCY}-{base}"
-        body = {"market": market, "side": "bid" if order.side is Side.BUY else "ask"}
+        body = {"market": _market_of(order.symbol),
+                "side": "bid" if order.side is Side.BUY else "ask"}
         if order.price > 0:
             body |= {"ord_type": "limit", "price": decimal_text(order.price),
                      "volume": decimal_text(order.quantity), "time_in_force": "ioc"}
-        else:  # a market sell, by volume (market buys are refused before)
+        else:  # a market sell, by volume (market buys went out as IOC limits)
             body |= {"ord_type": "market", "volume": decimal_text(order.quantity)}
         body["identifier"] = order.client_order_id
         return body

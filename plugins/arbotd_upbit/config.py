@@ -63,6 +63,10 @@ class UpbitConfig:
     depth: int = setting(1, ge=1, le=30)
     # Market codes per WebSocket connection (Upbit documents no cap).
     max_codes_per_connection: int = setting(100, ge=1, le=1000)
+    # A market buy (a hedge, an unwind) goes out as an IOC limit buy at the ask level that
+    # covers its quantity raised by this percent: Upbit's own market buys are sized in KRW
+    # and can buy more than asked.
+    market_buy_margin_percent: float = setting(1.0, ge=0, le=20)
     # Share of each Upbit request group's limit the daemon allows itself.
     request_budget_fraction: float = setting(0.8, gt=0, le=1)
     # Learn of fills from the private myOrder stream (live mode), REST answering only

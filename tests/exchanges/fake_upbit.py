@@ -236,6 +236,9 @@ class FakeUpbit(FakeWebSocketServer):
                           "tick_size": format(krw_tick(self.books[m].bids[0][0]), "f"),
                           "supported_levels": [0]}
                          for m in query.get("markets", "").split(",") if m in self.books]
+        if route == ("GET", "/v1/orderbook"):
+            return 200, [{**orjson.loads(self.push(m, 30)), "market": m}
+                         for m in query.get("markets", "").split(",") if m in self.books]
         refused = self._authenticate(seen)
         if refused is not None:
             return refused

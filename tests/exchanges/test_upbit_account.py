@@ -201,13 +201,22 @@ async def test_a_market_sell_is_by_volume(fake: FakeUpbit, account: UpbitAccount
                     "volume": "0.7", "identifier": "arb13s"}
 
 
-async def test_a_market_buy_by_quantity_is_refused_locally(
+async def test_a_market_buy_goes_out_as_an_ioc_limit_over_the_covering_ask(
     fake: FakeUpbit, account: UpbitAccount
 ) -> None:
-    placed, fills = await account.place_order(order(price="0"))
+    placed, fills = await account.place_order(order(price="0", quantity="0.7"))
+    assert placed.status is OrderStatus.FILLED and placed.filled_quantity == D("0.7")
+    assert [(f.price, f.quantity) for f in fills] == [(D(137002000), D("0.5")),
+                                                      (D(137010000), D("0.2"))]
+    [body] = placements(fake)
+    # 137,010,000 (the level covering 0.7) + 1 % = 138,380,100, up to the 1,000 KRW tick.
+    assert body == {"market": "KRW-BTC", "side": "bid", "ord_type": "limit",
+                    "price": "138381000", "volume": "0.7", "time_in_force": "ioc",
+                    "identifier": "arb12b"}
+    placed, fills = await account.place_order(order("arb17b", price="0", quantity="5"))
     assert placed.status is OrderStatus.REJECTED and fills == []
-    assert "sized by the KRW to spend" in (placed.reason or "")
-    assert placements(fake) == []
+    assert "holds less than 5 to buy at market" in (placed.reason or "")
+    assert len(placements(fake)) == 1
 
 
 async def test_a_price_off_its_band_tick_is_refused_locally_naming_it(
