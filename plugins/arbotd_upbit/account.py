@@ -24,8 +24,9 @@ Facts (bitget-upbit-protocols.md 2.2, docs.upbit.com/kr/reference):
 The order contract of a venue quoted in another currency: an :class:`~arbotd.Order` here
 carries its price in KRW, already on the tick (the executor rounds it with these rules);
 the account checks it again and refuses locally a price off its band's tick, naming it.
-Fills carry Upbit's KRW prices (``price`` and ``native_price``, ``native_asset`` KRW); the
-executor converts them.
+Fills carry Upbit's KRW prices in ``price`` (and fees in KRW), ``native_price`` left
+unset: the executor converts them at the order's rate and records the KRW price as the
+native one (:func:`arbotd.fx.converted_fill` passes a fill that has one as it is).
 
 A placement whose answer was lost is never sent blindly again: the account first asks
 for the order by its identifier, and a refusal it cannot explain is looked up too. The
@@ -372,9 +373,7 @@ class UpbitAccount:
             order, status=tracked.status, filled_quantity=tracked.filled,
             exchange_order_id=tracked.exchange_order_id or order.exchange_order_id,
             reason=outcome_reason(tracked.status, tracked.filled, order.quantity))
-        fills = [attrs.evolve(f, native_price=f.price, native_asset=CURRENCY)
-                 for f in merge_fills(tracked.fills_of(order, EXCHANGE, CURRENCY))]
-        return final, fills
+        return final, merge_fills(tracked.fills_of(order, EXCHANGE, CURRENCY))
 
     async def _detail(self, identifier: str) -> dict[str, Any] | None:
         """The order by identifier, ``None`` when Upbit has none."""
@@ -443,9 +442,7 @@ class UpbitAccount:
             listed[str(trade["uuid"])] = self._fill(
                 order, trade["price"], trade["volume"], fee, trade.get("created_at"))
         tracked = self.orders.get(order.client_order_id)
-        heard = {k: attrs.evolve(f, native_price=f.price, native_asset=CURRENCY)
-                 for k, f in (tracked.fills_of(order, EXCHANGE, CURRENCY).items()
-                              if tracked else ())}
+        heard = tracked.fills_of(order, EXCHANGE, CURRENCY) if tracked else {}
         fills = merge_fills(listed, heard)
         if sum((f.quantity for f in fills), Decimal(0)) == executed:
             return fills
@@ -457,18 +454,15 @@ class UpbitAccount:
 
     @staticmethod
     def _fill(order: Order, price: Any, quantity: Any, fee: Decimal, created: Any) -> Fill:
-        native = _decimal(price)
         return Fill(
             order_id=order.client_order_id,
             trade_id=order.trade_id,
             exchange=EXCHANGE,
             symbol=order.symbol,
             side=order.side,
-            price=native,
+            price=_decimal(price),  # KRW: the executor converts it
             quantity=_decimal(quantity),
             fee=fee,
             fee_asset=CURRENCY,
             timestamp=_timestamp(created),
-            native_price=native,
-            native_asset=CURRENCY,
         )

@@ -163,9 +163,8 @@ async def test_an_ioc_buy_fills_in_krw(fake: FakeUpbit, account: UpbitAccount) -
     assert body == {"market": "KRW-BTC", "side": "bid", "ord_type": "limit",
                     "price": "137002000", "volume": "0.5", "time_in_force": "ioc",
                     "identifier": "arb12b"}
-    # Fills carry Upbit's KRW price; the executor converts it.
-    assert (fill.price, fill.native_price, fill.native_asset) == (
-        D(137002000), D(137002000), "KRW")
+    # Fills carry Upbit's KRW price, not yet converted: the executor converts it.
+    assert (fill.price, fill.native_price, fill.native_asset) == (D(137002000), None, None)
     assert (fill.quantity, fill.fee, fill.fee_asset) == (D("0.5"), D("34250.5"), "KRW")
     assert all(r.signature_valid for r in fake.requests if r.path in ("/v1/orders", "/v1/order"))
     assert fake.balances["KRW"][0] == D("100000000") - D("68501000") - D("34250.5")

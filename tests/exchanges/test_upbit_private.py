@@ -102,7 +102,7 @@ async def test_fills_are_learned_from_the_stream_without_asking_rest(fakes) -> N
     assert placed.status is OrderStatus.FILLED and placed.filled_quantity == D("0.5")
     assert [(f.price, f.quantity) for f in fills] == [(D(137002000), D("0.2")),
                                                       (D(137010000), D("0.3"))]
-    assert all(f.fee_asset == "KRW" and f.native_asset == "KRW" for f in fills)
+    assert all(f.fee_asset == "KRW" and f.native_price is None for f in fills)
     assert queries(exchange) == []
     await account.close()
 
