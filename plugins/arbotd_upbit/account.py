@@ -29,7 +29,9 @@ unset: the executor converts them at the order's rate and records the KRW price 
 native one (:func:`arbotd.fx.converted_fill` passes a fill that has one as it is).
 
 A placement whose answer was lost is never sent blindly again: the account first asks
-for the order by its identifier, and a refusal it cannot explain is looked up too. The
+for the order by its identifier, and a refusal it cannot explain is looked up too (the
+error name of an identifier used before is not documented (unverified), so any refusal
+other than the order's own faults is taken as possibly that). The
 private ``myOrder`` stream (:mod:`arbotd_upbit.private`) tells fills first when it is up.
 """
 
