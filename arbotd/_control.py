@@ -257,6 +257,7 @@ class Control:
             clock=self.clock,
             stop_loss_fraction=self._stop_loss_fraction,
             commit=self._commit,
+            order_rate=self.engine.order_rate,
         )
         self.trading = True
         self._completed_at_start = self.stats.trades_completed
@@ -409,7 +410,8 @@ class Control:
                               for venue in (trade.buy_exchange, trade.sell_exchange)):
                     await trio.sleep(0.1)
             runner = TradeRunner(executor=executor, ledger=self.ledger, report=self.report,
-                                 clock=self.clock, commit=self._commit)
+                                 clock=self.clock, commit=self._commit,
+                                 order_rate=self.engine.order_rate)
             self.recent_trades[trade.id] = trade
             try:
                 final = await runner.recover(trade)

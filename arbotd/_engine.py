@@ -32,6 +32,7 @@ import collections
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -41,7 +42,7 @@ from arbotd._histogram import DECISION_LATENCY_BOUNDS, Histogram
 from arbotd._interfaces import Strategy
 from arbotd._ledger import Ledger
 from arbotd._model import Quote, Signal
-from arbotd.fx import Conversion, RollingPremium, convert_quote
+from arbotd.fx import Conversion, RollingPremium, convert_quote, order_rate
 from arbotd.inventory import Inventory
 
 __all__ = ["Engine", "Market"]
@@ -366,6 +367,16 @@ class Engine:
     def conversion(self, exchange: str) -> Conversion | None:
         """How ``exchange``'s prices are converted, ``None`` when they are not."""
         return self._conversions.get(exchange)
+
+    def order_rate(self, exchange: str, side: str) -> Decimal | None:
+        """The live rate an order of ``side`` on ``exchange`` is priced at when the venue
+        is quoted in another currency (its latest rate quote's bid for a buy, ask for a
+        sell: :func:`arbotd.fx.order_rate`); ``None`` for other venues, or before a rate
+        arrived (and after its feed went down)."""
+        if exchange not in self._conversions:
+            return None
+        rate = self.rates.get(exchange)
+        return None if rate is None else order_rate(rate, side)
 
     def price_usd(self, asset: str) -> float | None:
         """A mid price of ``asset`` in a USD stablecoin, averaged over the venues whose

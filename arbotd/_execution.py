@@ -17,6 +17,11 @@ emergency stop (``flatten_only``) cancels a trade whose orders have not left yet
 the hedge and unwinds at once. Client order ids are derived from the trade id, so a
 retried request cannot create a second order.
 
+On a venue quoted in another currency (:mod:`arbotd.fx`) every order carries the rate it
+is priced and its fills converted at, fixed before it is recorded: an entry leg the
+trade's (the signal's), a hedge or an unwind the live one (``order_rate``), so a trade
+reconciled after a restart converts its fills at the rates it was sent with.
+
 Write-ahead: before any order is sent (the entry legs, a hedge, an unwind), the trade
 with that order is handed to ``commit``, which writes it durably (storage's
 ``commit_trade``). An order that could not be recorded is not sent: after a crash the
@@ -73,6 +78,7 @@ class TradeRunner:
         stop_loss_fraction: Callable[[], float | None] = lambda: None,
         retry_delay: float = 0.5,
         commit: Callable[[Trade], Awaitable[None]] | None = None,
+        order_rate: Callable[[str, str], Decimal | None] = lambda exchange, side: None,
     ) -> None:
         self.executor = executor
         self.ledger = ledger
@@ -81,6 +87,9 @@ class TradeRunner:
         self.stop_loss_fraction = stop_loss_fraction
         self.retry_delay = retry_delay
         self.commit = commit
+        # The live conversion rate of a venue quoted in another currency for an order of
+        # a side (Engine.order_rate), None elsewhere.
+        self.order_rate = order_rate
         self.flatten_only = False
         # What an emergency stop did (see flatten_only): trades it cancelled before their
         # orders left, and trades whose hedge it skipped so that their position was
@@ -97,9 +106,9 @@ class TradeRunner:
         with the reason (the trade must then be reconciled before trading goes on)."""
         tol = to_decimal(tolerance)
         buy = _order(trade, Side.BUY, trade.buy_exchange, trade.quantity, "entry", "b",
-                     price=trade.buy_limit * (1 + tol))
+                     price=trade.buy_limit * (1 + tol), rate=trade.buy_rate)
         sell = _order(trade, Side.SELL, trade.sell_exchange, trade.quantity, "entry", "s",
-                      price=trade.sell_limit * (1 - tol))
+                      price=trade.sell_limit * (1 - tol), rate=trade.sell_rate)
         submitted = trade.advance(TradeState.SUBMITTED, orders=(buy, sell))
         if trade.id in self.cancel_requested:
             return self._finish(trade, TradeState.CANCELLED, "cancelled before it was sent")
@@ -240,7 +249,8 @@ class TradeRunner:
             return trade
         # The whole difference of the legs: a hedged trade ends like one whose legs both
         # filled, a buy's fee in the base coin being a cost like any other fee.
-        order = _order(trade, side, exchange, abs(_leg_difference(trade)), "hedge", "h")
+        order = _order(trade, side, exchange, abs(_leg_difference(trade)), "hedge", "h",
+                       rate=self._live_rate(trade, exchange, side))
         return await self._send(trade, order)
 
     async def _unwind(self, trade: Trade) -> Trade:
@@ -260,11 +270,23 @@ class TradeRunner:
             else:
                 side, exchange = Side.BUY, trade.sell_exchange
             leg = f"u{first + attempt}"
-            order = _order(trade, side, exchange, abs(position), "unwind", leg)
+            order = _order(trade, side, exchange, abs(position), "unwind", leg,
+                           rate=self._live_rate(trade, exchange, side))
             trade = await self._send(trade, order)
             if _open_position(trade) != 0 and not _rounded_away(trade):
                 await trio.sleep(self.retry_delay * 2**attempt)
         return trade
+
+    def _live_rate(self, trade: Trade, exchange: str, side: Side) -> Decimal | None:
+        """The rate of a hedge or unwind on ``exchange``: the live one of its side, or,
+        without one (its feed is down), the rate the trade's leg there was priced at; for
+        a venue quoted in the symbol's own currency, ``None``."""
+        rate = self.order_rate(exchange, side.value)
+        if rate is not None:
+            return rate
+        if exchange == trade.buy_exchange and trade.buy_rate is not None:
+            return trade.buy_rate
+        return trade.sell_rate if exchange == trade.sell_exchange else None
 
     async def _send(self, trade: Trade, order: Order) -> Trade:
         """Record, then place one order (a hedge or an unwind) and book its outcome. An
@@ -351,9 +373,10 @@ def _order(
     leg: str,
     *,
     price: Decimal = Decimal(0),
+    rate: Decimal | None = None,
 ) -> Order:
     """An order of ``trade``: an entry leg at a limit ``price``, or a hedge or unwind at
-    market (price 0)."""
+    market (price 0); ``rate`` on a venue quoted in another currency."""
     return Order(
         client_order_id=client_order_id(trade.id, leg),
         trade_id=trade.id,
@@ -363,6 +386,7 @@ def _order(
         price=price,
         quantity=quantity,
         purpose=purpose,
+        rate=rate,
     )
 
 

@@ -182,7 +182,14 @@ class OrderStatus(enum.StrEnum):
 @attrs.frozen(slots=True)
 class Order:
     """One order of a trade leg. ``client_order_id`` is derived from the trade id so a
-    retried request never creates a second order."""
+    retried request never creates a second order.
+
+    ``price`` is in the symbol's quote currency (0: a market order). On a venue quoted in
+    another currency (:mod:`arbotd.fx`) ``rate`` is the rate the order is priced and its
+    fills converted at (units of the venue's currency per unit of the quote currency: the
+    rate market's bid for a buy, its ask for a sell), fixed before the order is recorded;
+    ``native_price`` is the limit sent to the venue, in its currency, once sent. Both are
+    ``None`` on other venues."""
 
     client_order_id: str
     trade_id: int
@@ -196,6 +203,8 @@ class Order:
     exchange_order_id: str | None = None
     purpose: str = "entry"  # "entry", "hedge" (completing a leg) or "unwind"
     reason: str | None = None
+    native_price: Decimal | None = None
+    rate: Decimal | None = None
 
 
 @attrs.frozen(slots=True)

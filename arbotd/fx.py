@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import bisect
 import collections
+import decimal
 import math
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from arbotd._model import Quote, split_symbol
+from arbotd._model import Fill, Quote, Side, split_symbol, to_decimal
 
 __all__ = [
     "DEFAULT_RATE_MAX_AGE",
@@ -44,6 +46,10 @@ __all__ = [
     "RollingPremium",
     "conversion_of",
     "convert_quote",
+    "converted",
+    "converted_fill",
+    "native_limit",
+    "order_rate",
     "rolling_premium_windows",
     "venue_conversions",
 ]
@@ -124,6 +130,45 @@ def convert_quote(quote: Quote, rate: Quote) -> Quote:
         None if asks is None else tuple((p / rate_bid, s) for p, s in asks),
         native_bid=quote.bid, native_ask=quote.ask, rate_bid=rate_bid, rate_ask=rate_ask,
     )
+
+
+def order_rate(rate: Quote, side: Side | str) -> Decimal:
+    """The rate an order of ``side`` is priced and converted at, from a quote of the rate
+    market: its bid for a buy (the venue's currency spent is what selling the quote
+    currency there yields), its ask for a sell."""
+    return to_decimal(rate.bid if side == Side.BUY else rate.ask)
+
+
+def native_limit(price: Decimal, rate: Decimal) -> Decimal:
+    """A limit ``price`` in the quote currency, in the venue's currency at ``rate`` (before
+    the venue's tick: round a buy down and a sell up, as
+    :meth:`arbotd.exchange.SymbolRules.round_price` does, to stay within it)."""
+    return price * rate
+
+
+# Converted prices keep this many significant digits: far beyond any tick, without the
+# 28 digits of a division.
+_CONVERTED = decimal.Context(prec=18)
+
+
+def converted(native: Decimal, rate: Decimal) -> Decimal:
+    """``native`` (the venue's currency) in the quote currency at ``rate``."""
+    return _CONVERTED.divide(native, rate)
+
+
+def converted_fill(fill: Fill, currency: str, rate: Decimal) -> Fill:
+    """A fill a venue quoted in ``currency`` reported in that currency (its ``price``, and
+    its fee when charged in it), as the ledger and the figures take it: ``native_price``
+    and ``native_asset`` what the venue charged (what the balances move by), ``price``
+    converted at ``rate`` (the order's), and a fee in ``currency`` valued
+    (``fee_value``) at the same rate. A fill already converted is returned as it is."""
+    if fill.native_price is not None:
+        return fill
+    fee_value = fill.fee_value
+    if fill.fee_asset == currency and fee_value is None:
+        fee_value = converted(fill.fee, rate)
+    return attrs.evolve(fill, price=converted(fill.price, rate), native_price=fill.price,
+                        native_asset=currency, fee_value=fee_value)
 
 
 class RollingPremium:

@@ -12,6 +12,12 @@ after rounding it to that exchange's rules. It also
 * keeps the accounts ready as a service: clock offset and rules loaded at start and every
   ``rules_refresh_hours``, balances fetched every ``balance_refresh_seconds`` and after
   every trade, and put in the ledger while live trading is on;
+* sends the orders of a venue quoted in another currency (:mod:`arbotd.fx`) in its
+  currency: the order's limit times the order's rate, on the venue's tick without
+  crossing the limit (the account's rules are the venue's, in its currency), and turns
+  the fills it reports in that currency into fills priced in the quote currency at the
+  same rate (:func:`arbotd.fx.converted_fill`, as paper fills are), so that the ledger
+  moves the venue's own currency and the figures are in the quote currency;
 * runs each open account's private order stream (an account's ``order_stream``, an
   :class:`arbotd.exchange.OrderStream`), from which the account learns of its orders'
   fills; an account replaced by a reload has its stream stopped with it.
@@ -43,6 +49,7 @@ from arbotd import (
     to_decimal,
 )
 from arbotd.exchange import ProblemLog, SymbolRules, common_quantity
+from arbotd.fx import Conversion, converted, converted_fill, native_limit
 from arbotd_live.config import LiveConfig
 
 __all__ = ["AccountState", "LiveExecutor"]
@@ -155,14 +162,8 @@ class LiveExecutor:
 
     def admit(self, signal: Signal) -> Signal | str:
         """``signal`` sized to a quantity both exchanges accept, or the reason to reject it
-        (``"filters"``, with the details logged).
-
-        A leg on a venue quoted in another currency (:mod:`arbotd.fx`) is turned down
-        (``"currency_conversion"``): the orders here are priced in the symbol's quote
-        currency, and a venue quoting in KRW must be sent KRW prices, which an exchange
-        plugin of such a venue does not do yet."""
-        if signal.buy_rate is not None or signal.sell_rate is not None:
-            return "currency_conversion"
+        (``"filters"``, with the details logged). A leg on a venue quoted in another
+        currency is checked at its price in that currency, at the signal's rate."""
         symbol = signal.symbol
         buy = self._rules(signal.buy_exchange, symbol)
         sell = self._rules(signal.sell_exchange, symbol)
@@ -172,11 +173,15 @@ class LiveExecutor:
         quantity = common_quantity(to_decimal(signal.quantity), buy, sell)
         tolerance = to_decimal(signal.price_tolerance)
         market = self.settings.entry_orders == "market"
+        buy_limit = to_decimal(signal.buy_limit) * (1 + tolerance)
+        sell_limit = to_decimal(signal.sell_limit) * (1 - tolerance)
+        if signal.buy_rate is not None:
+            buy_limit = native_limit(buy_limit, to_decimal(signal.buy_rate))
+        if signal.sell_rate is not None:
+            sell_limit = native_limit(sell_limit, to_decimal(signal.sell_rate))
         legs = (
-            (signal.buy_exchange, buy, buy.round_price(
-                to_decimal(signal.buy_limit) * (1 + tolerance), "buy")),
-            (signal.sell_exchange, sell, sell.round_price(
-                to_decimal(signal.sell_limit) * (1 - tolerance), "sell")),
+            (signal.buy_exchange, buy, buy.round_price(buy_limit, "buy")),
+            (signal.sell_exchange, sell, sell.round_price(sell_limit, "sell")),
         )
         for exchange, rules, price in legs:
             problem = rules.problem(quantity, price, market=market)
@@ -209,16 +214,26 @@ class LiveExecutor:
         rules = account.rules(order.symbol)
         if rules is None:
             return _refused(order, f"not sent: no trading rules for {order.symbol}"), []
+        conversion = self._conversion(order.exchange)
+        rate = None
+        if conversion is not None:
+            rate = self._rate(order)
+            if rate is None:
+                return _refused(order, f"not sent: no {conversion.currency} rate for "
+                                f"{order.exchange} yet"), []
+            order = attrs.evolve(order, rate=rate)
         quantity = rules.round_quantity(order.quantity)
-        price = order.price
+        price = Decimal(0)
         if order.purpose == "entry" and self.settings.entry_orders == "market":
             price = Decimal(0)
-        elif price > 0:
-            price = rules.round_price(price, order.side.value)
+        elif order.price > 0:
+            price = self._venue_price(order, rules)
         estimate = price
         if price == 0:
             reference = self.reference_price(order.exchange, order.symbol, order.side.value)
             estimate = to_decimal(reference) if reference is not None else Decimal(0)
+            if rate is not None:
+                estimate = native_limit(estimate, rate)
         problem = rules.problem(quantity, estimate, market=price == 0)
         if problem:
             return _refused(order, f"not sent: {problem}"), []
@@ -228,6 +243,8 @@ class LiveExecutor:
                 attrs.evolve(order, quantity=quantity, price=price))
         finally:
             self._refresh_wanted.set()
+        if conversion is not None:
+            placed, fills = _from_native(placed, fills, conversion, order)
         return placed, self._value_fees(fills)
 
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
@@ -235,8 +252,46 @@ class LiveExecutor:
         if account is None:
             raise TemporaryExchangeError(order.exchange, "no trading account to ask (yet)")
         await self._ensure_open(account)
-        placed, fills = await account.query_order(order)
+        conversion = self._conversion(order.exchange)
+        if conversion is None:
+            placed, fills = await account.query_order(order)
+            return placed, self._value_fees(fills)
+        # Recorded before it was sent, with its rate: asked about as it was sent (in the
+        # venue's currency), its fills converted at that rate.
+        rate = self._rate(order)
+        if rate is None:
+            raise TemporaryExchangeError(
+                order.exchange, f"no {conversion.currency} rate to convert its fills at yet")
+        order = attrs.evolve(order, rate=rate)
+        native = order.native_price
+        if native is None:
+            rules = account.rules(order.symbol)
+            native = Decimal(0) if rules is None or order.price <= 0 else \
+                self._venue_price(order, rules)
+        placed, fills = await account.query_order(attrs.evolve(order, price=native))
+        placed, fills = _from_native(placed, fills, conversion, order)
         return placed, self._value_fees(fills)
+
+    def _conversion(self, exchange: str) -> Conversion | None:
+        engine = self.runtime.engine
+        assert engine is not None
+        return engine.conversion(exchange)
+
+    def _rate(self, order: Order) -> Decimal | None:
+        """The rate of an order on a venue quoted in another currency: the one it was
+        recorded with, else (an order recorded before rates were kept) the live one."""
+        if order.rate is not None:
+            return order.rate
+        engine = self.runtime.engine
+        assert engine is not None
+        return engine.order_rate(order.exchange, order.side.value)
+
+    @staticmethod
+    def _venue_price(order: Order, rules: SymbolRules) -> Decimal:
+        """``order``'s limit as the venue takes it: in its currency when it has a rate,
+        on its tick without crossing the limit (a buy rounded down, a sell up)."""
+        price = order.price if order.rate is None else native_limit(order.price, order.rate)
+        return rules.round_price(price, order.side.value)
 
     def _value_fees(self, fills: list[Fill]) -> list[Fill]:
         """Record with each fill whose fee is charged in a third asset (BNB on Binance)
@@ -416,6 +471,19 @@ class LiveExecutor:
                 status["order_stream"] = stream.describe()
             statuses[name] = status
         return statuses
+
+
+def _from_native(placed: Order, fills: list[Fill], conversion: Conversion, order: Order
+                 ) -> tuple[Order, list[Fill]]:
+    """What an account of a venue quoted in another currency answered (its order as sent,
+    priced in its currency, and its fills in that currency), in the quote currency at
+    ``order``'s rate: the order keeps the limit it was sent with as ``native_price``."""
+    rate = order.rate
+    assert rate is not None
+    native = placed.price if placed.native_price is None else placed.native_price
+    placed = attrs.evolve(placed, price=converted(native, rate) if native else Decimal(0),
+                          native_price=native, rate=rate)
+    return placed, [converted_fill(fill, conversion.currency, rate) for fill in fills]
 
 
 def _refused(order: Order, reason: str) -> Order:

@@ -19,9 +19,11 @@ exchange reports the trades of one order), so the order's average price is the
 volume-weighted price of the levels it took. With one level this is one fill at the best
 price, up to the displayed size. The taker fee is charged on each fill's notional, in the
 quote currency. On a venue quoted in another currency (:mod:`arbotd.fx`) the book is the
-engine's converted one; each fill is paid and charged in the venue's currency, at the
-level's native price (the converted price times the rate the book was converted at), and
-keeps its converted price and the fee's value in the quote currency.
+engine's converted one; the simulated venue fills at its own prices (the converted levels
+times the rate the book was converted at), paid and charged in its currency, with its
+limit in that currency (the order's limit times the order's rate), and its fills are
+priced in the quote currency at the order's rate as live fills are
+(:func:`arbotd.fx.converted_fill`).
 
 Every random choice comes from a generator seeded with ``seed`` and the
 order's client id, so it does not depend on the order in which concurrent legs happen to
@@ -49,6 +51,7 @@ from arbotd import (
     split_symbol,
     to_decimal,
 )
+from arbotd.fx import converted_fill
 from arbotd_sim.config import PaperConfig
 
 __all__ = ["PaperExecutor"]
@@ -162,12 +165,18 @@ class PaperExecutor:
         buying = order.side is Side.BUY
         levels = book_levels(quote, order.side, market=order.purpose != "entry")
         quantity = order.quantity
+        native = self._native(order, quote)
         if order.purpose == "entry":
+            limit = order.price
+            if native is not None and order.rate is not None:
+                # The venue's limit is in its currency (at the order's rate); its book,
+                # converted at the book's rate, is compared with that limit converted back.
+                limit = limit * order.rate / native[1]
             best = levels[0][0]
-            if (best > order.price) if buying else (best < order.price):
+            if (best > limit) if buying else (best < limit):
                 return attrs.evolve(order, status=OrderStatus.EXPIRED,
                                     reason=f"price moved to {best}, beyond the limit"), []
-            levels = within_limit(levels, order.side, order.price)
+            levels = within_limit(levels, order.side, limit)
             quantity = min(quantity, sum(size for _, size in levels))
             if rng.random() < settings.partial_fill_rate:
                 ratio = to_decimal(settings.partial_fill_ratio)
@@ -178,7 +187,6 @@ class PaperExecutor:
         _, quote_asset = split_symbol(order.symbol)
         fee_rate = to_decimal(self._fee(order.exchange))
         now = self.runtime.clock()
-        native = self._native(order, quote)
         if native is None:
             fills = [
                 Fill(
@@ -196,9 +204,9 @@ class PaperExecutor:
                 for price, size in taken
             ]
         else:
-            currency, rate = native
+            currency, book_rate = native
             fills = [
-                _native_fill(order, price, size, fee_rate, currency, rate, now)
+                _native_fill(order, price, size, fee_rate, currency, book_rate, now)
                 for price, size in taken
             ]
         filled = sum(size for _, size in taken)
@@ -206,6 +214,9 @@ class PaperExecutor:
         reason = None
         if filled < quantity:  # a market order that took every level the book shows
             reason = f"the book's {len(levels)} levels ran out after {filled}"
+        if native is not None and order.rate is not None:
+            # The limit the simulated venue was sent, in its currency (0: at market).
+            order = attrs.evolve(order, native_price=order.price * order.rate)
         return attrs.evolve(order, status=status, filled_quantity=filled, reason=reason,
                             exchange_order_id=f"paper-{order.client_order_id}"), fills
 
@@ -254,27 +265,26 @@ class PaperExecutor:
 
 
 def _native_fill(order: Order, price: Decimal, size: Decimal, fee_rate: Decimal,
-                 currency: str, rate: Decimal, now: float) -> Fill:
-    """A fill on a venue quoted in ``currency``: the venue's book level (``price`` in the
-    quote currency times ``rate``), paid and charged in ``currency``; ``price`` and the
-    fee's value stay in the quote currency, at ``rate``."""
-    native_price = (price * rate).quantize(_NATIVE_STEP)
+                 currency: str, book_rate: Decimal, now: float) -> Fill:
+    """A fill on a venue quoted in ``currency`` at its book level (``price`` in the quote
+    currency times ``book_rate``, the rate the book was converted at), paid and charged
+    in ``currency``, priced in the quote currency at the order's rate (the book's for an
+    order without one)."""
+    native_price = (price * book_rate).quantize(_NATIVE_STEP)
     fee = (native_price * size * fee_rate).quantize(_NATIVE_STEP)
-    return Fill(
+    reported = Fill(
         order_id=order.client_order_id,
         trade_id=order.trade_id,
         exchange=order.exchange,
         symbol=order.symbol,
         side=order.side,
-        price=price,
+        price=native_price,
         quantity=size,
         fee=fee,
         fee_asset=currency,
         timestamp=now,
-        fee_value=(fee / rate).quantize(_NATIVE_STEP),
-        native_price=native_price,
-        native_asset=currency,
     )
+    return converted_fill(reported, currency, order.rate or book_rate)
 
 
 _NATIVE_STEP = Decimal("1e-8")

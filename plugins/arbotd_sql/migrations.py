@@ -107,6 +107,16 @@ def _add_native_prices(migrator: SchemaMigrator) -> None:
 
 _NATIVE_COLUMNS = ("buy_native_price", "sell_native_price", "buy_rate", "sell_rate")
 
+
+def _add_order_rates(migrator: SchemaMigrator) -> None:
+    """Version 8: live orders on venues quoted in another currency: the limit each order
+    was sent with in the venue's currency, and the rate it was priced at (so that a trade
+    reconciled after a restart converts its fills at the rates it was sent with)."""
+    migrate(
+        migrator.add_column("orders", "native_price", ExactDecimalField(null=True)),
+        migrator.add_column("orders", "rate", ExactDecimalField(null=True)),
+    )
+
 MIGRATIONS: Mapping[int, Migration] = {
     2: _add_sequences_and_saved_state,
     3: _add_token_generations_and_audit,
@@ -114,14 +124,16 @@ MIGRATIONS: Mapping[int, Migration] = {
     5: _add_limit_prices,
     6: _add_signal_thresholds,
     7: _add_native_prices,
+    8: _add_order_rates,
 }
 """Version N -> the step from version N-1 to N. Version 1 is the first schema: no step."""
 
 # Columns of ``trades`` added after version 4.
 _AFTER_VERSION_4 = frozenset({"buy_limit", "sell_limit", *_NATIVE_COLUMNS})
 
-# Columns of ``fills`` added after version 4.
+# Columns of ``fills`` and ``orders`` added after version 4.
 _FILLS_AFTER_VERSION_4 = frozenset({"native_price", "native_asset"})
+_ORDERS_AFTER_VERSION_4 = frozenset({"native_price", "rate"})
 
 # Any constant: PostgreSQL serialises two daemons (or a daemon and `arbotd user add`)
 # that create the schema at the same time.
@@ -197,6 +209,8 @@ def refigure_trades(batch: int = 500) -> int:
     columns = [f for f in TradeRecord._meta.sorted_fields if f.name not in _AFTER_VERSION_4]
     fill_columns = [f for f in FillRecord._meta.sorted_fields
                     if f.name not in _FILLS_AFTER_VERSION_4]
+    order_columns = [f for f in OrderRecord._meta.sorted_fields
+                     if f.name not in _ORDERS_AFTER_VERSION_4]
     last, count = 0, 0
     while True:
         rows = list(TradeRecord.select(*columns).where(TradeRecord.id > last)
@@ -205,7 +219,7 @@ def refigure_trades(batch: int = 500) -> int:
             return count
         ids = [row.id for row in rows]
         orders: dict[int, list[OrderRecord]] = {}
-        for order in OrderRecord.select().where(OrderRecord.trade.in_(ids)):
+        for order in OrderRecord.select(*order_columns).where(OrderRecord.trade.in_(ids)):
             orders.setdefault(order.trade_id, []).append(order)
         fills: dict[int, list[FillRecord]] = {}
         for fill in FillRecord.select(*fill_columns).where(FillRecord.trade.in_(ids)):

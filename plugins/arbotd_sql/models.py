@@ -39,7 +39,7 @@ __all__ = [
     "database",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """The version the models describe; migrations in ``migrations.py`` bring an older
 database up to it."""
 
@@ -170,6 +170,10 @@ class OrderRecord(BaseModel):
     reason = peewee.TextField(null=True)
     # The order's place in ``Trade.orders``, so a trade is rebuilt exactly as it was.
     position = peewee.IntegerField(default=0)
+    # On a venue quoted in another currency (version 8): the limit sent, in its currency,
+    # and the rate the order was priced and its fills converted at.
+    native_price = ExactDecimalField(null=True)
+    rate = ExactDecimalField(null=True)
 
     class Meta:
         table_name = "orders"

@@ -196,7 +196,10 @@ def trade(trade_id: int) -> dict[str, Any] | None:
     ``legs`` lists every order of the trade in the order the trade sent them (entry buy,
     entry sell, then hedges and unwinds): ``{"client_order_id", "exchange_order_id",
     "exchange", "side", "purpose", "price" (0.0 for a market order), "quantity",
-    "status", "filled_quantity", "reason", "fills": [{"price", "quantity", "fee",
+    "status", "filled_quantity", "reason", "native_price" and "rate" (on a venue quoted in
+    another currency: the limit sent in its currency, 0.0 at market, and the rate the
+    order was priced and its fills converted at; else ``None``), "fills": [{"price",
+    "quantity", "fee",
     "fee_asset", "fee_value" (a fee in a third asset, valued in the quote currency at fill
     time, else ``None``), "native_price" and "native_asset" (on a venue quoted in another
     currency: what it charged, in that currency; else ``None``), "timestamp" (epoch
@@ -286,6 +289,8 @@ def trade(trade_id: int) -> dict[str, Any] | None:
                 "status": order.status,
                 "filled_quantity": size(order.filled_quantity),
                 "reason": order.reason,
+                "native_price": _price(order.native_price),
+                "rate": _price(order.rate),
                 "fills": fills.get(order.client_order_id, []),
             }
             for order in orders

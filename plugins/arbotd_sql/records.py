@@ -160,6 +160,8 @@ def _order_row(order: Order, position: int) -> dict[str, Any]:
         "purpose": order.purpose,
         "reason": order.reason,
         "position": position,
+        "native_price": order.native_price,
+        "rate": order.rate,
     }
 
 
@@ -226,6 +228,8 @@ def rebuild_trade(
                 exchange_order_id=o.exchange_order_id,
                 purpose=o.purpose,
                 reason=o.reason,
+                native_price=o.native_price,
+                rate=o.rate,
             )
             for o in orders
         ),

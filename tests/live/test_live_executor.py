@@ -288,19 +288,6 @@ async def test_balances_read_before_a_trade_never_undo_its_fills(
         assert runtime.ledger.total("cheap", "BTC") == D("0.998")
 
 
-async def test_a_signal_with_a_converted_leg_is_not_traded_live(
-    start_daemon, config_path: Path
-) -> None:
-    """Live orders are priced in the symbol's quote currency: a leg on a venue quoted in
-    KRW would go out at a USDT price, so it is turned down."""
-    cheap, dear = accounts()
-    async with start_daemon(config_path, *plugins(("mem", MemoryExchangesPlugin([cheap, dear])))
-                            ) as daemon:
-        signal = arbotd.Signal(1, "BTCUSDT", "cheap", "dear", 100.0, 101.0, 1.0, 1.0, 0.5,
-                               0.3, 0.3, 1.0, 0.2, 1.0, 0.0, buy_native_price=135_000.0,
-                               buy_rate=1_350.0)
-        assert executor_of(daemon.runtime).admit(signal) == "currency_conversion"
-        assert cheap.orders == [] and dear.orders == []
 class RecordingStream:
     """Stands in for an exchange's private order stream: records being run and stopped."""
 

@@ -209,6 +209,7 @@ _ADDED_IN = {
     7: [(table, column) for table in ("signals", "trades")
         for column in ("buy_native_price", "sell_native_price", "buy_rate", "sell_rate")]
        + [("fills", "native_price"), ("fills", "native_asset")],
+    8: [("orders", "native_price"), ("orders", "rate")],
 }
 
 
@@ -287,4 +288,41 @@ async def test_a_version_5_database_gets_signal_thresholds_left_unknown(
     restored = (await storage.read(lambda: _signals_since(0.0)))[-1]
     assert (restored.threshold, restored.threshold_reason) == (
         0.0015, "min_profit_threshold")
+    await storage.close()
+
+
+async def test_a_version_7_database_gets_order_rates_and_keeps_its_orders(
+    make_storage: Make, database_url: str
+) -> None:
+    old = make_storage(database_url)
+    await old.open()
+    old.record_trade(completed_lifecycle(1)[-1])
+    await old.flush()
+
+    def downgrade() -> None:
+        migrate(*_drop_columns_after(7, SchemaMigrator.from_database(models.database)))
+        SchemaVersion.update(version=7).execute()
+
+    await old.read(downgrade)
+    await old.close()
+
+    storage = make_storage(database_url)
+    await storage.open()
+    assert await storage.read(_version) == SCHEMA_VERSION
+    assert {"native_price", "rate"} <= set(await storage.read(_columns("orders")))
+    legs = (await storage.read(lambda: queries.trade(1)))["legs"]
+    assert legs and all((leg["native_price"], leg["rate"]) == (None, None) for leg in legs)
+    # An order on a venue quoted in KRW keeps the limit it was sent with and its rate.
+    trade = completed_lifecycle(2)[-1]
+    first = attrs.evolve(trade.orders[0], native_price=D("87750000"), rate=D("1350.5"))
+    storage.record_trade(attrs.evolve(trade, orders=(first, *trade.orders[1:])))
+    await storage.flush()
+    [leg, *_] = (await storage.read(lambda: queries.trade(2)))["legs"]
+    assert (leg["native_price"], leg["rate"]) == (87_750_000.0, 1350.5)
+
+    def rebuild() -> Trade:
+        return rebuild_trade(TradeRecord.get_by_id(2), list(OrderRecord.select().where(
+            OrderRecord.trade == 2)), list(FillRecord.select().where(FillRecord.trade == 2)))
+
+    assert (await storage.read(rebuild)).orders[0].rate == D("1350.5")
     await storage.close()

@@ -216,6 +216,8 @@ def test_trade_detail_with_legs_and_fills(db: peewee.Database) -> None:
         "status": "partially_filled",
         "filled_quantity": 0.08,
         "reason": None,
+        "native_price": None,
+        "rate": None,
         "fills": [
             {"price": 100.5, "quantity": 0.05, "fee": 0.005, "fee_asset": "USDT",
              "fee_value": None, "native_price": None, "native_asset": None,
