@@ -22,7 +22,7 @@ from arbotd._passwords import hash_password
 from arbotd._plugins import PluginManager, make_plugin_manager
 from arbotd._reloadguard import file_tables
 from arbotd._runtime import Runtime, load_with_plugins, peek_disabled
-from arbotd._secrets import install_secrets, read_secrets
+from arbotd._secrets import clear_secrets, install_secrets, read_secrets
 from arbotd._version import __version__
 
 __all__ = ["main"]
@@ -338,7 +338,7 @@ def _check(config_path: Path) -> int:
     try:
         pm = make_plugin_manager(disabled=peek_disabled(config_path))
         config = load_with_plugins(config_path, pm)
-        install_secrets(read_secrets(config.daemon.secrets_file))
+        secrets = read_secrets(config.daemon.secrets_file)
     except ConfigError as err:
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -364,7 +364,12 @@ def _check(config_path: Path) -> int:
     # EnvironmentFile is not, so say where they were looked for.
     where = "this environment" + (f" or {config.daemon.secrets_file}"
                                   if config.daemon.secrets_file else "")
-    for venue, names in _missing_credentials(config, pm).items():
+    install_secrets(secrets)
+    try:
+        missing = _missing_credentials(config, pm)
+    finally:
+        clear_secrets()
+    for venue, names in missing.items():
         print(f"{config_path}: note: exchanges.{venue}: {', '.join(names)} not set in "
               f"{where}: live trading on {venue} is refused until "
               f"{'they are' if len(names) > 1 else 'it is'} set", file=sys.stderr)

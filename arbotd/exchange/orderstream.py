@@ -301,6 +301,11 @@ class OrderStream:
         """The text message sent every ``heartbeat_interval`` seconds."""
         raise NotImplementedError
 
+    def handshake_headers(self) -> list[tuple[str, str]]:
+        """Headers of the WebSocket upgrade request, made anew for each connection (an
+        exchange that authenticates there, as Upbit does with a JWT); none by default."""
+        return []
+
     # --- for login() ---------------------------------------------------------------------
 
     async def request(
@@ -371,7 +376,8 @@ class OrderStream:
         """One connection, until it fails; returns why it ended."""
         try:
             async with open_connection(
-                self.url, connect_timeout=self.connect_timeout, close_timeout=2.0
+                self.url, connect_timeout=self.connect_timeout, close_timeout=2.0,
+                headers=self.handshake_headers(),
             ) as ws:
                 with trio.move_on_after(self.login_timeout) as login:
                     await self.login(ws)
@@ -390,6 +396,10 @@ class OrderStream:
                     self.connected = False
                     self.tracker.stream_down()
         except HandshakeFailed as err:
+            if err.status in (401, 403):
+                # An exchange that authenticates the upgrade itself (Upbit) refused the
+                # key: as a refused login, it is not hammered.
+                raise StreamRefused(f"the upgrade was refused: {err.detail}") from err
             return f"connection failed: {error_cause(err)}"
         except ConnectionClosed as err:
             return f"connection closed: {err}"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -413,13 +413,15 @@ async def connect(
     ssl_context: ssl.SSLContext | None = None,
     max_message_size: int = MAX_MESSAGE_SIZE,
     close_timeout: float = CLOSE_TIMEOUT,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> WebSocketConnection:
     """Open a connection to ``url`` (``ws://`` or ``wss://``); the caller must
     :meth:`~WebSocketConnection.aclose` it. Prefer :func:`open_connection`.
 
     The TCP connection, the TLS handshake and the HTTP upgrade together take at most
     ``connect_timeout`` seconds. ``ssl_context`` defaults to
-    :func:`ssl.create_default_context` (system CAs, host name checked). Raises
+    :func:`ssl.create_default_context` (system CAs, host name checked). ``headers`` are
+    added to the upgrade request (an exchange's authorisation, never logged). Raises
     :class:`HandshakeFailed`, or ``ValueError`` for a URL that is not a WebSocket URL.
     """
     target = _Target.parse(url)
@@ -427,7 +429,7 @@ async def connect(
     with trio.move_on_after(connect_timeout):
         try:
             stream = await _open_stream(target, ssl_context)
-            protocol = await _handshake(stream, target, url)
+            protocol = await _handshake(stream, target, url, headers)
         except BaseException as err:
             if stream is not None:
                 await trio.aclose_forcefully(stream)
@@ -450,12 +452,13 @@ async def open_connection(
     ssl_context: ssl.SSLContext | None = None,
     max_message_size: int = MAX_MESSAGE_SIZE,
     close_timeout: float = CLOSE_TIMEOUT,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> AsyncIterator[WebSocketConnection]:
     """``async with open_connection(url) as ws:`` a connection (see :func:`connect`),
     closed politely on the way out (see :meth:`WebSocketConnection.aclose`)."""
     connection = await connect(
         url, connect_timeout=connect_timeout, ssl_context=ssl_context,
-        max_message_size=max_message_size, close_timeout=close_timeout)
+        max_message_size=max_message_size, close_timeout=close_timeout, headers=headers)
     try:
         yield connection
     finally:
@@ -478,11 +481,14 @@ async def _open_stream(target: _Target, ssl_context: ssl.SSLContext | None) -> t
     return stream
 
 
-async def _handshake(stream: trio.abc.Stream, target: _Target, url: str) -> _Protocol:
+async def _handshake(stream: trio.abc.Stream, target: _Target, url: str,
+                     headers: Sequence[tuple[str, str]] = ()) -> _Protocol:
     """The HTTP/1.1 upgrade; returns wsproto's connection, holding any frames that came
     with the server's answer."""
     client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-    await stream.send_all(client.send(Request(host=target.host_header, target=target.resource)))
+    extra = [(name.encode(), value.encode()) for name, value in headers]
+    await stream.send_all(client.send(Request(
+        host=target.host_header, target=target.resource, extra_headers=extra)))
     refusal: _Refusal | None = None
     try:
         while refusal is None:

@@ -224,6 +224,22 @@ def test_check_names_the_missing_keys_of_enabled_exchanges(write_config, tmp_pat
     assert notes == [
         f"{path}: note: exchanges.bybit: BYBIT_API_KEY, BYBIT_API_SECRET not set in this "
         f"environment or {secrets}: live trading on bybit is refused until they are set"]
+def test_check_names_the_keys_live_mode_lacks(write_config, capsys, monkeypatch):
+    for name in ("UPBIT_ACCESS_KEY", "UPBIT_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("UPBIT_ACCESS_KEY", "an-access-key-set")
+    path = write_config(VALID.replace("shutdown_timeout_seconds = 5",
+                                      'shutdown_timeout_seconds = 5\nmode = "live"')
+                        + "\n[exchanges.upbit]\nenabled = true\n")
+
+    assert main(["check", "-c", str(path)]) == 0
+
+    out, err = capsys.readouterr()
+    assert out == f"{path}: configuration OK\n"
+    assert (f"{path}: note: exchanges.upbit: UPBIT_SECRET_KEY not set in this environment: "
+            "live trading on upbit is refused until it is set") in err
+    assert "an-access-key-set" not in err and "UPBIT_ACCESS_KEY" not in err
+    assert "exchanges.binance:" not in err  # not enabled: not asked
 
 
 # --- as a real subprocess --------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Live trades through the whole daemon against fake Bybit and OKX servers on loopback:
-real WebSocket feeds, signed REST requests the fakes verify, IOC orders matched against
-the fakes' books. Buy on Bybit (ask 65000), sell on OKX (bid 65700)."""
+"""Live trades through the whole daemon against fake Bybit, OKX and Upbit servers on
+loopback: real WebSocket feeds, signed REST requests the fakes verify, IOC orders matched
+against the fakes' books. Buy on Bybit (ask 65000), sell on OKX (bid 65700); and with a
+venue quoted in KRW, sell on Upbit."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import pytest
 import trio
 from exchanges.fake_bybit import FakeBybit, open_fake_bybit
 from exchanges.fake_okx import FakeOkx, open_fake_okx
+from exchanges.fake_upbit import FakeUpbit, open_fake_upbit
 
 import arbotd
 import arbotd_bybit.plugin
 import arbotd_live.plugin
 import arbotd_okx.plugin
 import arbotd_risk.plugin
+import arbotd_upbit.plugin
 import arbotd_xarb.plugin
 from arbotd import TradeState
 
@@ -298,3 +301,179 @@ async def test_health_reports_the_trading_accounts(start_daemon, tmp_path, keys,
             accounts = answer.json()["checks"]["accounts"]
             assert accounts["status"] == "fail"
             assert accounts["problems"] == {"okx": "API keys are not set"}
+
+
+# --- a venue quoted in KRW: Upbit ------------------------------------------------------------
+# Buy on Bybit (ask 65000 USDT), sell on Upbit in KRW: its bid 90,403,000 KRW is 65,699.85
+# USDT at the KRW-USDT ask (1,376) the sale converts at.
+
+UPBIT_CONFIG = """
+[daemon]
+mode = "live"
+autostart = true
+
+[arbitrage]
+symbols = ["BTCUSDT"]
+min_profit_threshold = 0.001
+trade_amount_usd = 1000.0
+cooldown_seconds = 3600.0
+
+[live]
+balance_refresh_seconds = 5.0
+
+[exchanges.bybit]
+enabled = true
+ws_url = "{bybit_ws}"
+rest_url = "{bybit_rest}"
+
+[exchanges.upbit]
+enabled = true
+ws_url = "{upbit_ws}"
+rest_url = "{upbit_rest}"
+"""
+UPBIT_KEYS = {"UPBIT_ACCESS_KEY": "upbit-live-access-key-0123456789abcdefghij",
+              "UPBIT_SECRET_KEY": "upbit-live-secret-key-0123456789abcdefghij"}
+
+
+@pytest.fixture
+def upbit_keys(keys, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in UPBIT_KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+@asynccontextmanager
+async def upbit_exchanges() -> AsyncIterator[tuple[FakeBybit, FakeUpbit]]:
+    async with open_fake_bybit(interval=0.05) as bybit, open_fake_upbit(
+            UPBIT_KEYS["UPBIT_ACCESS_KEY"], UPBIT_KEYS["UPBIT_SECRET_KEY"],
+            interval=0.05) as upbit:
+        bybit.set_book("BTCUSDT", [("64990.0", "5")], [("65000.0", "5")])
+        # 89,433,000 KRW / 1,376 = 64,994.9 USDT: no opportunity until the test opens one.
+        upbit.set_book("KRW-BTC", [("89433000", "5")], [("89450000", "5")])
+        yield bybit, upbit
+
+
+def write_upbit_config(path: Path, bybit: FakeBybit, upbit: FakeUpbit, extra: str = ""
+                       ) -> Path:
+    path.write_text(UPBIT_CONFIG.format(
+        bybit_ws=bybit.ws_url, bybit_rest=bybit.rest_url, upbit_ws=upbit.ws_url,
+        upbit_rest=upbit.rest_url) + extra)
+    return path
+
+
+def upbit_plugins(*, risk: bool = True) -> list[tuple[str, object]]:
+    chosen = [("live", arbotd_live.plugin), ("xarb", arbotd_xarb.plugin),
+              ("bybit", arbotd_bybit.plugin), ("upbit", arbotd_upbit.plugin)]
+    return [*chosen, ("risk", arbotd_risk.plugin)] if risk else chosen
+
+
+def open_upbit_opportunity(upbit: FakeUpbit) -> None:
+    upbit.set_book("KRW-BTC", [("90403000", "5")], [("90500000", "5")])
+
+
+async def test_a_krw_leg_goes_out_in_krw_and_its_fills_are_converted(
+    start_daemon, tmp_path, upbit_keys
+) -> None:
+    async with upbit_exchanges() as (bybit, upbit):
+        config = write_upbit_config(tmp_path / "arbot.toml", bybit, upbit)
+        async with start_daemon(config, *upbit_plugins()) as daemon:
+            open_upbit_opportunity(upbit)
+            trade = await next_final_trade(daemon.runtime)
+        assert trade.state is TradeState.COMPLETED, trade.reason
+        assert (trade.buy_exchange, trade.sell_exchange) == ("bybit", "upbit")
+        assert trade.sell_rate == 1376.0
+        assert fills_of(trade, "bybit") == D("0.015384") == -fills_of(trade, "upbit")
+        # The sell went to Upbit in KRW, on its band's 1,000 KRW tick.
+        sent = upbit.orders["arb1s"]
+        assert (sent["side"], sent["ord_type"], sent["time_in_force"]) == ("ask", "limit", "ioc")
+        assert D(sent["price"]) % 1000 == 0 and D(sent["price"]) <= D(90403000)
+        [fill] = [f for f in trade.fills if f.exchange == "upbit"]
+        assert (fill.native_price, fill.native_asset) == (D(90403000), "KRW")
+        assert fill.price == pytest.approx(D(90403000) / D(1376))
+        assert fill.fee_asset == "KRW" and fill.fee_value is not None
+        assert trade.realized_profit > 0
+
+
+async def test_a_krw_leg_upbit_refuses_is_unwound(start_daemon, tmp_path, upbit_keys) -> None:
+    async with upbit_exchanges() as (bybit, upbit):
+        config = write_upbit_config(tmp_path / "arbot.toml", bybit, upbit)
+        upbit.reject_next = "insufficient_funds_ask"
+        bybit.balances["BTC"] = [D(0), D(0)]
+        async with start_daemon(config, *upbit_plugins(risk=False)) as daemon:
+            open_upbit_opportunity(upbit)
+            trade = await next_final_trade(daemon.runtime)
+        assert trade.state is TradeState.UNWOUND, trade.reason
+        entry_sell = next(o for o in trade.orders if o.client_order_id == "arb1s")
+        assert entry_sell.status is arbotd.OrderStatus.REJECTED
+        assert "insufficient_funds_ask" in entry_sell.reason
+        assert bybit.orders["arb1u0"]["side"] == "Sell"
+        assert fills_of(trade, "upbit") == 0 and trade.realized_profit < 0
+
+
+async def test_a_krw_buy_leg_is_unwound_by_a_market_sell_on_upbit(
+    start_daemon, tmp_path, upbit_keys
+) -> None:
+    async with upbit_exchanges() as (bybit, upbit):
+        config = write_upbit_config(tmp_path / "arbot.toml", bybit, upbit)
+        bybit.reject_next = ("170131", "Insufficient balance.")
+        async with start_daemon(config, *upbit_plugins(risk=False)) as daemon:
+            # 87,450,000 KRW / 1,375 = 63,600 USDT: buy on Upbit, sell on Bybit.
+            upbit.set_book("KRW-BTC", [("87440000", "5")], [("87450000", "5")])
+            trade = await next_final_trade(daemon.runtime)
+        assert trade.state is TradeState.UNWOUND, trade.reason
+        assert (trade.buy_exchange, trade.sell_exchange) == ("upbit", "bybit")
+        assert trade.buy_rate == 1375.0
+        unwind = upbit.orders["arb1u0"]
+        assert (unwind["side"], unwind["ord_type"]) == ("ask", "market")
+        assert fills_of(trade, "upbit") == 0
+
+
+@pytest.mark.slow
+async def test_a_krw_trade_cut_off_by_sigkill_is_reconciled_by_identifier(
+    start_daemon, tmp_path, upbit_keys
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    import arbotd_api.plugin
+    import arbotd_sim.plugin
+    import arbotd_sql.plugin
+
+    db = tmp_path / "arbot.db"
+    async with upbit_exchanges() as (bybit, upbit):
+        config = write_upbit_config(tmp_path / "arbot.toml", bybit, upbit,
+                                    CRASH_EXTRA.format(db=db))
+        # Upbit takes the sell order (and fills it) but its answer never comes back before
+        # the daemon dies.
+        upbit.stall_orders, upbit.stall_seconds = True, 120.0
+        log = (tmp_path / "first.log").open("w")
+        first = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "arbotd", "run", "-c", str(config)],
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), cwd=tmp_path,
+        )
+        try:
+            with trio.fail_after(60):
+                while "arb1s" not in upbit.orders:
+                    await trio.sleep(0.1)
+                    if first.poll() is None and "trading started" in \
+                            (tmp_path / "first.log").read_text():
+                        open_upbit_opportunity(upbit)
+                    assert first.poll() is None, (tmp_path / "first.log").read_text()
+        finally:
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+            log.close()
+        assert db_rows(db, "select state from trades where id = 1") == [("submitted",)]
+
+        upbit.stall_orders = False
+        async with start_daemon(config, *upbit_plugins(), ("sql", arbotd_sql.plugin),
+                                ("sim", arbotd_sim.plugin), ("api", arbotd_api.plugin)
+                                ) as daemon:
+            trade = daemon.runtime.control.recent_trades[1]
+            assert trade.state is TradeState.COMPLETED, trade.reason
+            assert fills_of(trade, "bybit") == -fills_of(trade, "upbit") == trade.quantity
+            [fill] = [f for f in trade.fills if f.exchange == "upbit"]
+            assert fill.native_asset == "KRW" and fill.native_price == D(90403000)
+            # Asked for by its identifier, never sent again.
+            assert upbit.arrivals == ["arb1s"]
+        assert db_rows(db, "select state from trades where id = 1") == [("completed",)]
