@@ -68,6 +68,8 @@ PING_INTERVAL = 25.0
 OUT_OF_ORDER_LIMIT = 3
 # The key of a connection's state holding its Resubscriptions (symbols are uppercase).
 _RESUBSCRIPTIONS = "resubscriptions"
+# The key of a connection's state holding when its last pong came (or its first message).
+_PONG = "pong"
 _GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 
@@ -150,6 +152,8 @@ class BitgetFeed(WebSocketFeed):
         self.channel = channel_for(config.depth)
         # Answers to the pings are what keeps a quiet connection from looking stale.
         self.heartbeat_interval = min(PING_INTERVAL, config.stale_after_seconds / 2)
+        # A pong is due after every ping; none for this long means the pings are lost.
+        self.pong_timeout = config.stale_after_seconds + self.heartbeat_interval
         self.dropped_out_of_order = 0
         # Books found out of sync and resubscribed; updates dropped meanwhile.
         self.book_resyncs = 0
@@ -175,6 +179,15 @@ class BitgetFeed(WebSocketFeed):
     def parse(
         self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
     ) -> Quote | None:
+        # Bitget says to reconnect when a ping goes unanswered: a connection whose data
+        # still flows but whose pongs stopped is reopened too (a silent one is already,
+        # by the staleness watchdog).
+        if raw == "pong":
+            state[_PONG] = received
+            return None
+        last_pong = state.setdefault(_PONG, received)
+        if received - last_pong > self.pong_timeout:
+            raise Resync(f"no pong for {received - last_pong:.0f} s")
         if self.channel != BBO_CHANNEL:
             return self._parse_depth(raw, connection, state, received)
         parsed = parse_bbo(raw, connection.symbols, received)
@@ -286,8 +299,11 @@ class BitgetFeed(WebSocketFeed):
         if action == "snapshot":
             book.reset(push["bids"], push["asks"], seq)
         else:
-            if seq is not None and book.update_id is not None and seq <= book.update_id:
-                return f"seq {seq} is not above the last seq {book.update_id} (out of order)"
+            last = book.update_id
+            # An update that changes nothing may repeat the last seq.
+            if seq is not None and last is not None and (
+                    seq < last or (seq == last and (push["bids"] or push["asks"]))):
+                return f"seq {seq} is not above the last seq {last} (out of order)"
             book.apply(push["bids"], push["asks"])
             book.update_id = seq
         checksum = push.get("checksum")
