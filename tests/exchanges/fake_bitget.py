@@ -17,8 +17,8 @@ pongs), ``quiet`` (no data, pongs still answered), ``no_pong`` (data, but pings 
 unanswered), ``inject`` (raw payloads: garbage, error events), ``fault_next_push`` (the
 next ``books`` push of a symbol with a wrong checksum, a lost update (``gap``: its seq
 moves on, its changes never come), a ``seq`` going back, or a crossed level;
-``books15``: crossed), ``rest_fault`` (``"429"``, ``"45001"``, ``"500"``, ``"stall"``:
-every request), ``stall_orders`` (an order is placed, then its answer never comes in
+``books15``: crossed), ``rest_fault`` (``"429"``, ``"45001"``, ``"500"``, ``"stall"``,
+``"garbage"``: every request), ``stall_orders`` (an order is placed, then its answer never comes in
 time), ``reject_next`` (a code for the next order), ``pending_queries`` (an order reads
 ``live`` for that many queries), ``fills_lag`` (the fills list is empty).
 
@@ -308,6 +308,8 @@ class FakeBitget(FakeWebSocketServer):
     # --- REST: the API ------------------------------------------------------------------
 
     async def respond(self, seen: Request) -> Answer:
+        if self.rest_fault == "garbage":  # a proxy's page, not Bitget's JSON
+            return 200, {}, b"<html>gateway</html>"
         status, answer = await self.answer(seen)
         return status, {}, answer
 
