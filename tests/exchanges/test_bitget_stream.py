@@ -338,3 +338,27 @@ async def test_an_unreachable_server_is_retried_without_failing() -> None:
         await feed.stream_quotes(["BTCUSDT"], sink)
     assert scope.cancelled_caught
     assert sink.states == [] and not feed.feed_status().connected
+
+
+# --- arbotd check ------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("isolated_logging")
+def test_arbotd_check_reads_the_table_and_names_a_wrong_key(tmp_path, monkeypatch, capsys
+                                                             ) -> None:
+    """Like the other exchanges: the keys are not the file's business (``check`` passes
+    without them; live mode refuses to start naming the missing variable), while a wrong
+    value in ``[exchanges.bitget]`` is named with its key."""
+    from arbotd._cli import main
+
+    for name in ("BITGET_API_KEY", "BITGET_API_SECRET", "BITGET_API_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "arbot.toml"
+    path.write_text('[daemon]\nmode = "live"\n\n[exchanges.bitget]\nenabled = true\n'
+                    "depth = 15\n")
+    assert main(["check", "-c", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: configuration OK\n"
+    path.write_text('[exchanges.bitget]\nenabled = true\nws_url = "https://ws.bitget.com"\n')
+    assert main(["check", "-c", str(path)]) == 1
+    assert f"{path}: exchanges.bitget.ws_url: expected a ws:// or wss:// URL" in (
+        capsys.readouterr().err)
