@@ -10,7 +10,8 @@ Facts (bitget-upbit-protocols.md 1.2 and 1.3, Bitget's ``common/signature``,
   ``locale``; demo trading adds ``paptrading: 1``. The timestamp is the local clock plus
   the offset measured from ``/api/v2/public/time`` and must be within 30 s of Bitget's;
   Bitget refuses a stale one with 40008, after which the offset is measured again.
-* Only GET (parameters in the query string) and POST (a JSON body) are used.
+* Only GET (parameters in the query string, sorted by name as in Bitget's signing
+  example) and POST (a JSON body) are used.
 * Limits are per endpoint per second (time and symbols 20/s per IP; placing, cancelling,
   fills and balances 10/s and order details 20/s per account), and 6000 requests a
   minute per IP over all of them. Passing one answers HTTP 429 with no documented
@@ -170,7 +171,9 @@ class BitgetRest(RestClient):
         """``data`` of a successful answer (an object or a list, as the endpoint gives
         it). ``params`` go in the query string, ``body`` is sent as JSON. Raises
         :class:`~arbotd.TemporaryExchangeError` or :class:`BitgetError`."""
-        query = query_string(params)
+        # Bitget's signing example sorts the parameters; whether it must is not said
+        # (unverified), so they are always sent sorted, and signed exactly as sent.
+        query = query_string(dict(sorted((params or {}).items())))
         target = f"{path}?{query}" if query else path
         content = orjson.dumps(body).decode() if body is not None else ""
         headers: dict[str, str] = {"Content-Type": "application/json", "locale": "en-US"}

@@ -55,7 +55,13 @@ from arbotd_bitget.books import (
 from arbotd_bitget.config import BitgetConfig
 from arbotd_bitget.symbols import channel_arg, chunk, subscribe_requests, to_bitget
 
-__all__ = ["OUT_OF_ORDER_LIMIT", "PING_INTERVAL", "BitgetFeed", "parse_bbo"]
+__all__ = [
+    "OUT_OF_ORDER_LIMIT",
+    "PING_INTERVAL",
+    "RESUBSCRIPTIONS_PER_HOUR",
+    "BitgetFeed",
+    "parse_bbo",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,10 @@ PING_INTERVAL = 25.0
 OUT_OF_ORDER_LIMIT = 3
 # The key of a connection's state holding its Resubscriptions (symbols are uppercase).
 _RESUBSCRIPTIONS = "resubscriptions"
+# Bitget takes 240 subscribe requests an hour per connection (bitget-upbit-protocols.md
+# 1.1); a resubscription is two (unsubscribe, subscribe), so past this many in an hour a
+# book that keeps breaking reconnects instead, leaving room for the first subscriptions.
+RESUBSCRIPTIONS_PER_HOUR = 100
 # The key of a connection's state holding when its last pong came (or its first message).
 _PONG = "pong"
 _GARBLED = (ValueError, KeyError, TypeError, IndexError)
@@ -226,7 +236,7 @@ class BitgetFeed(WebSocketFeed):
         pending: Resubscriptions | None = state.get(_RESUBSCRIPTIONS)
         if pending is None:
             pending = state[_RESUBSCRIPTIONS] = Resubscriptions(
-                timeout=self.config.stale_after_seconds)
+                timeout=self.config.stale_after_seconds, per_hour=RESUBSCRIPTIONS_PER_HOUR)
         if received >= pending.deadline:
             pending.check(received)
         message = _message(raw)

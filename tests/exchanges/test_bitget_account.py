@@ -189,6 +189,10 @@ async def test_an_ioc_order_larger_than_the_book_fills_partly(
     assert [(f.price, f.quantity) for f in fills] == [(Decimal("100"), Decimal("1")),
                                                       (Decimal("100.5"), Decimal("2"))]
     assert sum(f.fee for f in fills) == Decimal("0.003")
+    # Query parameters go sorted by name, as Bitget's signing example sends them.
+    [listing] = [r for r in fake.requests if r.path == "/api/v2/spot/trade/fills"]
+    assert listing.query == f"orderId={placed.exchange_order_id}&symbol=BTCUSDT"
+    assert listing.signature_valid is True
 
 
 async def test_an_ioc_order_that_finds_nothing_expires(

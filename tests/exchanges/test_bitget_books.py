@@ -22,6 +22,7 @@ from arbotd._config import CORE_SECTIONS, structure_document
 from arbotd.exchange import Connection, Resync, ResyncSymbol
 from arbotd_bitget import BitgetConfig, BitgetFeed, checksum_of
 from arbotd_bitget.books import channel_for
+from arbotd_bitget.stream import RESUBSCRIPTIONS_PER_HOUR
 
 NAMES = {"BTCUSDT": "BTCUSDT", "ETHUSDT": "ETHUSDT"}
 
@@ -179,6 +180,23 @@ def test_a_resubscription_whose_snapshot_never_comes_reconnects() -> None:
     assert feed.parse("pong", connection, state, 104.0) is None
     with pytest.raises(Resync, match="no fresh snapshot of BTCUSDT within 5 s"):
         feed.parse(books("update", 13, [], []), connection, state, 105.5)
+
+
+def test_resubscriptions_stay_within_bitgets_subscribe_limit() -> None:
+    """240 subscribe requests an hour per connection: a book that keeps breaking is
+    resubscribed (two requests) at most RESUBSCRIPTIONS_PER_HOUR times, then the
+    connection starts afresh."""
+    assert 2 * RESUBSCRIPTIONS_PER_HOUR < 240
+    feed, connection = books_feed()
+    state: dict[str, Any] = {}
+    for i in range(RESUBSCRIPTIONS_PER_HOUR + 1):
+        feed.parse("pong", connection, state, float(i))
+        feed.parse(SNAPSHOT, connection, state, float(i))
+        with pytest.raises(Resync) as caught:
+            feed.parse(books("update", 11, [["99", "3"]], [], checksum=1), connection, state,
+                       float(i))
+    assert not isinstance(caught.value, ResyncSymbol)
+    assert "reconnecting instead" in str(caught.value)
 
 
 # --- books15 and configuration -----------------------------------------------------------
