@@ -79,7 +79,7 @@ from arbotd_bitget.private import BitgetOrderStream
 from arbotd_bitget.rest import BitgetError, BitgetRest
 from arbotd_bitget.symbols import from_bitget, to_bitget
 
-__all__ = ["BitgetAccount", "parse_balances", "parse_symbols"]
+__all__ = ["BitgetAccount", "order_fee", "parse_balances", "parse_symbols"]
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +475,7 @@ class BitgetAccount:
                  order.client_order_id)
         base, quote = _coins(order.symbol)
         return [self._fill(order, detail["priceAvg"], detail["baseVolume"],
-                           _order_fee(detail), base if order.side.value == "buy" else quote,
+                           order_fee(detail), base if order.side.value == "buy" else quote,
                            detail.get("uTime") or detail["cTime"])]
 
     @staticmethod
@@ -496,7 +496,7 @@ class BitgetAccount:
         )
 
 
-def _order_fee(detail: dict[str, Any]) -> Decimal:
+def order_fee(detail: dict[str, Any]) -> Decimal:
     """The total fee of an order record (negative: a charge): ``feeDetail`` is a JSON
     string whose ``newFees.t`` is it."""
     fee_detail = detail.get("feeDetail") or "{}"

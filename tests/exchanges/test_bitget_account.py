@@ -24,7 +24,8 @@ from arbotd import (
 )
 from arbotd.exchange import common_quantity
 from arbotd_bitget import BitgetAccount, BitgetConfig, bitget_client_oid
-from arbotd_bitget.account import parse_balances, parse_symbols
+from arbotd_bitget.account import order_fee, parse_balances, parse_symbols
+from arbotd_bitget.orders import final_status
 
 KEY = "bg_9c1e7d52-test-key"
 SECRET = "A1B2C3D4E5F60718293A4B5C6D7E8F90"
@@ -105,6 +106,31 @@ def test_symbols_of_the_documented_shape_are_parsed() -> None:
     # minTradeUSDT is a USDT value: it bounds USDT pairs only.
     assert rules["ETHBTC"].min_notional == 0 and rules["ETHBTC"].tick_size == Decimal("0.000001")
     assert bands["BTCUSDT"] == Decimal("0.05")
+
+
+def test_an_order_record_of_the_documented_shape() -> None:
+    """orderInfo's example (bitget-upbit-protocols.md 1.2): ``feeDetail`` is a JSON
+    string whose ``newFees.t`` is the total fee, negative; both spellings of cancelled
+    end an order, ``live`` and ``new`` do not."""
+    record = {"userId": "**", "symbol": "BTCUSDT", "orderId": "121211212122",
+              "clientOid": "121211212122", "price": "0", "size": "10.0000000000000000",
+              "orderType": "market", "side": "buy", "status": "filled",
+              "priceAvg": "13000.0000000000000000", "baseVolume": "0.0007000000000000",
+              "quoteVolume": "9.1000000000000000", "enterPointSource": "API",
+              "feeDetail": '{"newFees":{"c":0,"d":0,"deduction":false,"r":-0.112079256,'
+                           '"t":-0.112079256,"totalDeductionFee":0}}',
+              "orderSource": "market", "cancelReason": "", "cTime": "1695865232127",
+              "uTime": "1695865233051"}
+    assert order_fee(record) == Decimal("-0.112079256")
+    assert final_status(record["status"], Decimal(record["baseVolume"]), None) is (
+        OrderStatus.FILLED)
+    for cancelled in ("cancelled", "canceled"):
+        assert final_status(cancelled, Decimal(0), "ioc") is OrderStatus.EXPIRED
+        assert final_status(cancelled, Decimal(0), "gtc") is OrderStatus.CANCELLED
+        assert final_status(cancelled, Decimal("0.1"), "ioc") is OrderStatus.PARTIALLY_FILLED
+    assert final_status("live", Decimal(0), "ioc") is None
+    assert final_status("new", Decimal(0), "ioc") is None
+    assert final_status("partially_filled", Decimal("0.1"), "ioc") is None
 
 
 def test_balances_of_the_documented_shape() -> None:
