@@ -26,8 +26,10 @@ SUCCESS = "00000"
 RATE_LIMITED = frozenset({"429"})
 # Backend releases (Tue/Wed/Thu 14:00-17:00 UTC+8): Bitget's FAQ says to retry these.
 TEMPORARY_CODES = frozenset({"45001", "40725", "40808", "40015", "40200"}) | RATE_LIMITED
-# The request's timestamp is too far from Bitget's clock (40008 expired, 40005 invalid).
-TIMESTAMP_EXPIRED = frozenset({"40008", "40005"})
+# The request's timestamp is too far from Bitget's clock (40008 expired, 40005 invalid),
+# or a placement arrived after its requestTime + receiveWindow (40078): never executed,
+# so a retry (after the clock is measured again) is safe.
+TIMESTAMP_EXPIRED = frozenset({"40008", "40005", "40078"})
 # A key, signature, passphrase, IP or permission Bitget refuses: the operator must act.
 AUTH_CODES = frozenset({"40001", "40002", "40003", "40006", "40009", "40011", "40012",
                         "40036", "40018", "40038", "40014"})

@@ -365,6 +365,30 @@ async def test_a_request_arriving_after_its_window_is_never_executed(fake: FakeB
     await account.close()
 
 
+async def test_a_placement_that_left_after_its_window_is_temporary_then_sent_once(
+    fake: FakeBitget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = make_account(fake, timeout=0.3)
+    await account.open()
+    place = FakeBitget.place
+
+    def late_first(self: FakeBitget, body: dict) -> tuple[int, dict]:
+        # The first copy reaches Bitget after its receive window (a long wait on the
+        # way): Bitget refuses it with 40078 and never executes it.
+        if len(self.arrivals) == 0:
+            body = {**body, "requestTime": str(int(body["requestTime"]) - 10_000)}
+        return place(self, body)
+
+    monkeypatch.setattr(FakeBitget, "place", late_first)
+    with pytest.raises(TemporaryExchangeError, match="40078"):
+        await account.place_order(order())
+    assert fake.orders == {}
+    placed, _ = await account.place_order(order())
+    assert placed.status is OrderStatus.FILLED
+    assert len(fake.arrivals) == 2 and len(fake.orders) == 1
+    await account.close()
+
+
 async def test_a_query_waits_while_a_lost_request_could_still_be_executed(
     fake: FakeBitget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
