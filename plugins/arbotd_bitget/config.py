@@ -25,9 +25,8 @@ __all__ = [
 # The public WebSocket endpoint, and demo trading's (bitget-upbit-protocols.md 0, 1.1).
 MAINNET_WS_URL = "wss://ws.bitget.com/v2/ws/public"
 DEMO_WS_URL = "wss://wspap.bitget.com/v2/ws/public"
-# The private endpoint, where the account's orders channel is (after op:login). The
-# demo's private host is not in the research notes (unverified): it is taken to sit
-# beside the demo's public one, as OKX's does.
+# The private endpoint, where the account's orders channel is (after op:login), and
+# demo trading's (Bitget's ``common/demotrading/websocket``).
 MAINNET_ORDER_STREAM_URL = "wss://ws.bitget.com/v2/ws/private"
 DEMO_ORDER_STREAM_URL = "wss://wspap.bitget.com/v2/ws/private"
 # REST has one host; demo trading is the same host with the ``paptrading: 1`` header and
