@@ -1,7 +1,7 @@
-"""Live trades through the whole daemon against fake Bybit, OKX and Upbit servers on
-loopback: real WebSocket feeds, signed REST requests the fakes verify, IOC orders matched
-against the fakes' books. Buy on Bybit (ask 65000), sell on OKX (bid 65700); and with a
-venue quoted in KRW, sell on Upbit."""
+"""Live trades through the whole daemon against fake exchanges on loopback: real
+WebSocket feeds, signed REST requests the fakes verify, IOC orders matched against the
+fakes' books. Buy on Bybit (ask 65000), sell on OKX or on Bitget (bid 65700): each test
+that names ``seller`` runs against both; and with a venue quoted in KRW, sell on Upbit."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
+from exchanges.fake_bitget import FakeBitget, open_fake_bitget
 from exchanges.fake_bybit import FakeBybit, open_fake_bybit
 from exchanges.fake_okx import FakeOkx, open_fake_okx
 from exchanges.fake_upbit import FakeUpbit, open_fake_upbit
 
 import arbotd
+import arbotd_bitget.plugin
 import arbotd_bybit.plugin
 import arbotd_live.plugin
 import arbotd_okx.plugin
@@ -47,11 +50,32 @@ enabled = true
 ws_url = "{bybit_ws}"
 rest_url = "{bybit_rest}"
 
-[exchanges.okx]
+[exchanges.{seller}]
 enabled = true
-ws_url = "{okx_ws}"
-rest_url = "{okx_rest}"
+ws_url = "{seller_ws}"
+rest_url = "{seller_rest}"
 """
+
+# The venues the sell leg goes to, each with what differs in its fake: how it opens, the
+# symbol's name there, the field of an order holding its client id, the plugin, and the
+# variable of its passphrase.
+SELLERS = ("okx", "bitget")
+Seller = FakeOkx | FakeBitget
+_OPEN = {"okx": open_fake_okx, "bitget": open_fake_bitget}
+_SYMBOL = {"okx": "BTC-USDT", "bitget": "BTCUSDT"}
+_CLIENT_ID = {"okx": "clOrdId", "bitget": "clientOid"}
+_PLUGIN = {"okx": arbotd_okx.plugin, "bitget": arbotd_bitget.plugin}
+PASSPHRASE_ENV = {"okx": "OKX_API_PASSPHRASE", "bitget": "BITGET_API_PASSPHRASE"}
+
+
+def seller_name(fake: Seller) -> str:
+    return "okx" if isinstance(fake, FakeOkx) else "bitget"
+
+
+def placed(fake: Seller, client_id: str) -> list[dict[str, Any]]:
+    """The orders ``fake`` holds under ``client_id``."""
+    key = _CLIENT_ID[seller_name(fake)]
+    return [o for o in fake.orders.values() if o[key] == client_id]
 
 
 @pytest.fixture
@@ -61,26 +85,31 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OKX_API_KEY", "test-okx-key")
     monkeypatch.setenv("OKX_API_SECRET", "test-okx-secret")
     monkeypatch.setenv("OKX_API_PASSPHRASE", "test-okx-passphrase")
+    monkeypatch.setenv("BITGET_API_KEY", "test-bitget-key")
+    monkeypatch.setenv("BITGET_API_SECRET", "test-bitget-secret")
+    monkeypatch.setenv("BITGET_API_PASSPHRASE", "test-bitget-passphrase")
 
 
 @asynccontextmanager
-async def exchanges() -> AsyncIterator[tuple[FakeBybit, FakeOkx]]:
-    async with open_fake_bybit(interval=0.05) as bybit, open_fake_okx(interval=0.05) as okx:
+async def exchanges(seller: str = "okx") -> AsyncIterator[tuple[FakeBybit, Any]]:
+    async with open_fake_bybit(interval=0.05) as bybit, \
+            _OPEN[seller](interval=0.05) as sell:
         # No opportunity until the test opens one.
         bybit.set_book("BTCUSDT", [("64990.0", "5")], [("65000.0", "5")])
-        okx.set_book("BTC-USDT", [("64995.0", "5")], [("65005.0", "5")])
-        yield bybit, okx
+        sell.set_book(_SYMBOL[seller], [("64995.0", "5")], [("65005.0", "5")])
+        yield bybit, sell
 
 
-def write_config(path: Path, bybit: FakeBybit, okx: FakeOkx, extra: str = "") -> Path:
+def write_config(path: Path, bybit: FakeBybit, sell: Seller, extra: str = "") -> Path:
     path.write_text(CONFIG.format(bybit_ws=bybit.ws_url, bybit_rest=bybit.rest_url,
-                                  okx_ws=okx.ws_url, okx_rest=okx.rest_url) + extra)
+                                  seller=seller_name(sell), seller_ws=sell.ws_url,
+                                  seller_rest=sell.rest_url) + extra)
     return path
 
 
-def plugins(*, risk: bool = True) -> list[tuple[str, object]]:
+def plugins(seller: str = "okx", *, risk: bool = True) -> list[tuple[str, object]]:
     chosen = [("live", arbotd_live.plugin), ("xarb", arbotd_xarb.plugin),
-              ("bybit", arbotd_bybit.plugin), ("okx", arbotd_okx.plugin)]
+              ("bybit", arbotd_bybit.plugin), (seller, _PLUGIN[seller])]
     return [*chosen, ("risk", arbotd_risk.plugin)] if risk else chosen
 
 
@@ -93,8 +122,8 @@ async def next_final_trade(runtime: arbotd.Runtime) -> arbotd.Trade:
     raise AssertionError("the bus closed")
 
 
-def open_opportunity(okx: FakeOkx, bid_levels: list[tuple[str, str]]) -> None:
-    okx.set_book("BTC-USDT", bid_levels, [("65710.0", "5")])
+def open_opportunity(sell: Seller, bid_levels: list[tuple[str, str]]) -> None:
+    sell.set_book(_SYMBOL[seller_name(sell)], bid_levels, [("65710.0", "5")])
 
 
 def fills_of(trade: arbotd.Trade, exchange: str) -> Decimal:
@@ -102,68 +131,83 @@ def fills_of(trade: arbotd.Trade, exchange: str) -> Decimal:
                 for f in trade.fills if f.exchange == exchange), D(0))
 
 
-async def test_both_legs_fill(start_daemon, tmp_path, keys) -> None:
-    async with exchanges() as (bybit, okx):
-        config = write_config(tmp_path / "arbot.toml", bybit, okx)
-        async with start_daemon(config, *plugins()) as daemon:
+@pytest.mark.parametrize("seller", SELLERS)
+async def test_both_legs_fill(start_daemon, tmp_path, keys, seller: str) -> None:
+    async with exchanges(seller) as (bybit, sell_venue):
+        config = write_config(tmp_path / "arbot.toml", bybit, sell_venue)
+        async with start_daemon(config, *plugins(seller)) as daemon:
             runtime = daemon.runtime
             assert runtime.control.trading and runtime.control.mode == "live"
-            open_opportunity(okx, [("65700.0", "5")])
+            open_opportunity(sell_venue, [("65700.0", "5")])
             trade = await next_final_trade(runtime)
         assert trade.state is TradeState.COMPLETED, trade.reason
-        assert (trade.buy_exchange, trade.sell_exchange) == ("bybit", "okx")
-        # 1000 USDT at 65000 on both lot sizes (Bybit 0.000001, OKX 0.00000001).
+        assert (trade.buy_exchange, trade.sell_exchange) == ("bybit", seller)
+        # 1000 USDT at 65000 on both lot sizes (Bybit 0.000001, OKX 0.00000001, Bitget
+        # 0.000001).
         assert trade.quantity == D("0.015384")
-        assert fills_of(trade, "bybit") == D("0.015384") == -fills_of(trade, "okx")
-        placed = bybit.orders["arb1b"]
-        assert placed["orderType"] == "Limit" and placed["timeInForce"] == "IOC"
-        assert D(placed["price"]) == D("65032.5")  # 65000 widened by 0.05 %, on the tick
-        [sell] = [o for o in okx.orders.values() if o["clOrdId"] == "arb1s"]
-        assert sell["ordType"] == "ioc" and D(sell["px"]) == D("65667.2")
+        assert fills_of(trade, "bybit") == D("0.015384") == -fills_of(trade, seller)
+        bought = bybit.orders["arb1b"]
+        assert bought["orderType"] == "Limit" and bought["timeInForce"] == "IOC"
+        assert D(bought["price"]) == D("65032.5")  # 65000 widened by 0.05 %, on the tick
+        [sell] = placed(sell_venue, "arb1s")
+        # 65700 widened by 0.05 %, up to the tick (OKX 0.1, Bitget 0.01).
+        if seller == "okx":
+            assert sell["ordType"] == "ioc" and D(sell["px"]) == D("65667.2")
+        else:
+            assert (sell["orderType"], sell["force"]) == ("limit", "ioc")
+            assert D(sell["price"]) == D("65667.15")
         assert trade.realized_profit > 0
 
 
+@pytest.mark.parametrize("seller", SELLERS)
 async def test_a_partly_filled_leg_is_completed_at_market(start_daemon, tmp_path, keys,
-                                                          monkeypatch) -> None:
-    async with exchanges() as (bybit, okx):
-        config = write_config(tmp_path / "arbot.toml", bybit, okx)
-        place = FakeOkx.place
+                                                          monkeypatch, seller: str) -> None:
+    async with exchanges(seller) as (bybit, sell_venue):
+        config = write_config(tmp_path / "arbot.toml", bybit, sell_venue)
+        fake_class = type(sell_venue)
+        place = fake_class.place
 
-        def thinner_book_first(self: FakeOkx, body: dict) -> object:
-            # Between the quote and the order, most of OKX's best bid went: 0.005 BTC is
+        def thinner_book_first(self: Seller, body: dict) -> object:
+            # Between the quote and the order, most of the best bid went: 0.005 BTC is
             # left at 65700, and the next bid (65600) is below the IOC limit, so the sell
             # leg fills 0.005 and the hedge sells the rest at market.
-            if body.get("clOrdId") == "arb1s":
+            if body.get(_CLIENT_ID[seller]) == "arb1s":
                 open_opportunity(self, [("65700.0", "0.005"), ("65600.0", "5")])
             return place(self, body)
 
-        monkeypatch.setattr(FakeOkx, "place", thinner_book_first)
-        async with start_daemon(config, *plugins()) as daemon:
-            open_opportunity(okx, [("65700.0", "5")])
+        monkeypatch.setattr(fake_class, "place", thinner_book_first)
+        async with start_daemon(config, *plugins(seller)) as daemon:
+            open_opportunity(sell_venue, [("65700.0", "5")])
             trade = await next_final_trade(daemon.runtime)
         assert trade.state is TradeState.COMPLETED, trade.reason
-        sells = {o.purpose: o for o in trade.orders if o.exchange == "okx"}
+        sells = {o.purpose: o for o in trade.orders if o.exchange == seller}
         assert sells["entry"].filled_quantity < trade.quantity
         assert sells["hedge"].client_order_id == "arb1h"
-        assert fills_of(trade, "bybit") == -fills_of(trade, "okx") == trade.quantity
-        [hedge] = [o for o in okx.orders.values() if o["clOrdId"] == "arb1h"]
-        assert hedge["ordType"] == "market"
+        assert fills_of(trade, "bybit") == -fills_of(trade, seller) == trade.quantity
+        [hedge] = placed(sell_venue, "arb1h")
+        assert hedge["ordType" if seller == "okx" else "orderType"] == "market"
 
 
-async def test_a_leg_the_exchange_refuses_is_unwound(start_daemon, tmp_path, keys) -> None:
-    async with exchanges() as (bybit, okx):
+REFUSALS = {"okx": ("51008", "Order failed. Insufficient USDT balance in account."),
+            "bitget": ("43012", "Insufficient balance")}
+
+
+@pytest.mark.parametrize("seller", SELLERS)
+async def test_a_leg_the_exchange_refuses_is_unwound(start_daemon, tmp_path, keys,
+                                                     seller: str) -> None:
+    async with exchanges(seller) as (bybit, sell_venue):
         # Without a stop-loss (no risk plugin), a one-legged trade is always unwound.
-        config = write_config(tmp_path / "arbot.toml", bybit, okx)
-        okx.reject_next = ("51008", "Order failed. Insufficient USDT balance in account.")
+        config = write_config(tmp_path / "arbot.toml", bybit, sell_venue)
+        sell_venue.reject_next = REFUSALS[seller]
         # Bybit holds no BTC but what the buy brings, less its fee (charged in BTC).
         bybit.balances["BTC"] = [D(0), D(0)]
-        async with start_daemon(config, *plugins(risk=False)) as daemon:
-            open_opportunity(okx, [("65700.0", "5")])
+        async with start_daemon(config, *plugins(seller, risk=False)) as daemon:
+            open_opportunity(sell_venue, [("65700.0", "5")])
             trade = await next_final_trade(daemon.runtime)
         assert trade.state is TradeState.UNWOUND, trade.reason
         entry_sell = next(o for o in trade.orders if o.client_order_id == "arb1s")
         assert entry_sell.status is arbotd.OrderStatus.REJECTED
-        assert "51008" in entry_sell.reason
+        assert REFUSALS[seller][0] in entry_sell.reason
         unwind = bybit.orders["arb1u0"]
         assert unwind["side"] == "Sell" and unwind["orderType"] == "Market"
         # 0.015384 bought, 0.000015384 of it the fee: 0.015368616 arrived, of which the
@@ -171,20 +215,22 @@ async def test_a_leg_the_exchange_refuses_is_unwound(start_daemon, tmp_path, key
         assert D(unwind["qty"]) == D("0.015368")
         assert bybit.balances["BTC"][0] == D("0.000000616")
         assert "0.000000616 BTC below the lot size left on bybit" in trade.reason
-        assert fills_of(trade, "okx") == 0
+        assert fills_of(trade, seller) == 0
         assert trade.realized_profit < 0  # the spread and two fees: the recorded loss
 
 
-async def test_live_refuses_to_start_without_okx_keys(start_daemon, tmp_path, keys,
-                                                      monkeypatch, caplog) -> None:
-    monkeypatch.delenv("OKX_API_PASSPHRASE")
-    async with exchanges() as (bybit, okx):
-        config = write_config(tmp_path / "arbot.toml", bybit, okx)
-        async with start_daemon(config, *plugins()) as daemon:
+@pytest.mark.parametrize("seller", SELLERS)
+async def test_live_refuses_to_start_without_the_passphrase(start_daemon, tmp_path, keys,
+                                                            monkeypatch, caplog,
+                                                            seller: str) -> None:
+    monkeypatch.delenv(PASSPHRASE_ENV[seller])
+    async with exchanges(seller) as (bybit, sell_venue):
+        config = write_config(tmp_path / "arbot.toml", bybit, sell_venue)
+        async with start_daemon(config, *plugins(seller)) as daemon:
             assert not daemon.runtime.control.trading
-            assert "OKX_API_PASSPHRASE" in caplog.text
+            assert PASSPHRASE_ENV[seller] in caplog.text
             assert "cannot start trading in live mode" in caplog.text
-        assert not bybit.orders and not okx.orders
+        assert not bybit.orders and not sell_venue.orders
 
 
 CRASH_EXTRA = """
@@ -213,8 +259,9 @@ def db_rows(db: Path, sql: str) -> list[tuple]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("seller", SELLERS)
 async def test_a_live_trade_cut_off_by_sigkill_is_reconciled_with_the_exchanges(
-    start_daemon, tmp_path, keys
+    start_daemon, tmp_path, keys, seller: str
 ) -> None:
     import os
     import signal
@@ -225,11 +272,12 @@ async def test_a_live_trade_cut_off_by_sigkill_is_reconciled_with_the_exchanges(
     import arbotd_sql.plugin
 
     db = tmp_path / "arbot.db"
-    async with exchanges() as (bybit, okx):
-        config = write_config(tmp_path / "arbot.toml", bybit, okx, CRASH_EXTRA.format(db=db))
-        # OKX takes the sell order (and fills it) but its answer never comes back before
-        # the daemon dies.
-        okx.stall_orders, okx.stall_seconds = True, 120.0
+    async with exchanges(seller) as (bybit, sell_venue):
+        config = write_config(tmp_path / "arbot.toml", bybit, sell_venue,
+                              CRASH_EXTRA.format(db=db))
+        # The seller takes the sell order (and fills it) but its answer never comes back
+        # before the daemon dies.
+        sell_venue.stall_orders, sell_venue.stall_seconds = True, 120.0
         log = (tmp_path / "first.log").open("w")
         first = await trio.lowlevel.open_process(
             [sys.executable, "-m", "arbotd", "run", "-c", str(config)],
@@ -241,9 +289,9 @@ async def test_a_live_trade_cut_off_by_sigkill_is_reconciled_with_the_exchanges(
                     await trio.sleep(0.1)
                     if first.poll() is None and "trading started" in \
                             (tmp_path / "first.log").read_text():
-                        open_opportunity(okx, [("65700.0", "5")])
+                        open_opportunity(sell_venue, [("65700.0", "5")])
                     assert first.poll() is None, (tmp_path / "first.log").read_text()
-                while not any(o["clOrdId"] == "arb1s" for o in okx.orders.values()):
+                while not placed(sell_venue, "arb1s"):
                     await trio.sleep(0.05)
         finally:
             first.send_signal(signal.SIGKILL)
@@ -251,16 +299,16 @@ async def test_a_live_trade_cut_off_by_sigkill_is_reconciled_with_the_exchanges(
             log.close()
         assert db_rows(db, "select state from trades where id = 1") == [("submitted",)]
 
-        okx.stall_orders = False
-        async with start_daemon(config, *plugins(), ("sql", arbotd_sql.plugin),
+        sell_venue.stall_orders = False
+        async with start_daemon(config, *plugins(seller), ("sql", arbotd_sql.plugin),
                                 ("sim", arbotd_sim.plugin), ("api", arbotd_api.plugin)
                                 ) as daemon:
             # READY=1 came only after the reconciliation.
             trade = daemon.runtime.control.recent_trades[1]
             assert trade.state is TradeState.COMPLETED, trade.reason
-            assert fills_of(trade, "bybit") == -fills_of(trade, "okx") == trade.quantity
+            assert fills_of(trade, "bybit") == -fills_of(trade, seller) == trade.quantity
             # Each leg was placed once: the restart asked for it, it did not resend it.
-            assert len([o for o in okx.orders.values() if o["clOrdId"] == "arb1s"]) == 1
+            assert len(placed(sell_venue, "arb1s")) == 1
             assert list(bybit.orders) == ["arb1b"]
         assert db_rows(db, "select state from trades where id = 1") == [("completed",)]
         assert db_rows(db, "select count(*) from fills") == [(2,)]
