@@ -4,14 +4,20 @@ Fees are fractions (``0.0005`` = 0.05 %, Upbit's KRW market fee, maker = taker,
 bitget-upbit-protocols.md section 3); ``premium_baseline`` is a percent: Upbit's usual
 premium over the other venues (the "kimchi premium"), fixed or followed as a rolling
 median as the simulated KRW venue does (``[simulation.krw]``).
+
+Upbit has no testnet, so its table has no ``testnet`` key: :class:`UpbitConfig` leaves
+out that key of :class:`~arbotd.exchange.VenueConfig` (a ``testnet = true`` that still
+reached production would trade real money).
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 
 from arbotd import setting
-from arbotd.exchange.settings import check_rest_url, check_ws_url
+from arbotd.exchange.settings import Endpoints, VenueConfig
 
 __all__ = [
     "DEPTH_LEVELS",
@@ -34,20 +40,29 @@ def _check_premium_mode(value: object) -> str | None:
     return None if value in ("fixed", "rolling") else 'expected "fixed" or "rolling"'
 
 
-@attrs.frozen
-class UpbitConfig:
-    """``[exchanges.upbit]``: Upbit (Korea), KRW markets."""
+def _without_testnet(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
+    """The table's keys: the shared ones but ``testnet`` (Upbit has none)."""
+    return [f for f in fields if f.name != "testnet"]
 
-    enabled: bool = setting(False, api=True)
-    # Public WebSocket endpoint; "" means wss://api.upbit.com/websocket/v1.
-    ws_url: str = setting("", check=check_ws_url, reload="restart")
-    # REST base URL (without /v1); "" means https://api.upbit.com.
-    rest_url: str = setting("", check=check_rest_url, reload="restart")
+
+@attrs.frozen(field_transformer=_without_testnet)
+class UpbitConfig(VenueConfig):
+    """``[exchanges.upbit]``: Upbit (Korea), KRW markets. ``ws_url`` defaults to
+    wss://api.upbit.com/websocket/v1, ``rest_url`` (without /v1) to
+    https://api.upbit.com, the private myOrder stream to
+    wss://api.upbit.com/websocket/v1/private."""
+
+    # No testnet: production's endpoints, always (see the module's docstring).
+    endpoints = Endpoints(
+        ws=MAINNET_WS_URL, rest=MAINNET_REST_URL, order_stream=MAINNET_ORDER_STREAM_URL,
+        testnet_ws=MAINNET_WS_URL, testnet_rest=MAINNET_REST_URL,
+        testnet_order_stream=MAINNET_ORDER_STREAM_URL,
+    )
+    testnet: ClassVar[bool] = False
+
     # KRW market taker fee, a fraction.
     taker_fee: float = setting(0.0005, ge=0, lt=0.1)
-    # Upbit's usual premium over the other venues, percent. With premium_mode =
-    # "rolling" it is where the rolling median starts.
-    premium_baseline: float = setting(0.0, ge=-100, le=100)
+    # With premium_mode = "rolling" premium_baseline is where the rolling median starts.
     premium_mode: str = setting("fixed", check=_check_premium_mode)
     premium_window_seconds: float = setting(1_800.0, ge=10, le=30 * 86_400)
     # A KRW-USDT quote older than this makes Upbit's prices unusable.
@@ -67,31 +82,17 @@ class UpbitConfig:
     # covers its quantity raised by this percent: Upbit's own market buys are sized in KRW
     # and can buy more than asked.
     market_buy_margin_percent: float = setting(1.0, ge=0, le=20)
-    # Share of each Upbit request group's limit the daemon allows itself.
-    request_budget_fraction: float = setting(0.8, gt=0, le=1)
-    # Learn of fills from the private myOrder stream (live mode), REST answering only
-    # when it is down or silent.
-    order_stream: bool = setting(True, reload="restart")
-    # The private WebSocket endpoint; "" means wss://api.upbit.com/websocket/v1/private
-    # while rest_url is the default, and no stream when rest_url points elsewhere.
-    order_stream_url: str = setting("", check=check_ws_url, reload="restart")
+
+    def credential_variables(self) -> tuple[str, ...]:
+        return (self.access_key_env, self.secret_key_env)
 
     def resolved_ws_url(self) -> str:
-        return self.ws_url or MAINNET_WS_URL
-
-    def resolved_rest_url(self) -> str:
-        return (self.rest_url or MAINNET_REST_URL).rstrip("/")
-
-    def resolved_order_stream_url(self) -> str | None:
-        """Where the private myOrder stream is, ``None`` for none (see ``order_stream_url``)."""
-        if not self.order_stream:
-            return None
-        if self.order_stream_url:
-            return self.order_stream_url
-        if self.rest_url:
-            return None
-        return MAINNET_ORDER_STREAM_URL
+        """``ws_url`` as written (Upbit's is a whole endpoint, path included), or
+        Upbit's."""
+        return self.ws_url or self.endpoints.ws
 
     def levels(self) -> int:
         """The orderbook level count that carries ``depth`` levels."""
         return next(n for n in DEPTH_LEVELS if n >= self.depth)
+
+
