@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from arbotd import Quote
-from arbotd.exchange import Backoff, Connection, Resync, ResyncSymbol, WebSocketFeed
+from arbotd.exchange import Backoff, Connection, Resync, ResyncSymbol, VenueFeed
 from arbotd_upbit.config import UpbitConfig
 from arbotd_upbit.symbols import (
     RATE_MARKET,
@@ -86,7 +86,7 @@ def parse_orderbook(
                  bids if levels else None, asks if levels else None)
 
 
-class UpbitFeed(WebSocketFeed):
+class UpbitFeed(VenueFeed):
     """Upbit's KRW markets: an ``arbotd.ExchangeAdapter`` quoted in KRW whose rate market
     is ``USDTKRW`` (Upbit's KRW-USDT). Two feeds compare equal when their settings do."""
 
@@ -98,10 +98,8 @@ class UpbitFeed(WebSocketFeed):
 
     def __init__(self, config: UpbitConfig, *, backoff: Backoff | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        super().__init__(config, taker_fee=config.taker_fee,
-                         premium_baseline=config.premium_baseline,
-                         stale_after=config.stale_after_seconds, backoff=backoff, clock=clock)
-        self.config = config
+        super().__init__(config, backoff=backoff, clock=clock)
+        self.config: UpbitConfig = config
         self.premium_mode = config.premium_mode
         self.premium_window_seconds = config.premium_window_seconds
         self.rate_max_age_seconds = config.rate_max_age_seconds
@@ -111,9 +109,6 @@ class UpbitFeed(WebSocketFeed):
         self.dropped_out_of_order = 0
         self.crossed_books = 0
         self.unsupported_symbols: list[str] = []
-
-    def __repr__(self) -> str:
-        return f"UpbitFeed({self.config.resolved_ws_url()!r})"
 
     def connections(self, symbols: Sequence[str]) -> list[Connection]:
         """Connections of ``max_codes_per_connection`` markets each; the first also carries
