@@ -57,7 +57,7 @@ from arbotd import (
     TemporaryExchangeError,
     secret_from_env,
 )
-from arbotd.exchange import OrderTracker, TrackedOrder, decimal_text, merge_fills
+from arbotd.exchange import RecentIds, TrackedOrder, VenueAccount, decimal_text, merge_fills
 from arbotd_upbit.config import UpbitConfig
 from arbotd_upbit.errors import ORDER_NOT_FOUND, UpbitError
 from arbotd_upbit.orders import FINAL_STATES, final_status, outcome_reason
@@ -80,7 +80,6 @@ ORDER = "/v1/order"
 ORDERBOOK = "/v1/orderbook"
 # Markets per /v1/orderbook/instruments request.
 INSTRUMENTS_PER_REQUEST = 50
-REMEMBERED_ORDERS = 10_000
 # Refusals that say what is wrong with the order itself: rejected, nothing to look up.
 _CLEAR_REFUSALS = frozenset({
     "insufficient_funds_bid", "insufficient_funds_ask", "under_min_total_bid",
@@ -141,11 +140,12 @@ def _timestamp(value: Any) -> float:
         return time.time()
 
 
-class UpbitAccount:
+class UpbitAccount(VenueAccount[UpbitConfig, UpbitRest]):
     """An Upbit account's KRW markets: an :class:`arbotd.ExchangeAccount`. Two accounts
     built from equal settings compare equal."""
 
     name = EXCHANGE
+    stream_title = "the myOrder stream"
 
     def __init__(
         self,
@@ -158,52 +158,34 @@ class UpbitAccount:
         stream_wait: float = 1.0,
         stream_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.settings = settings
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
-        self._transport = transport
-        self._access = secret_from_env(settings.access_key_env)
-        self._secret = secret_from_env(settings.secret_key_env)
-        self._rest: UpbitRest | None = None
-        self._rules: dict[str, KrwRules] = {}
+        # The keys as the environment holds them when the account is built: an account
+        # a reload keeps goes on with the keys it started with.
+        self._keys = (secret_from_env(settings.access_key_env),
+                      secret_from_env(settings.secret_key_env))
         # Identifiers of the orders this account sent, to look up before any resend.
-        self._sent: dict[str, None] = {}
-        self.orders = OrderTracker()
-        self.stream_wait = stream_wait
-        url = settings.resolved_order_stream_url()
-        self.order_stream = None if url is None else UpbitOrderStream(
-            self.orders, url, credentials=lambda: (self._access, self._secret),
-            key_names=(settings.access_key_env, settings.secret_key_env),
-            **(stream_options or {}))
+        self._sent: RecentIds[None] = RecentIds()
+        super().__init__(settings, transport=transport, stream_wait=stream_wait,
+                         stream_options=stream_options)
 
-    def __repr__(self) -> str:  # never the keys
-        return f"UpbitAccount({self.settings.resolved_rest_url()!r})"
+    def credentials(self) -> tuple[str | None, ...]:
+        return self._keys
 
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, UpbitAccount)
-        return self.settings == other.settings
+    def make_rest(self) -> UpbitRest:
+        access, secret = self.credentials()
+        return UpbitRest(
+            access, secret, self.settings.resolved_rest_url(),
+            timeout=self.timeout, budget_fraction=self.settings.request_budget_fraction,
+            transport=self._transport)
 
-    def __hash__(self) -> int:
-        return hash((type(self), self.settings))
+    def make_order_stream(self, url: str, **options: Any) -> UpbitOrderStream:
+        return UpbitOrderStream(
+            self.orders, url, credentials=self.credentials, timestamp_ms=self.timestamp_ms,
+            key_names=self.settings.credential_variables(), **options)
 
-    @property
-    def rest(self) -> UpbitRest:
-        if self._rest is None:
-            self._rest = UpbitRest(
-                self._access, self._secret, self.settings.resolved_rest_url(),
-                timeout=self.timeout, budget_fraction=self.settings.request_budget_fraction,
-                transport=self._transport)
-        return self._rest
-
-    def missing_credentials(self) -> list[str]:
-        s = self.settings
-        pairs = [(s.access_key_env, self._access), (s.secret_key_env, self._secret)]
-        return [variable for variable, value in pairs if not value]
-
-    async def open(self) -> None:
+    async def load_rules(self) -> None:
         markets = await self.rest.request("GET", MARKETS, {"is_details": "true"})
         krw = [str(m["market"]) for m in markets
                if isinstance(m, dict) and str(m.get("market", "")).startswith("KRW-")]
@@ -219,11 +201,6 @@ class UpbitAccount:
                 except (KeyError, TypeError, InvalidOperation):
                     continue
         self._rules = parse_markets(markets, ticks)
-
-    async def close(self) -> None:
-        if self._rest is not None:
-            rest, self._rest = self._rest, None
-            await rest.aclose()
 
     def rules(self, symbol: str) -> KrwRules | None:
         return self._rules.get(symbol.upper())
@@ -266,7 +243,7 @@ class UpbitAccount:
             detail = await self._detail(identifier)
             if detail is not None:
                 return await self._settle(order, detail)
-        self._remember(identifier)
+        self._sent.remember(identifier, None)
         session = self.orders.session_if_up()
         try:
             await self.rest.request("POST", ORDERS, body=self._order_body(order), private=True)
@@ -282,11 +259,11 @@ class UpbitAccount:
             return attrs.evolve(order, status=OrderStatus.REJECTED,
                                 reason=f"Upbit refused the order: {err.name}"), []
         except TemporaryExchangeError:
-            heard = await self._heard(order, session)
+            heard = await self.heard(order, session)
             if heard is not None:
                 return heard
             raise
-        heard = await self._heard(order, session)
+        heard = await self.heard(order, session)
         if heard is not None:
             return heard
         return await self._settle(order)
@@ -294,7 +271,7 @@ class UpbitAccount:
     async def query_order(self, order: Order) -> tuple[Order, list[Fill]]:
         tracked = self.orders.complete(order.client_order_id)
         if tracked is not None:
-            return self._told(order, tracked)
+            return self.told(order, tracked)
         detail = await self._detail(order.client_order_id)
         if detail is None:
             raise PermanentExchangeError(
@@ -353,23 +330,7 @@ class UpbitAccount:
         body["identifier"] = order.client_order_id
         return body
 
-    def _remember(self, identifier: str) -> None:
-        self._sent[identifier] = None
-        if len(self._sent) > REMEMBERED_ORDERS:
-            del self._sent[next(iter(self._sent))]
-
-    async def _heard(self, order: Order, session: int | None
-                     ) -> tuple[Order, list[Fill]] | None:
-        if session is None:
-            return None
-        tracked = await self.orders.wait(order.client_order_id, session, self.stream_wait)
-        if tracked is None:
-            log.info("upbit: order %s: the myOrder stream did not tell its outcome; asking "
-                     "REST", order.client_order_id)
-            return None
-        return self._told(order, tracked)
-
-    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+    def told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
         assert tracked.status is not None and tracked.filled is not None
         final = attrs.evolve(
             order, status=tracked.status, filled_quantity=tracked.filled,

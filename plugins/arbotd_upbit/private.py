@@ -20,7 +20,7 @@ Facts (bitget-upbit-protocols.md 2.4, docs.upbit.com/kr/reference/websocket-myor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -28,11 +28,9 @@ import orjson
 
 from arbotd.exchange import (
     OrderReport,
-    OrderStream,
-    OrderTracker,
     ReportedFill,
     Resync,
-    StreamRefused,
+    SignedOrderStream,
 )
 from arbotd.exchange.wsclient import WebSocketConnection
 from arbotd_upbit.orders import final_status
@@ -95,30 +93,22 @@ class MyOrderParser:
         )]
 
 
-class UpbitOrderStream(OrderStream):
-    """The account's KRW-market orders on Upbit's private WebSocket."""
+class UpbitOrderStream(SignedOrderStream):
+    """The account's KRW-market orders on Upbit's private WebSocket. It signs in the
+    upgrade request (a JWT of the access key and a nonce: no timestamp, so
+    ``timestamp_ms`` goes unused)."""
 
     name = "upbit"
+    secret_names = ("access key", "secret key")
+    refused_advice = ("check the access key in {0}, the secret key in {1} and the key's IP "
+                      "allowlist")
 
-    def __init__(
-        self,
-        tracker: OrderTracker,
-        url: str,
-        *,
-        credentials: Callable[[], tuple[str | None, str | None]],
-        key_names: tuple[str, str] = ("UPBIT_ACCESS_KEY", "UPBIT_SECRET_KEY"),
-        **options: Any,
-    ) -> None:
-        super().__init__(tracker, url, **options)
-        self._credentials = credentials
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._parser = MyOrderParser()
-        self.refused_hint = (f"check the access key in {key_names[0]}, the secret key in "
-                             f"{key_names[1]} and the key's IP allowlist")
 
     def handshake_headers(self) -> list[tuple[str, str]]:
-        access, secret = self._credentials()
-        if not access or not secret:
-            raise StreamRefused("the access key or secret key is not set")
+        access, secret = self.secrets()
         return [("Authorization", f"Bearer {token(access, secret)}")]
 
     async def login(self, ws: WebSocketConnection) -> None:
