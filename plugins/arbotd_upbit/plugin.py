@@ -3,38 +3,34 @@ market-data feed (KRW markets and their KRW-USDT rate) and the Upbit trading acc
 
 from __future__ import annotations
 
-import time
-
 import arbotd
+from arbotd.exchange import enabled_settings, kept_account, runtime_clock
 from arbotd_upbit.account import UpbitAccount
 from arbotd_upbit.config import UpbitConfig
 from arbotd_upbit.stream import UpbitFeed
 
+SECTION = "exchanges.upbit"
 ACCOUNT_STATE = "upbit.account"
 
 
 @arbotd.hookimpl
 def register_config_sections() -> dict[str, type]:
-    return {"exchanges.upbit": UpbitConfig}
+    return {SECTION: UpbitConfig}
 
 
 @arbotd.hookimpl
 def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[UpbitFeed]:
-    settings: UpbitConfig = config["exchanges.upbit"]
-    if not settings.enabled:
+    settings: UpbitConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    clock = getattr(runtime, "clock", None) or time.time
-    return [UpbitFeed(settings, clock=clock)]
+    return [UpbitFeed(settings, clock=runtime_clock(runtime))]
 
 
 @arbotd.hookimpl
 def register_accounts(config: arbotd.Config, runtime: arbotd.Runtime) -> list[UpbitAccount]:
-    """The account, the same object across reloads while its settings do not change."""
-    settings: UpbitConfig = config["exchanges.upbit"]
-    if not settings.enabled:
+    """The account, the same object across reloads while its settings do not change (it
+    keeps its loaded rules, the orders it sent and its connections)."""
+    settings: UpbitConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    account = runtime.plugin_state.get(ACCOUNT_STATE)
-    if not isinstance(account, UpbitAccount) or account.settings != settings:
-        account = UpbitAccount(settings)
-        runtime.plugin_state[ACCOUNT_STATE] = account
-    return [account]
+    return [kept_account(runtime, ACCOUNT_STATE, UpbitAccount(settings))]
