@@ -21,14 +21,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import jwt
 import orjson
-import trio
 from exchanges.fake_upbit import FakeUpbit
-from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection
-from trio_websocket import WebSocketRequest, serve_websocket
+from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection, serving
+from trio_websocket import WebSocketRequest
 
 PATH = "/websocket/v1/private"
 
@@ -36,16 +34,15 @@ PATH = "/websocket/v1/private"
 class FakeUpbitPrivate(FakePrivateStream):
     """The private WebSocket of ``exchange``'s account."""
 
+    path = PATH
+
     def __init__(self, exchange: FakeUpbit) -> None:
         super().__init__()
         self.exchange = exchange
         exchange.order_listeners.append(self.on_order)
         self.requests: list[Any] = []
 
-    async def handle(self, request: WebSocketRequest) -> None:
-        if urlsplit(request.path).path != PATH:
-            await request.reject(404)
-            return
+    async def serve(self, request: WebSocketRequest) -> None:
         headers = {k.decode().lower(): v.decode() for k, v in request.headers}
         refusal = None if not self.refuse_logins else "invalid_access_key"
         refusal = refusal or self._refusal(headers.get("authorization", ""))
@@ -133,9 +130,5 @@ class FakeUpbitPrivate(FakePrivateStream):
 
 @asynccontextmanager
 async def open_fake_upbit_private(exchange: FakeUpbit) -> AsyncIterator[FakeUpbitPrivate]:
-    fake = FakeUpbitPrivate(exchange)
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, fake.handle, "127.0.0.1", 0, None)
-        fake.url = f"ws://127.0.0.1:{server.port}{PATH}"
+    async with serving(FakeUpbitPrivate(exchange)) as fake:
         yield fake
-        nursery.cancel_scope.cancel()
