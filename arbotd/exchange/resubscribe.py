@@ -59,13 +59,16 @@ class Resubscriptions:
         self._made: collections.deque[float] = collections.deque()
 
     @classmethod
-    def of(cls, state: dict[str, Any], *, timeout: float, now: float) -> Resubscriptions:
+    def of(cls, state: dict[str, Any], *, timeout: float, now: float,
+           per_hour: int = RESUBSCRIPTIONS_PER_HOUR) -> Resubscriptions:
         """The connection's resubscriptions, kept in its parser ``state`` (made on first
-        use with ``timeout``), once it is checked that no awaited snapshot is overdue at
-        ``now``, the time of the message being parsed (:class:`Resync` if one is)."""
+        use with ``timeout`` and ``per_hour``, the venue's bound when its subscribe
+        requests are fewer than OKX's), once it is checked that no awaited snapshot is
+        overdue at ``now``, the time of the message being parsed (:class:`Resync` if one
+        is)."""
         pending: Resubscriptions | None = state.get(_STATE_KEY)
         if pending is None:
-            pending = state[_STATE_KEY] = cls(timeout=timeout)
+            pending = state[_STATE_KEY] = cls(timeout=timeout, per_hour=per_hour)
         if now >= pending.deadline:
             pending.check(now)
         return pending

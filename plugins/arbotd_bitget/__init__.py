@@ -6,7 +6,8 @@ the private ``orders`` channel for fills).
 Wire facts are cited from bitget-upbit-protocols.md section 1 in each module. Bitget's
 own wire format, signing and error codes live in :mod:`~arbotd_bitget.symbols`,
 :mod:`~arbotd_bitget.books`, :mod:`~arbotd_bitget.signing` and
-:mod:`~arbotd_bitget.codes`; the rest is the shape every exchange plugin shares.
+:mod:`~arbotd_bitget.codes`; the rest is the exchange kit's (:mod:`arbotd.exchange`):
+its config, account, feed and private stream bases.
 """
 
 from arbotd_bitget.account import BitgetAccount

@@ -61,9 +61,10 @@ from arbotd import (
     split_symbol,
 )
 from arbotd.exchange import (
-    OrderTracker,
+    RecentIds,
     SymbolRules,
     TrackedOrder,
+    VenueAccount,
     ceil_to,
     decimal_text,
     merge_fills,
@@ -92,8 +93,6 @@ ORDER_INFO = "/api/v2/spot/trade/orderInfo"
 CANCEL = "/api/v2/spot/trade/cancel-order"
 FILLS = "/api/v2/spot/trade/fills"
 
-# Client order ids remembered as sent, to look up rather than resend a retried order.
-REMEMBERED_ORDERS = 10_000
 # Bitget refuses a receiveWindow over 60 s (40079).
 MAX_RECEIVE_WINDOW_MS = 60_000
 # The price band when a symbol does not give its own (BTCUSDT's is 0.05).
@@ -144,14 +143,15 @@ def parse_balances(data: list[Any]) -> dict[str, tuple[Decimal, Decimal]]:
     }
 
 
-class BitgetAccount:
+class BitgetAccount(VenueAccount[BitgetConfig, BitgetRest]):
     """A Bitget spot account: an :class:`arbotd.ExchangeAccount`.
 
-    Created whether or not its keys are set; it talks to Bitget only once used. Two
-    accounts built from equal settings compare equal.
+    Created whether or not its keys are set (they are read once, here); it talks to
+    Bitget only once used. Two accounts built from equal settings compare equal.
     """
 
     name = EXCHANGE
+    stream_title = "the orders channel"
 
     def __init__(
         self,
@@ -165,79 +165,46 @@ class BitgetAccount:
         stream_wait: float = 1.0,
         stream_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.settings = settings
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
-        self._clock = clock
-        self._transport = transport
-        self._key = secret_from_env(settings.api_key_env)
-        self._secret = secret_from_env(settings.api_secret_env)
-        self._passphrase = secret_from_env(settings.passphrase_env)
-        self._rest: BitgetRest | None = None
-        self._rules: dict[str, SymbolRules] = {}
+        self._secrets = tuple(secret_from_env(v) for v in settings.credential_variables())
         self._bands: dict[str, Decimal] = {}
         # clientOid -> the time (ms, exchange clock) after which Bitget no longer
         # executes the placement this account sent.
-        self._sent: dict[str, int] = {}
-        self.orders = OrderTracker()
-        self.stream_wait = stream_wait
-        url = settings.resolved_order_stream_url()
-        self.order_stream = None if url is None else BitgetOrderStream(
-            self.orders, url,
-            credentials=lambda: (self._key, self._secret, self._passphrase),
-            timestamp_ms=lambda: self.rest.timestamp_ms(),
-            key_names=(settings.api_key_env, settings.api_secret_env,
-                       settings.passphrase_env),
-            **(stream_options or {}),
+        self._sent: RecentIds[int] = RecentIds()
+        super().__init__(settings, clock=clock, transport=transport, stream_wait=stream_wait,
+                         stream_options=stream_options)
+
+    def credentials(self) -> tuple[str | None, ...]:
+        """The key, secret and passphrase as the environment held them when the account
+        was made."""
+        return self._secrets
+
+    def make_order_stream(self, url: str, **options: Any) -> BitgetOrderStream:
+        # What the orders channel tells is kept by clientOid.
+        return BitgetOrderStream(
+            self.orders, url, credentials=self.credentials, timestamp_ms=self.timestamp_ms,
+            key_names=self.settings.credential_variables(), **options)
+
+    def make_rest(self) -> BitgetRest:
+        key, secret, passphrase = self.credentials()
+        return BitgetRest(
+            key, secret, passphrase,
+            self.settings.resolved_rest_url(),
+            demo=self.settings.testnet,
+            timeout=self.timeout,
+            budget_fraction=self.settings.request_budget_fraction,
+            clock=self.clock,
+            transport=self._transport,
         )
 
-    def __repr__(self) -> str:  # never show the key, secret or passphrase
-        return f"BitgetAccount({self.settings.resolved_rest_url()!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, BitgetAccount)
-        return self.settings == other.settings
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.settings))
-
-    @property
-    def rest(self) -> BitgetRest:
-        """The REST client, made on first use (an account never used holds no
-        connection)."""
-        if self._rest is None:
-            self._rest = BitgetRest(
-                self._key, self._secret, self._passphrase,
-                self.settings.resolved_rest_url(),
-                demo=self.settings.testnet,
-                timeout=self.timeout,
-                budget_fraction=self.settings.request_budget_fraction,
-                clock=self._clock,
-                transport=self._transport,
-            )
-        return self._rest
-
-    def missing_credentials(self) -> list[str]:
-        s = self.settings
-        pairs = [(s.api_key_env, self._key), (s.api_secret_env, self._secret),
-                 (s.passphrase_env, self._passphrase)]
-        return [variable for variable, value in pairs if not value]
-
-    async def open(self) -> None:
-        await self.rest.sync_time()
+    async def load_rules(self) -> None:
         data = await self.rest.request("GET", SYMBOLS)
         rules, bands = parse_symbols(data if isinstance(data, list) else [])
         if not rules:
             raise TemporaryExchangeError(EXCHANGE, f"{SYMBOLS} listed no spot symbol")
         self._rules, self._bands = rules, bands
-
-    async def close(self) -> None:
-        if self._rest is not None:
-            rest, self._rest = self._rest, None
-            await rest.aclose()
 
     def rules(self, symbol: str) -> SymbolRules | None:
         return self._rules.get(symbol.upper())
@@ -252,13 +219,9 @@ class BitgetAccount:
     # --- orders ------------------------------------------------------------------------------
 
     async def place_order(self, order: Order) -> tuple[Order, list[Fill]]:
-        market = order.price == 0
-        rules = self._rules.get(order.symbol)
-        if rules is not None:
-            problem = rules.problem(order.quantity, None if market else order.price,
-                                    market=market)
-            if problem is not None:
-                return attrs.evolve(order, status=OrderStatus.REJECTED, reason=problem), []
+        refused = self.refused_by_rules(order)
+        if refused is not None:
+            return refused
         symbol = to_bitget(order.symbol)
         oid = bitget_client_oid(order.client_order_id)
         earlier = self._sent.get(oid)
@@ -274,7 +237,7 @@ class BitgetAccount:
         window_ms = min(int(self.timeout * 1000), MAX_RECEIVE_WINDOW_MS)
         request_time = self.rest.timestamp_ms()
         body |= {"requestTime": str(request_time), "receiveWindow": str(window_ms)}
-        self._remember(oid, request_time + window_ms)
+        self._sent.remember(oid, request_time + window_ms)
         session = self.orders.session_if_up()
         try:
             await self.rest.request("POST", PLACE, body=body, private=True)
@@ -286,11 +249,11 @@ class BitgetAccount:
             reason = f"Bitget refused the order: {err}"
             return attrs.evolve(order, status=OrderStatus.REJECTED, reason=reason), []
         except TemporaryExchangeError:
-            heard = await self._heard(order, oid, session)  # the stream may know
+            heard = await self.heard(order, session, oid)  # the stream may know
             if heard is not None:
                 return heard
             raise
-        heard = await self._heard(order, oid, session)
+        heard = await self.heard(order, session, oid)
         if heard is not None:
             return heard
         return await self._settle(order, symbol, oid)
@@ -300,7 +263,7 @@ class BitgetAccount:
         oid = bitget_client_oid(order.client_order_id)
         tracked = self.orders.complete(oid)
         if tracked is not None:  # the orders channel told all of it
-            return self._told(order, tracked)
+            return self.told(order, tracked)
         detail = await self._detail(symbol, oid, order.exchange_order_id)
         deadline = self._sent.get(oid)
         # A request this account sent (answered 5xx, say) may still be executed until
@@ -340,32 +303,13 @@ class BitgetAccount:
         await trio.sleep(wait_ms / 1000)
         return True
 
-    async def _heard(
-        self, order: Order, oid: str, session: int | None
-    ) -> tuple[Order, list[Fill]] | None:
-        """The order's outcome as the orders channel tells it, waiting up to
-        ``stream_wait`` seconds; ``None`` when the channel cannot tell."""
-        if session is None:
-            return None
-        tracked = await self.orders.wait(oid, session, self.stream_wait)
-        if tracked is None:
-            log.info("bitget: order %s: the orders channel did not tell its outcome; "
-                     "asking REST", order.client_order_id)
-            return None
-        return self._told(order, tracked)
-
-    def _told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
+    def told(self, order: Order, tracked: TrackedOrder) -> tuple[Order, list[Fill]]:
         assert tracked.status is not None and tracked.filled is not None
         final = attrs.evolve(
             order, status=tracked.status, filled_quantity=tracked.filled,
             exchange_order_id=tracked.exchange_order_id or order.exchange_order_id,
             reason=outcome_reason(tracked.status, tracked.filled, order.quantity))
         return final, merge_fills(tracked.fills_of(order, EXCHANGE))
-
-    def _remember(self, oid: str, deadline_ms: int) -> None:
-        self._sent[oid] = deadline_ms
-        if len(self._sent) > REMEMBERED_ORDERS:
-            del self._sent[next(iter(self._sent))]
 
     async def _order_body(self, order: Order, symbol: str, oid: str) -> dict[str, str]:
         body = {"symbol": symbol, "side": order.side.value, "clientOid": oid,

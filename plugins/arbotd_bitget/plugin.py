@@ -3,39 +3,34 @@ Bitget market-data feed and the Bitget trading account."""
 
 from __future__ import annotations
 
-import time
-
 import arbotd
+from arbotd.exchange import enabled_settings, kept_account, runtime_clock
 from arbotd_bitget.account import BitgetAccount
 from arbotd_bitget.config import BitgetConfig
 from arbotd_bitget.stream import BitgetFeed
 
+SECTION = "exchanges.bitget"
 ACCOUNT_STATE = "bitget.account"
 
 
 @arbotd.hookimpl
 def register_config_sections() -> dict[str, type]:
-    return {"exchanges.bitget": BitgetConfig}
+    return {SECTION: BitgetConfig}
 
 
 @arbotd.hookimpl
 def register_exchanges(config: arbotd.Config, runtime: arbotd.Runtime) -> list[BitgetFeed]:
-    settings: BitgetConfig = config["exchanges.bitget"]
-    if not settings.enabled:
+    settings: BitgetConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    clock = getattr(runtime, "clock", None) or time.time
-    return [BitgetFeed(settings, clock=clock)]
+    return [BitgetFeed(settings, clock=runtime_clock(runtime))]
 
 
 @arbotd.hookimpl
 def register_accounts(config: arbotd.Config, runtime: arbotd.Runtime) -> list[BitgetAccount]:
     """The account, the same object across reloads while its settings do not change (it
     keeps its clock offset, loaded rules and the orders it sent)."""
-    settings: BitgetConfig = config["exchanges.bitget"]
-    if not settings.enabled:
+    settings: BitgetConfig | None = enabled_settings(config, SECTION)
+    if settings is None:
         return []
-    account = runtime.plugin_state.get(ACCOUNT_STATE)
-    if not isinstance(account, BitgetAccount) or account.settings != settings:
-        account = BitgetAccount(settings)
-        runtime.plugin_state[ACCOUNT_STATE] = account
-    return [account]
+    return [kept_account(runtime, ACCOUNT_STATE, BitgetAccount(settings))]

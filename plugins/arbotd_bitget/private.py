@@ -22,11 +22,11 @@ Facts (bitget-upbit-protocols.md 1.4, Bitget's ``common/websocket-intro`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from arbotd.exchange import OrderReport, OrderStream, OrderTracker, ReportedFill, StreamRefused
+from arbotd.exchange import OrderReport, ReportedFill, SignedOrderStream, StreamRefused
 from arbotd.exchange.wsclient import WebSocketConnection
 from arbotd_bitget.orders import final_status
 from arbotd_bitget.signing import login_request
@@ -71,36 +71,18 @@ def parse_orders(message: dict[str, Any]) -> list[OrderReport]:
     return reports
 
 
-class BitgetOrderStream(OrderStream):
+class BitgetOrderStream(SignedOrderStream):
     """The account's spot orders on Bitget's private WebSocket."""
 
     name = "bitget"
     plain_replies = frozenset({"pong"})
-
-    def __init__(
-        self,
-        tracker: OrderTracker,
-        url: str,
-        *,
-        credentials: Callable[[], tuple[str | None, str | None, str | None]],
-        timestamp_ms: Callable[[], int],
-        key_names: tuple[str, str, str] = ("BITGET_API_KEY", "BITGET_API_SECRET",
-                                           "BITGET_API_PASSPHRASE"),
-        **options: Any,
-    ) -> None:
-        super().__init__(tracker, url, **options)
-        self._credentials = credentials
-        self._timestamp_ms = timestamp_ms
-        self.refused_hint = (
-            f"check the key in {key_names[0]}, its secret in {key_names[1]} and the "
-            f"passphrase in {key_names[2]}")
+    secret_names = ("API key", "secret", "passphrase")
+    refused_advice = "check the key in {0}, its secret in {1} and the passphrase in {2}"
 
     async def login(self, ws: WebSocketConnection) -> None:
-        key, secret, passphrase = self._credentials()
-        if not key or not secret or not passphrase:
-            raise StreamRefused("the API key, secret or passphrase is not set")
+        key, secret, passphrase = self.secrets()
         answer = await self.request(
-            ws, login_request(key, secret, passphrase, self._timestamp_ms() // 1000),
+            ws, login_request(key, secret, passphrase, self.timestamp_ms() // 1000),
             lambda message: message.get("event") in ("login", "error"))
         if answer.get("event") != "login" or str(answer.get("code", "0")) != "0":
             raise StreamRefused(f"login answered {answer.get('code')}: {answer.get('msg')}")

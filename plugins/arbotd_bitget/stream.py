@@ -44,7 +44,7 @@ import orjson
 
 from arbotd import Quote
 from arbotd.exchange import OrderBook, Resubscriptions
-from arbotd.exchange.feed import Backoff, Connection, Resync, WebSocketFeed
+from arbotd.exchange.feed import Backoff, Connection, Resync, VenueFeed
 from arbotd_bitget.books import (
     BBO_CHANNEL,
     BOOKS15_CHANNEL,
@@ -72,8 +72,6 @@ PING_INTERVAL = 25.0
 # Pushes in a row below the last seq of their symbol after which the sequence is taken to
 # have restarted.
 OUT_OF_ORDER_LIMIT = 3
-# The key of a connection's state holding its Resubscriptions (symbols are uppercase).
-_RESUBSCRIPTIONS = "resubscriptions"
 # Bitget takes 240 subscribe requests an hour per connection (bitget-upbit-protocols.md
 # 1.1); a resubscription is two (unsubscribe, subscribe), so past this many in an hour a
 # book that keeps breaking reconnects instead, leaving room for the first subscriptions.
@@ -130,7 +128,7 @@ def parse_bbo(
     return (int(seq) if seq is not None else None), quote
 
 
-class BitgetFeed(WebSocketFeed):
+class BitgetFeed(VenueFeed):
     """Bitget spot market data, the best level or ``depth`` levels per side: an
     ``arbotd.ExchangeAdapter``.
 
@@ -150,15 +148,7 @@ class BitgetFeed(WebSocketFeed):
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(
-            config,
-            taker_fee=config.taker_fee,
-            premium_baseline=config.premium_baseline,
-            stale_after=config.stale_after_seconds,
-            backoff=backoff,
-            clock=clock,
-        )
-        self.config = config
+        super().__init__(config, backoff=backoff, clock=clock)
         self.depth = config.depth
         self.channel = channel_for(config.depth)
         # Answers to the pings are what keeps a quiet connection from looking stale.
@@ -169,9 +159,6 @@ class BitgetFeed(WebSocketFeed):
         # Books found out of sync and resubscribed; updates dropped meanwhile.
         self.book_resyncs = 0
         self.dropped_while_resyncing = 0
-
-    def __repr__(self) -> str:
-        return f"BitgetFeed({self.config.resolved_ws_url()!r})"
 
     def connections(self, symbols: Sequence[str]) -> list[Connection]:
         """One connection per ``max_channels_per_connection`` symbols, each subscribing
@@ -234,12 +221,8 @@ class BitgetFeed(WebSocketFeed):
     def _parse_depth(
         self, raw: str | bytes, connection: Connection, state: dict[str, Any], received: float
     ) -> Quote | None:
-        pending: Resubscriptions | None = state.get(_RESUBSCRIPTIONS)
-        if pending is None:
-            pending = state[_RESUBSCRIPTIONS] = Resubscriptions(
-                timeout=self.config.stale_after_seconds, per_hour=RESUBSCRIPTIONS_PER_HOUR)
-        if received >= pending.deadline:
-            pending.check(received)
+        pending = Resubscriptions.of(state, timeout=self.config.stale_after_seconds,
+                                     now=received, per_hour=RESUBSCRIPTIONS_PER_HOUR)
         message = _message(raw)
         if message is None:
             return None

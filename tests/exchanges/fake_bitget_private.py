@@ -23,17 +23,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
-import trio
 from exchanges.fake_bitget import FakeBitget
-from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection
-from trio_websocket import WebSocketRequest, serve_websocket
+from exchanges.fakeprivate import FILL, ORDER, FakePrivateStream, PrivateConnection, serving
 
 PATH = "/v2/ws/private"
 _NO_FILL = {"tradeId": "", "fillPrice": "", "baseVolume": "0", "fillFee": "0",
@@ -43,17 +39,12 @@ _NO_FILL = {"tradeId": "", "fillPrice": "", "baseVolume": "0", "fillFee": "0",
 class FakeBitgetPrivate(FakePrivateStream):
     """The private WebSocket of ``exchange``'s account."""
 
+    path = PATH
+
     def __init__(self, exchange: FakeBitget) -> None:
         super().__init__()
         self.exchange = exchange
         exchange.order_listeners.append(self.on_order)
-        self.requests: list[Any] = []
-
-    async def handle(self, request: WebSocketRequest) -> None:
-        if urlsplit(request.path).path != PATH:
-            await request.reject(404)
-            return
-        await self.serve(request)
 
     async def read(self, ws: Any, connection: PrivateConnection) -> None:
         while True:
@@ -141,12 +132,8 @@ class FakeBitgetPrivate(FakePrivateStream):
         }).decode()
 
 
-@asynccontextmanager
-async def open_fake_bitget_private(exchange: FakeBitget) -> AsyncIterator[FakeBitgetPrivate]:
+def open_fake_bitget_private(
+    exchange: FakeBitget,
+) -> AbstractAsyncContextManager[FakeBitgetPrivate]:
     """The fake private WebSocket beside ``exchange``; ``url`` is the URL to configure."""
-    fake = FakeBitgetPrivate(exchange)
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_websocket, fake.handle, "127.0.0.1", 0, None)
-        fake.url = f"ws://127.0.0.1:{server.port}{PATH}"
-        yield fake
-        nursery.cancel_scope.cancel()
+    return serving(FakeBitgetPrivate(exchange))
