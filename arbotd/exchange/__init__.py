@@ -6,9 +6,10 @@ REST clients, a request budget, symbol trading rules with rounding, a private or
 stream with what it tells of the account's orders, the base of a venue's config table and
 of its trading account, and helpers for its hook implementations.
 
-They know no exchange by name; each exchange plugin (``arbotd_binance``, ``arbotd_bitget``,
-``arbotd_bybit``, ``arbotd_okx``, ``arbotd_upbit`` and third-party ones) keeps its own wire format, signing, error codes,
-defaults and documented facts, and uses these for the rest.
+They know no exchange by name; each exchange plugin (``arbotd_binance``,
+``arbotd_bitget``, ``arbotd_bybit``, ``arbotd_okx``, ``arbotd_upbit`` and third-party
+ones) keeps its own wire format, signing, error codes, defaults and documented facts, and
+uses these for the rest.
 
 To add a venue (a package ``arbotd_<venue>``, registered under ``[project.entry-points.arbotd]``):
 
