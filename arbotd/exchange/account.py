@@ -21,7 +21,8 @@ A venue supplies its wire format, signing and error codes through these hooks:
   requests and codes, with :meth:`~VenueAccount.refused_by_rules` and
   :class:`RecentIds` (the client order ids sent lately, for a retried placement) to help;
 * optionally :meth:`~VenueAccount.account_key` (the settings the account depends on,
-  when a reload changing others should keep it) and :meth:`~VenueAccount.credentials`
+  when a reload changing others should keep it), :attr:`~VenueAccount.keys_read_at_start`
+  (the keys read once, when the account is built) and :meth:`~VenueAccount.credentials`
   (where the secrets are read from).
 """
 
@@ -94,6 +95,10 @@ class VenueAccount(Generic[SettingsT, RestT]):
     name: ClassVar[str] = ""
     #: How the venue's private order stream is called in log lines.
     stream_title: ClassVar[str] = "the private order stream"
+    #: Whether the keys are read once, as the environment holds them when the account
+    #: is built (an account a reload keeps goes on with the keys it started with), rather
+    #: than each time :meth:`credentials` is asked.
+    keys_read_at_start: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -109,6 +114,7 @@ class VenueAccount(Generic[SettingsT, RestT]):
         self._transport = transport
         self._rest: RestT | None = None
         self._rules: dict[str, SymbolRules] = {}
+        self._keys_at_start = self._read_keys() if self.keys_read_at_start else None
         # What the private stream has told of the orders, and the stream (None when the
         # settings name none); the live executor runs it while the account is in use.
         self.orders = OrderTracker()
@@ -144,7 +150,13 @@ class VenueAccount(Generic[SettingsT, RestT]):
 
     def credentials(self) -> tuple[str | None, ...]:
         """The secrets, in the order of ``settings.credential_variables()``: read from
-        the environment (or the secrets file) each time by default."""
+        the environment (or the secrets file) each time by default, or once at start
+        (:attr:`keys_read_at_start`)."""
+        if self._keys_at_start is not None:
+            return self._keys_at_start
+        return self._read_keys()
+
+    def _read_keys(self) -> tuple[str | None, ...]:
         return tuple(secret_from_env(v) for v in self.settings.credential_variables())
 
     # --- shared ---------------------------------------------------------------------------

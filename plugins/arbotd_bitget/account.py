@@ -57,7 +57,6 @@ from arbotd import (
     OrderStatus,
     PermanentExchangeError,
     TemporaryExchangeError,
-    secret_from_env,
     split_symbol,
 )
 from arbotd.exchange import (
@@ -152,6 +151,7 @@ class BitgetAccount(VenueAccount[BitgetConfig, BitgetRest]):
 
     name = EXCHANGE
     stream_title = "the orders channel"
+    keys_read_at_start = True
 
     def __init__(
         self,
@@ -168,18 +168,12 @@ class BitgetAccount(VenueAccount[BitgetConfig, BitgetRest]):
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
-        self._secrets = tuple(secret_from_env(v) for v in settings.credential_variables())
         self._bands: dict[str, Decimal] = {}
         # clientOid -> the time (ms, exchange clock) after which Bitget no longer
         # executes the placement this account sent.
         self._sent: RecentIds[int] = RecentIds()
         super().__init__(settings, clock=clock, transport=transport, stream_wait=stream_wait,
                          stream_options=stream_options)
-
-    def credentials(self) -> tuple[str | None, ...]:
-        """The key, secret and passphrase as the environment held them when the account
-        was made."""
-        return self._secrets
 
     def make_order_stream(self, url: str, **options: Any) -> BitgetOrderStream:
         # What the orders channel tells is kept by clientOid.

@@ -57,7 +57,6 @@ from arbotd import (
     OrderStatus,
     PermanentExchangeError,
     TemporaryExchangeError,
-    secret_from_env,
 )
 from arbotd.exchange import (
     RecentIds,
@@ -153,6 +152,7 @@ class OkxAccount(VenueAccount[OkxConfig, OkxRest]):
 
     name = EXCHANGE
     stream_title = "the orders channel"
+    keys_read_at_start = True
 
     def __init__(
         self,
@@ -169,16 +169,10 @@ class OkxAccount(VenueAccount[OkxConfig, OkxRest]):
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
-        self._secrets = tuple(secret_from_env(v) for v in settings.credential_variables())
         # clOrdId -> expTime (ms, exchange clock) of the orders this account sent.
         self._sent: RecentIds[int] = RecentIds()
         super().__init__(settings, clock=clock, transport=transport, stream_wait=stream_wait,
                          stream_options=stream_options)
-
-    def credentials(self) -> tuple[str | None, ...]:
-        """The key, secret and passphrase as the environment held them when the account
-        was made."""
-        return self._secrets
 
     def make_order_stream(self, url: str, **options: Any) -> OkxOrderStream:
         # What the orders channel tells is kept by clOrdId.

@@ -55,7 +55,6 @@ from arbotd import (
     PermanentExchangeError,
     Side,
     TemporaryExchangeError,
-    secret_from_env,
 )
 from arbotd.exchange import RecentIds, TrackedOrder, VenueAccount, decimal_text, merge_fills
 from arbotd_upbit.config import UpbitConfig
@@ -146,6 +145,7 @@ class UpbitAccount(VenueAccount[UpbitConfig, UpbitRest]):
 
     name = EXCHANGE
     stream_title = "the myOrder stream"
+    keys_read_at_start = True
 
     def __init__(
         self,
@@ -161,17 +161,10 @@ class UpbitAccount(VenueAccount[UpbitConfig, UpbitRest]):
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.poll_attempts = poll_attempts
-        # The keys as the environment holds them when the account is built: an account
-        # a reload keeps goes on with the keys it started with.
-        self._keys = (secret_from_env(settings.access_key_env),
-                      secret_from_env(settings.secret_key_env))
         # Identifiers of the orders this account sent, to look up before any resend.
         self._sent: RecentIds[None] = RecentIds()
         super().__init__(settings, transport=transport, stream_wait=stream_wait,
                          stream_options=stream_options)
-
-    def credentials(self) -> tuple[str | None, ...]:
-        return self._keys
 
     def make_rest(self) -> UpbitRest:
         access, secret = self.credentials()
