@@ -71,7 +71,7 @@ from arbotd.exchange.plugin import (
     traded_symbols,
 )
 from arbotd.exchange.rest import PauseRule, RestClient, query_string
-from arbotd.exchange.resubscribe import Resubscriptions
+from arbotd.exchange.resubscribe import ResubscribedBooks, Resubscriptions
 from arbotd.exchange.rules import SymbolRules, ceil_to, common_quantity, decimal_text, floor_to
 from arbotd.exchange.settings import Endpoints, VenueConfig
 from arbotd.exchange.wsclient import (
@@ -99,6 +99,7 @@ __all__ = [
     "ReportedFill",
     "RequestBudget",
     "RestClient",
+    "ResubscribedBooks",
     "Resubscriptions",
     "Resync",
     "ResyncSymbol",

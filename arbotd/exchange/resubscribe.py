@@ -30,9 +30,16 @@ import math
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+import orjson
+
+from arbotd._model import Quote
+from arbotd.exchange.book import OrderBook
 from arbotd.exchange.feed import Resync, ResyncSymbol
 
-__all__ = ["RESUBSCRIPTIONS_PER_HOUR", "Resubscriptions"]
+__all__ = ["RESUBSCRIPTIONS_PER_HOUR", "ResubscribedBooks", "Resubscriptions"]
+
+# What a push that is not understood raises while it is applied.
+_GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 #: Resubscriptions one connection may make in an hour before it reconnects instead; two
 #: requests each (unsubscribe, subscribe) keep OKX's 480 requests an hour per connection
@@ -106,3 +113,66 @@ class Resubscriptions:
         if late:
             raise Resync(f"no fresh snapshot of {', '.join(late)} within {self.timeout:g} s "
                          "of resubscribing")
+
+
+class ResubscribedBooks:
+    """For a feed (a :class:`~arbotd.exchange.WebSocketFeed`) whose book channel sends a
+    snapshot, then updates, in ``{"op": "subscribe", "args": [...]}`` requests (OKX,
+    Bitget): the pushes applied to the symbol's :class:`~arbotd.exchange.OrderBook`, and
+    a book that cannot be trusted resubscribed. The venue's feed supplies
+    :meth:`resubscription_arg` and :meth:`_apply`."""
+
+    name: str
+    depth: int
+    book_resyncs: int
+    skipped_messages: int
+    dropped_while_resyncing: int
+
+    def resubscription_arg(self, inst_id: str) -> dict[str, Any]:
+        """The ``args`` entry that subscribes the book channel of ``inst_id``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _apply(book: OrderBook, action: str, push: dict[str, Any]) -> str | None:
+        """Apply one push to ``book``; what is wrong with the book after it, if anything."""
+        raise NotImplementedError
+
+    def _books(self, inst_id: str, symbol: str, action: str, data: list[dict[str, Any]],
+               state: dict[str, Any], pending: Resubscriptions, received: float
+               ) -> Quote | None:
+        """A books snapshot or update, applied to the symbol's book and checked: the
+        quote of its top levels."""
+        exchange_ts = int(data[-1]["ts"]) / 1000.0
+        book: OrderBook | None = state.get(symbol)
+        if action == "update" and (book is None or not book.valid):
+            if pending.awaiting(symbol):
+                self.dropped_while_resyncing += 1  # in flight before the resubscription
+                return None
+            self._resync(inst_id, symbol, book, pending, received, "an update before any snapshot")
+        if action not in ("snapshot", "update"):
+            raise ValueError(f"unknown action {action!r}")
+        if book is None:
+            book = state[symbol] = OrderBook(keep_text=True)
+        for push in data:
+            try:
+                problem = self._apply(book, action, push)
+            except _GARBLED as err:
+                # Part of it may be applied: the book can no longer be trusted.
+                self.skipped_messages += 1
+                problem = f"a push that is not understood ({type(err).__name__}: {err})"
+            if problem is not None:
+                self._resync(inst_id, symbol, book, pending, received, problem)
+        if action == "snapshot":
+            pending.arrived(symbol)
+        return book.quote(self.name, symbol, self.depth, exchange_ts, received)
+
+    def _resync(self, inst_id: str, symbol: str, book: OrderBook | None,
+                pending: Resubscriptions, received: float, reason: str) -> NoReturn:
+        """Forget the symbol's book and resubscribe it (see the module's docstring)."""
+        if book is not None:
+            book.invalidate()
+        self.book_resyncs += 1
+        arg = self.resubscription_arg(inst_id)
+        messages = (orjson.dumps({"op": "unsubscribe", "args": [arg]}).decode(),
+                    orjson.dumps({"op": "subscribe", "args": [arg]}).decode())
+        pending.resync(symbol, reason, messages, received)

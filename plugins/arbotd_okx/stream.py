@@ -38,12 +38,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 import orjson
 
 from arbotd import Quote
-from arbotd.exchange import OrderBook, Resubscriptions
+from arbotd.exchange import OrderBook, ResubscribedBooks, Resubscriptions
 from arbotd.exchange.feed import Backoff, Connection, Resync, VenueFeed
 from arbotd_okx.books import (
     BOOKS5_CHANNEL,
@@ -69,7 +69,6 @@ SERVICE_UPGRADE = "64008"
 # Pushes in a row below the last seqId of their symbol after which the sequence is taken
 # to have restarted.
 OUT_OF_ORDER_LIMIT = 3
-_GARBLED = (ValueError, KeyError, TypeError, IndexError)
 
 
 def channel_for(depth: int) -> str:
@@ -137,7 +136,7 @@ def _event(message: dict[str, Any]) -> None:
         log.info("okx: notice %s: %s", message.get("code"), message.get("msg"))
 
 
-class OkxFeed(VenueFeed):
+class OkxFeed(ResubscribedBooks, VenueFeed):
     """OKX spot market data, the best level or ``depth`` levels per side: an
     ``arbotd.ExchangeAdapter``.
 
@@ -273,35 +272,6 @@ class OkxFeed(VenueFeed):
         return Quote(EXCHANGE, symbol, bids[0][0], asks[0][0], bids[0][1], asks[0][1],
                      exchange_ts, received, bids, asks)
 
-    def _books(self, inst_id: str, symbol: str, action: str, data: list[dict[str, Any]],
-               state: dict[str, Any], pending: Resubscriptions, received: float
-               ) -> Quote | None:
-        """A books snapshot or update, applied to the symbol's book and checked: the
-        quote of its top levels."""
-        exchange_ts = int(data[-1]["ts"]) / 1000.0
-        book: OrderBook | None = state.get(symbol)
-        if action == "update" and (book is None or not book.valid):
-            if pending.awaiting(symbol):
-                self.dropped_while_resyncing += 1  # in flight before the resubscription
-                return None
-            self._resync(inst_id, symbol, book, pending, received, "an update before any snapshot")
-        if action not in ("snapshot", "update"):
-            raise ValueError(f"unknown action {action!r}")
-        if book is None:
-            book = state[symbol] = OrderBook(keep_text=True)
-        for push in data:
-            try:
-                problem = self._apply(book, action, push)
-            except _GARBLED as err:
-                # Part of it may be applied: the book can no longer be trusted.
-                self.skipped_messages += 1
-                problem = f"a push that is not understood ({type(err).__name__}: {err})"
-            if problem is not None:
-                self._resync(inst_id, symbol, book, pending, received, problem)
-        if action == "snapshot":
-            pending.arrived(symbol)
-        return book.quote(EXCHANGE, symbol, self.depth, exchange_ts, received)
-
     @staticmethod
     def _apply(book: OrderBook, action: str, push: dict[str, Any]) -> str | None:
         """Apply one push to ``book``; what is wrong with the book after it, if anything."""
@@ -324,13 +294,5 @@ class OkxFeed(VenueFeed):
             return f"crossed book (bid {bid[0]:g} >= ask {ask[0]:g})"
         return None
 
-    def _resync(self, inst_id: str, symbol: str, book: OrderBook | None,
-                pending: Resubscriptions, received: float, reason: str) -> NoReturn:
-        """Forget the symbol's book and resubscribe it (see :mod:`arbotd.exchange.resubscribe`)."""
-        if book is not None:
-            book.invalidate()
-        self.book_resyncs += 1
-        arg = {"channel": self.channel, "instId": inst_id}
-        messages = (orjson.dumps({"op": "unsubscribe", "args": [arg]}).decode(),
-                    orjson.dumps({"op": "subscribe", "args": [arg]}).decode())
-        pending.resync(symbol, reason, messages, received)
+    def resubscription_arg(self, inst_id: str) -> dict[str, Any]:
+        return {"channel": self.channel, "instId": inst_id}
