@@ -231,6 +231,10 @@ class Bus:
             self._rebuild()
         return sub
 
+    @property
+    def has_price_subscribers(self) -> bool:
+        return bool(self._price_subscribers)
+
     def publish_price(self, quote: Quote) -> None:
         """Publish a quote (the hot path): coalesced per (symbol, exchange) per subscriber."""
         subscribers = self._price_subscribers

@@ -31,9 +31,9 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -44,6 +44,9 @@ from arbotd._ledger import Ledger
 from arbotd._model import Quote, Signal
 from arbotd.fx import Conversion, RollingPremium, convert_quote, order_rate
 from arbotd.inventory import Inventory
+
+if TYPE_CHECKING:  # numpy is imported by a replay's first batch (arbotd.batch)
+    import numpy as np
 
 __all__ = ["Engine", "Market"]
 
@@ -96,6 +99,10 @@ class Market:
 class Engine:
     """Keeps the book of best quotes and runs the strategies on it."""
 
+    #: Replays: decide each batch's quiet quotes at once (:meth:`quiet_rows`). Off only
+    #: to compare: the results are the same either way.
+    batch_decisions = True
+
     def __init__(
         self,
         *,
@@ -143,6 +150,7 @@ class Engine:
         # For GET /metrics: quotes per venue, and the sampled receipt-to-decision time.
         self.quote_counts: dict[str, int] = {}
         self.decision_latency = Histogram(DECISION_LATENCY_BOUNDS)
+        self._quiet_notes: list[Callable[[Quote, Any], None]] = []
 
     # --- the hot path -----------------------------------------------------------------
 
@@ -187,6 +195,83 @@ class Engine:
                     self._emit(signal)
         if not self.quotes_processed & _LATENCY_SAMPLE_MASK:
             self.decision_latency.observe(self.clock() - quote.received_ts)
+
+    # --- replayed batches (arbotd.batch) -----------------------------------------------
+
+    def quiet_rows(self, batch: Sequence[Quote]) -> np.ndarray | None:
+        """For a batch about to be delivered quote by quote (a replay): which quotes
+        every strategy would turn down whatever else happens (:mod:`arbotd.batch`),
+        their rejections counted now. Deliver those with :meth:`on_quiet_quote` and the
+        others with :meth:`on_quote`, in order, with nothing else changing the book in
+        between (a :attr:`book_revision` that moves ends the answer's use). ``None``
+        when it cannot tell for this batch: every quote then goes to :meth:`on_quote`
+        (a venue awaiting data or converted, a rolling premium, something observing
+        each quote, price subscribers, a strategy that cannot answer, or
+        :attr:`batch_decisions` off)."""
+        if not (self.batch_decisions and batch and self.strategies) or (
+                self._awaiting_data or self._conversions or self._rolling
+                or self.observe is not None or self.bus.has_price_subscribers):
+            return None
+        from arbotd.batch import book_columns, quiet_rows
+
+        view = book_columns(batch, self.book)
+        answered = quiet_rows(self.strategies, view, self.market)
+        if answered is None:
+            return None
+        rows, answers = answered
+        rejections = self.market.rejections
+        for answer in answers:
+            for reason, per_row in answer.rejections.items():
+                total = int(per_row[rows].sum())
+                if total:
+                    rejections[reason] += total
+        self._quiet_notes = [a.note for a in answers if a.note is not None]
+        return rows
+
+    @property
+    def quiet_notes(self) -> bool:
+        """Whether a strategy asked to see the quiet quotes of the batch
+        (:attr:`arbotd.batch.QuietRows.note`): then each goes to :meth:`on_quiet_quote`
+        at its own time, not in a run to :meth:`on_quiet_quotes`."""
+        return bool(self._quiet_notes)
+
+    def on_quiet_quote(self, quote: Quote) -> None:
+        """:meth:`on_quote` for a quote :meth:`quiet_rows` found quiet: into the book and
+        counted, its rejections already counted, no strategy run (and no decision timed:
+        none was made)."""
+        self.quotes_processed += 1
+        try:
+            self.quote_counts[quote.exchange] += 1
+        except KeyError:
+            self.quote_counts[quote.exchange] = 1
+        quotes = self.book.get(quote.symbol)
+        if quotes is None:
+            quotes = self.book[quote.symbol] = {}
+        quotes[quote.exchange] = quote
+        if self._quiet_notes:
+            market = self.market
+            market.now = self.clock()
+            for note in self._quiet_notes:
+                note(quote, market)
+
+    def on_quiet_quotes(self, quotes: Iterable[Quote]) -> None:
+        """:meth:`on_quiet_quote` for each of ``quotes``, which nothing looks at in
+        between (a replay with no trade in flight); for batches without notes."""
+        book = self.book
+        counts = self.quote_counts
+        processed = 0
+        for quote in quotes:
+            exchange = quote.exchange
+            try:
+                book[quote.symbol][exchange] = quote
+            except KeyError:
+                book[quote.symbol] = {exchange: quote}
+            try:
+                counts[exchange] += 1
+            except KeyError:
+                counts[exchange] = 1
+            processed += 1
+        self.quotes_processed += processed
 
     def _convert(self, quote: Quote, conversion: Conversion) -> Quote | None:
         """``quote`` converted at its venue's latest rate, or ``None``: it is the rate

@@ -68,6 +68,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arbotd import Quote
+from arbotd.batch import QuoteBatch
 from arbotd_replay.quotefile import (
     BATCH_SIZE,
     COLUMNS,
@@ -321,6 +322,18 @@ def _names(column: pa.Array) -> list[Any]:
     return column.to_pylist()
 
 
+def _columns(exchange: pa.Array, symbol: pa.Array, bid: pa.Array, ask: pa.Array
+             ) -> tuple[Any, ...] | None:
+    """A decoded batch's names, bids and asks as :class:`arbotd.batch.QuoteBatch`
+    columns (the dictionaries' values and indices as they are), or ``None`` when the
+    names are not dictionary-encoded."""
+    if not (pa.types.is_dictionary(exchange.type) and pa.types.is_dictionary(symbol.type)):
+        return None
+    return (exchange.dictionary.to_pylist(), exchange.indices.to_numpy(zero_copy_only=False),
+            symbol.dictionary.to_pylist(), symbol.indices.to_numpy(zero_copy_only=False),
+            bid.to_numpy(zero_copy_only=False), ask.to_numpy(zero_copy_only=False))
+
+
 def _books(column: pa.Array) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
     """A ``bids`` or ``asks`` column as flat prices, flat sizes and each row's span of
     them (row ``i`` has the levels ``low:high`` of ``spans[i]``; a null row none)."""
@@ -477,16 +490,22 @@ class ParquetQuoteReader:
                 bid, ask = bid[low:high], ask[low:high]
                 bid_size, ask_size = bid_size[low:high], ask_size[low:high]
             exchange_ts = numbers["exchange_ts"].slice(low, high - low).to_pylist()
-            exchange = _names(batch.column("exchange").slice(low, high - low))
-            symbol = _names(batch.column("symbol").slice(low, high - low))
+            exchange_column = batch.column("exchange").slice(low, high - low)
+            symbol_column = batch.column("symbol").slice(low, high - low)
+            exchange = _names(exchange_column)
+            symbol = _names(symbol_column)
             state.previous_row = batch.slice(batch.num_rows - 1).to_pylist()[0] \
                 if batch.num_rows else None
             if levels:
-                return build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
-                                    exchange_ts, local, bids_of[low:high],
-                                    asks_of[low:high])
-            return build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
-                                exchange_ts, local)
+                quotes = build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
+                                      exchange_ts, local, bids_of[low:high],
+                                      asks_of[low:high])
+            else:
+                quotes = build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
+                                      exchange_ts, local)
+            return QuoteBatch(quotes, _columns(
+                exchange_column, symbol_column, numbers["bid"].slice(low, high - low),
+                numbers["ask"].slice(low, high - low)))
         return self._decode_slowly(batch, numbers, name, first_row, state)
 
     def _decode_slowly(self, batch: pa.RecordBatch, numbers: dict[str, pa.Array], name: str,

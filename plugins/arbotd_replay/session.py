@@ -20,6 +20,7 @@ give the same signals and trades on every run.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -28,6 +29,7 @@ from operator import attrgetter
 from typing import Any
 
 import attrs
+import numpy as np
 import trio
 import trio.testing
 
@@ -289,7 +291,10 @@ class ReplaySession:
         assert runtime is not None and clock is not None
         assert runtime.engine is not None and runtime.control is not None
         control = runtime.control
-        on_quote = runtime.engine.on_quote
+        engine = runtime.engine
+        on_quote = engine.on_quote
+        on_quiet_quote = engine.on_quiet_quote
+        on_quiet_quotes = engine.on_quiet_quotes
         active = control.active
         jump = mock_clock.jump
         current_time = trio.current_time
@@ -302,7 +307,28 @@ class ReplaySession:
             if self.first_ts is None:
                 self.first_ts = batch[0].received_ts
             self._discover(batch)
-            for quote in batch:
+            # The quotes no strategy would act on, found for the whole batch at once, go
+            # only into the book (arbotd.batch); the answer holds while nothing but the
+            # batch's quotes changes the book.
+            found = engine.quiet_rows(batch)
+            quiet = runs = None
+            if found is not None:
+                quiet = found.tolist()
+                runs = None if engine.quiet_notes else _run_ends(found)
+            revision = engine.book_revision
+            index, size = 0, len(batch)
+            while index < size:
+                if runs is not None and not active:
+                    # No trade in flight: a run of quiet quotes goes into the book at
+                    # once, and time moves on at the next other quote or the batch's end
+                    # (nothing runs in between, as when the clock jumps quote by quote).
+                    end = runs[index]
+                    if end > index:
+                        on_quiet_quotes(itertools.islice(batch, index, end))
+                        index = end
+                        continue
+                quote = batch[index]
+                index += 1
                 stamp = quote.received_ts
                 if stamp != now:
                     target = stamp - epoch
@@ -316,11 +342,25 @@ class ReplaySession:
                         clock.pinned = None
                         await sleep_until(target)
                         await wait_all_tasks_blocked()
+                        if engine.book_revision != revision:
+                            quiet = runs = None
                     step = target - current_time()
                     if step > 0:
                         jump(step)
                     clock.pinned = now = stamp
-                on_quote(quote)
+                if quiet is not None and quiet[index - 1]:
+                    on_quiet_quote(quote)
+                else:
+                    on_quote(quote)
+                    if quiet is not None and engine.book_revision != revision:
+                        quiet = runs = None
+            stamp = batch[-1].received_ts
+            if stamp != now:
+                # The batch ended in a run of quiet quotes: time moves to its last.
+                step = stamp - epoch - current_time()
+                if step > 0:
+                    jump(step)
+                clock.pinned = now = stamp
             count += len(batch)
             self.quotes = count
             self.last_ts = now
@@ -339,6 +379,14 @@ class ReplaySession:
             if self.progress is not None:
                 self.progress(count, self.source_progress())
         clock.pinned = None
+
+
+def _run_ends(quiet: np.ndarray) -> list[int]:
+    """For each row, where the run of quiet rows starting there ends: the index of the
+    next row that is not quiet (the row itself when it is not), or the batch's size."""
+    size = len(quiet)
+    positions = np.where(quiet, size, np.arange(size))
+    return np.minimum.accumulate(positions[::-1])[::-1].tolist()
 
 
 def _due(step: float) -> bool:

@@ -42,11 +42,17 @@ import collections
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
 
 from arbotd import MarketView, Quote, Signal, StoredState, split_symbol
 from arbotd_xarb.config import ArbitrageConfig
 from arbotd_xarb.depth import Segment, take, walk_books, within_balances
 from arbotd_xarb.trend import TrendTracker
+
+if TYPE_CHECKING:  # numpy is imported by a replay's first batch, not by the daemon
+    from arbotd.batch import BookColumns, QuietRows
 
 __all__ = ["CrossExchangeStrategy"]
 
@@ -142,6 +148,20 @@ class CrossExchangeStrategy:
                 if signal is not None:
                     found = (found or []) + [signal]
         return found or _EMPTY
+
+    def quiet(self, view: BookColumns, market: MarketView) -> QuietRows:
+        """The quotes of a replayed batch that :meth:`evaluate` would turn down as
+        ``below_threshold`` whatever happens in between (:mod:`arbotd_xarb.batch`)."""
+        from arbotd_xarb.batch import quiet_rows, trend_note
+
+        if market.fees is not self._venues_of[0] or market.premium is not self._venues_of[1]:
+            self._index_venues(market)
+        traded = frozenset(self._assets)
+        answer = quiet_rows(view, self._venues, _NO_TERMS, traded, self._floor,
+                            self._slippage)
+        if self._trend_mode == "disabled":
+            return answer
+        return attrs.evolve(answer, note=trend_note(self.trend.update, traded))
 
     def _evaluate_with_premiums(
         self, quote: Quote, quotes: Mapping[str, Quote], assets: tuple[str, str],

@@ -1,0 +1,276 @@
+"""Quiet quotes decided a batch at a time (arbotd.batch): the book each quote meets, the
+cross-exchange strategy's answer checked against its own ``evaluate`` quote by quote, and
+whole backtests giving the same results with the shortcut and without."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pytest
+
+from arbotd import Engine, Ledger, Quote, make_plugin_manager
+from arbotd._engine import Market
+from arbotd._runtime import load_with_plugins
+from arbotd.batch import QuoteBatch, book_columns
+from arbotd_replay import (
+    BacktestOptions,
+    DataProblems,
+    QuoteFileReader,
+    QuoteFileWriter,
+    run_backtest,
+)
+from arbotd_replay.parquetfile import ParquetQuoteWriter
+from arbotd_replay.sources import file_source
+from arbotd_sim.config import SimulationConfig
+from arbotd_sim.market import VenueSimulator
+from arbotd_xarb.config import ArbitrageConfig
+from arbotd_xarb.strategy import CrossExchangeStrategy
+
+T0 = 1_750_000_000.0
+
+pytestmark = pytest.mark.usefixtures("isolated_logging")
+
+
+def random_quotes(rng: random.Random, count: int, venues: list[str], symbols: list[str]
+                  ) -> list[Quote]:
+    """Quotes whose books cross often, some by exactly a round amount."""
+    quotes = []
+    for index in range(count):
+        venue, symbol = rng.choice(venues), rng.choice(symbols)
+        mid = 100.0 * (1 + rng.choice([0.0, 0.001, -0.002, 0.003, 0.0045, -0.004])
+                       + rng.gauss(0, 0.002))
+        half = rng.choice([0.01, 0.02, 0.05, 0.0])
+        stamp = T0 + index * 0.01
+        quotes.append(Quote(venue, symbol, round(mid - half, 2), round(mid + half, 2),
+                            rng.choice([0.5, 2.0]), rng.choice([0.5, 2.0]), stamp, stamp))
+    return quotes
+
+
+def naive_books(batch: list[Quote], book: dict[str, dict[str, Quote]]
+                ) -> list[dict[str, Quote]]:
+    """The book of each quote's symbol once the quote is in, by replaying them."""
+    book = {symbol: dict(quotes) for symbol, quotes in book.items()}
+    seen = []
+    for quote in batch:
+        book.setdefault(quote.symbol, {})[quote.exchange] = quote
+        seen.append(dict(book[quote.symbol]))
+    return seen
+
+
+@pytest.mark.parametrize("with_columns", [False, True])
+def test_book_columns_are_the_book_each_quote_meets(with_columns: bool) -> None:
+    rng = random.Random(7)
+    venues, symbols = ["a", "b", "c", "d"], ["X", "Y", "Z"]
+    start = {"X": {"d": Quote("d", "X", 99.0, 99.5, 1.0, 1.0, T0 - 1, T0 - 1),
+                   "e": Quote("e", "X", 98.0, 98.5, 1.0, 1.0, T0 - 1, T0 - 1)},
+             "W": {"a": Quote("a", "W", 5.0, 5.1, 1.0, 1.0, T0 - 1, T0 - 1)}}
+    batch: list[Quote] = random_quotes(rng, 500, venues, symbols)
+    if with_columns:
+        # A reader's dictionaries may repeat a name and hold unused ones.
+        exchange_names = ["c", "a", "b", "d", "a", "unused"]
+        symbol_names = ["Z", "Y", "X", "Y"]
+        batch = QuoteBatch(batch, (
+            exchange_names, np.array([exchange_names.index(q.exchange) for q in batch]),
+            symbol_names, np.array([symbol_names.index(q.symbol) for q in batch]),
+            np.array([q.bid for q in batch]), np.array([q.ask for q in batch])))
+    view = book_columns(batch, start)
+    for row, (quote, book) in enumerate(zip(batch, naive_books(batch, start), strict=True)):
+        assert view.exchanges[view.exchange[row]] == quote.exchange
+        assert view.symbols[view.symbol[row]] == quote.symbol
+        for column, venue in enumerate(view.exchanges):
+            if venue in book:
+                assert view.bid[row, column] == book[venue].bid
+                assert view.ask[row, column] == book[venue].ask
+            else:
+                assert np.isnan(view.bid[row, column]) and np.isnan(view.ask[row, column])
+    assert "e" in view.exchanges   # a venue of the book only
+
+
+def market(fees: dict[str, float], premium: dict[str, float]) -> Market:
+    view = Market(Ledger())
+    view.fees, view.premium = fees, premium
+    view.usable = dict.fromkeys(fees, True)
+    view.trading = False
+    return view
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {"inventory_skew": 0.5},
+    {"slippage_tolerance": 0.0, "min_profit_threshold": 0.0},
+    {"min_profit_threshold": 0.004, "max_spread_threshold": 0.005},
+    {"premium": {"b": 0.3, "c": -0.2}},
+    {"symbols": ["XUSDT"]},
+    {"fees": {"a": 0.0, "b": 0.002, "c": 0.0005}},
+])
+def test_a_quiet_quote_is_one_evaluate_turns_down_below_threshold(settings: dict[str, Any]
+                                                                   ) -> None:
+    settings = dict(settings)
+    fees = settings.pop("fees", {"a": 0.001, "b": 0.001, "c": 0.001})
+    premium = settings.pop("premium", {})
+    config = ArbitrageConfig(**{"symbols": ["XUSDT", "YUSDT"], "min_profit_threshold": 0.002,
+                                "max_spread_age_seconds": 3600.0, **settings})
+    strategy = CrossExchangeStrategy(config)
+    view_market = market(fees, premium)
+    rng = random.Random(11)
+    # "d" has no configured fee: the strategy's default terms.
+    batch = random_quotes(rng, 3000, ["a", "b", "c", "d"], ["XUSDT", "YUSDT", "ZUSDT"])
+    answer = strategy.quiet(book_columns(batch, {}), view_market)
+    quiet_count = 0
+    for row, (quote, book) in enumerate(zip(batch, naive_books(batch, {}), strict=True)):
+        before = dict(view_market.rejections)
+        view_market.now = quote.received_ts
+        signals = strategy.evaluate(quote, book, view_market)
+        counted = {reason: view_market.rejections[reason] - before.get(reason, 0)
+                   for reason in view_market.rejections}
+        counted = {reason: n for reason, n in counted.items() if n}
+        below = int(answer.rejections["below_threshold"][row])
+        if answer.rows[row]:
+            quiet_count += 1
+            assert signals == [], row
+            assert counted == ({"below_threshold": below} if below else {}), row
+        elif not config.inventory_skew:
+            # Not quiet: a crossing reached the threshold, so evaluate did more than
+            # count it below (with a skew, a route's own threshold may be higher than
+            # the floor the answer holds crossings to).
+            assert signals or set(counted) - {"below_threshold"}, row
+    assert 0.2 * len(batch) < quiet_count < len(batch)
+
+
+def test_a_crossing_exactly_at_the_threshold_is_not_quiet() -> None:
+    config = ArbitrageConfig(symbols=["XUSDT"], min_profit_threshold=0.01,
+                             slippage_tolerance=0.0)
+    strategy = CrossExchangeStrategy(config)
+    view_market = market({"a": 0.0, "b": 0.0}, {})
+    batch = [Quote("a", "XUSDT", 99.0, 100.0, 1.0, 1.0, T0, T0),
+             # (101 - 100) / 100 is 0.01 exactly: the threshold reached.
+             Quote("b", "XUSDT", 101.0, 102.0, 1.0, 1.0, T0, T0),
+             # The same route, seen from the buying venue's quote.
+             Quote("a", "XUSDT", 99.0, 100.0, 1.0, 1.0, T0, T0),
+             Quote("b", "XUSDT", 100.5, 102.0, 1.0, 1.0, T0, T0)]
+    answer = strategy.quiet(book_columns(batch, {}), view_market)
+    assert answer.rows.tolist() == [True, False, False, True]
+    assert answer.rejections["below_threshold"].tolist() == [0, 0, 0, 1]
+
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+PRICES = {"BTCUSDT": 65_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 150.0}
+
+
+def simulated(count: int, depth: int = 1) -> list[Quote]:
+    config = SimulationConfig(venues=["sim_alpha", "sim_beta", "sim_gamma"],
+                              start_prices=PRICES, depth_levels=depth)
+    sims = [VenueSimulator(config, venue, SYMBOLS) for venue in config.venues]
+    quotes: list[Quote] = []
+    tick = 0
+    while len(quotes) < count:
+        for index, sim in enumerate(sims):
+            quotes += sim.step(T0 + (tick + index / 3) / config.updates_per_second)
+        tick += 1
+    return quotes
+
+
+BASE = """
+[arbitrage]
+symbols = {symbols}
+min_profit_threshold = 0.001
+cooldown_seconds = 2.0
+max_trades_per_hour = 100000
+{extra}
+
+[simulation]
+enabled = false
+
+[api]
+enabled = false
+"""
+
+CASES = {
+    "plain": {},
+    "skew": {"arbitrage": "inventory_skew = 0.6"},
+    "trend": {"arbitrage": "use_trend_filter = true\nmoving_average_periods = 4\n"
+                           "trend_confirmation_threshold = 0.0"},
+    # The data's sim_beta as okx, whose table gives it a fee and a premium baseline.
+    "premium": {"tables": "[exchanges.okx]\ntaker_fee = 0.0008\npremium_baseline = 0.05",
+                "rename": {"sim_beta": "okx"}},
+    "one symbol": {"symbols": ["BTCUSDT"]},
+    "depth": {"depth": 3},
+}
+
+
+def backtest(tmp_path: Path, case: dict[str, Any], batches: Any,
+             monkeypatch: pytest.MonkeyPatch, decisions: bool) -> tuple[Any, int]:
+    config_path = tmp_path / "arbot.toml"
+    config_path.write_text(textwrap.dedent(BASE).format(
+        symbols=case.get("symbols", SYMBOLS), extra=case.get("arbitrage", ""))
+        + case.get("tables", ""))
+    monkeypatch.setattr(Engine, "batch_decisions", decisions)
+    stored = 0
+    original = Engine.on_quiet_quotes
+
+    def counting(self: Engine, quotes: Any) -> None:
+        nonlocal stored
+        quotes = list(quotes)
+        stored += len(quotes)
+        original(self, quotes)
+
+    monkeypatch.setattr(Engine, "on_quiet_quotes", counting)
+    pm = make_plugin_manager()
+    config = load_with_plugins(config_path, pm)
+    problems = DataProblems()
+    result = run_backtest(pm, config, batches, options=BacktestOptions(), problems=problems)
+    return result, stored
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_backtest_decides_the_same_with_quiet_batches_and_without(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    case = CASES[name]
+    quotes = simulated(24_000, depth=case.get("depth", 1))
+    rename = case.get("rename", {})
+    quotes = [attrs.evolve(q, exchange=rename.get(q.exchange, q.exchange)) for q in quotes]
+    data = tmp_path / "quotes.parquet"
+    writer = ParquetQuoteWriter(data, reorder_seconds=0.0, levels=case.get("depth", 1) > 1)
+    writer.write_all(quotes)
+    writer.close()
+
+    def from_file() -> Any:
+        return file_source([data], DataProblems())[0]
+
+    def in_memory() -> Any:
+        return iter([quotes[i:i + 3000] for i in range(0, len(quotes), 3000)])
+
+    off, none_stored = backtest(tmp_path, case, from_file(), monkeypatch, False)
+    assert none_stored == 0
+    assert off.metrics["total_trades"] > 0
+    for source in (from_file, in_memory):
+        on, stored = backtest(tmp_path, case, source(), monkeypatch, True)
+        assert on.metrics == off.metrics
+        assert on.trades == off.trades
+        assert on.signals == off.signals
+        assert on.inventory["report"] == off.inventory["report"]
+        if name != "trend":   # with the trend filter each quiet quote is noted one by one
+            assert stored > len(quotes) / 2, source.__name__
+
+
+def test_a_csv_and_a_parquet_recording_decide_alike(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    quotes = simulated(12_000)
+    csv_path, parquet = tmp_path / "q.csv.gz", tmp_path / "q.parquet"
+    writer = QuoteFileWriter(csv_path, reorder_seconds=0.0)
+    for quote in quotes:
+        writer.write(quote)
+    writer.close()
+    parquet_writer = ParquetQuoteWriter(parquet, reorder_seconds=0.0)
+    for batch in QuoteFileReader(csv_path, DataProblems()).batches():
+        parquet_writer.write_all(batch)
+    parquet_writer.close()
+    results = [backtest(tmp_path, {}, file_source([path], DataProblems())[0], monkeypatch,
+                        True)[0] for path in (csv_path, parquet)]
+    assert results[0].metrics == results[1].metrics
+    assert results[0].trades == results[1].trades
