@@ -20,7 +20,6 @@ give the same signals and trades on every run.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import threading
@@ -324,7 +323,7 @@ class ReplaySession:
                     # (nothing runs in between, as when the clock jumps quote by quote).
                     end = runs[index]
                     if end > index:
-                        on_quiet_quotes(itertools.islice(batch, index, end))
+                        on_quiet_quotes(batch[index:end])
                         index = end
                         continue
                 quote = batch[index]

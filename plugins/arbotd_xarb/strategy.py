@@ -25,8 +25,9 @@ venue has one); each one turned down is counted with
 its reason, in the order the checks run: ``below_threshold`` (so that the other reasons
 count only books that would have paid), ``inventory_skew`` (a book that reaches
 ``min_profit_threshold`` but not the higher threshold of a route that moves inventory away
-from its targets), ``anomaly``, ``feed_down``, ``stale``, ``depth``, ``balance``,
-``cooldown``, ``max_trades_per_hour``, ``trend``. A quote is ``stale`` when it is older
+from its targets), ``anomaly``, ``feed_down``, ``stale``, ``cooldown`` (the route opened a
+signal less than ``cooldown_seconds`` ago), ``max_trades_per_hour``, ``depth``,
+``balance``, ``trend``. A quote is ``stale`` when it is older
 than ``max_spread_age_seconds``; a converted one (:mod:`arbotd.fx`) when it or the rate it
 was converted at is.
 
@@ -247,6 +248,20 @@ class CrossExchangeStrategy:
             return None
 
         cfg = self.config
+        # A route in its cool-down, or the hour's signals used up: turned down before its
+        # books are walked (the walk costs most of a crossing book's time).
+        route = (buy.symbol, buy_ex, sell_ex)
+        last = self._last_signal.get(route)
+        if last is not None and now - last < cfg.cooldown_seconds:
+            market.reject("cooldown")
+            return None
+        recent = self._recent
+        while recent and recent[0] <= now - _HOUR:
+            recent.popleft()
+        if len(recent) >= cfg.max_trades_per_hour:
+            market.reject("max_trades_per_hour")
+            return None
+
         asks, bids = buy.ask_levels, sell.bid_levels
         path = walk_books(
             asks, bids, fee_buy=fee_buy, fee_sell=fee_sell, premium_buy=premium_buy,
@@ -275,17 +290,6 @@ class CrossExchangeStrategy:
         # carries binary noise (0.029264580000000002) into the trade's decimals.
         quantity = round(math.floor(quantity / _QTY_STEP) * _QTY_STEP, 8)
 
-        route = (buy.symbol, buy_ex, sell_ex)
-        last = self._last_signal.get(route)
-        if last is not None and now - last < cfg.cooldown_seconds:
-            market.reject("cooldown")
-            return None
-        recent = self._recent
-        while recent and recent[0] <= now - _HOUR:
-            recent.popleft()
-        if len(recent) >= cfg.max_trades_per_hour:
-            market.reject("max_trades_per_hour")
-            return None
         if self._trend_mode != "disabled" and not self._trend_allows(buy.symbol, buy_ex, sell_ex):
             market.reject("trend")
             return None

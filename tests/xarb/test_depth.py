@@ -196,10 +196,24 @@ def test_a_quote_balance_that_cannot_cover_the_next_level_stays_at_the_first() -
     signal = one_signal(strategy, *two_levels(), ledger=funded("50.1"), trading=True)
     assert signal.quantity == 0.5
     assert (signal.buy_price, signal.buy_limit) == (100.0, 100.0)
-    # Balances too small for the smallest trade (10 USDT) turn it down for that reason.
+    # Balances too small for the smallest trade (10 USDT) turn it down for that reason
+    # (a route that has not just opened a signal: one in its cool-down is not walked).
+    strategy = CrossExchangeStrategy(config(trade_amount_usd=1000.0))
     market = make_market(ledger=funded("5"), trading=True)
     assert evaluate(strategy, market, *two_levels()) == []
     assert market.rejections == {"balance": 1}
+
+
+def test_a_route_in_its_cool_down_is_turned_down_as_such_before_its_balances() -> None:
+    strategy = CrossExchangeStrategy(config(trade_amount_usd=1000.0, cooldown_seconds=60.0))
+    one_signal(strategy, *two_levels(), ledger=funded("50.1"), trading=True)
+    # The same route a moment later, with too little to trade: the cool-down says why,
+    # and no opportunity is counted as lost for want of balance.
+    market = make_market(ledger=funded("5"), trading=True)
+    assert evaluate(strategy, market, *two_levels()) == []
+    assert market.rejections == {"cooldown": 1}
+    assert market.inventory.balance_rejections == 0
+    assert market.inventory.lost_profit == 0
 
 
 def test_the_base_balance_caps_in_the_middle_of_a_level() -> None:
