@@ -148,16 +148,24 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
     group_start = np.searchsorted(grouped, grouped, side="left")
     positions = np.arange(count)
     grouped_exchange = exchange[order]
-    bid = np.empty((count, width))
-    ask = np.empty((count, width))
+    grouped_bid, grouped_ask = row_bid[order], row_ask[order]
+    # Filled in grouped order, column by column, then put back in delivery order at once.
+    bid = np.empty((width, count))
+    ask = np.empty((width, count))
     for e in range(width):
         last = np.where(grouped_exchange == e, positions, -1)
         np.maximum.accumulate(last, out=last)
         inside = last >= group_start
-        source = order[last]
-        bid[order, e] = np.where(inside, row_bid[source], start_bid[grouped, e])
-        ask[order, e] = np.where(inside, row_ask[source], start_ask[grouped, e])
-    return BookColumns(tuple(exchanges), tuple(symbols), exchange, symbol, bid, ask)
+        np.copyto(bid[e], start_bid[grouped, e])
+        np.copyto(ask[e], start_ask[grouped, e])
+        np.copyto(bid[e], grouped_bid[last], where=inside)
+        np.copyto(ask[e], grouped_ask[last], where=inside)
+    delivered_bid = np.empty((count, width))
+    delivered_ask = np.empty((count, width))
+    delivered_bid[order] = bid.T
+    delivered_ask[order] = ask.T
+    return BookColumns(tuple(exchanges), tuple(symbols), exchange, symbol, delivered_bid,
+                       delivered_ask)
 
 
 def quiet_rows(strategies: Sequence[Any], view: BookColumns, market: MarketView

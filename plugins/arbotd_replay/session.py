@@ -230,9 +230,9 @@ class ReplaySession:
         (usable, funded), a new coin (funded on every venue at its first price)."""
         runtime = self.runtime
         assert runtime is not None and runtime.engine is not None
-        new_exchanges = set(map(_exchange_of, batch)).difference(self.venues)
-        new_symbols = set(map(_symbol_of, batch)).difference(
-            self.first_prices, self.rate_markets.values())
+        exchanges, symbols = _names_of(batch)
+        new_exchanges = exchanges.difference(self.venues)
+        new_symbols = symbols.difference(self.first_prices, self.rate_markets.values())
         if new_symbols:
             for quote in batch:
                 if quote.symbol in new_symbols:
@@ -378,6 +378,17 @@ class ReplaySession:
             if self.progress is not None:
                 self.progress(count, self.source_progress())
         clock.pinned = None
+
+
+def _names_of(batch: list[Quote]) -> tuple[set[str], set[str]]:
+    """The exchanges and the symbols of ``batch``: from a reader's columns when it has
+    them (:class:`arbotd.batch.QuoteBatch`), else quote by quote."""
+    columns = getattr(batch, "columns", None)
+    if columns is None:
+        return set(map(_exchange_of, batch)), set(map(_symbol_of, batch))
+    exchanges, exchange_codes, symbols, symbol_codes = columns[:4]
+    return ({exchanges[code] for code in np.unique(exchange_codes).tolist()},
+            {symbols[code] for code in np.unique(symbol_codes).tolist()})
 
 
 def _run_ends(quiet: np.ndarray) -> list[int]:
