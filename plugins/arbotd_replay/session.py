@@ -4,22 +4,27 @@ The backtest runs in a ``trio.run`` of its own with a ``MockClock`` (autojump th
 0), and the runtime's clock is a :class:`VirtualClock` that follows the replayed quotes.
 Before a quote is delivered, trio time is moved to the quote's ``local_ts``:
 
-- with no trade in flight, by ``MockClock.jump``: nothing can happen in between, and a
-  jump costs far less than a trip through the scheduler;
-- with trades in flight, by ``await trio.sleep_until``: the scheduler then wakes every
+- with no trade in flight and no timer due by the quote, by ``MockClock.jump``: nothing
+  can happen in between, and a jump costs far less than a trip through the scheduler;
+- with trades in flight, or a timer due by the quote (a periodic task's: the inventory
+  watch once a minute), by ``await trio.sleep_until``: the scheduler then wakes every
   task whose deadline comes first, at that deadline (a paper fill after its fill delay, a
-  retry), so fills see the book as it was at their virtual moment. A fill due at the
-  same instant as a quote happens before the quote is delivered, on every run.
+  retry, the watch), so each sees the book and the balances as they were at its virtual
+  moment. A fill due at the same instant as a quote happens before the quote is
+  delivered, on every run.
 
 Quotes go to ``engine.on_quote`` synchronously, as a feed would hand them; the session
-yields to the scheduler once per batch (and whenever a trade is in flight), so quote age,
-cool-downs, fill delays, trend windows and daily limits all run on replayed time. Nothing
-depends on wall time or on how fast the machine is: the same input and configuration
-give the same signals and trades on every run.
+yields to the scheduler once per batch (and whenever a trade is in flight or a timer is
+due), so quote age, cool-downs, fill delays, trend windows and daily limits all run on
+replayed time. Each batch's quiet quotes (:mod:`arbotd.batch`: no strategy would act on
+them) only go into the book, in runs while no trade is in flight. Nothing depends on wall
+time, on how fast the machine is or on how the quotes are batched: the same input and
+configuration give the same signals, trades and reports on every run.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import threading
@@ -41,6 +46,7 @@ log = logging.getLogger("arbotd_replay")
 
 _exchange_of = attrgetter("exchange")
 _symbol_of = attrgetter("symbol")
+_received_ts_of = attrgetter("received_ts")
 
 
 class BacktestCancelled(Exception):
@@ -302,6 +308,12 @@ class ReplaySession:
         sleep_until = trio.sleep_until
         wait_all_tasks_blocked = trio.testing.wait_all_tasks_blocked
         count = 0
+        # The runtime's tasks start at the first quote's time (a periodic one then runs at
+        # the same replayed times however the quotes are batched). Then, when the next
+        # timer of another task falls due (such as the inventory watch once a minute):
+        # time is never moved past it without letting that task run then.
+        await wait_all_tasks_blocked()
+        deadline = _next_deadline(epoch)
         for batch in batches:
             if self.first_ts is None:
                 self.first_ts = batch[0].received_ts
@@ -322,6 +334,9 @@ class ReplaySession:
                     # once, and time moves on at the next other quote or the batch's end
                     # (nothing runs in between, as when the clock jumps quote by quote).
                     end = runs[index]
+                    if end > index and batch[end - 1].received_ts >= deadline:
+                        end = bisect.bisect_left(batch, deadline, index, end,
+                                                 key=_received_ts_of)
                     if end > index:
                         on_quiet_quotes(batch[index:end])
                         index = end
@@ -331,9 +346,9 @@ class ReplaySession:
                 stamp = quote.received_ts
                 if stamp != now:
                     target = stamp - epoch
-                    if active and _due(target - current_time()):
-                        # Trades in flight with a task to run or a timer due by this
-                        # quote: let them go first, in order, at their virtual times.
+                    if stamp >= deadline or (active and _due(target - current_time())):
+                        # A timer due by this quote, or trades in flight with a task to
+                        # run: let them go first, in order, at their virtual times.
                         # A timer due at the quote's very instant (a fill delay that is a
                         # multiple of the feed's tick) wakes in the same scheduler batch
                         # as this task, in an order trio randomises: waiting until every
@@ -341,6 +356,7 @@ class ReplaySession:
                         clock.pinned = None
                         await sleep_until(target)
                         await wait_all_tasks_blocked()
+                        deadline = _next_deadline(epoch)
                         if engine.book_revision != revision:
                             quiet = runs = None
                     step = target - current_time()
@@ -371,6 +387,7 @@ class ReplaySession:
             # counted as runnable), so its fills would start late on some runs only.
             clock.pinned = None
             await wait_all_tasks_blocked()
+            deadline = _next_deadline(epoch)
             clock.pinned = now
             if self.cancel is not None and self.cancel.is_set():
                 clock.pinned = None
@@ -389,6 +406,14 @@ def _names_of(batch: list[Quote]) -> tuple[set[str], set[str]]:
     exchanges, exchange_codes, symbols, symbol_codes = columns[:4]
     return ({exchanges[code] for code in np.unique(exchange_codes).tolist()},
             {symbols[code] for code in np.unique(symbol_codes).tolist()})
+
+
+def _next_deadline(epoch: float) -> float:
+    """The replayed time of the next timer due (infinity when none), a microsecond early
+    so that rounding never lets one be passed: at worst the replay stops to let tasks
+    run when none is due yet."""
+    due_in = trio.lowlevel.current_statistics().seconds_to_next_deadline
+    return epoch + trio.current_time() + due_in - 1e-6
 
 
 def _run_ends(quiet: np.ndarray) -> list[int]:

@@ -1,6 +1,7 @@
 """Quiet quotes decided a batch at a time (arbotd.batch): the book each quote meets, the
 cross-exchange strategy's answer checked against its own ``evaluate`` quote by quote, and
-whole backtests giving the same results with the shortcut and without."""
+whole backtests giving the same results with the shortcut and without, and however the
+quotes are batched."""
 
 from __future__ import annotations
 
@@ -248,12 +249,18 @@ def test_a_backtest_decides_the_same_with_quiet_batches_and_without(
     off, none_stored = backtest(tmp_path, case, from_file(), monkeypatch, False)
     assert none_stored == 0
     assert off.metrics["total_trades"] > 0
+    # The inventory watch samples once a minute of replayed time from the first quote,
+    # whatever the batches (the file's and the lists' below differ).
+    times = sorted({sample[0] for sample in off.inventory["history"]})
+    # (and once at the end).
+    assert len(times) >= 3
+    assert [t - T0 for t in times[:-1]] == [60.0 * (n + 1) for n in range(len(times) - 1)]
     for source in (from_file, in_memory):
         on, stored = backtest(tmp_path, case, source(), monkeypatch, True)
         assert on.metrics == off.metrics
         assert on.trades == off.trades
         assert on.signals == off.signals
-        assert on.inventory["report"] == off.inventory["report"]
+        assert on.inventory == off.inventory
         if name != "trend":   # with the trend filter each quiet quote is noted one by one
             assert stored > len(quotes) / 2, source.__name__
 
