@@ -156,7 +156,11 @@ class Strategy(Protocol):
         """Called for every quote with the latest quote of the same symbol on every
         exchange (``quotes`` maps exchange name to quote, ``quote`` included). Return the
         signals this quote opens (``id`` 0: the engine numbers them), and count every
-        opportunity turned down with ``market.reject``."""
+        opportunity turned down with ``market.reject``.
+
+        A strategy may also have ``quiet(view, market)``, which answers for a replayed
+        batch of quotes at once which ones ``evaluate`` would turn down whatever happens
+        in between (:class:`arbotd.batch.BatchStrategy`); backtests then skip them."""
 
 
 @attrs.frozen
