@@ -35,21 +35,21 @@ __all__ = ["BatchStrategy", "BookColumns", "QuietRows", "QuoteBatch", "book_colu
 
 _exchange_of = attrgetter("exchange")
 _symbol_of = attrgetter("symbol")
-_bid_of = attrgetter("bid")
-_ask_of = attrgetter("ask")
+# What the book columns carry of each venue's quote, in the order of QuoteBatch.columns.
+_FIELDS = (attrgetter("bid"), attrgetter("ask"), attrgetter("received_ts"))
 
 
 class QuoteBatch(list[Quote]):
     """A batch of quotes that a reader also has as columns (``columns``: the exchange
-    names and each quote's index into them, the same for symbols, then the bids and the
-    asks as float64 arrays), which spares :func:`book_columns` reading them back from
-    the quotes. A plain list of quotes does as well, a little slower."""
+    names and each quote's index into them, the same for symbols, then the bids, the
+    asks and the ``received_ts`` as float64 arrays), which spares :func:`book_columns`
+    reading them back from the quotes. A plain list of quotes does as well, a little
+    slower."""
 
     __slots__ = ("columns",)
 
     def __init__(self, quotes: Iterable[Quote] = (),
-                 columns: tuple[Sequence[str], np.ndarray, Sequence[str], np.ndarray,
-                                np.ndarray, np.ndarray] | None = None) -> None:
+                 columns: tuple[Any, ...] | None = None) -> None:
         super().__init__(quotes)
         self.columns = columns
 
@@ -61,8 +61,10 @@ class BookColumns:
     ``exchange[i]`` and ``symbol[i]`` index ``exchanges`` and ``symbols``; ``bid[i, e]``
     and ``ask[i, e]`` are the best bid and ask of row ``i``'s symbol on
     ``exchanges[e]`` once row ``i`` is in the book (so ``bid[i, exchange[i]]`` is row
-    ``i``'s own bid), NaN where the book has no quote of it. ``exchanges`` holds every
-    exchange of the batch and of the book's entries for the batch's symbols.
+    ``i``'s own bid), NaN where the book has no quote of it; ``received[i, e]`` when
+    that quote was received (``received_ts``: in a replay, the time row ``i`` is decided
+    at is its own). ``exchanges`` holds every exchange of the batch and of the book's
+    entries for the batch's symbols.
     """
 
     exchanges: tuple[str, ...]
@@ -71,14 +73,16 @@ class BookColumns:
     symbol: np.ndarray
     bid: np.ndarray
     ask: np.ndarray
+    received: np.ndarray
 
     def __len__(self) -> int:
         return len(self.exchange)
 
-    def own(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's own bid and ask."""
+    def own(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's own bid, ask and ``received_ts``."""
         rows = np.arange(len(self.exchange))
-        return self.bid[rows, self.exchange], self.ask[rows, self.exchange]
+        own = self.exchange
+        return self.bid[rows, own], self.ask[rows, own], self.received[rows, own]
 
 
 @attrs.frozen(eq=False)
@@ -117,7 +121,7 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
         symbol_list = list(dict.fromkeys(symbol_names))
         exchange_list = list(dict.fromkeys(exchange_names))
     else:
-        exchange_list, exchange_codes, symbol_list, symbol_codes, row_bid, row_ask = columns
+        exchange_list, exchange_codes, symbol_list, symbol_codes, *values = columns
     symbols = {name: index for index, name in enumerate(dict.fromkeys(symbol_list))}
     known = dict.fromkeys(exchange_list)
     for name in symbols:
@@ -126,20 +130,17 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
     if columns is None:
         exchange = np.fromiter(map(exchanges.__getitem__, exchange_names), np.intp, count)
         symbol = np.fromiter(map(symbols.__getitem__, symbol_names), np.intp, count)
-        row_bid = np.fromiter(map(_bid_of, batch), np.float64, count)
-        row_ask = np.fromiter(map(_ask_of, batch), np.float64, count)
+        values = [np.fromiter(map(field, batch), np.float64, count) for field in _FIELDS]
     else:
         # The reader's names may repeat or be unused: its codes translated to ours.
         exchange = np.array([exchanges[name] for name in exchange_list],
                             dtype=np.intp)[exchange_codes]
         symbol = np.array([symbols[name] for name in symbol_list], dtype=np.intp)[symbol_codes]
     width = len(exchanges)
-    start_bid = np.full((len(symbols), width), np.nan)
-    start_ask = np.full((len(symbols), width), np.nan)
+    starts = np.full((len(_FIELDS), len(symbols), width), np.nan)
     for name, s in symbols.items():
         for venue, quote in book.get(name, {}).items():
-            start_bid[s, exchanges[venue]] = quote.bid
-            start_ask[s, exchanges[venue]] = quote.ask
+            starts[:, s, exchanges[venue]] = [field(quote) for field in _FIELDS]
     # Rows grouped by symbol, in delivery order within a group: the quote of a venue a
     # row meets is the last one of that venue at or before it in its group, else the
     # book's from before the batch.
@@ -148,24 +149,20 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
     group_start = np.searchsorted(grouped, grouped, side="left")
     positions = np.arange(count)
     grouped_exchange = exchange[order]
-    grouped_bid, grouped_ask = row_bid[order], row_ask[order]
-    # Filled in grouped order, column by column, then put back in delivery order at once.
-    bid = np.empty((width, count))
-    ask = np.empty((width, count))
+    grouped_values = [np.asarray(column, dtype=np.float64)[order] for column in values]
+    # Filled in grouped order, venue by venue, then put back in delivery order at once.
+    filled = np.empty((len(_FIELDS), width, count))
     for e in range(width):
         last = np.where(grouped_exchange == e, positions, -1)
         np.maximum.accumulate(last, out=last)
         inside = last >= group_start
-        np.copyto(bid[e], start_bid[grouped, e])
-        np.copyto(ask[e], start_ask[grouped, e])
-        np.copyto(bid[e], grouped_bid[last], where=inside)
-        np.copyto(ask[e], grouped_ask[last], where=inside)
-    delivered_bid = np.empty((count, width))
-    delivered_ask = np.empty((count, width))
-    delivered_bid[order] = bid.T
-    delivered_ask[order] = ask.T
-    return BookColumns(tuple(exchanges), tuple(symbols), exchange, symbol, delivered_bid,
-                       delivered_ask)
+        for f, column in enumerate(grouped_values):
+            np.copyto(filled[f, e], starts[f][grouped, e])
+            np.copyto(filled[f, e], column[last], where=inside)
+    delivered = np.empty((len(_FIELDS), count, width))
+    for f in range(len(_FIELDS)):
+        delivered[f][order] = filled[f].T
+    return BookColumns(tuple(exchanges), tuple(symbols), exchange, symbol, *delivered)
 
 
 def quiet_rows(strategies: Sequence[Any], view: BookColumns, market: MarketView

@@ -322,16 +322,16 @@ def _names(column: pa.Array) -> list[Any]:
     return column.to_pylist()
 
 
-def _columns(exchange: pa.Array, symbol: pa.Array, bid: pa.Array, ask: pa.Array
+def _columns(exchange: pa.Array, symbol: pa.Array, *numbers: pa.Array
              ) -> tuple[Any, ...] | None:
-    """A decoded batch's names, bids and asks as :class:`arbotd.batch.QuoteBatch`
-    columns (the dictionaries' values and indices as they are), or ``None`` when the
-    names are not dictionary-encoded."""
+    """A decoded batch's names and ``numbers`` (bids, asks, times) as
+    :class:`arbotd.batch.QuoteBatch` columns (the dictionaries' values and indices as
+    they are), or ``None`` when the names are not dictionary-encoded."""
     if not (pa.types.is_dictionary(exchange.type) and pa.types.is_dictionary(symbol.type)):
         return None
     return (exchange.dictionary.to_pylist(), exchange.indices.to_numpy(zero_copy_only=False),
             symbol.dictionary.to_pylist(), symbol.indices.to_numpy(zero_copy_only=False),
-            bid.to_numpy(zero_copy_only=False), ask.to_numpy(zero_copy_only=False))
+            *(column.to_numpy(zero_copy_only=False) for column in numbers))
 
 
 def _books(column: pa.Array) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
@@ -504,8 +504,8 @@ class ParquetQuoteReader:
                 quotes = build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
                                       exchange_ts, local)
             return QuoteBatch(quotes, _columns(
-                exchange_column, symbol_column, numbers["bid"].slice(low, high - low),
-                numbers["ask"].slice(low, high - low)))
+                exchange_column, symbol_column,
+                *(numbers[name].slice(low, high - low) for name in ("bid", "ask", "local_ts"))))
         return self._decode_slowly(batch, numbers, name, first_row, state)
 
     def _decode_slowly(self, batch: pa.RecordBatch, numbers: dict[str, pa.Array], name: str,

@@ -151,15 +151,18 @@ class CrossExchangeStrategy:
         return found or _EMPTY
 
     def quiet(self, view: BookColumns, market: MarketView) -> QuietRows:
-        """The quotes of a replayed batch that :meth:`evaluate` would turn down as
-        ``below_threshold`` whatever happens in between (:mod:`arbotd_xarb.batch`)."""
+        """The quotes of a replayed batch that :meth:`evaluate` would turn down whatever
+        happens in between (:mod:`arbotd_xarb.batch`)."""
         from arbotd_xarb.batch import quiet_rows, trend_note
 
         if market.fees is not self._venues_of[0] or market.premium is not self._venues_of[1]:
             self._index_venues(market)
         traded = frozenset(self._assets)
-        answer = quiet_rows(view, self._venues, _NO_TERMS, traded, self._floor,
-                            self._slippage)
+        answer = quiet_rows(
+            view, market, venues=self._venues, default_terms=_NO_TERMS, traded=traded,
+            floor=self._floor, slippage=self._slippage, skewed=bool(self._skew),
+            max_spread=self._max_spread, max_age=self._max_age,
+            cooldown=self.config.cooldown_seconds, last_signal=self._last_signal)
         if self._trend_mode == "disabled":
             return answer
         return attrs.evolve(answer, note=trend_note(self.trend.update, traded))

@@ -78,7 +78,8 @@ def test_book_columns_are_the_book_each_quote_meets(with_columns: bool) -> None:
         batch = QuoteBatch(batch, (
             exchange_names, np.array([exchange_names.index(q.exchange) for q in batch]),
             symbol_names, np.array([symbol_names.index(q.symbol) for q in batch]),
-            np.array([q.bid for q in batch]), np.array([q.ask for q in batch])))
+            np.array([q.bid for q in batch]), np.array([q.ask for q in batch]),
+            np.array([q.received_ts for q in batch])))
     view = book_columns(batch, start)
     for row, (quote, book) in enumerate(zip(batch, naive_books(batch, start), strict=True)):
         assert view.exchanges[view.exchange[row]] == quote.exchange
@@ -87,8 +88,10 @@ def test_book_columns_are_the_book_each_quote_meets(with_columns: bool) -> None:
             if venue in book:
                 assert view.bid[row, column] == book[venue].bid
                 assert view.ask[row, column] == book[venue].ask
+                assert view.received[row, column] == book[venue].received_ts
             else:
                 assert np.isnan(view.bid[row, column]) and np.isnan(view.ask[row, column])
+                assert np.isnan(view.received[row, column])
     assert "e" in view.exchanges   # a venue of the book only
 
 
@@ -108,39 +111,83 @@ def market(fees: dict[str, float], premium: dict[str, float]) -> Market:
     {"premium": {"b": 0.3, "c": -0.2}},
     {"symbols": ["XUSDT"]},
     {"fees": {"a": 0.0, "b": 0.002, "c": 0.0005}},
+    {"max_spread_age_seconds": 0.05},
+    {"cooldown_seconds": 3.0},
+    {"usable": {"c": False}},
 ])
-def test_a_quiet_quote_is_one_evaluate_turns_down_below_threshold(settings: dict[str, Any]
-                                                                   ) -> None:
+def test_a_quiet_quote_is_one_evaluate_turns_down_whatever_happens_in_between(
+        settings: dict[str, Any]) -> None:
+    plain = not settings
     settings = dict(settings)
     fees = settings.pop("fees", {"a": 0.001, "b": 0.001, "c": 0.001})
     premium = settings.pop("premium", {})
+    usable = settings.pop("usable", {})
     config = ArbitrageConfig(**{"symbols": ["XUSDT", "YUSDT"], "min_profit_threshold": 0.002,
                                 "max_spread_age_seconds": 3600.0, **settings})
     strategy = CrossExchangeStrategy(config)
     view_market = market(fees, premium)
+    view_market.usable.update({"d": True, **usable})
     rng = random.Random(11)
     # "d" has no configured fee: the strategy's default terms.
-    batch = random_quotes(rng, 3000, ["a", "b", "c", "d"], ["XUSDT", "YUSDT", "ZUSDT"])
-    answer = strategy.quiet(book_columns(batch, {}), view_market)
+    quotes = random_quotes(rng, 6000, ["a", "b", "c", "d"], ["XUSDT", "YUSDT", "ZUSDT"])
+    book: dict[str, dict[str, Quote]] = {}
     quiet_count = 0
-    for row, (quote, book) in enumerate(zip(batch, naive_books(batch, {}), strict=True)):
-        before = dict(view_market.rejections)
-        view_market.now = quote.received_ts
-        signals = strategy.evaluate(quote, book, view_market)
-        counted = {reason: view_market.rejections[reason] - before.get(reason, 0)
-                   for reason in view_market.rejections}
-        counted = {reason: n for reason, n in counted.items() if n}
-        below = int(answer.rejections["below_threshold"][row])
-        if answer.rows[row]:
-            quiet_count += 1
-            assert signals == [], row
-            assert counted == ({"below_threshold": below} if below else {}), row
-        elif not config.inventory_skew:
-            # Not quiet: a crossing reached the threshold, so evaluate did more than
-            # count it below (with a skew, a route's own threshold may be higher than
-            # the floor the answer holds crossings to).
-            assert signals or set(counted) - {"below_threshold"}, row
-    assert 0.2 * len(batch) < quiet_count < len(batch)
+    told: dict[str, int] = {}
+    # Batch by batch, as a replay goes: each answer given with the book, cool-downs and
+    # signals the quotes before left.
+    for batch in (quotes[:1000], quotes[1000:2500], quotes[2500:]):
+        answer = strategy.quiet(book_columns(batch, book), view_market)
+        for row, quote in enumerate(batch):
+            book.setdefault(quote.symbol, {})[quote.exchange] = quote
+            before = dict(view_market.rejections)
+            view_market.now = quote.received_ts
+            signals = strategy.evaluate(quote, book[quote.symbol], view_market)
+            counted = {reason: view_market.rejections[reason] - before.get(reason, 0)
+                       for reason in view_market.rejections}
+            counted = {reason: n for reason, n in counted.items() if n}
+            if answer.rows[row]:
+                quiet_count += 1
+                expected = {reason: int(per_row[row])
+                            for reason, per_row in answer.rejections.items()}
+                assert signals == [], row
+                assert counted == {r: n for r, n in expected.items() if n}, row
+                for reason, n in expected.items():
+                    told[reason] = told.get(reason, 0) + n
+    assert 0.2 * len(quotes) < quiet_count < len(quotes)
+    assert told.get("below_threshold")
+    if "max_spread_age_seconds" in settings:
+        assert told.get("stale")
+    if plain:
+        assert told.get("cooldown")
+
+
+def test_a_cool_down_quiets_only_its_own_route_and_only_past_the_checks_before_it() -> None:
+    config = ArbitrageConfig(symbols=["XUSDT"], min_profit_threshold=0.002,
+                             max_spread_threshold=0.01, max_spread_age_seconds=3600.0,
+                             cooldown_seconds=60.0)
+    strategy = CrossExchangeStrategy(config)
+    view_market = market({"a": 0.001, "b": 0.001}, {})
+    a0 = Quote("a", "XUSDT", 99.9, 100.0, 5.0, 5.0, T0, T0)
+    b0 = Quote("b", "XUSDT", 100.6, 100.7, 5.0, 5.0, T0, T0)
+    view_market.now = T0
+    assert strategy.evaluate(a0, {"a": a0}, view_market) == []
+    assert len(strategy.evaluate(b0, {"a": a0, "b": b0}, view_market)) == 1   # a -> b
+    book = {"XUSDT": {"a": a0, "b": b0}}
+    t = T0 + 1
+
+    def answer(*quotes: Quote) -> tuple[list[bool], list[int]]:
+        found = strategy.quiet(book_columns(list(quotes), book), view_market)
+        return found.rows.tolist(), found.rejections["cooldown"].tolist()
+
+    # a -> b crosses past the threshold again in its cool-down: quiet; b -> a does not
+    # cool down (0.25 % past the fees).
+    assert answer(Quote("b", "XUSDT", 100.6, 100.7, 5.0, 5.0, t, t),
+                  Quote("a", "XUSDT", 101.2, 101.3, 5.0, 5.0, t, t)) == ([True, False], [1, 0])
+    # A spread past max_spread_threshold is an anomaly before any cool-down.
+    assert answer(Quote("b", "XUSDT", 101.5, 101.6, 5.0, 5.0, t, t)) == ([False], [0])
+    # So is a venue whose feed is down.
+    view_market.usable["b"] = False
+    assert answer(Quote("b", "XUSDT", 100.6, 100.7, 5.0, 5.0, t, t)) == ([False], [0])
 
 
 def test_a_crossing_exactly_at_the_threshold_is_not_quiet() -> None:
