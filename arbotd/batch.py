@@ -137,7 +137,8 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
                             dtype=np.intp)[exchange_codes]
         symbol = np.array([symbols[name] for name in symbol_list], dtype=np.intp)[symbol_codes]
     width = len(exchanges)
-    starts = np.full((len(_FIELDS), len(symbols), width), np.nan)
+    fields = len(_FIELDS)
+    starts = np.full((fields, len(symbols), width), np.nan)
     for name, s in symbols.items():
         for venue, quote in book.get(name, {}).items():
             starts[:, s, exchanges[venue]] = [field(quote) for field in _FIELDS]
@@ -151,18 +152,20 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
     grouped_exchange = exchange[order]
     grouped_values = [np.asarray(column, dtype=np.float64)[order] for column in values]
     # Filled in grouped order, venue by venue, then put back in delivery order at once.
-    filled = np.empty((len(_FIELDS), width, count))
+    filled = np.empty((fields, width, count))
     for e in range(width):
         last = np.where(grouped_exchange == e, positions, -1)
         np.maximum.accumulate(last, out=last)
         inside = last >= group_start
         for f, column in enumerate(grouped_values):
-            np.copyto(filled[f, e], starts[f][grouped, e])
+            np.copyto(filled[f, e], starts[f, :, e][grouped])
             np.copyto(filled[f, e], column[last], where=inside)
-    delivered = np.empty((len(_FIELDS), count, width))
-    for f in range(len(_FIELDS)):
-        delivered[f][order] = filled[f].T
-    return BookColumns(tuple(exchanges), tuple(symbols), exchange, symbol, *delivered)
+    delivered = np.empty(count, dtype=np.intp)
+    delivered[order] = positions
+    # (count, width) views of (width, count) arrays: a venue's column is contiguous.
+    bid, ask, received = (venues.T for venues in filled[:, :, delivered])
+    return BookColumns(tuple(exchanges), tuple(symbols), exchange, symbol, bid, ask,
+                       received)
 
 
 def quiet_rows(strategies: Sequence[Any], view: BookColumns, market: MarketView
