@@ -209,9 +209,11 @@ class Engine:
         each quote, price subscribers, a strategy that cannot answer, or
         :attr:`batch_decisions` off)."""
         if not (self.batch_decisions and batch and self.strategies) or (
-                self._awaiting_data or self._conversions or self._rolling
-                or self.observe is not None or self.bus.has_price_subscribers):
+                self._conversions or self._rolling or self.observe is not None
+                or self.bus.has_price_subscribers):
             return None
+        import numpy as np
+
         from arbotd.batch import book_columns, quiet_rows
 
         view = book_columns(batch, self.book)
@@ -219,6 +221,13 @@ class Engine:
         if answered is None:
             return None
         rows, answers = answered
+        if self._awaiting_data:
+            # A venue's first quote since it connected makes it usable (the strategies
+            # answered with it unusable): that quote goes to on_quote.
+            rows = rows.copy()
+            for index, name in enumerate(view.exchanges):
+                if name in self._awaiting_data:
+                    rows[np.flatnonzero(view.exchange == index)[:1]] = False
         rejections = self.market.rejections
         for answer in answers:
             for reason, per_row in answer.rejections.items():

@@ -294,13 +294,11 @@ class ReplaySession:
         set."""
         runtime, clock = self.runtime, self.clock
         assert runtime is not None and clock is not None
-        assert runtime.engine is not None and runtime.control is not None
-        control = runtime.control
+        assert runtime.engine is not None
         engine = runtime.engine
         on_quote = engine.on_quote
         on_quiet_quote = engine.on_quiet_quote
         on_quiet_quotes = engine.on_quiet_quotes
-        active = control.active
         jump = mock_clock.jump
         current_time = trio.current_time
         epoch = clock.epoch
@@ -309,18 +307,21 @@ class ReplaySession:
         wait_all_tasks_blocked = trio.testing.wait_all_tasks_blocked
         count = 0
         # The runtime's tasks start at the first quote's time (a periodic one then runs at
-        # the same replayed times however the quotes are batched). Then, when the next
-        # timer of another task falls due (such as the inventory watch once a minute):
-        # time is never moved past it without letting that task run then.
+        # the same replayed times however the quotes are batched). From then on, time is
+        # never moved past another task's timer (a paper fill's delay, the inventory
+        # watch once a minute), nor on while a task is ready to run (a trade a quote just
+        # started), without letting that task run first: ``deadline`` is the replayed
+        # time by which the scheduler must be let in.
         await wait_all_tasks_blocked()
         deadline = _next_deadline(epoch)
+        signals = engine.signals_detected
         for batch in batches:
             if self.first_ts is None:
                 self.first_ts = batch[0].received_ts
             self._discover(batch)
             # The quotes no strategy would act on, found for the whole batch at once, go
-            # only into the book (arbotd.batch); the answer holds while nothing but the
-            # batch's quotes changes the book.
+            # only into the book (arbotd.batch), a run at a time up to the next deadline;
+            # the answer holds while nothing but the batch's quotes changes the book.
             found = engine.quiet_rows(batch)
             quiet = runs = None
             if found is not None:
@@ -329,10 +330,7 @@ class ReplaySession:
             revision = engine.book_revision
             index, size = 0, len(batch)
             while index < size:
-                if runs is not None and not active:
-                    # No trade in flight: a run of quiet quotes goes into the book at
-                    # once, and time moves on at the next other quote or the batch's end
-                    # (nothing runs in between, as when the clock jumps quote by quote).
+                if runs is not None:
                     end = runs[index]
                     if end > index and batch[end - 1].received_ts >= deadline:
                         end = bisect.bisect_left(batch, deadline, index, end,
@@ -346,13 +344,14 @@ class ReplaySession:
                 stamp = quote.received_ts
                 if stamp != now:
                     target = stamp - epoch
-                    if stamp >= deadline or (active and _due(target - current_time())):
-                        # A timer due by this quote, or trades in flight with a task to
-                        # run: let them go first, in order, at their virtual times.
-                        # A timer due at the quote's very instant (a fill delay that is a
-                        # multiple of the feed's tick) wakes in the same scheduler batch
-                        # as this task, in an order trio randomises: waiting until every
-                        # other task is blocked again makes it go first, every run.
+                    if stamp >= deadline:
+                        # A timer due by this quote, or a task ready to run: let them go
+                        # first, in order, at their virtual times, so each sees the book
+                        # and the balances as they were then. A timer due at the quote's
+                        # very instant (a fill delay that is a multiple of the feed's
+                        # tick) wakes in the same scheduler batch as this task, in an
+                        # order trio randomises: waiting until every other task is
+                        # blocked again makes it go first, every run.
                         clock.pinned = None
                         await sleep_until(target)
                         await wait_all_tasks_blocked()
@@ -365,10 +364,16 @@ class ReplaySession:
                     clock.pinned = now = stamp
                 if quiet is not None and quiet[index - 1]:
                     on_quiet_quote(quote)
-                else:
-                    on_quote(quote)
-                    if quiet is not None and engine.book_revision != revision:
-                        quiet = runs = None
+                    continue
+                on_quote(quote)
+                if engine.signals_detected != signals:
+                    # The quote opened a signal: whatever it started (a trade) runs
+                    # before time moves on.
+                    signals = engine.signals_detected
+                    if trio.lowlevel.current_statistics().tasks_runnable:
+                        deadline = -math.inf
+                if quiet is not None and engine.book_revision != revision:
+                    quiet = runs = None
             stamp = batch[-1].received_ts
             if stamp != now:
                 # The batch ended in a run of quiet quotes: time moves to its last.
@@ -383,8 +388,8 @@ class ReplaySession:
             # the progress and cancel flag are looked at. Not a bare checkpoint: this
             # task could be resumed in the same scheduler batch as a trade its last
             # quote started and, if trio ran it first, deliver the next quotes while
-            # that trade waited unseen by _due (a task of the running batch is not
-            # counted as runnable), so its fills would start late on some runs only.
+            # that trade waited unseen (a task of the running batch is not counted as
+            # runnable), so its fills would start late on some runs only.
             clock.pinned = None
             await wait_all_tasks_blocked()
             deadline = _next_deadline(epoch)
@@ -422,12 +427,3 @@ def _run_ends(quiet: np.ndarray) -> list[int]:
     size = len(quiet)
     positions = np.where(quiet, size, np.arange(size))
     return np.minimum.accumulate(positions[::-1])[::-1].tolist()
-
-
-def _due(step: float) -> bool:
-    """Whether another task must run before time moves ``step`` seconds on: one is
-    runnable now (a trade the last quote started), or a timer (a fill delay) falls due
-    within the step. Otherwise the clock can jump without a trip through the scheduler,
-    which costs far more than delivering the quote."""
-    statistics = trio.lowlevel.current_statistics()
-    return statistics.tasks_runnable > 0 or statistics.seconds_to_next_deadline <= step
