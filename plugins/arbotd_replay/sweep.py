@@ -222,10 +222,10 @@ QUIET_CLUSTER = {
     "distributed.admin.tick.interval": "1s",
 }
 """Dask settings of the sweep's local cluster. With one worker process per core, any
-CPU that Dask spends beside the runs is taken from a run: with two workers on two
-cores, the scheduler's, nannies' and workers' periodic work took about 11 % of the
-machine (7 % with one worker, whose second core took the scheduler's share), and these
-two settings leave about 2 %. Memory monitoring, heartbeats and work stealing keep
+CPU that Dask spends beside the runs is taken from a run: with two busy workers on two
+cores, the scheduler's, nannies' and workers' periodic work took 7-8 % of the machine's
+CPU (each worker's own share, some 5 % of its core, in its GIL-bound run's process), and
+2-3 % with these two settings. Memory monitoring, heartbeats and work stealing keep
 their defaults."""
 
 
