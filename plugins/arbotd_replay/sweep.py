@@ -46,7 +46,7 @@ from arbotd_replay.sweepspec import (
 )
 from arbotd_replay.sweeptask import RunOutcome, SweepTask, run_task
 
-__all__ = ["SweepOptions", "command_sweep"]
+__all__ = ["QUIET_CLUSTER", "SweepOptions", "command_sweep", "local_cluster"]
 
 log = logging.getLogger("arbotd_replay")
 
@@ -211,18 +211,48 @@ def plan(options: SweepOptions, runtime: Runtime
     return runs, [a.key for a in axes], [p[0] for p in periods], about, text
 
 
+QUIET_CLUSTER = {
+    # Each worker samples its running task's stack every 10 ms for the dashboard's
+    # profile, in its event loop thread: that takes the GIL from the run 100 times a
+    # second and costs the worker some 5 % of a core.
+    "distributed.worker.profile.enabled": False,
+    # Every server (the scheduler, each nanny, each worker) wakes every 20 ms to time its
+    # event loop, only to warn when it stalls for seconds; the scheduler's and nannies'
+    # live in the sweep's own process.
+    "distributed.admin.tick.interval": "1s",
+}
+"""Dask settings of the sweep's local cluster. With one worker process per core, any
+CPU that Dask spends beside the runs is taken from a run: with two busy workers on two
+cores, the scheduler's, nannies' and workers' periodic work took 7-8 % of the machine's
+CPU (each worker's own share, some 5 % of its core, in its GIL-bound run's process), and
+2-3 % with these two settings. Memory monitoring, heartbeats and work stealing keep
+their defaults."""
+
+
+def local_cluster(workers: int) -> Any:
+    """A Dask LocalCluster for a sweep: ``workers`` single-threaded worker processes (the
+    runs are pure Python: threads would share one GIL), without a dashboard, with the
+    periodic work the sweep has no use for turned down (:data:`QUIET_CLUSTER`)."""
+    import dask
+    from distributed import LocalCluster
+
+    # Read when the scheduler and the nannies are built, and handed by each nanny to
+    # its worker process.
+    with dask.config.set(QUIET_CLUSTER):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=logging.ERROR)
+
+
 def _client(options: SweepOptions) -> tuple[Any, Any]:
     """A Dask client of the cluster at ``--scheduler``, or of a new LocalCluster."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     # The sweep says what happens run by run; Dask's own chatter (workers starting,
     # closing) would bury it.
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if options.scheduler:
         return Client(options.scheduler, timeout="30s"), None
-    cluster = LocalCluster(n_workers=options.workers or os.cpu_count() or 1,
-                           threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.ERROR)
+    cluster = local_cluster(options.workers or os.cpu_count() or 1)
     return Client(cluster), cluster
 
 

@@ -189,6 +189,31 @@ def test_walk_forward_chooses_in_sample_and_reports_out_of_sample(
     assert in_sample["quotes"] == sum(1 for q in quotes if q.received_ts < middle)
 
 
+@pytest.mark.slow
+def test_the_local_cluster_spends_no_cpu_on_what_a_sweep_does_not_use() -> None:
+    """With a worker process per core, what Dask does beside the runs is taken from them:
+    the sweep's own cluster has no stack profiler sampling its runs every 10 ms, and its
+    servers time their event loops once a second, not fifty times."""
+    from distributed import Client
+
+    from arbotd_replay.sweep import local_cluster
+
+    def worker_callbacks(dask_worker: Any) -> dict[str, float]:
+        return {name: pc.callback_time for name, pc in dask_worker.periodic_callbacks.items()}
+
+    cluster = local_cluster(1)
+    try:
+        with Client(cluster) as client:
+            [callbacks] = client.run(worker_callbacks).values()
+        assert "profile" not in callbacks and "profile-cycle" not in callbacks
+        assert callbacks["tick"] >= 1000  # ms
+        assert cluster.scheduler.periodic_callbacks["tick"].callback_time >= 1000
+        assert all(nanny.periodic_callbacks["tick"].callback_time >= 1000
+                   for nanny in cluster.workers.values())
+    finally:
+        cluster.close()
+
+
 def sweep_process(config: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "arbotd", "-c", str(config), "sweep", *args],

@@ -9,9 +9,10 @@ x 20 symbols, a ``.csv.gz``). Figures:
   opening the file to the result, the mean of one run before the sweeps and one after;
 - *sweep, N workers*: the whole ``arbotd sweep`` command (4 x 4 grid of
   ``min_profit_threshold`` and ``cooldown_seconds``), from its start to the ranked
-  results written, on a LocalCluster of N single-threaded worker processes started just
-  before (as the command starts its own; the start, a few seconds whatever the sweep,
-  is printed apart);
+  results written, on the LocalCluster of N single-threaded worker processes that the
+  command starts for itself (:func:`arbotd_replay.sweep.local_cluster`), started just
+  before and passed as ``--scheduler`` (its start, a few seconds whatever the sweep, is
+  printed apart);
 - the ratio of the two sweeps' wall times (target >= 1.7 on two cores), and the sweep's
   overhead per run with 1 worker beside the plain backtest (target <= 10 %).
 
@@ -32,6 +33,7 @@ from pathlib import Path
 from backtest import CONFIG, PRICES, SYMBOLS, VENUES, generate, replay
 
 from arbotd._cli import main as arbotd_main
+from arbotd_replay.sweep import local_cluster
 
 GRID = ["--grid", "arbitrage.min_profit_threshold=0.001:0.004:0.001",
         "--grid", "arbitrage.cooldown_seconds=5,10,20,40"]
@@ -42,12 +44,10 @@ QUICK_GRID = ["--grid", "arbitrage.min_profit_threshold=0.001,0.002",
 def sweep(config: Path, data: Path, out: Path, workers: int, grid: list[str]
           ) -> tuple[float, float]:
     """The cluster's start, then the sweep on it (wall times, seconds)."""
-    from distributed import LocalCluster
-
     started = time.perf_counter()
-    # As `arbotd sweep` makes its own: one single-threaded worker process each.
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+    # The very cluster `arbotd sweep` makes for itself: one single-threaded worker
+    # process each, with its Dask settings.
+    cluster = local_cluster(workers)
     try:
         up = time.perf_counter() - started
         started = time.perf_counter()
