@@ -111,6 +111,26 @@ class Browser:
 
         return self.driver.find_element(By.CSS_SELECTOR, css)
 
+    def click_row(self, css: str) -> None:
+        """Click the first row matching ``css`` of a table that live data keeps
+        re-rendering: a row can move between being found and being clicked (the click
+        then lands on another element, or the element is gone), so it is found again
+        and clicked again until a click lands on a matching row."""
+        from selenium.common.exceptions import (
+            ElementClickInterceptedException,
+            StaleElementReferenceException,
+        )
+
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                self.find(css).click()
+                return
+            except (ElementClickInterceptedException, StaleElementReferenceException):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def find_all(self, css: str) -> list[Any]:
         from selenium.webdriver.common.by import By
 

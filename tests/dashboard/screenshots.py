@@ -73,7 +73,7 @@ def take(output: Path) -> None:
         b.driver.set_window_size(1400, 1300)
         b.show("activity")
         b.wait_for(lambda: b.count('#trades tr[data-status="completed"]') >= 1, "a trade")
-        b.find('#trades tr[data-status="completed"]').click()
+        b.click_row('#trades tr[data-status="completed"]')
         b.wait_for(lambda: b.count("[data-trade-detail] tr.fill") >= 2, "its fills")
         b.js("document.querySelector('#trade-detail').scrollIntoView({block: 'end'})")
         time.sleep(0.5)
@@ -83,7 +83,7 @@ def take(output: Path) -> None:
         b.show("backtests")
         b.wait_for(lambda: b.count('#backtests tr[data-status="completed"]') >= 1,
                    "the backtest")
-        b.find('#backtests tr[data-status="completed"]').click()
+        b.click_row('#backtests tr[data-status="completed"]')
         b.wait_for(lambda: b.count('[data-chart="backtest-equity"]') == 1, "its equity chart")
         time.sleep(0.5)
         _save(b, output / "backtests.png")

@@ -64,7 +64,7 @@ def test_live_data_a_trade_and_the_emergency_stop(tmp_path):
                    "a completed trade in the list")
         b.wait_for(lambda: b.count('#signals tr[data-executed="true"]') >= 1,
                    "an executed signal in the feed")
-        b.find('#trades tr[data-status="completed"]').click()
+        b.click_row('#trades tr[data-status="completed"]')
         b.wait_for(lambda: b.count("[data-trade-detail] tr.leg") >= 2, "the trade's legs")
         b.wait_for(lambda: b.count("[data-trade-detail] tr.fill") >= 2, "the legs' fills")
         detail = b.text("[data-trade-detail]")
@@ -211,7 +211,7 @@ def test_charts_the_stop_button_and_a_backtest_with_its_equity_chart(tmp_path):
         b.show("backtests")
         row = f'#backtests tr[data-backtest="{backtest_id}"][data-status="completed"]'
         b.wait_for(lambda: b.count(row) == 1, "the finished backtest in the list", timeout=90)
-        b.find(row).click()
+        b.click_row(row)
         b.wait_for(lambda: int(b.js(
             "const c = document.querySelector('[data-chart=\"backtest-equity\"]');"
             "return c ? c.dataset.points || 0 : 0;")) >= 2, "the backtest's equity chart")
