@@ -203,11 +203,11 @@ class Engine:
         every strategy would turn down whatever else happens (:mod:`arbotd.batch`),
         their rejections counted now. Deliver those with :meth:`on_quiet_quote` and the
         others with :meth:`on_quote`, in order, with nothing else changing the book in
-        between (a :attr:`book_revision` that moves ends the answer's use). ``None``
-        when it cannot tell for this batch: every quote then goes to :meth:`on_quote`
-        (a venue awaiting data or converted, a rolling premium, something observing
-        each quote, price subscribers, a strategy that cannot answer, or
-        :attr:`batch_decisions` off)."""
+        between (a :attr:`book_revision` that moves ends the answer's use); a venue's
+        first quote since it connected is never quiet. ``None`` when it cannot tell for
+        this batch: every quote then goes to :meth:`on_quote` (a venue converted from
+        another currency, a rolling premium, something observing each quote, price
+        subscribers, a strategy that cannot answer, or :attr:`batch_decisions` off)."""
         if not (self.batch_decisions and batch and self.strategies) or (
                 self._conversions or self._rolling or self.observe is not None
                 or self.bus.has_price_subscribers):
@@ -264,8 +264,8 @@ class Engine:
                 note(quote, market)
 
     def on_quiet_quotes(self, quotes: Iterable[Quote]) -> None:
-        """:meth:`on_quiet_quote` for each of ``quotes``, which nothing looks at in
-        between (a replay with no trade in flight); for batches without notes."""
+        """:meth:`on_quiet_quote` for each of ``quotes``, between which nothing else
+        runs (a replay's run of quiet quotes); for batches without notes."""
         book = self.book
         counts = self.quote_counts
         processed = 0
