@@ -145,6 +145,10 @@ async def test_rate_limit_retcode_is_temporary() -> None:
     async with open_fake_bybit(KEY, SECRET) as fake, client(fake.rest_url) as rest:
         fake.uid_limits[WALLET] = 1
         fake.reject_next = None
+        # Both requests in the same second of the fake's per-second window, however
+        # slowly a loaded machine sends them (well within the signature's recv window).
+        frozen = fake.now_ms()
+        fake.now_ms = lambda: frozen  # type: ignore[method-assign]
         await rest.get(WALLET, {"accountType": "UNIFIED"})
         rest.uid_budgets[WALLET].blocked_until = 0.0
         rest.uid_budgets[WALLET].used = 0.0  # as if the client had not counted
