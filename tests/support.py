@@ -268,3 +268,23 @@ def write_one_way_market(path: Path, *, hours: float, seed: int = 7) -> Path:
             lines.append(f"{ts:.3f},{ts:.3f},{venue},BTCUSDT,{bid},{ask},10,10")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def simulated_quotes(count: int, prices: dict[str, float], *, depth: int = 1,
+                     start: float = 1_750_000_000.0) -> list[Any]:
+    """At least ``count`` quotes of three simulated venues (``sim_alpha``, ``sim_beta``,
+    ``sim_gamma``) quoting ``prices``' symbols, in time order from ``start``, books of
+    ``depth`` levels; the venues' ticks are staggered by a third of a tick."""
+    from arbotd_sim.config import SimulationConfig
+    from arbotd_sim.market import VenueSimulator
+
+    config = SimulationConfig(venues=["sim_alpha", "sim_beta", "sim_gamma"],
+                              start_prices=prices, depth_levels=depth)
+    sims = [VenueSimulator(config, venue, list(prices)) for venue in config.venues]
+    quotes: list[Any] = []
+    tick = 0
+    while len(quotes) < count:
+        for index, sim in enumerate(sims):
+            quotes += sim.step(start + (tick + index / 3) / config.updates_per_second)
+        tick += 1
+    return quotes

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pytest
+from support import simulated_quotes
 
 from arbotd import Engine, Ledger, Quote, make_plugin_manager
 from arbotd._engine import Market
@@ -27,8 +28,6 @@ from arbotd_replay import (
 )
 from arbotd_replay.parquetfile import ParquetQuoteWriter
 from arbotd_replay.sources import file_source
-from arbotd_sim.config import SimulationConfig
-from arbotd_sim.market import VenueSimulator
 from arbotd_xarb.config import ArbitrageConfig
 from arbotd_xarb.strategy import CrossExchangeStrategy
 
@@ -211,16 +210,7 @@ PRICES = {"BTCUSDT": 65_000.0, "ETHUSDT": 3_500.0, "SOLUSDT": 150.0}
 
 
 def simulated(count: int, depth: int = 1) -> list[Quote]:
-    config = SimulationConfig(venues=["sim_alpha", "sim_beta", "sim_gamma"],
-                              start_prices=PRICES, depth_levels=depth)
-    sims = [VenueSimulator(config, venue, SYMBOLS) for venue in config.venues]
-    quotes: list[Quote] = []
-    tick = 0
-    while len(quotes) < count:
-        for index, sim in enumerate(sims):
-            quotes += sim.step(T0 + (tick + index / 3) / config.updates_per_second)
-        tick += 1
-    return quotes
+    return simulated_quotes(count, PRICES, depth=depth, start=T0)
 
 
 BASE = """

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import trio
+from support import simulated_quotes
 
 from arbotd import Quote
 from arbotd._cli import main
@@ -30,8 +31,6 @@ from arbotd_replay.parquetfile import (
     quotes_table,
 )
 from arbotd_replay.quotefile import BadDataError
-from arbotd_sim.config import SimulationConfig
-from arbotd_sim.market import VenueSimulator
 from arbotd_sql import SqlStorage
 from arbotd_sql.config import StorageConfig
 
@@ -56,17 +55,8 @@ def read_all(reader: QuoteFileReader | ParquetQuoteReader) -> list[Quote]:
 
 def simulated(count: int, depth: int) -> list[Quote]:
     """Quotes of three simulated venues in time order, books of ``depth`` levels."""
-    config = SimulationConfig(venues=["sim_alpha", "sim_beta", "sim_gamma"],
-                              start_prices={"BTCUSDT": 65_000.0, "ETHUSDT": 3_500.0},
-                              depth_levels=depth)
-    sims = [VenueSimulator(config, venue, ["BTCUSDT", "ETHUSDT"]) for venue in config.venues]
-    quotes: list[Quote] = []
-    tick = 0
-    while len(quotes) < count:
-        for index, sim in enumerate(sims):
-            quotes += sim.step(T0 + (tick + index / 3) / config.updates_per_second)
-        tick += 1
-    return quotes
+    return simulated_quotes(count, {"BTCUSDT": 65_000.0, "ETHUSDT": 3_500.0}, depth=depth,
+                            start=T0)
 
 
 def test_a_backtest_of_parquet_reports_exactly_what_the_csv_of_the_same_quotes_does(
