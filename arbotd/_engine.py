@@ -248,15 +248,7 @@ class Engine:
         """:meth:`on_quote` for a quote :meth:`quiet_rows` found quiet: into the book and
         counted, its rejections already counted, no strategy run (and no decision timed:
         none was made)."""
-        self.quotes_processed += 1
-        try:
-            self.quote_counts[quote.exchange] += 1
-        except KeyError:
-            self.quote_counts[quote.exchange] = 1
-        quotes = self.book.get(quote.symbol)
-        if quotes is None:
-            quotes = self.book[quote.symbol] = {}
-        quotes[quote.exchange] = quote
+        self.on_quiet_quotes((quote,))
         if self._quiet_notes:
             market = self.market
             market.now = self.clock()
@@ -264,8 +256,9 @@ class Engine:
                 note(quote, market)
 
     def on_quiet_quotes(self, quotes: Iterable[Quote]) -> None:
-        """:meth:`on_quiet_quote` for each of ``quotes``, between which nothing else
-        runs (a replay's run of quiet quotes); for batches without notes."""
+        """Each of ``quotes``, found quiet by :meth:`quiet_rows`, into the book and
+        counted, between which nothing else runs (a replay's run of quiet quotes); for
+        batches without notes (:meth:`on_quiet_quote` adds them)."""
         book = self.book
         counts = self.quote_counts
         processed = 0

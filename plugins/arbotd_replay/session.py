@@ -17,7 +17,8 @@ Quotes go to ``engine.on_quote`` synchronously, as a feed would hand them; the s
 yields to the scheduler once per batch (and whenever a trade is in flight or a timer is
 due), so quote age, cool-downs, fill delays, trend windows and daily limits all run on
 replayed time. Each batch's quiet quotes (:mod:`arbotd.batch`: no strategy would act on
-them) only go into the book, in runs while no trade is in flight. Nothing depends on wall
+them) only go into the book, in runs up to the next moment another task must run
+(a timer due, a trade a quote just started). Nothing depends on wall
 time, on how fast the machine is or on how the quotes are batched: the same input and
 configuration give the same signals, trades and reports on every run.
 """
