@@ -114,6 +114,6 @@ def test_inventory_skew_bench_runs() -> None:
 def test_sweep_bench_runs() -> None:
     out = run_script("sweep.py", timeout=400)
     assert "4 configurations over" in out
-    for line in ("plain backtest, one configuration:", "sweep, 1 worker:", "sweep, 2 workers:",
-                 "speed-up 2 workers / 1:", "sweep overhead per run vs a plain backtest:"):
+    for line in ("plain backtests, 4 configurations:", "sweep, 1 worker:", "sweep, 2 workers:",
+                 "speed-up 2 workers / 1:", "sweep overhead per run vs plain backtests"):
         assert line in out, out
