@@ -7,7 +7,10 @@ runs each:
 
 - *read + decode*: every quote of the file turned into an ``arbotd.Quote`` with every
   check of a backtest's reading, by :class:`arbotd_replay.QuoteFileReader` (CSV) and
-  :class:`arbotd_replay.parquetfile.ParquetQuoteReader` (Parquet);
+  :class:`arbotd_replay.parquetfile.ParquetQuoteReader` (Parquet); and the Parquet
+  reader's batches alone, checked and decoded, their quotes not asked for (a backtest
+  asks only for those the book keeps or a strategy evaluates:
+  :class:`arbotd.batch.QuoteBatch`);
 - *bare loop*: the Parquet file's record batches into the same ``Quote`` objects the
   cheapest way there is (:func:`~arbotd_replay.parquetfile.build_quotes`), nothing
   checked: the floor of any reading of it;
@@ -24,6 +27,7 @@ bare loop's rate.
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
 import sys
 import tempfile
@@ -42,10 +46,16 @@ from arbotd_replay.quotefile import BATCH_SIZE
 from arbotd_replay.sources import file_source
 
 
-def read(reader: QuoteFileReader | ParquetQuoteReader) -> tuple[float, int]:
+def read(reader: QuoteFileReader | ParquetQuoteReader, build: bool = True
+         ) -> tuple[float, int]:
+    """Every batch of ``reader``, with (``build``) or without its quotes iterated: a
+    Parquet batch builds its ``Quote`` objects only when they are asked for."""
     started = time.perf_counter()
     count = 0
+    consume = collections.deque(maxlen=0).extend
     for batch in reader.batches():
+        if build:
+            consume(batch)
         count += len(batch)
     return time.perf_counter() - started, count
 
@@ -113,17 +123,21 @@ def main() -> None:
         csv_s, csv_n = min(read(QuoteFileReader(csv_path, DataProblems())) for _ in range(runs))
         pq_s, pq_n = min(read(ParquetQuoteReader(parquet, DataProblems()).open())
                          for _ in range(runs))
+        lazy_s, lazy_n = min(read(ParquetQuoteReader(parquet, DataProblems()).open(), False)
+                             for _ in range(runs))
         bare_s, bare_n = min(bare_loop(parquet) for _ in range(runs))
         bt_s, bt_n, trades = min(backtest(parquet, config_path) for _ in range(runs))
         csv_bt_s, csv_bt_n, csv_trades = min(backtest(csv_path, config_path)
                                              for _ in range(runs))
-        if not csv_n == pq_n == bare_n == bt_n == csv_bt_n == written:
+        if not csv_n == pq_n == lazy_n == bare_n == bt_n == csv_bt_n == written:
             sys.exit(f"quotes lost: wrote {written}, read {csv_n} (CSV), {pq_n} (Parquet), "
                      f"{bare_n} (bare loop), replayed {bt_n} (Parquet), {csv_bt_n} (CSV)")
         if csv_trades != trades:
             sys.exit(f"the CSV backtest made {csv_trades} trades, the Parquet one {trades}")
         csv_rate = line("CSV read + decode:", csv_s, csv_n)
         pq_rate = line("Parquet read + decode:", pq_s, pq_n)
+        line("Parquet read, no quote:", lazy_s, lazy_n,
+             "  (checked and decoded; quotes built when asked for)")
         bare_rate = line("Parquet bare loop:", bare_s, bare_n)
         bt_rate = line("backtest from Parquet:", bt_s, bt_n, f"  ({trades} trades)")
         line("backtest from CSV:", csv_bt_s, csv_bt_n)
