@@ -57,9 +57,10 @@ _HOUR = 3600.0
 # every quote would cost a clock read and a histogram update per quote. A bit mask, so
 # that choosing costs one "and".
 _LATENCY_SAMPLE_MASK = 64 - 1
-# A run of quiet quotes shorter than this is built whole: picking out the quotes the
-# book keeps costs a few array operations, more than building a handful of quotes.
-_BUILD_ALL_BELOW = 16
+# A run of quiet quotes shorter than this is built whole: few of its quotes are replaced
+# by a later one of the same venue and symbol, and picking out those the book keeps costs
+# a few array operations (measured: 16 to 128 within 2 %, 4 or less 4 % slower).
+_BUILD_ALL_BELOW = 64
 
 
 class Market:

@@ -52,9 +52,6 @@ _NEW = object.__new__
 _PLAIN_QUOTE = not hasattr(Quote, "__attrs_post_init__") and all(
     field.validator is None and field.converter is None for field in _QUOTE_FIELDS)
 _RECEIVED = [field.name for field in _QUOTE_FIELDS].index("received_ts")
-# Below this many quotes, storing a field at a time costs more (a pass per field) than
-# it saves.
-_BUILD_BY_FIELD_FROM = 12
 
 
 def build_quotes(*fields: Sequence[Any]) -> list[Quote]:
@@ -63,9 +60,9 @@ def build_quotes(*fields: Sequence[Any]) -> list[Quote]:
     allocated in one pass, then each field stored for all of them in one C-level loop,
     instead of a Python call of ``Quote.__init__`` per row (its frozen setattr costs ten
     calls). Equal to ``list(map(Quote, *fields))``, in about two thirds of the time."""
-    count = len(fields[0])
-    if not _PLAIN_QUOTE or count < _BUILD_BY_FIELD_FROM:
+    if not _PLAIN_QUOTE:
         return list(map(Quote, *fields))
+    count = len(fields[0])
     quotes = list(map(_NEW, itertools.repeat(Quote, count)))
     consume = collections.deque(maxlen=0).extend
     for index, setter in enumerate(_SETTERS):
@@ -83,17 +80,18 @@ class QuoteBatch(Sequence[Quote]):
     only go into the book, the book keeps each venue's last quote of a symbol
     (:meth:`latest`, :meth:`tallies`).
 
-    ``columns``, when the reader has them, are the exchange names and each quote's index
-    into them, the same for symbols, then the bids, the asks and the ``received_ts`` as
-    float64 arrays, which spares :func:`book_columns` reading them back from the quotes.
-    A plain list of quotes does as well as a batch, a little slower."""
+    :attr:`columns` are the exchange names and each quote's index into them, the same for
+    symbols, then the bids, the asks and the ``received_ts`` as float64 arrays (for
+    :func:`book_columns`): given by a reader that has them (a Parquet file's
+    dictionaries), else made from ``fields`` when first asked for. A plain list of
+    quotes does as well as a batch, a little slower."""
 
-    __slots__ = ("_counted", "_counts", "_next", "_quotes", "columns", "fields")
+    __slots__ = ("_columns", "_counted", "_counts", "_next", "_quotes", "fields")
 
     def __init__(self, fields: Sequence[Sequence[Any]],
                  columns: tuple[Any, ...] | None = None) -> None:
         self.fields = fields
-        self.columns = columns
+        self._columns = columns
         self._quotes: list[Quote] | None = None
         self._next: np.ndarray | None = None
         self._counts: list[list[int]] | None = None
@@ -137,6 +135,17 @@ class QuoteBatch(Sequence[Quote]):
         return self._quotes
 
     @property
+    def columns(self) -> tuple[Any, ...]:
+        """Exchange names, exchange codes, symbol names, symbol codes, bids, asks and
+        ``received_ts`` (see the class)."""
+        if self._columns is None:
+            fields = self.fields
+            self._columns = (*_coded(fields[0]), *_coded(fields[1]),
+                             *(np.asarray(fields[index], dtype=np.float64)
+                               for index in _FIELD_INDEXES))
+        return self._columns
+
+    @property
     def received(self) -> Sequence[float]:
         """Each quote's ``received_ts``, in order."""
         return self.fields[_RECEIVED]
@@ -170,18 +179,9 @@ class QuoteBatch(Sequence[Quote]):
         # For each quote, the next of the same exchange and symbol (or the batch's size),
         # and each exchange code's running count of quotes.
         size = len(self)
-        if self.columns is not None:
-            exchanges, exchange, _, symbol = self.columns[:4]
-            exchange = np.asarray(exchange, dtype=np.intp)
-            symbol = np.asarray(symbol, dtype=np.intp)
-        else:
-            exchange_codes: dict[str, int] = {}
-            symbol_codes: dict[str, int] = {}
-            exchange = np.fromiter((exchange_codes.setdefault(name, len(exchange_codes))
-                                    for name in self.fields[0]), np.intp, size)
-            symbol = np.fromiter((symbol_codes.setdefault(name, len(symbol_codes))
-                                  for name in self.fields[1]), np.intp, size)
-            exchanges = list(exchange_codes)
+        exchanges, exchange, _, symbol = self.columns[:4]
+        exchange = np.asarray(exchange, dtype=np.intp)
+        symbol = np.asarray(symbol, dtype=np.intp)
         width = max(len(exchanges), 1)
         keys = symbol * width + exchange
         order = np.argsort(keys, kind="stable")
@@ -193,6 +193,12 @@ class QuoteBatch(Sequence[Quote]):
         for code in range(len(exchanges)):
             np.cumsum(exchange == code, out=counts[code, 1:])
         self._next, self._counts, self._counted = following, counts.tolist(), list(exchanges)
+
+
+def _coded(names: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct ``names``, and each name's index into them."""
+    index = {name: code for code, name in enumerate(dict.fromkeys(names))}
+    return list(index), np.fromiter(map(index.__getitem__, names), np.intp, len(names))
 
 
 @attrs.frozen(eq=False)
@@ -256,13 +262,9 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
     order) starting from ``book`` (symbol -> exchange -> quote, as the engine keeps it)."""
     count = len(batch)
     columns = getattr(batch, "columns", None)
-    fields = getattr(batch, "fields", None)
     if columns is None:
-        if fields is not None:
-            exchange_names, symbol_names = fields[0], fields[1]
-        else:
-            exchange_names = list(map(_exchange_of, batch))
-            symbol_names = list(map(_symbol_of, batch))
+        exchange_names = list(map(_exchange_of, batch))
+        symbol_names = list(map(_symbol_of, batch))
         symbol_list = list(dict.fromkeys(symbol_names))
         exchange_list = list(dict.fromkeys(exchange_names))
     else:
@@ -275,10 +277,7 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
     if columns is None:
         exchange = np.fromiter(map(exchanges.__getitem__, exchange_names), np.intp, count)
         symbol = np.fromiter(map(symbols.__getitem__, symbol_names), np.intp, count)
-        if fields is not None:
-            values = [np.asarray(fields[index], dtype=np.float64) for index in _FIELD_INDEXES]
-        else:
-            values = [np.fromiter(map(field, batch), np.float64, count) for field in _FIELDS]
+        values = [np.fromiter(map(field, batch), np.float64, count) for field in _FIELDS]
     else:
         # The reader's names may repeat or be unused: its codes translated to ours.
         exchange = np.array([exchanges[name] for name in exchange_list],
