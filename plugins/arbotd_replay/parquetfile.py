@@ -54,7 +54,6 @@ rows are not checked (a CSV file's are, on the way to ``start``).
 from __future__ import annotations
 
 import bisect
-import collections
 import contextlib
 import itertools
 import os
@@ -62,13 +61,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arbotd import Quote
-from arbotd.batch import QuoteBatch
+from arbotd.batch import QuoteBatch, build_quotes
 from arbotd_replay.quotefile import (
     BATCH_SIZE,
     COLUMNS,
@@ -223,34 +221,6 @@ class ParquetQuoteWriter(TimeOrderedWriter):
 
 # --- reading ---------------------------------------------------------------------------------
 
-_QUOTE_FIELDS = attrs.fields(Quote)
-_SETTERS = tuple(getattr(Quote, field.name).__set__ for field in _QUOTE_FIELDS)
-_NEW = object.__new__
-# Quote's __init__ only stores its arguments (no validator, converter or post-init):
-# then the same objects can be made a column at a time.
-_PLAIN_QUOTE = not hasattr(Quote, "__attrs_post_init__") and all(
-    field.validator is None and field.converter is None for field in _QUOTE_FIELDS)
-
-
-def build_quotes(*columns: Sequence[Any]) -> list[Quote]:
-    """``Quote(*row)`` for each row of ``columns`` (in ``Quote``'s field order; fields
-    left out get their default), made a column at a time: objects allocated in one pass,
-    then each field stored for all of them in one C-level loop, instead of a Python call
-    of ``Quote.__init__`` per row (its frozen setattr costs ten calls). Equal to
-    ``list(map(Quote, *columns))``, in about two thirds of the time."""
-    if not _PLAIN_QUOTE:
-        return list(map(Quote, *columns))
-    count = len(columns[0])
-    quotes = list(map(_NEW, itertools.repeat(Quote, count)))
-    consume = collections.deque(maxlen=0).extend
-    for index, setter in enumerate(_SETTERS):
-        values = (columns[index] if index < len(columns)
-                  else itertools.repeat(_QUOTE_FIELDS[index].default, count))
-        consume(map(setter, quotes, values))
-    return quotes
-
-
-
 def is_parquet(path: Path) -> bool:
     """Whether ``path`` is a Parquet recording: a directory, or a file that starts with
     Parquet's magic bytes (whatever its name)."""
@@ -404,8 +374,9 @@ class ParquetQuoteReader:
         """The share of the rows read so far."""
         return min(1.0, self._done / self._total)
 
-    def batches(self) -> Iterator[list[Quote]]:
-        """The quotes, in batches of up to ``batch_size``, files in name order."""
+    def batches(self) -> Iterator[Sequence[Quote]]:
+        """The quotes, in batches of up to ``batch_size``, files in name order (a
+        :class:`arbotd.batch.QuoteBatch` for a batch without bad rows)."""
         if not self._files:
             self.open()
         state = _ReadState()
@@ -455,7 +426,7 @@ class ParquetQuoteReader:
             self.close()
 
     def _decode(self, batch: pa.RecordBatch, name: str, first_row: int, state: _ReadState
-                ) -> list[Quote]:
+                ) -> Sequence[Quote]:
         numbers = {}
         for column in _NUMBERS:
             array = batch.column(column)
@@ -496,14 +467,10 @@ class ParquetQuoteReader:
             symbol = _names(symbol_column)
             state.previous_row = batch.slice(batch.num_rows - 1).to_pylist()[0] \
                 if batch.num_rows else None
+            fields = [exchange, symbol, bid, ask, bid_size, ask_size, exchange_ts, local]
             if levels:
-                quotes = build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
-                                      exchange_ts, local, bids_of[low:high],
-                                      asks_of[low:high])
-            else:
-                quotes = build_quotes(exchange, symbol, bid, ask, bid_size, ask_size,
-                                      exchange_ts, local)
-            return QuoteBatch(quotes, _columns(
+                fields += [bids_of[low:high], asks_of[low:high]]
+            return QuoteBatch(fields, _columns(
                 exchange_column, symbol_column,
                 *(numbers[name].slice(low, high - low) for name in ("bid", "ask", "local_ts"))))
         return self._decode_slowly(batch, numbers, name, first_row, state)

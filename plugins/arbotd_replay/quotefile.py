@@ -22,11 +22,12 @@ import operator
 import re
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from arbotd import ArbotError, Quote
+from arbotd.batch import QuoteBatch
 
 __all__ = [
     "BATCH_SIZE",
@@ -343,6 +344,11 @@ class QuoteFileWriter(TimeOrderedWriter):
 # --- reading ---------------------------------------------------------------------------------
 
 
+def _fields_batch(rows: list[tuple[Any, ...]]) -> QuoteBatch:
+    """The batch of ``rows`` (each Quote's fields, in its field order)."""
+    return QuoteBatch(list(zip(*rows, strict=True)))
+
+
 class QuoteFileReader:
     """Reads one recorded file in batches of :class:`arbotd.Quote`, from ``start``
     (included) to ``end`` (excluded), skipping bad rows into ``problems``.
@@ -431,8 +437,9 @@ class QuoteFileReader:
             return 1.0
         return min(1.0, raw.tell() / self._size)
 
-    def batches(self) -> Iterator[list[Quote]]:
-        """The quotes, in batches of up to ``batch_size``, in file order."""
+    def batches(self) -> Iterator[Sequence[Quote]]:
+        """The quotes, in batches of up to ``batch_size``, in file order (each a
+        :class:`arbotd.batch.QuoteBatch`, whose quotes are built when asked for)."""
         if self._text is None:
             self.open()
         try:
@@ -440,13 +447,13 @@ class QuoteFileReader:
         finally:
             self.close()
 
-    def _read(self) -> Iterator[list[Quote]]:
+    def _read(self) -> Iterator[Sequence[Quote]]:
         assert self._text is not None
         start, end, size = self.start, self.end, self.batch_size
         depth = self.levels
         last = -_INF  # local_ts of the last row used
         line_number = 1
-        batch: list[Quote] = []
+        batch: list[tuple[Any, ...]] = []
         append = batch.append
         text = self._text
         bid_prices, bid_sizes = ask_prices, ask_sizes = _NO_LEVELS
@@ -494,15 +501,21 @@ class QuoteFileReader:
                              or fault(ask_prices, ask_sizes, ask, ask_size, False) is None)):
                     last = local
                     if local >= start:
-                        append(Quote(
-                            exchange, symbol, bid, ask, bid_size, ask_size, stamp, local,
-                            tuple(zip(bid_prices, bid_sizes, strict=True)) if bid_prices
-                            else None,
-                            tuple(zip(ask_prices, ask_sizes, strict=True)) if ask_prices
-                            else None))
+                        # A row of Quote's fields; the batch builds the quotes when
+                        # they are asked for.
+                        if depth:
+                            append((exchange, symbol, bid, ask, bid_size, ask_size, stamp,
+                                    local,
+                                    tuple(zip(bid_prices, bid_sizes, strict=True))
+                                    if bid_prices else None,
+                                    tuple(zip(ask_prices, ask_sizes, strict=True))
+                                    if ask_prices else None))
+                        else:
+                            append((exchange, symbol, bid, ask, bid_size, ask_size, stamp,
+                                    local))
                         if len(batch) >= size:
                             self.rows += len(batch)
-                            yield batch
+                            yield _fields_batch(batch)
                             batch = []
                             append = batch.append
                     continue
@@ -520,7 +533,7 @@ class QuoteFileReader:
                               "skipped")
         if batch:
             self.rows += len(batch)
-            yield batch
+            yield _fields_batch(batch)
 
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write

@@ -29,7 +29,7 @@ import bisect
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -299,7 +299,7 @@ class ReplaySession:
         engine = runtime.engine
         on_quote = engine.on_quote
         on_quiet_quote = engine.on_quiet_quote
-        on_quiet_quotes = engine.on_quiet_quotes
+        on_quiet_rows = engine.on_quiet_rows
         jump = mock_clock.jump
         current_time = trio.current_time
         epoch = clock.epoch
@@ -328,19 +328,23 @@ class ReplaySession:
             if found is not None:
                 quiet = found.tolist()
                 runs = None if engine.quiet_notes else _run_ends(found)
+            received = _received_of(batch)
+            # A reader's batch builds its quotes when asked (arbotd.batch.QuoteBatch):
+            # all of them at once unless runs of quiet quotes go to the book, which only
+            # keeps the last of each venue and symbol.
+            quotes = batch if runs is not None else _built(batch)
             revision = engine.book_revision
             index, size = 0, len(batch)
             while index < size:
                 if runs is not None:
                     end = runs[index]
-                    if end > index and batch[end - 1].received_ts >= deadline:
-                        end = bisect.bisect_left(batch, deadline, index, end,
-                                                 key=_received_ts_of)
+                    if end > index and received[end - 1] >= deadline:
+                        end = bisect.bisect_left(received, deadline, index, end)
                     if end > index:
-                        on_quiet_quotes(batch[index:end])
+                        on_quiet_rows(batch, index, end)
                         index = end
                         continue
-                quote = batch[index]
+                quote = quotes[index]
                 index += 1
                 stamp = quote.received_ts
                 if stamp != now:
@@ -375,7 +379,7 @@ class ReplaySession:
                         deadline = -math.inf
                 if quiet is not None and engine.book_revision != revision:
                     quiet = runs = None
-            stamp = batch[-1].received_ts
+            stamp = received[-1]
             if stamp != now:
                 # The batch ended in a run of quiet quotes: time moves to its last.
                 step = stamp - epoch - current_time()
@@ -412,6 +416,19 @@ def _names_of(batch: list[Quote]) -> tuple[set[str], set[str]]:
     exchanges, exchange_codes, symbols, symbol_codes = columns[:4]
     return ({exchanges[code] for code in np.unique(exchange_codes).tolist()},
             {symbols[code] for code in np.unique(symbol_codes).tolist()})
+
+
+def _received_of(batch: Sequence[Quote]) -> Sequence[float]:
+    """Each quote's ``received_ts``: a reader's own list when it has one."""
+    received = getattr(batch, "received", None)
+    return received if received is not None else list(map(_received_ts_of, batch))
+
+
+def _built(batch: Sequence[Quote]) -> Sequence[Quote]:
+    """``batch`` with every quote built (a :class:`arbotd.batch.QuoteBatch` builds
+    them all at once, faster than one at a time)."""
+    quotes = getattr(batch, "quotes", None)
+    return quotes() if callable(quotes) else batch
 
 
 def _next_deadline(epoch: float) -> float:

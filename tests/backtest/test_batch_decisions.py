@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from support import simulated_quotes
 
-from arbotd import Engine, Ledger, Quote, make_plugin_manager
+from arbotd import Bus, Engine, Ledger, Quote, make_plugin_manager
 from arbotd._engine import Market
 from arbotd._runtime import load_with_plugins
 from arbotd.batch import QuoteBatch, book_columns
@@ -74,7 +74,7 @@ def test_book_columns_are_the_book_each_quote_meets(with_columns: bool) -> None:
         # A reader's dictionaries may repeat a name and hold unused ones.
         exchange_names = ["c", "a", "b", "d", "a", "unused"]
         symbol_names = ["Z", "Y", "X", "Y"]
-        batch = QuoteBatch(batch, (
+        batch = QuoteBatch.of(batch, (
             exchange_names, np.array([exchange_names.index(q.exchange) for q in batch]),
             symbol_names, np.array([symbol_names.index(q.symbol) for q in batch]),
             np.array([q.bid for q in batch]), np.array([q.ask for q in batch]),
@@ -92,6 +92,80 @@ def test_book_columns_are_the_book_each_quote_meets(with_columns: bool) -> None:
                 assert np.isnan(view.bid[row, column]) and np.isnan(view.ask[row, column])
                 assert np.isnan(view.received[row, column])
     assert "e" in view.exchanges   # a venue of the book only
+
+
+def lazy_batch(quotes: list[Quote], with_columns: bool) -> QuoteBatch:
+    """``quotes`` (without levels) as a reader's batch: fields, no quote built yet;
+    with columns whose dictionaries repeat a name and hold an unused one."""
+    fields = [[getattr(q, field.name) for q in quotes] for field in attrs.fields(Quote)]
+    columns = None
+    if with_columns:
+        exchange_names = sorted({q.exchange for q in quotes})
+        exchange_names = [*exchange_names, exchange_names[0], "unused"]
+        symbol_names = sorted({q.symbol for q in quotes})
+        symbol_names = [*symbol_names, symbol_names[-1]]
+        rng = random.Random(3)
+
+        def code(names: list[str], name: str) -> int:
+            return rng.choice([i for i, n in enumerate(names) if n == name])
+
+        columns = (exchange_names, np.array([code(exchange_names, q.exchange) for q in quotes]),
+                   symbol_names, np.array([code(symbol_names, q.symbol) for q in quotes]),
+                   np.array(fields[2]), np.array(fields[3]), np.array(fields[7]))
+    # Up to received_ts: the other fields take their defaults.
+    return QuoteBatch(fields[:8], columns)
+
+
+@pytest.mark.parametrize("with_columns", [False, True])
+def test_a_readers_batch_builds_the_quotes_it_is_asked_for(with_columns: bool) -> None:
+    rng = random.Random(11)
+    quotes = random_quotes(rng, 400, ["a", "b", "c"], ["X", "Y", "Z", "W"])
+    batch = lazy_batch(quotes, with_columns)
+    assert len(batch) == 400 and batch
+    assert batch[7] == quotes[7] and batch[-1] == quotes[-1]
+    assert batch[10:50] == quotes[10:50]
+    assert list(batch.received) == [q.received_ts for q in quotes]
+    for _ in range(200):
+        start = rng.randrange(400)
+        end = rng.randrange(start, 401)
+        book: dict[tuple[str, str], Quote] = {}
+        tallies: dict[str, int] = {}
+        for quote in quotes[start:end]:
+            book[quote.symbol, quote.exchange] = quote
+            tallies[quote.exchange] = tallies.get(quote.exchange, 0) + 1
+        latest = batch.latest(start, end)
+        assert {(q.symbol, q.exchange): q for q in latest} == book
+        assert [quotes.index(q, start, end) for q in latest] == sorted(
+            quotes.index(q, start, end) for q in latest)
+        assert batch.tallies(start, end) == tallies
+    assert list(batch) == quotes
+    assert batch[3:9] == quotes[3:9] and batch.latest(0, 400)[-1] == quotes[-1]
+
+
+@pytest.mark.parametrize("with_columns", [False, True])
+def test_a_run_of_quiet_rows_leaves_the_book_and_counts_as_every_quote_would(
+        with_columns: bool) -> None:
+    rng = random.Random(5)
+    quotes = random_quotes(rng, 600, ["a", "b", "c"], ["X", "Y", "Z"])
+    # A venue and a symbol the book first meets inside a later run.
+    quotes[450:450] = [Quote("d", "X", 99.0, 99.5, 1.0, 1.0, T0 + 4.5, T0 + 4.5),
+                       Quote("a", "V", 9.0, 9.5, 1.0, 1.0, T0 + 4.5, T0 + 4.5)]
+    runs = [(0, 3), (3, 200), (200, 201), (201, 440), (440, 560), (560, 602)]
+
+    def engine() -> Engine:
+        return Engine(strategies=[], bus=Bus(), ledger=Ledger(), clock=lambda: T0)
+
+    each, batched = engine(), engine()
+    batch = lazy_batch(quotes, with_columns)
+    for start, end in runs:
+        each.on_quiet_quotes(quotes[start:end])
+        batched.on_quiet_rows(batch, start, end)
+        assert batched.quotes_processed == each.quotes_processed == end
+        assert batched.quote_counts == each.quote_counts
+        assert list(batched.quote_counts) == list(each.quote_counts)
+        assert batched.book == each.book
+        assert list(batched.book) == list(each.book)
+        assert [list(v) for v in batched.book.values()] == [list(v) for v in each.book.values()]
 
 
 def market(fees: dict[str, float], premium: dict[str, float]) -> Market:
@@ -249,15 +323,27 @@ def backtest(tmp_path: Path, case: dict[str, Any], batches: Any,
         + case.get("tables", ""))
     monkeypatch.setattr(Engine, "batch_decisions", decisions)
     stored = 0
-    original = Engine.on_quiet_quotes
+    original_quotes, original_rows = Engine.on_quiet_quotes, Engine.on_quiet_rows
+    inside = False
 
     def counting(self: Engine, quotes: Any) -> None:
         nonlocal stored
         quotes = list(quotes)
-        stored += len(quotes)
-        original(self, quotes)
+        if not inside:
+            stored += len(quotes)
+        original_quotes(self, quotes)
+
+    def counting_rows(self: Engine, batch: Any, start: int, end: int) -> None:
+        nonlocal stored, inside
+        stored += end - start
+        inside = True
+        try:
+            original_rows(self, batch, start, end)
+        finally:
+            inside = False
 
     monkeypatch.setattr(Engine, "on_quiet_quotes", counting)
+    monkeypatch.setattr(Engine, "on_quiet_rows", counting_rows)
     pm = make_plugin_manager()
     config = load_with_plugins(config_path, pm)
     problems = DataProblems()

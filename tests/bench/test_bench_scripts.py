@@ -69,7 +69,9 @@ def test_backtest_bench_runs() -> None:
 def test_recordings_bench_runs() -> None:
     out = run_script("recordings.py")
     assert "3 venues x 20 symbols" in out
-    for line in ("CSV read + decode:", "Parquet read + decode:", "Parquet bare loop:",
+    for line in ("CSV read + decode:", "Parquet read + decode:", "CSV read, no quote:",
+                 "Parquet read, no quote:",
+                 "Parquet bare loop:",
                  "backtest from Parquet:", "backtest from CSV:", "ratio Parquet/CSV read rate:",
                  "ratio backtest/bare loop rate:"):
         assert line in out, out
