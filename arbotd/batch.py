@@ -17,6 +17,12 @@ certainly have turned down, computed with the same floating-point operations in 
 order (numpy's elementwise arithmetic rounds as Python's floats do), so a replay gives
 the same results with or without the shortcut (:attr:`arbotd.Engine.batch_decisions`
 turns it off, for a comparison).
+
+Readers hand a backtest its quotes as :class:`QuoteBatch` objects: the decoded fields of
+the quotes, each ``Quote`` object built only when it is asked for. Of a run of quiet
+quotes the engine builds only those the book keeps (each venue's last quote of a symbol
+in the run), so building objects, the larger part of reading a quote, is paid mostly
+for the quotes a strategy looks at.
 """
 
 from __future__ import annotations
@@ -124,6 +130,15 @@ class QuoteBatch(Sequence[Quote]):
 
     def __iter__(self) -> Iterator[Quote]:
         return iter(self.quotes())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, QuoteBatch):
+            return self.quotes() == other.quotes()
+        if isinstance(other, list):
+            return self.quotes() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"QuoteBatch({self.quotes()!r})"

@@ -138,7 +138,7 @@ def test_a_readers_batch_builds_the_quotes_it_is_asked_for(with_columns: bool) -
         assert [quotes.index(q, start, end) for q in latest] == sorted(
             quotes.index(q, start, end) for q in latest)
         assert batch.tallies(start, end) == tallies
-    assert list(batch) == quotes
+    assert list(batch) == quotes and batch == quotes and batch == QuoteBatch.of(quotes)
     assert batch[3:9] == quotes[3:9] and batch.latest(0, 400)[-1] == quotes[-1]
 
 
