@@ -46,11 +46,9 @@ _exchange_of = attrgetter("exchange")
 _symbol_of = attrgetter("symbol")
 # What the book columns carry of each venue's quote, in the order of QuoteBatch.columns.
 _FIELDS = (attrgetter("bid"), attrgetter("ask"), attrgetter("received_ts"))
-_FIELD_INDEXES = tuple([field.name for field in attrs.fields(Quote)].index(name)
-                       for name in ("bid", "ask", "received_ts"))
-
-
 _QUOTE_FIELDS = attrs.fields(Quote)
+_FIELD_INDEXES = tuple([field.name for field in _QUOTE_FIELDS].index(name)
+                       for name in ("bid", "ask", "received_ts"))
 _SETTERS = tuple(getattr(Quote, field.name).__set__ for field in _QUOTE_FIELDS)
 _NEW = object.__new__
 # Quote's __init__ only stores its arguments (no validator, converter or post-init):
