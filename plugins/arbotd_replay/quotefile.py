@@ -16,6 +16,7 @@ import csv
 import gzip
 import heapq
 import io
+import itertools
 import logging
 import math
 import operator
@@ -25,6 +26,11 @@ import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from arbotd import ArbotError, Quote
 from arbotd.batch import QuoteBatch
@@ -344,6 +350,13 @@ class QuoteFileWriter(TimeOrderedWriter):
 # --- reading ---------------------------------------------------------------------------------
 
 
+# pyarrow's types of a quick block's columns (see QuoteFileReader._quick_block).
+_QUICK_NUMBERS = ("local_ts", "exchange_ts", "bid", "ask", "bid_size", "ask_size")
+_QUICK_TYPES = {**dict.fromkeys(_QUICK_NUMBERS, pa.float64()),
+                **dict.fromkeys(("exchange", "symbol"), pa.dictionary(pa.int32(), pa.string())),
+                **dict.fromkeys(("bids", "asks"), pa.string())}
+
+
 def _fields_batch(rows: list[tuple[Any, ...]]) -> QuoteBatch:
     """The batch of ``rows`` (each Quote's fields, in its field order)."""
     return QuoteBatch(list(zip(*rows, strict=True)))
@@ -452,15 +465,28 @@ class QuoteFileReader:
         start, end, size = self.start, self.end, self.batch_size
         depth = self.levels
         last = -_INF  # local_ts of the last row used
-        line_number = 1
         batch: list[tuple[Any, ...]] = []
         append = batch.append
-        text = self._text
         bid_prices, bid_sizes = ask_prices, ask_sizes = _NO_LEVELS
         fault = levels_fault
-        try:
-            previous = ""
-            for line_number, line in enumerate(text, 2):
+        previous = ""
+        for first, lines in self._blocks():
+            quick = self._quick_block(lines, previous, last)
+            if quick is not None:
+                # Every row of the block good: decoded a column at a time.
+                if batch:
+                    self.rows += len(batch)
+                    yield _fields_batch(batch)
+                    batch = []
+                    append = batch.append
+                decoded, last = quick
+                previous = lines[-1]
+                if decoded:
+                    self.rows += len(decoded)
+                    yield decoded
+                continue
+            stop = False
+            for line_number, line in enumerate(lines, first):
                 if line == previous:
                     # A recorder writes one row per message, each with its own receive
                     # time: the same row again is a copy (files concatenated twice).
@@ -522,18 +548,108 @@ class QuoteFileReader:
                 if judge_row(self.problems, f"{self.name}:{line_number}", self.end, last,
                              local, exchange, symbol, bid, ask, bid_size, ask_size, stamp,
                              (bid_prices, bid_sizes), (ask_prices, ask_sizes)):
-                    break  # at or past the end
-        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            self.problems.add(f"{self.name}:{line_number + 1}", "truncated",
-                              f"{_describe(err)}: the file ends here (was the recorder "
-                              "killed?); the rows before are used")
-        except UnicodeDecodeError as err:
-            self.problems.add(f"{self.name}:{line_number + 1}", "unparseable",
-                              f"not UTF-8 text ({err.reason}); the rest of the file is "
-                              "skipped")
+                    stop = True  # at or past the end
+                    break
+            if stop:
+                break
         if batch:
             self.rows += len(batch)
             yield _fields_batch(batch)
+
+    def _blocks(self) -> Iterator[tuple[int, list[str]]]:
+        """The file's lines after the header, a block of ``batch_size`` at a time, each
+        with its first line's number. A file that cannot be read on (cut short, not
+        UTF-8) ends with the lines read before, then the problem is recorded (unless
+        the reader stopped at ``end`` before)."""
+        assert self._text is not None
+        text, size = self._text, self.batch_size
+        first = 2
+        lines: list[str] = []
+        append = lines.append
+        try:
+            for line in text:
+                append(line)
+                if len(lines) >= size:
+                    yield first, lines
+                    first += len(lines)
+                    lines = []
+                    append = lines.append
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            problem = ("truncated", f"{_describe(err)}: the file ends here (was the "
+                       "recorder killed?); the rows before are used")
+        except UnicodeDecodeError as err:
+            problem = ("unparseable", f"not UTF-8 text ({err.reason}); the rest of the "
+                       "file is skipped")
+        else:
+            if lines:
+                yield first, lines
+            return
+        if lines:
+            yield first, lines
+        self.problems.add(f"{self.name}:{first + len(lines)}", *problem)
+
+    def _quick_block(self, lines: list[str], previous: str, last: float
+                     ) -> tuple[QuoteBatch | None, float] | None:
+        """A block of lines every one of which is good (no copy of the line before, no
+        quotes or spaces, every value a number where one is due, in time order from
+        ``last``, before ``end``, books not crossed, no book levels), decoded by
+        pyarrow's CSV parser and checked as arrays: its batch of the rows from ``start``
+        (``None`` if none) and the new ``last``. ``None`` for a block with anything
+        else, which the row-by-row reading then goes through, naming each bad row."""
+        if lines[0] == previous or any(map(operator.eq, lines,
+                                           itertools.islice(lines, 1, None))):
+            return None
+        joined = "".join(lines)
+        if '"' in joined or " " in joined:
+            return None
+        columns = DEPTH_COLUMNS if self.levels else COLUMNS
+        try:
+            table = pa_csv.read_csv(
+                io.BytesIO(joined.encode()),
+                read_options=pa_csv.ReadOptions(column_names=list(columns),
+                                                block_size=len(joined) + 1, use_threads=False),
+                parse_options=pa_csv.ParseOptions(quote_char=False, double_quote=False),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=_QUICK_TYPES, null_values=[], strings_can_be_null=False,
+                    quoted_strings_can_be_null=False))
+        except (pa.ArrowException, ValueError):
+            return None
+        if table.num_rows != len(lines) or table.column("exchange").num_chunks != 1:
+            return None  # a blank line, or a line cut in two
+        local, stamp, bid, ask, bid_size, ask_size = (
+            table.column(name).to_numpy() for name in _QUICK_NUMBERS)
+        with np.errstate(invalid="ignore"):
+            good = (local[0] >= last and local[-1] < self.end
+                    and bool(np.all(local[1:] >= local[:-1]))
+                    and bool(np.all((bid > 0.0) & (bid <= ask) & (ask < _INF)
+                                    & (bid_size >= 0.0) & (bid_size < _INF)
+                                    & (ask_size >= 0.0) & (ask_size < _INF)
+                                    & np.isfinite(stamp))))
+        if not good:
+            return None
+        exchange = table.column("exchange").combine_chunks()
+        symbol = table.column("symbol").combine_chunks()
+        if "" in exchange.dictionary.to_pylist() or "" in symbol.dictionary.to_pylist():
+            return None
+        if self.levels and any(pc.max(pc.binary_length(table.column(name))).as_py()
+                               for name in ("bids", "asks")):
+            return None
+        low = int(np.searchsorted(local, self.start, side="left"))
+        last = float(local[-1])
+        if low >= len(lines):
+            return None, last
+        if low:
+            exchange, symbol = exchange.slice(low), symbol.slice(low)
+            local, stamp, bid, ask = local[low:], stamp[low:], bid[low:], ask[low:]
+            bid_size, ask_size = bid_size[low:], ask_size[low:]
+        names = [exchange.dictionary.to_pylist(), symbol.dictionary.to_pylist()]
+        codes = [exchange.indices.to_numpy(), symbol.indices.to_numpy()]
+        fields = [list(map(names[0].__getitem__, codes[0].tolist())),
+                  list(map(names[1].__getitem__, codes[1].tolist())),
+                  bid.tolist(), ask.tolist(), bid_size.tolist(), ask_size.tolist(),
+                  stamp.tolist(), local.tolist()]
+        return QuoteBatch(fields, (names[0], codes[0], names[1], codes[1],
+                                   bid, ask, local)), last
 
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write

@@ -5,7 +5,9 @@ rejects the whole file."""
 from __future__ import annotations
 
 import gzip
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -269,3 +271,97 @@ def test_a_depth_header_needs_both_level_columns(tmp_path: Path) -> None:
     path = write_rows(tmp_path / "d.csv", [BEST], header=DEPTH_HEADER)
     quotes, problems = read(path)
     assert quotes == [] and problems.messages == [f"{path}:2: expected 10 fields, got 8"]
+
+
+# --- blocks decoded at once, against the row-by-row reading ------------------------------
+
+
+def _number(rng: random.Random) -> str:
+    """A positive number in one of the spellings a file may hold."""
+    value = rng.uniform(0.01, 50_000)
+    return rng.choice([repr(value), f"{value:.17g}", f"{value:.3f}", f"{value:e}",
+                       f"+{value!r}", f"{value:.40f}", f"{int(value)}", f"{int(value)}."])
+
+
+def _rows(rng: random.Random, count: int, levels: bool, faults: bool, clock: list[float]
+          ) -> list[str]:
+    """Rows in time order (``clock`` holds the last time), with every kind of fault here
+    and there when ``faults``."""
+    rows: list[str] = []
+    for _ in range(count):
+        clock[0] += rng.choice([0.0, 0.001, 0.25])
+        t = clock[0]
+        bid = float(_number(rng).lstrip("+"))
+        fields = [repr(t), repr(t - 0.002), rng.choice(["ex_a", "ex_b", "ex_c"]),
+                  rng.choice(["BTCUSDT", "ETHUSDT"]), repr(bid), repr(bid * 1.001),
+                  _number(rng), _number(rng)]
+        fault = rng.random() if faults else 1.0
+        if fault < 0.02:
+            fields[4], fields[5] = fields[5], fields[4]            # crossed
+        elif fault < 0.03:
+            fields[0] = repr(t - 5)                                # unsorted
+        elif fault < 0.04:
+            fields[6] = rng.choice(["nan", "inf", "-1", "x", "1_0", ""])
+        elif fault < 0.05:
+            fields[2] = rng.choice(["", " ex_a", '"ex_b"'])
+        elif fault < 0.06:
+            rows.append(rng.choice(["\n", "  \n"]))              # blank lines
+        elif fault < 0.07 and rows:
+            rows.append(rows[-1])                                  # the same row twice
+            continue
+        elif fault < 0.075:
+            fields = fields[:6]                                    # too few fields
+        line = ",".join(fields)
+        if levels:
+            below = repr(bid * 0.99)
+            line += rng.choice([",,"] * 8 + [f",{fields[4]}:1.0;{below}:2.0,{fields[5]}:1.0",
+                                             f",{fields[4]}:1.0;{bid * 1.5!r}:2.0,"])
+        rows.append(line + rng.choice(["\n"] * 9 + ["\r\n"]))
+    return rows
+
+
+@pytest.mark.parametrize("levels", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_blocks_read_at_once_read_as_row_by_row(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 levels: bool, seed: int) -> None:
+    rng = random.Random(seed)
+    header = ",".join(DEPTH_COLUMNS if levels else COLUMNS)
+    clock = [EPOCH]
+    # Long stretches of good rows (read a block at once) between stretches of faults.
+    rows: list[str] = []
+    for _ in range(8):
+        rows += _rows(rng, rng.choice([40, 300]), levels, rng.random() < 0.5, clock)
+    data = gzip.compress((header + "\n" + "".join(rows)).encode())
+    if seed % 2:
+        data = data[:-30]   # cut short, as by a killed recorder
+    path = tmp_path / "q.csv.gz"
+    path.write_bytes(data)
+    times = sorted(float(r.split(",")[0]) for r in rows if r.strip()
+                   and r.split(",")[0].strip('" ').replace(".", "").isdigit())
+    quarter = len(times) // 4
+    bounds: list[dict[str, float]] = [
+        {}, {"start": times[quarter]}, {"end": times[3 * quarter]},
+        {"start": times[quarter], "end": times[2 * quarter]}]
+    decoded = 0
+    original = QuoteFileReader._quick_block
+
+    def counting(self: QuoteFileReader, *args: Any) -> Any:
+        nonlocal decoded
+        answer = original(self, *args)
+        decoded += answer is not None
+        return answer
+
+    for batch_size in (5, 64, 4096):
+        for bound in bounds:
+            with monkeypatch.context() as patch:
+                patch.setattr(QuoteFileReader, "_quick_block", counting)
+                quick, quick_problems = read(path, batch_size=batch_size, **bound)
+            with monkeypatch.context() as patch:
+                patch.setattr(QuoteFileReader, "_quick_block", lambda *args: None)
+                slow, slow_problems = read(path, batch_size=batch_size, **bound)
+            assert quick == slow, (batch_size, bound)
+            assert quick_problems.counts == slow_problems.counts, (batch_size, bound)
+            assert quick_problems.messages == slow_problems.messages, (batch_size, bound)
+    assert quick and slow_problems.total
+    assert decoded > 20   # blocks were read at once
