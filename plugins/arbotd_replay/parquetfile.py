@@ -76,6 +76,7 @@ from arbotd_replay.quotefile import (
     TimeOrderedWriter,
     judge_row,
     levels_fault,
+    text_values,
 )
 
 __all__ = [
@@ -280,18 +281,6 @@ def _check_schema(name: str, schema: pa.Schema) -> bool:
     return "bids" in names
 
 
-def _names(column: pa.Array) -> list[Any]:
-    """A text column as Python strings; a dictionary's values are decoded once per batch
-    and shared between rows."""
-    if pa.types.is_dictionary(column.type):
-        values = column.dictionary.to_pylist()
-        indices = column.indices.to_pylist()
-        if column.null_count:
-            return [None if i is None else values[i] for i in indices]
-        return list(map(values.__getitem__, indices))
-    return column.to_pylist()
-
-
 def _columns(exchange: pa.Array, symbol: pa.Array, *numbers: pa.Array
              ) -> tuple[Any, ...] | None:
     """A decoded batch's names and ``numbers`` (bids, asks, times) as
@@ -463,8 +452,8 @@ class ParquetQuoteReader:
             exchange_ts = numbers["exchange_ts"].slice(low, high - low).to_pylist()
             exchange_column = batch.column("exchange").slice(low, high - low)
             symbol_column = batch.column("symbol").slice(low, high - low)
-            exchange = _names(exchange_column)
-            symbol = _names(symbol_column)
+            exchange = text_values(exchange_column)
+            symbol = text_values(symbol_column)
             state.previous_row = batch.slice(batch.num_rows - 1).to_pylist()[0] \
                 if batch.num_rows else None
             fields = [exchange, symbol, bid, ask, bid_size, ask_size, exchange_ts, local]
@@ -480,8 +469,8 @@ class ParquetQuoteReader:
         """Row by row, as the CSV reader goes through its rows: each bad row reported
         and skipped, reading stopped at the first good row at or after ``end``."""
         columns = {key: array.to_pylist() for key, array in numbers.items()}
-        exchange = _names(batch.column("exchange"))
-        symbol = _names(batch.column("symbol"))
+        exchange = text_values(batch.column("exchange"))
+        symbol = text_values(batch.column("symbol"))
         levels = "bids" in batch.schema.names
         if levels:
             bid_books = _books(batch.column("bids"))

@@ -29,7 +29,6 @@ from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from arbotd import ArbotError, Quote
@@ -50,6 +49,7 @@ __all__ = [
     "judge_row",
     "levels_fault",
     "parse_levels",
+    "text_values",
 ]
 
 log = logging.getLogger("arbotd_replay")
@@ -357,6 +357,18 @@ _QUICK_TYPES = {**dict.fromkeys(_QUICK_NUMBERS, pa.float64()),
                 **dict.fromkeys(("bids", "asks"), pa.string())}
 
 
+def text_values(column: pa.Array) -> list[Any]:
+    """A text column as Python strings; a dictionary's values are decoded once per batch
+    and shared between rows."""
+    if pa.types.is_dictionary(column.type):
+        values = column.dictionary.to_pylist()
+        indices = column.indices.to_pylist()
+        if column.null_count:
+            return [None if i is None else values[i] for i in indices]
+        return list(map(values.__getitem__, indices))
+    return column.to_pylist()
+
+
 def _fields_batch(rows: list[tuple[Any, ...]]) -> QuoteBatch:
     """The batch of ``rows`` (each Quote's fields, in its field order)."""
     return QuoteBatch(list(zip(*rows, strict=True)))
@@ -599,6 +611,8 @@ class QuoteFileReader:
         if lines[0] == previous or any(map(operator.eq, lines,
                                            itertools.islice(lines, 1, None))):
             return None
+        if self.levels and not all(line.rstrip("\r\n").endswith(",,") for line in lines):
+            return None  # book levels (or a row of the wrong shape): row by row
         joined = "".join(lines)
         if '"' in joined or " " in joined:
             return None
@@ -631,9 +645,6 @@ class QuoteFileReader:
         symbol = table.column("symbol").combine_chunks()
         if "" in exchange.dictionary.to_pylist() or "" in symbol.dictionary.to_pylist():
             return None
-        if self.levels and any(pc.max(pc.binary_length(table.column(name))).as_py()
-                               for name in ("bids", "asks")):
-            return None
         low = int(np.searchsorted(local, self.start, side="left"))
         last = float(local[-1])
         if low >= len(lines):
@@ -642,13 +653,10 @@ class QuoteFileReader:
             exchange, symbol = exchange.slice(low), symbol.slice(low)
             local, stamp, bid, ask = local[low:], stamp[low:], bid[low:], ask[low:]
             bid_size, ask_size = bid_size[low:], ask_size[low:]
-        names = [exchange.dictionary.to_pylist(), symbol.dictionary.to_pylist()]
-        codes = [exchange.indices.to_numpy(), symbol.indices.to_numpy()]
-        fields = [list(map(names[0].__getitem__, codes[0].tolist())),
-                  list(map(names[1].__getitem__, codes[1].tolist())),
-                  bid.tolist(), ask.tolist(), bid_size.tolist(), ask_size.tolist(),
-                  stamp.tolist(), local.tolist()]
-        return QuoteBatch(fields, (names[0], codes[0], names[1], codes[1],
+        fields = [text_values(exchange), text_values(symbol), bid.tolist(), ask.tolist(),
+                  bid_size.tolist(), ask_size.tolist(), stamp.tolist(), local.tolist()]
+        return QuoteBatch(fields, (exchange.dictionary.to_pylist(), exchange.indices.to_numpy(),
+                                   symbol.dictionary.to_pylist(), symbol.indices.to_numpy(),
                                    bid, ask, local)), last
 
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
