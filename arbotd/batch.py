@@ -44,18 +44,20 @@ __all__ = ["BatchStrategy", "BookColumns", "QuietRows", "QuoteBatch", "book_colu
 
 _exchange_of = attrgetter("exchange")
 _symbol_of = attrgetter("symbol")
-# What the book columns carry of each venue's quote, in the order of QuoteBatch.columns.
-_FIELDS = (attrgetter("bid"), attrgetter("ask"), attrgetter("received_ts"))
 _QUOTE_FIELDS = attrs.fields(Quote)
+# What the book columns carry of each venue's quote, in the order of QuoteBatch.columns:
+# read from the quotes, or taken from a batch's fields.
+_BOOK_FIELDS = ("bid", "ask", "received_ts")
+_FIELDS = tuple(map(attrgetter, _BOOK_FIELDS))
 _FIELD_INDEXES = tuple([field.name for field in _QUOTE_FIELDS].index(name)
-                       for name in ("bid", "ask", "received_ts"))
+                       for name in _BOOK_FIELDS)
+_RECEIVED = _FIELD_INDEXES[_BOOK_FIELDS.index("received_ts")]
 _SETTERS = tuple(getattr(Quote, field.name).__set__ for field in _QUOTE_FIELDS)
 _NEW = object.__new__
 # Quote's __init__ only stores its arguments (no validator, converter or post-init):
 # then the same objects can be made a column at a time.
 _PLAIN_QUOTE = not hasattr(Quote, "__attrs_post_init__") and all(
     field.validator is None and field.converter is None for field in _QUOTE_FIELDS)
-_RECEIVED = [field.name for field in _QUOTE_FIELDS].index("received_ts")
 
 
 def build_quotes(*fields: Sequence[Any]) -> list[Quote]:
