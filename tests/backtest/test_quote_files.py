@@ -365,3 +365,23 @@ def test_blocks_read_at_once_read_as_row_by_row(tmp_path: Path,
             assert quick_problems.messages == slow_problems.messages, (batch_size, bound)
     assert quick and slow_problems.total
     assert decoded > 20   # blocks were read at once
+
+
+def test_a_file_that_stops_being_utf8_keeps_the_rows_before(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [f"{EPOCH + i!r},{EPOCH + i - 0.002!r},ex_a,BTCUSDT,99.9,100.1,1.5,1.5\n"
+            for i in range(20_000)]
+    data = (",".join(COLUMNS) + "\n" + "".join(rows[:15_000])).encode() + b"\xff\xfe," \
+        + "".join(rows[15_000:]).encode()
+    path = tmp_path / "q.csv.gz"
+    path.write_bytes(gzip.compress(data))
+    quick, quick_problems = read(path, batch_size=1000)
+    with monkeypatch.context() as patch:
+        patch.setattr(QuoteFileReader, "_quick_block", lambda *args: None)
+        slow, slow_problems = read(path, batch_size=1000)
+    assert quick == slow
+    assert quick_problems.messages == slow_problems.messages
+    assert quick_problems.counts == {"unparseable": 1}
+    # Decoding fails for the whole chunk the bad bytes are in: the rows before it are used.
+    assert 10_000 < len(quick) <= 15_000
+    assert f"q.csv.gz:{len(quick) + 2}: not UTF-8 text" in quick_problems.messages[0]
