@@ -79,12 +79,15 @@ def build_quotes(*fields: Sequence[Any]) -> list[Quote]:
 
 
 class QuoteBatch(Sequence[Quote]):
-    """A batch of quotes as a reader decoded it: ``fields``, a list per field of
-    :class:`~arbotd.Quote` in its field order (at least up to ``received_ts``; the rest
-    take their defaults), the ``Quote`` objects built only when asked for (by index, by
-    slice, or all at once by iterating). A replay asks for few: of a run of quotes that
-    only go into the book, the book keeps each venue's last quote of a symbol
-    (:meth:`latest`, :meth:`tallies`).
+    """A batch of quotes as a reader decoded it, each :class:`~arbotd.Quote` built only
+    when asked for (by index, by slice, or all at once by iterating). A replay asks for
+    few: of a run of quotes that only go into the book, the book keeps each venue's last
+    quote of a symbol (:meth:`latest`, :meth:`tallies`).
+
+    ``fields`` are a list per field of ``Quote`` in its field order (at least up to
+    ``received_ts``; the rest take their defaults). A reader that decoded a batch into
+    arrays hands them as they are (:meth:`coded`): a field becomes a list, and a quote an
+    object, only when asked for.
 
     :attr:`columns` are the exchange names and each quote's index into them, the same for
     symbols, then the bids, the asks and the ``received_ts`` as float64 arrays (for
@@ -92,16 +95,33 @@ class QuoteBatch(Sequence[Quote]):
     dictionaries), else made from ``fields`` when first asked for. A plain list of
     quotes does as well as a batch, a little slower."""
 
-    __slots__ = ("_columns", "_counted", "_counts", "_next", "_quotes", "fields")
+    __slots__ = ("_arrays", "_columns", "_counted", "_counts", "_fields", "_next", "_quotes",
+                 "_received")
 
     def __init__(self, fields: Sequence[Sequence[Any]],
                  columns: tuple[Any, ...] | None = None) -> None:
-        self.fields = fields
+        self._fields: Sequence[Sequence[Any]] | None = fields
+        self._arrays: list[Any] | None = None
         self._columns = columns
         self._quotes: list[Quote] | None = None
+        self._received: Sequence[float] | None = None
         self._next: np.ndarray | None = None
         self._counts: list[list[int]] | None = None
         self._counted: list[str] = []
+
+    @classmethod
+    def coded(cls, columns: tuple[Any, ...], bid_size: np.ndarray, ask_size: np.ndarray,
+              exchange_ts: np.ndarray, *more: Sequence[Any]) -> QuoteBatch:
+        """The batch of a reader's ``columns`` (see the class: names and codes, bids, asks,
+        ``received_ts``), the sizes and ``exchange_ts`` as arrays too, and ``more``
+        fields after ``received_ts`` (book levels) as lists. Nothing is converted to
+        Python objects until a quote or a field is asked for, and then only that."""
+        exchanges, exchange, symbols, symbol, bid, ask, received = columns
+        batch = cls((), columns)
+        batch._fields = None
+        batch._arrays = [_Names(exchanges, exchange), _Names(symbols, symbol), bid, ask,
+                         bid_size, ask_size, exchange_ts, received, *more]
+        return batch
 
     @classmethod
     def of(cls, quotes: Sequence[Quote], columns: tuple[Any, ...] | None = None
@@ -112,8 +132,20 @@ class QuoteBatch(Sequence[Quote]):
         batch._quotes = list(quotes)
         return batch
 
+    @property
+    def fields(self) -> Sequence[Sequence[Any]]:
+        """A list per field, in ``Quote``'s field order (made once, when first asked for,
+        in a batch of arrays)."""
+        if self._fields is None:
+            assert self._arrays is not None
+            self._fields = [_whole(array) for array in self._arrays]
+        return self._fields
+
     def __len__(self) -> int:
-        return len(self.fields[0])
+        if self._fields is None:
+            assert self._arrays is not None
+            return len(self._arrays[_RECEIVED])
+        return len(self._fields[0])
 
     @overload
     def __getitem__(self, index: int) -> Quote: ...
@@ -125,8 +157,11 @@ class QuoteBatch(Sequence[Quote]):
         if self._quotes is not None:
             return self._quotes[index]
         if isinstance(index, slice):
-            return build_quotes(*(field[index] for field in self.fields))
-        return Quote(*[field[index] for field in self.fields])
+            return build_quotes(*self._take(index))
+        if self._fields is None:
+            assert self._arrays is not None
+            return Quote(*[_one(array, index) for array in self._arrays])
+        return Quote(*[field[index] for field in self._fields])
 
     def __iter__(self) -> Iterator[Quote]:
         return iter(self.quotes())
@@ -162,8 +197,21 @@ class QuoteBatch(Sequence[Quote]):
 
     @property
     def received(self) -> Sequence[float]:
-        """Each quote's ``received_ts``, in order."""
-        return self.fields[_RECEIVED]
+        """Each quote's ``received_ts``, in order (a list)."""
+        if self._received is None:
+            self._received = (self._fields[_RECEIVED] if self._fields is not None
+                              else _whole(self._arrays[_RECEIVED]))  # type: ignore[index]
+        return self._received
+
+    def _take(self, rows: slice | np.ndarray) -> list[list[Any]]:
+        """Each field's values at ``rows`` (a slice, or an array of indexes), as lists."""
+        if self._fields is None:
+            assert self._arrays is not None
+            return [_taken(array, rows) for array in self._arrays]
+        if isinstance(rows, slice):
+            return [list(field[rows]) for field in self._fields]
+        picked = rows.tolist()
+        return [list(map(field.__getitem__, picked)) for field in self._fields]
 
     def latest(self, start: int, end: int) -> list[Quote]:
         """Of the quotes ``start`` to ``end`` (excluded), the last of each exchange and
@@ -174,10 +222,9 @@ class QuoteBatch(Sequence[Quote]):
         assert self._next is not None
         rows = np.flatnonzero(self._next[start:end] >= end)
         rows += start
-        picked = rows.tolist()
         if self._quotes is not None:
-            return list(map(self._quotes.__getitem__, picked))
-        return build_quotes(*(list(map(field.__getitem__, picked)) for field in self.fields))
+            return list(map(self._quotes.__getitem__, rows.tolist()))
+        return build_quotes(*self._take(rows))
 
     def tallies(self, start: int, end: int) -> dict[str, int]:
         """How many of the quotes ``start`` to ``end`` (excluded) each exchange has."""
@@ -208,6 +255,46 @@ class QuoteBatch(Sequence[Quote]):
         for code in range(len(exchanges)):
             np.cumsum(exchange == code, out=counts[code, 1:])
         self._next, self._counts, self._counted = following, counts.tolist(), list(exchanges)
+
+
+class _Names:
+    """A column of names as a reader decoded it: the distinct ``names`` and each row's
+    index into them."""
+
+    __slots__ = ("codes", "names")
+
+    def __init__(self, names: Sequence[str], codes: np.ndarray) -> None:
+        self.names = names
+        self.codes = codes
+
+
+def _whole(array: Any) -> list[Any]:
+    """A field of a batch of arrays (see :meth:`QuoteBatch.coded`) as a list."""
+    if isinstance(array, _Names):
+        return list(map(array.names.__getitem__, array.codes.tolist()))
+    if isinstance(array, np.ndarray):
+        return array.tolist()
+    return list(array)
+
+
+def _taken(array: Any, rows: slice | np.ndarray) -> list[Any]:
+    """The values of a field of a batch of arrays at ``rows``, as a list."""
+    if isinstance(array, _Names):
+        return list(map(array.names.__getitem__, array.codes[rows].tolist()))
+    if isinstance(array, np.ndarray):
+        return array[rows].tolist()  # type: ignore[no-any-return]
+    if isinstance(rows, slice):
+        return list(array[rows])
+    return list(map(array.__getitem__, rows.tolist()))
+
+
+def _one(array: Any, index: int) -> Any:
+    """The value of a field of a batch of arrays at ``index``."""
+    if isinstance(array, _Names):
+        return array.names[array.codes[index]]
+    if isinstance(array, np.ndarray):
+        return array[index].item()
+    return array[index]
 
 
 def _coded(names: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from arbotd._daemon import Daemon
@@ -288,3 +289,19 @@ def simulated_quotes(count: int, prices: dict[str, float], *, depth: int = 1,
             quotes += sim.step(start + (tick + index / 3) / config.updates_per_second)
         tick += 1
     return quotes
+
+
+def plain_quotes(quotes: Iterable[Any]) -> list[Any]:
+    """``quotes`` as a list, each checked to hold only what a Quote made by hand holds
+    (str, float, None, tuples of float pairs): nothing of numpy or pyarrow, which would
+    compare equal and still differ when serialized."""
+    listed = list(quotes)
+    for quote in listed:
+        for field in attrs.fields(type(quote)):
+            value = getattr(quote, field.name)
+            if isinstance(value, tuple):
+                assert all(type(x) is float for level in value for x in level), (
+                    field.name, value)
+            else:
+                assert type(value) in (str, float, type(None)), (field.name, type(value))
+    return listed

@@ -53,7 +53,6 @@ rows are not checked (a CSV file's are, on the way to ``start``).
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import itertools
 import os
@@ -61,6 +60,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -76,6 +76,7 @@ from arbotd_replay.quotefile import (
     TimeOrderedWriter,
     judge_row,
     levels_fault,
+    rows_good,
     text_values,
 )
 
@@ -281,16 +282,14 @@ def _check_schema(name: str, schema: pa.Schema) -> bool:
     return "bids" in names
 
 
-def _columns(exchange: pa.Array, symbol: pa.Array, *numbers: pa.Array
-             ) -> tuple[Any, ...] | None:
-    """A decoded batch's names and ``numbers`` (bids, asks, times) as
-    :class:`arbotd.batch.QuoteBatch` columns (the dictionaries' values and indices as
-    they are), or ``None`` when the names are not dictionary-encoded."""
+def _columns(exchange: pa.Array, symbol: pa.Array) -> tuple[Any, ...] | None:
+    """A batch's names as the first :class:`arbotd.batch.QuoteBatch` columns (the
+    dictionaries' values and indices as they are), or ``None`` when they are not
+    dictionary-encoded."""
     if not (pa.types.is_dictionary(exchange.type) and pa.types.is_dictionary(symbol.type)):
         return None
     return (exchange.dictionary.to_pylist(), exchange.indices.to_numpy(zero_copy_only=False),
-            symbol.dictionary.to_pylist(), symbol.indices.to_numpy(zero_copy_only=False),
-            *(column.to_numpy(zero_copy_only=False) for column in numbers))
+            symbol.dictionary.to_pylist(), symbol.indices.to_numpy(zero_copy_only=False))
 
 
 def _books(column: pa.Array) -> tuple[list[Any], list[Any], list[tuple[int, int]]]:
@@ -425,43 +424,39 @@ class ParquetQuoteReader:
         locals_array = numbers["local_ts"]
         levels = "bids" in batch.schema.names
         if _all_good(batch, numbers, state):
-            local = locals_array.to_pylist()
-            low = bisect.bisect_left(local, self.start)
-            high = bisect.bisect_left(local, self.end)
+            local = locals_array.to_numpy(zero_copy_only=False)
+            low = int(np.searchsorted(local, self.start, side="left"))
+            high = int(np.searchsorted(local, self.end, side="left"))
             if high < len(local):
                 state.stopped = True
-            state.last = local[high - 1] if high else state.last
+            state.last = float(local[high - 1]) if high else state.last
             if high <= low:
                 return []
-            bid = numbers["bid"].to_pylist()
-            ask = numbers["ask"].to_pylist()
-            bid_size = numbers["bid_size"].to_pylist()
-            ask_size = numbers["ask_size"].to_pylist()
+            more: list[list[Any]] = []
             if levels:
                 bid_books = _books(batch.column("bids"))
                 ask_books = _books(batch.column("asks"))
-                if not (_levels_good(bid_books, bid, bid_size, True)
-                        and _levels_good(ask_books, ask, ask_size, False)):
+                if not (_levels_good(bid_books, numbers["bid"].to_pylist(),
+                                     numbers["bid_size"].to_pylist(), True)
+                        and _levels_good(ask_books, numbers["ask"].to_pylist(),
+                                         numbers["ask_size"].to_pylist(), False)):
                     return self._decode_slowly(batch, numbers, name, first_row, state)
-                bids_of = _tuples(bid_books)
-                asks_of = _tuples(ask_books)
-            if low or high < len(local):
-                local = local[low:high]
-                bid, ask = bid[low:high], ask[low:high]
-                bid_size, ask_size = bid_size[low:high], ask_size[low:high]
-            exchange_ts = numbers["exchange_ts"].slice(low, high - low).to_pylist()
-            exchange_column = batch.column("exchange").slice(low, high - low)
-            symbol_column = batch.column("symbol").slice(low, high - low)
-            exchange = text_values(exchange_column)
-            symbol = text_values(symbol_column)
-            state.previous_row = batch.slice(batch.num_rows - 1).to_pylist()[0] \
-                if batch.num_rows else None
-            fields = [exchange, symbol, bid, ask, bid_size, ask_size, exchange_ts, local]
-            if levels:
-                fields += [bids_of[low:high], asks_of[low:high]]
-            return QuoteBatch(fields, _columns(
-                exchange_column, symbol_column,
-                *(numbers[name].slice(low, high - low) for name in ("bid", "ask", "local_ts"))))
+                more = [_tuples(bid_books)[low:high], _tuples(ask_books)[low:high]]
+            state.previous_row = batch.slice(batch.num_rows - 1).to_pylist()[0]
+            exchange = batch.column("exchange").slice(low, high - low)
+            symbol = batch.column("symbol").slice(low, high - low)
+            bid, ask, bid_size, ask_size, stamp, local = (
+                numbers[column].slice(low, high - low).to_numpy(zero_copy_only=False)
+                for column in ("bid", "ask", "bid_size", "ask_size", "exchange_ts",
+                               "local_ts"))
+            columns = _columns(exchange, symbol)
+            if columns is None:
+                # Names not dictionary-encoded: decoded now.
+                return QuoteBatch([text_values(exchange), text_values(symbol),
+                                   *(array.tolist() for array in (
+                                       bid, ask, bid_size, ask_size, stamp, local)), *more])
+            return QuoteBatch.coded((*columns, bid, ask, local), bid_size, ask_size, stamp,
+                                    *more)
         return self._decode_slowly(batch, numbers, name, first_row, state)
 
     def _decode_slowly(self, batch: pa.RecordBatch, numbers: dict[str, pa.Array], name: str,
@@ -565,16 +560,13 @@ def _levels_good(books: tuple[list[Any], list[Any], list[tuple[int, int]]], best
 def _all_good(batch: pa.RecordBatch, numbers: dict[str, pa.Array], state: _ReadState
               ) -> bool:
     """Whether every row of ``batch`` passes the CSV reader's quick test on its best
-    level, is in order (after the last row used) and is not a copy of the row before:
-    then the
-    batch is decoded whole, with no check per row. Each test is one pass in C."""
+    level (:func:`~arbotd_replay.quotefile.rows_good`), is in order (after the last row
+    used) and is not a copy of the row before: then the batch is decoded whole, with no
+    check per row. Each test is one pass over a column."""
     if batch.num_rows == 0:
         return True
     if any(array.null_count for array in numbers.values()):
         return False
-    local, stamp = numbers["local_ts"], numbers["exchange_ts"]
-    bid, ask = numbers["bid"], numbers["ask"]
-    bid_size, ask_size = numbers["bid_size"], numbers["ask_size"]
     for column in _NAMES:
         names = batch.column(column)
         if names.null_count:
@@ -582,34 +574,27 @@ def _all_good(batch: pa.RecordBatch, numbers: dict[str, pa.Array], state: _ReadS
         values = names.dictionary if pa.types.is_dictionary(names.type) else names
         if len(values) and pc.min(pc.utf8_length(values)).as_py() == 0:
             return False
-    checks = (
-        pc.is_finite(local), pc.is_finite(stamp),
-        pc.greater(bid, 0.0), pc.less_equal(bid, ask), pc.less(ask, _INF),
-        pc.greater_equal(bid_size, 0.0), pc.less(bid_size, _INF),
-        pc.greater_equal(ask_size, 0.0), pc.less(ask_size, _INF),
-    )
-    if not all(pc.all(check).as_py() for check in checks):
+    local, stamp, bid, ask, bid_size, ask_size = (
+        numbers[column].to_numpy(zero_copy_only=False) for column in _NUMBERS)
+    if not rows_good(local, stamp, bid, ask, bid_size, ask_size):
         return False
-    first = local[0].as_py()
+    first = float(local[0])
     if first < state.last or (state.previous_row is not None
                               and state.previous_row["local_ts"] == first
                               and state.previous_row == batch.slice(0, 1).to_pylist()[0]):
         return False
-    if batch.num_rows > 1:
-        later, earlier = local.slice(1), local.slice(0, batch.num_rows - 1)
-        if not pc.all(pc.greater_equal(later, earlier)).as_py():
+    # A row equal to the one before is a copy: only where the times are equal can it
+    # be, so that is tested first and the rest only if there are such rows.
+    same = local[1:] == local[:-1]
+    if same.any():
+        for column in batch.schema.names:
+            if column in ("local_ts", "bids", "asks"):
+                continue
+            array = batch.column(column)
+            if pa.types.is_dictionary(array.type):
+                array = array.indices
+            values = array.to_numpy(zero_copy_only=False)
+            same &= values[1:] == values[:-1]
+        if same.any():
             return False
-        # A row equal to the one before is a copy: only where the times are equal can
-        # it be, so that is tested first and the rest only if there are such rows.
-        same = pc.equal(later, earlier)
-        if pc.any(same).as_py():
-            for column in batch.schema.names:
-                if column in ("local_ts", "bids", "asks"):
-                    continue
-                array = batch.column(column)
-                if pa.types.is_dictionary(array.type):
-                    array = array.indices
-                same = pc.and_(same, pc.equal(array.slice(1), array.slice(0, len(array) - 1)))
-            if pc.any(same).as_py():
-                return False
     return True

@@ -49,6 +49,7 @@ __all__ = [
     "judge_row",
     "levels_fault",
     "parse_levels",
+    "rows_good",
     "text_values",
 ]
 
@@ -369,6 +370,18 @@ def text_values(column: pa.Array) -> list[Any]:
     return column.to_pylist()
 
 
+def rows_good(local: np.ndarray, stamp: np.ndarray, bid: np.ndarray, ask: np.ndarray,
+              bid_size: np.ndarray, ask_size: np.ndarray) -> bool:
+    """Whether every row of these columns passes the row-by-row reading's test on its
+    best level (finite times, ``0 < bid <= ask < inf``, finite sizes not below zero) and
+    the rows are in time order: a few array operations for a whole batch."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(local[1:] >= local[:-1])) and bool(np.all(
+            (bid > 0.0) & (bid <= ask) & (ask < _INF) & (bid_size >= 0.0)
+            & (bid_size < _INF) & (ask_size >= 0.0) & (ask_size < _INF)
+            & np.isfinite(stamp) & np.isfinite(local)))
+
+
 def _fields_batch(rows: list[tuple[Any, ...]]) -> QuoteBatch:
     """The batch of ``rows`` (each Quote's fields, in its field order)."""
     return QuoteBatch(list(zip(*rows, strict=True)))
@@ -632,32 +645,28 @@ class QuoteFileReader:
             return None  # a blank line, or a line cut in two
         local, stamp, bid, ask, bid_size, ask_size = (
             table.column(name).to_numpy() for name in _QUICK_NUMBERS)
-        with np.errstate(invalid="ignore"):
-            good = (local[0] >= last and local[-1] < self.end
-                    and bool(np.all(local[1:] >= local[:-1]))
-                    and bool(np.all((bid > 0.0) & (bid <= ask) & (ask < _INF)
-                                    & (bid_size >= 0.0) & (bid_size < _INF)
-                                    & (ask_size >= 0.0) & (ask_size < _INF)
-                                    & np.isfinite(stamp))))
-        if not good:
+        if not (local[0] >= last and local[-1] < self.end
+                and rows_good(local, stamp, bid, ask, bid_size, ask_size)):
             return None
         exchange = table.column("exchange").combine_chunks()
         symbol = table.column("symbol").combine_chunks()
-        if "" in exchange.dictionary.to_pylist() or "" in symbol.dictionary.to_pylist():
+        exchanges = exchange.dictionary.to_pylist()
+        symbols = symbol.dictionary.to_pylist()
+        if "" in exchanges or "" in symbols:
             return None
         low = int(np.searchsorted(local, self.start, side="left"))
         last = float(local[-1])
         if low >= len(lines):
             return None, last
+        exchange_codes, symbol_codes = exchange.indices.to_numpy(), symbol.indices.to_numpy()
         if low:
-            exchange, symbol = exchange.slice(low), symbol.slice(low)
+            exchange_codes, symbol_codes = exchange_codes[low:], symbol_codes[low:]
             local, stamp, bid, ask = local[low:], stamp[low:], bid[low:], ask[low:]
             bid_size, ask_size = bid_size[low:], ask_size[low:]
-        fields = [text_values(exchange), text_values(symbol), bid.tolist(), ask.tolist(),
-                  bid_size.tolist(), ask_size.tolist(), stamp.tolist(), local.tolist()]
-        return QuoteBatch(fields, (exchange.dictionary.to_pylist(), exchange.indices.to_numpy(),
-                                   symbol.dictionary.to_pylist(), symbol.indices.to_numpy(),
-                                   bid, ask, local)), last
+        # Handed over as arrays: a field becomes a list, a quote an object, only when
+        # the backtest asks for it.
+        return QuoteBatch.coded((exchanges, exchange_codes, symbols, symbol_codes, bid, ask,
+                                 local), bid_size, ask_size, stamp), last
 
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write

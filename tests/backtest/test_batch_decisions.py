@@ -94,37 +94,55 @@ def test_book_columns_are_the_book_each_quote_meets(with_columns: bool) -> None:
     assert "e" in view.exchanges   # a venue of the book only
 
 
-def lazy_batch(quotes: list[Quote], with_columns: bool) -> QuoteBatch:
-    """``quotes`` (without levels) as a reader's batch: fields, no quote built yet;
-    with columns whose dictionaries repeat a name and hold an unused one."""
+def lazy_batch(quotes: list[Quote], kind: str) -> QuoteBatch:
+    """``quotes`` (without levels) as a reader's batch, no quote built yet: its fields
+    as lists (``"fields"``); the same with a reader's columns (``"columns"``), whose
+    dictionaries repeat a name and hold an unused one; or all of it as arrays
+    (``"arrays"``, :meth:`QuoteBatch.coded`), with the same dictionaries."""
     fields = [[getattr(q, field.name) for q in quotes] for field in attrs.fields(Quote)]
-    columns = None
-    if with_columns:
-        exchange_names = sorted({q.exchange for q in quotes})
-        exchange_names = [*exchange_names, exchange_names[0], "unused"]
-        symbol_names = sorted({q.symbol for q in quotes})
-        symbol_names = [*symbol_names, symbol_names[-1]]
-        rng = random.Random(3)
+    if kind == "fields":
+        # Up to received_ts: the other fields take their defaults.
+        return QuoteBatch(fields[:8])
+    exchange_names = sorted({q.exchange for q in quotes})
+    exchange_names = [*exchange_names, exchange_names[0], "unused"]
+    symbol_names = sorted({q.symbol for q in quotes})
+    symbol_names = [*symbol_names, symbol_names[-1]]
+    rng = random.Random(3)
 
-        def code(names: list[str], name: str) -> int:
-            return rng.choice([i for i, n in enumerate(names) if n == name])
+    def code(names: list[str], name: str) -> int:
+        return rng.choice([i for i, n in enumerate(names) if n == name])
 
-        columns = (exchange_names, np.array([code(exchange_names, q.exchange) for q in quotes]),
-                   symbol_names, np.array([code(symbol_names, q.symbol) for q in quotes]),
-                   np.array(fields[2]), np.array(fields[3]), np.array(fields[7]))
-    # Up to received_ts: the other fields take their defaults.
-    return QuoteBatch(fields[:8], columns)
+    columns = (exchange_names,
+               np.array([code(exchange_names, q.exchange) for q in quotes], dtype=np.int32),
+               symbol_names,
+               np.array([code(symbol_names, q.symbol) for q in quotes], dtype=np.int32),
+               np.array(fields[2]), np.array(fields[3]), np.array(fields[7]))
+    if kind == "columns":
+        return QuoteBatch(fields[:8], columns)
+    assert kind == "arrays"
+    return QuoteBatch.coded(columns, *map(np.array, fields[4:7]))
 
 
-@pytest.mark.parametrize("with_columns", [False, True])
-def test_a_readers_batch_builds_the_quotes_it_is_asked_for(with_columns: bool) -> None:
+BATCH_KINDS = ["fields", "columns", "arrays"]
+
+
+@pytest.mark.parametrize("kind", BATCH_KINDS)
+def test_a_readers_batch_builds_the_quotes_it_is_asked_for(kind: str) -> None:
     rng = random.Random(11)
     quotes = random_quotes(rng, 400, ["a", "b", "c"], ["X", "Y", "Z", "W"])
-    batch = lazy_batch(quotes, with_columns)
+    batch = lazy_batch(quotes, kind)
     assert len(batch) == 400 and batch
-    assert batch[7] == quotes[7] and batch[-1] == quotes[-1]
-    assert batch[10:50] == quotes[10:50]
-    assert list(batch.received) == [q.received_ts for q in quotes]
+    assert batch[7] == quotes[7] and batch[-1] == quotes[-1] and batch[-400] == quotes[0]
+    with pytest.raises(IndexError):
+        batch[400]
+    assert batch[10:50] == quotes[10:50] and batch[390:500] == quotes[390:]
+    assert batch[::7] == quotes[::7] and batch[50:10] == []
+    assert batch.received == [q.received_ts for q in quotes]
+    # Values as the quotes hold them: Python floats and strings, not numpy scalars.
+    for built in (batch[5], batch[5:6][0], batch.latest(0, 400)[0], batch.fields[2][0]):
+        for value in attrs.astuple(built) if isinstance(built, Quote) else [built]:
+            assert type(value) in (str, float, type(None)), type(value)
+    assert all(type(stamp) is float for stamp in batch.received)
     for _ in range(200):
         start = rng.randrange(400)
         end = rng.randrange(start, 401)
@@ -142,9 +160,9 @@ def test_a_readers_batch_builds_the_quotes_it_is_asked_for(with_columns: bool) -
     assert batch[3:9] == quotes[3:9] and batch.latest(0, 400)[-1] == quotes[-1]
 
 
-@pytest.mark.parametrize("with_columns", [False, True])
+@pytest.mark.parametrize("kind", BATCH_KINDS)
 def test_a_run_of_quiet_rows_leaves_the_book_and_counts_as_every_quote_would(
-        with_columns: bool) -> None:
+        kind: str) -> None:
     rng = random.Random(5)
     quotes = random_quotes(rng, 600, ["a", "b", "c"], ["X", "Y", "Z"])
     # A venue and a symbol the book first meets inside a later run.
@@ -156,7 +174,7 @@ def test_a_run_of_quiet_rows_leaves_the_book_and_counts_as_every_quote_would(
         return Engine(strategies=[], bus=Bus(), ledger=Ledger(), clock=lambda: T0)
 
     each, batched = engine(), engine()
-    batch = lazy_batch(quotes, with_columns)
+    batch = lazy_batch(quotes, kind)
     for start, end in runs:
         each.on_quiet_quotes(quotes[start:end])
         batched.on_quiet_rows(batch, start, end)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import trio
-from support import simulated_quotes
+from support import plain_quotes, simulated_quotes
 
 from arbotd import Quote
 from arbotd._cli import main
@@ -50,7 +50,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str, config: Path = SHIPPED_C
 
 
 def read_all(reader: QuoteFileReader | ParquetQuoteReader) -> list[Quote]:
-    return [q for batch in reader.batches() for q in batch]
+    return plain_quotes(q for batch in reader.batches() for q in batch)
 
 
 def simulated(count: int, depth: int) -> list[Quote]:

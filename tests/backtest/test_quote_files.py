@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import plain_quotes
 
 from arbotd import Quote
 from arbotd_replay import (
@@ -33,7 +34,7 @@ def quote(t: float, exchange: str = "ex_a", symbol: str = "BTCUSDT", bid: float 
 def read(path: Path, **kwargs: object) -> tuple[list[Quote], DataProblems]:
     problems = DataProblems(strict=bool(kwargs.pop("strict", False)))
     reader = QuoteFileReader(path, problems, **kwargs)  # type: ignore[arg-type]
-    return [q for batch in reader.batches() for q in batch], problems
+    return plain_quotes(q for batch in reader.batches() for q in batch), problems
 
 
 def test_written_quotes_read_back_exactly(tmp_path: Path) -> None:
