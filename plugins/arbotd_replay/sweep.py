@@ -226,19 +226,33 @@ CPU that Dask spends beside the runs is taken from a run: with two busy workers 
 cores, the scheduler's, nannies' and workers' periodic work took 7-8 % of the machine's
 CPU (each worker's own share, some 5 % of its core, in its GIL-bound run's process), and
 2-3 % with these two settings. Memory monitoring, heartbeats and work stealing keep
-their defaults."""
+their defaults.
+
+A nanny also starts its worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (Dask's
+``distributed.nanny.pre-spawn-environ``): glibc then hands freed memory back to the
+system at once and maps every large block anew. A run allocates and frees its batches
+thousands of times: on a worker so started, a backtest of 1,000,000 quotes took 106,000
+page faults (600 in a plain process) and 0.15 s more system time in 2.6 s, and ran 3-11 %
+slower. The sweep's own cluster leaves that variable out (:func:`local_cluster`): glibc's
+default keeps what a run frees for its next allocations."""
+
+TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
 
 
 def local_cluster(workers: int) -> Any:
     """A Dask LocalCluster for a sweep: ``workers`` single-threaded worker processes (the
     runs are pure Python: threads would share one GIL), without a dashboard, with the
-    periodic work the sweep has no use for turned down (:data:`QUIET_CLUSTER`)."""
+    periodic work the sweep has no use for turned down and glibc left to keep the memory
+    a run frees for its next allocations (:data:`QUIET_CLUSTER`)."""
     import dask
     from distributed import LocalCluster
 
     # Read when the scheduler and the nannies are built, and handed by each nanny to
     # its worker process.
-    with dask.config.set(QUIET_CLUSTER):
+    environ = {name: value for name, value in
+               dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+               if name != TRIM_VARIABLE}
+    with dask.config.set({**QUIET_CLUSTER, "distributed.nanny.pre-spawn-environ": environ}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                             dashboard_address=None, silence_logs=logging.ERROR)
 

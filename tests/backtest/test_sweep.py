@@ -193,7 +193,9 @@ def test_walk_forward_chooses_in_sample_and_reports_out_of_sample(
 def test_the_local_cluster_spends_no_cpu_on_what_a_sweep_does_not_use() -> None:
     """With a worker process per core, what Dask does beside the runs is taken from them:
     the sweep's own cluster has no stack profiler sampling its runs every 10 ms, and its
-    servers time their event loops once a second, not fifty times."""
+    servers time their event loops once a second, not fifty times; and its workers keep
+    the memory a run frees for the next instead of handing it back to the system at once
+    (a page fault for every page of every batch allocated again)."""
     from distributed import Client
 
     from arbotd_replay.sweep import local_cluster
@@ -201,10 +203,27 @@ def test_the_local_cluster_spends_no_cpu_on_what_a_sweep_does_not_use() -> None:
     def worker_callbacks(dask_worker: Any) -> dict[str, float]:
         return {name: pc.callback_time for name, pc in dask_worker.periodic_callbacks.items()}
 
+    def page_faults_of_churn() -> int:
+        """Page faults of allocating, touching and freeing 1 MiB 200 times: some 51,000
+        where freed memory goes straight back to the system."""
+        import resource
+
+        import numpy
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(200):
+            block = numpy.ones(1 << 17)
+            del block
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
     cluster = local_cluster(1)
     try:
         with Client(cluster) as client:
             [callbacks] = client.run(worker_callbacks).values()
+            [environ] = client.run(lambda: dict(os.environ)).values()
+            [faults] = client.run(page_faults_of_churn).values()
+        assert "MALLOC_TRIM_THRESHOLD_" not in environ
+        assert environ.get("OMP_NUM_THREADS") == "1"   # Dask's other settings kept
+        assert faults < 5_000, faults
         assert "profile" not in callbacks and "profile-cycle" not in callbacks
         assert callbacks["tick"] >= 1000  # ms
         assert cluster.scheduler.periodic_callbacks["tick"].callback_time >= 1000
@@ -212,6 +231,28 @@ def test_the_local_cluster_spends_no_cpu_on_what_a_sweep_does_not_use() -> None:
                    for nanny in cluster.workers.values())
     finally:
         cluster.close()
+
+
+def test_the_readme_gives_cluster_workers_the_local_clusters_settings() -> None:
+    """The Dask settings README tells an existing cluster's workers to use are the ones
+    the sweep's own cluster runs with."""
+    import dask
+    import distributed  # noqa: F401 (its defaults, into dask.config)
+    import yaml
+
+    from arbotd_replay.sweep import QUIET_CLUSTER, TRIM_VARIABLE
+
+    readme = (ROOT / "README.md").read_text()
+    opening = "cat > ~/.config/dask/arbotd.yaml <<'EOF'\n"
+    assert opening in readme
+    text = readme.split(opening, 1)[1].split("\nEOF\n", 1)[0]
+    # As Dask reads a file of its configuration directory: merged into the defaults.
+    config = dask.config.merge(dask.config.config, yaml.safe_load(text))
+    for key, value in QUIET_CLUSTER.items():
+        assert dask.config.get(key, config=config) == value, key
+    environ = dask.config.get("distributed.nanny.pre-spawn-environ", config=config)
+    assert environ[TRIM_VARIABLE] is None   # a nanny leaves a None variable unset
+    assert environ["OMP_NUM_THREADS"] == 1
 
 
 def sweep_process(config: Path, *args: str) -> subprocess.Popen[str]:
