@@ -8,8 +8,9 @@ runs each, taken in turn:
 - *read + decode*: every quote of the file turned into an ``arbotd.Quote`` with every
   check of a backtest's reading, by :class:`arbotd_replay.QuoteFileReader` (CSV) and
   :class:`arbotd_replay.parquetfile.ParquetQuoteReader` (Parquet); and the same readers'
-  batches alone, checked and decoded, their quotes not asked for (a backtest asks only
-  for those the book keeps or a strategy evaluates: :class:`arbotd.batch.QuoteBatch`);
+  batches alone, checked and decoded into arrays, their quotes not asked for (a backtest
+  asks only for those the book keeps or a strategy evaluates:
+  :class:`arbotd.batch.QuoteBatch`);
 - *bare loop*: the Parquet file's record batches into the same ``Quote`` objects the
   cheapest way there is (:func:`~arbotd_replay.parquetfile.build_quotes`), nothing
   checked: the floor of any reading of it;
