@@ -497,9 +497,9 @@ class ParquetQuoteReader:
                 if None in bids[0] or None in bids[1] or None in asks[0] or None in asks[1]:
                     self.problems.add(where, "bad_levels", "a level's price or size is null")
                     continue
-            if (last <= local < end and 0.0 < bid <= ask < _INF and 0.0 <= bid_size < _INF
-                    and 0.0 <= ask_size < _INF and -_INF < stamp < _INF and exchange[index]
-                    and symbol[index]
+            if (-_INF < local < end and last <= local and 0.0 < bid <= ask < _INF
+                    and 0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF
+                    and -_INF < stamp < _INF and exchange[index] and symbol[index]
                     and (not bids[0] or levels_fault(*bids, bid, bid_size, True) is None)
                     and (not asks[0] or levels_fault(*asks, ask, ask_size, False) is None)):
                 last = local

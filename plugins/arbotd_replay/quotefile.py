@@ -543,9 +543,9 @@ class QuoteFileReader:
                     (local, stamp, exchange, symbol, bid, ask, bid_size, ask_size,
                      (bid_prices, bid_sizes), (ask_prices, ask_sizes)) = row
                 # One chained test for the common case; judge_row says what is wrong.
-                if (last <= local < end and 0.0 < bid <= ask < _INF and 0.0 <= bid_size < _INF
-                        and 0.0 <= ask_size < _INF and -_INF < stamp < _INF and exchange
-                        and symbol
+                if (-_INF < local < end and last <= local and 0.0 < bid <= ask < _INF
+                        and 0.0 <= bid_size < _INF and 0.0 <= ask_size < _INF
+                        and -_INF < stamp < _INF and exchange and symbol
                         and (not bid_prices
                              or fault(bid_prices, bid_sizes, bid, bid_size, True) is None)
                         and (not ask_prices

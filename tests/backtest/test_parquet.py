@@ -150,6 +150,17 @@ def test_bad_rows_are_reported_as_the_csv_reader_reports_them(
     assert f"{parquet}:row 3: the same row as the row before" in err
 
 
+@pytest.mark.parametrize("stamp", [-float("inf"), float("inf"), float("nan")])
+def test_a_first_row_at_no_time_is_reported_not_replayed(tmp_path: Path, stamp: float) -> None:
+    good = Quote("ex_a", "BTCUSDT", 99.9, 100.1, 1.0, 2.0, T0, T0)
+    table = quotes_table([Quote("ex_a", "BTCUSDT", 99.9, 100.1, 1.0, 2.0, T0, stamp), good])
+    path = tmp_path / "first.parquet"
+    pq.write_table(table, path)
+    problems = DataProblems()
+    assert read_all(ParquetQuoteReader(path, problems)) == [good]
+    assert problems.messages == [f"{path}:row 1: local_ts is {stamp!r}"]
+
+
 def test_a_damaged_or_cut_short_parquet_file_is_named(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]
                                                      ) -> None:

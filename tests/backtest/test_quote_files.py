@@ -111,6 +111,17 @@ def test_bad_rows_are_reported_with_file_and_line_and_skipped(
         read(path, strict=True)
 
 
+@pytest.mark.parametrize("stamp", ["-inf", "inf", "nan"])
+def test_a_first_row_at_no_time_is_reported_not_replayed(tmp_path: Path, stamp: str) -> None:
+    """Before any row is used there is no earlier time to be out of order with: a
+    local_ts of -inf is still no time at all."""
+    path = write_rows(tmp_path / "first.csv", [GOOD.replace(f"{EPOCH!r}", stamp, 1), GOOD])
+    for batch_size in (1, 4096):
+        quotes, problems = read(path, batch_size=batch_size)
+        assert [q.received_ts for q in quotes] == [EPOCH]
+        assert problems.messages == [f"{path}:2: local_ts is {float(stamp)!r}"]
+
+
 def test_quoted_fields_and_blank_lines_are_read(tmp_path: Path) -> None:
     path = write_rows(tmp_path / "q.csv", [GOOD, "", f'"{EPOCH + 1!r}",{EPOCH!r},"ex_b",'
                                                  '"BTCUSDT","99.9","100.1","1.0","2.0"'])
