@@ -190,13 +190,20 @@ def test_walk_forward_chooses_in_sample_and_reports_out_of_sample(
 
 
 @pytest.mark.slow
-def test_the_local_cluster_spends_no_cpu_on_what_a_sweep_does_not_use() -> None:
+def test_the_local_cluster_spends_no_cpu_on_what_a_sweep_does_not_use(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """With a worker process per core, what Dask does beside the runs is taken from them:
     the sweep's own cluster has no stack profiler sampling its runs every 10 ms, and its
     servers time their event loops once a second, not fifty times; and its workers keep
     the memory a run frees for the next instead of handing it back to the system at once
     (a page fault for every page of every batch allocated again)."""
     from distributed import Client
+
+    # A nanny sets its worker's variables in its own process's environment, which its
+    # later workers inherit: a plain LocalCluster of another test in this process left
+    # Dask's MALLOC_TRIM_THRESHOLD_ here. (`arbotd sweep` starts no other cluster; a
+    # variable its user exports is theirs to keep.)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
 
     from arbotd_replay.sweep import local_cluster
 
