@@ -40,7 +40,7 @@ from arbotd._interfaces import MarketView
 from arbotd._model import Quote
 
 __all__ = ["BatchStrategy", "BookColumns", "QuietRows", "QuoteBatch", "book_columns",
-           "build_quotes"]
+           "build_quotes", "merge_batches"]
 
 _exchange_of = attrgetter("exchange")
 _symbol_of = attrgetter("symbol")
@@ -213,6 +213,24 @@ class QuoteBatch(Sequence[Quote]):
         picked = rows.tolist()
         return [list(map(field.__getitem__, picked)) for field in self._fields]
 
+    def rows(self, start: int, end: int) -> QuoteBatch:
+        """The batch of the quotes ``start`` to ``end`` (excluded), nothing built (the
+        batch itself when that is all of it)."""
+        if start <= 0 and end >= len(self):
+            return self
+        part = QuoteBatch((), None)
+        part._fields = (None if self._fields is None
+                        else [field[start:end] for field in self._fields])
+        part._arrays = (None if self._arrays is None
+                        else [_sliced(array, start, end) for array in self._arrays])
+        part._quotes = None if self._quotes is None else self._quotes[start:end]
+        part._received = None if self._received is None else self._received[start:end]
+        if self._columns is not None:
+            exchanges, exchange, symbols, symbol, *numbers = self._columns
+            part._columns = (exchanges, exchange[start:end], symbols, symbol[start:end],
+                             *(column[start:end] for column in numbers))
+        return part
+
     def latest(self, start: int, end: int) -> list[Quote]:
         """Of the quotes ``start`` to ``end`` (excluded), the last of each exchange and
         symbol, in order: what they leave in a book. (A name may come twice, under two
@@ -295,6 +313,66 @@ def _one(array: Any, index: int) -> Any:
     if isinstance(array, np.ndarray):
         return array[index].item()
     return array[index]
+
+
+def _sliced(array: Any, start: int, end: int) -> Any:
+    if isinstance(array, _Names):
+        return _Names(array.names, array.codes[start:end])
+    return array[start:end]
+
+
+# Quote's fields that are floats in every quote a reader makes (bid to received_ts).
+_FLOATS = range(2, _RECEIVED + 1)
+
+
+def _arrays_of(batch: Sequence[Quote]) -> list[Any]:
+    """``batch`` as a batch of arrays holds it (see :meth:`QuoteBatch.coded`): names as
+    :class:`_Names`, the prices, sizes and times as float64 arrays, the other fields as
+    lists."""
+    if not isinstance(batch, QuoteBatch):
+        batch = QuoteBatch.of(batch)
+    if batch._arrays is not None:
+        return batch._arrays
+    fields = batch.fields
+    arrays: list[Any] = [_Names(*_coded(fields[0])), _Names(*_coded(fields[1]))]
+    arrays += [np.asarray(fields[index], dtype=np.float64) for index in _FLOATS]
+    arrays += [list(field) for field in fields[_RECEIVED + 1:]]
+    return arrays
+
+
+def merge_batches(batches: Sequence[Sequence[Quote]]) -> QuoteBatch:
+    """The quotes of ``batches`` (each in ``received_ts`` order) as one batch in
+    ``received_ts`` order, quotes of the same time in the order of ``batches`` (as
+    :func:`heapq.merge` orders them), with no quote built: the batches' arrays are joined
+    and put in order a column at a time."""
+    forms = [_arrays_of(batch) for batch in batches]
+    sizes = [len(form[_RECEIVED]) for form in forms]
+    width = max(len(form) for form in forms)
+    joined: list[Any] = []
+    for index in range(width):
+        if index < 2:
+            names: dict[str, int] = {}
+            codes = [np.array([names.setdefault(name, len(names)) for name in form[index].names],
+                              dtype=np.intp)[form[index].codes] for form in forms]
+            joined.append(_Names(list(names), np.concatenate(codes)))
+        elif index in _FLOATS:
+            joined.append(np.concatenate([form[index] for form in forms]))
+        else:
+            default = _QUOTE_FIELDS[index].default
+            values: list[Any] = []
+            for form, size in zip(forms, sizes, strict=True):
+                values += form[index] if index < len(form) else [default] * size
+            joined.append(values)
+    received = joined[_RECEIVED]
+    if len(received) > 1 and not bool(np.all(received[1:] >= received[:-1])):
+        order = np.argsort(received, kind="stable")
+        picked = order.tolist()
+        joined = [_Names(array.names, array.codes[order]) if isinstance(array, _Names)
+                  else array[order] if isinstance(array, np.ndarray)
+                  else list(map(array.__getitem__, picked)) for array in joined]
+    exchange, symbol, bid, ask, bid_size, ask_size, stamp, received, *more = joined
+    return QuoteBatch.coded((exchange.names, exchange.codes, symbol.names, symbol.codes,
+                             bid, ask, received), bid_size, ask_size, stamp, *more)
 
 
 def _coded(names: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -19,19 +19,20 @@ yielding batches in ``received_ts`` order, from ``start`` (included) to ``end``
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from arbotd import Quote
+from arbotd.batch import QuoteBatch, merge_batches
 from arbotd_replay.parquetfile import ParquetQuoteReader, is_parquet
 from arbotd_replay.quotefile import BATCH_SIZE, DataProblems, QuoteFileReader
 
-__all__ = ["Source", "file_source", "open_reader", "rebatch", "storage_source"]
+__all__ = ["Source", "file_source", "merged_batches", "open_reader", "rebatch",
+           "storage_source"]
 
 Source = tuple[Iterator[list[Quote]], Callable[[], float]]
 _INF = math.inf
@@ -72,13 +73,69 @@ def file_source(paths: Sequence[Path], problems: DataProblems, *, start: float =
         raise
     if len(readers) == 1:
         return readers[0].batches(), readers[0].progress
-    streams = [itertools.chain.from_iterable(reader.batches()) for reader in readers]
-    merged = heapq.merge(*streams, key=attrgetter("received_ts"))
 
     def progress() -> float:
         return sum(reader.progress() for reader in readers) / len(readers)
 
-    return rebatch(merged), progress
+    return merged_batches([reader.batches() for reader in readers]), progress
+
+
+def merged_batches(streams: Sequence[Iterator[Sequence[Quote]]], size: int = BATCH_SIZE
+                   ) -> Iterator[QuoteBatch]:
+    """The batches of ``streams`` (each in ``received_ts`` order) merged into batches of
+    up to ``size`` quotes in ``received_ts`` order, quotes of the same time in the order
+    of ``streams``: the order :func:`heapq.merge` gives their quotes, with no quote built
+    (a whole batch that no other stream's quotes fall within passes as it is). Batches
+    stay at a reader's size: a replay decides a batch's quiet quotes from the state at
+    its start, and a longer batch leaves more of them undecided.
+
+    Each stream has a batch under way. Its last time bounds what the stream can still
+    bring: no stream brings anything earlier than the least of those times, ``horizon``.
+    So the quotes before ``horizon`` of every stream go now; so do those at ``horizon``
+    of the first stream whose batch ends there and of the streams before it (a later
+    quote of theirs at that time comes after them, and before the other streams'), which
+    empties that stream's batch."""
+    iterators = [iter(stream) for stream in streams]
+    pending: list[QuoteBatch | None] = [None] * len(iterators)
+    received: list[Sequence[float]] = [[] for _ in iterators]
+    live = [True] * len(iterators)
+    while True:
+        for index, iterator in enumerate(iterators):
+            while live[index] and pending[index] is None:
+                batch = next(iterator, None)
+                if batch is None:
+                    live[index] = False
+                elif len(batch):
+                    pending[index] = batch = (batch if isinstance(batch, QuoteBatch)
+                                              else QuoteBatch.of(batch))
+                    received[index] = batch.received
+        waiting = [index for index, batch in enumerate(pending) if batch is not None]
+        if not waiting:
+            return
+        ends = [received[index][-1] for index in waiting if live[index]]
+        horizon = min(ends, default=_INF)
+        first = next((index for index in waiting
+                      if live[index] and received[index][-1] == horizon), len(pending))
+        pieces = []
+        for index in waiting:
+            batch, times = pending[index], received[index]
+            assert batch is not None
+            if horizon == _INF:
+                cut = len(times)
+            elif index <= first:
+                cut = bisect.bisect_right(times, horizon)
+            else:
+                cut = bisect.bisect_left(times, horizon)
+            if cut:
+                pieces.append(batch.rows(0, cut))
+                if cut < len(times):
+                    pending[index] = batch.rows(cut, len(times))
+                    received[index] = times[cut:]
+                else:
+                    pending[index] = None
+        merged = pieces[0] if len(pieces) == 1 else merge_batches(pieces)
+        for start in range(0, len(merged), size):
+            yield merged.rows(start, start + size)
 
 
 def storage_source(storage: Any, problems: DataProblems, *, start: float, end: float,
