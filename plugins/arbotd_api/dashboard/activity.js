@@ -69,6 +69,7 @@ export class TradeList {
     this.rows = new Map(); // id -> its row, kept while shown: updates change text only,
     // so a row being clicked or read is never swapped for another
     this.selected = null;
+    this.asking = null; // the timer of the next asking for the selected trade
   }
 
   get all() { return [...this.trades.values()]; }
@@ -138,20 +139,31 @@ export class TradeList {
     try {
       trade = await get(`/trades/${id}`);
     } catch (err) {
+      if (this.selected !== id) return;
       this.detail.replaceChildren(el("p", { class: "muted", text: `Trade #${id}: ${err.message}` }));
+      // A trade the live stream just brought may not be stored yet.
+      if (err.status === 404 && attempt < MISSING_RETRIES) this._again(id, attempt);
       return;
     }
     if (this.selected !== id) return;
     this.detail.replaceChildren(tradeDetail(trade));
-    // Fills reach storage in batches, a moment after the trade's own state: ask again
-    // while a filled leg shows none yet.
-    if (attempt < FILL_RETRIES && fillsPending(trade)) {
-      setTimeout(() => { if (this.selected === id) this.show(id, attempt + 1); }, 1000);
-    }
+    // Storage lags the live stream (its writer commits in batches): the list can show a
+    // trade settled while its stored state is still in flight, its fills not written
+    // yet. Ask again, as long as the detail is open, until the stored trade is settled
+    // and every filled leg shows its fills.
+    if (!SETTLED.has(trade.status) || fillsPending(trade)) this._again(id, attempt);
+  }
+
+  _again(id, attempt) {
+    // One asking at a time, however many updates of the trade come meanwhile.
+    clearTimeout(this.asking);
+    const delay = attempt < 30 ? 1000 : 5000;
+    this.asking = setTimeout(() => { if (this.selected === id) this.show(id, attempt + 1); }, delay);
   }
 }
 
-const FILL_RETRIES = 30;
+const SETTLED = new Set(["completed", "unwound", "failed", "cancelled"]);
+const MISSING_RETRIES = 30;
 
 function fillsPending(t) {
   return (t.legs || []).some((leg) => leg.filled_quantity > 0 && !(leg.fills || []).length);
