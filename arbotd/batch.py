@@ -39,8 +39,8 @@ import numpy as np
 from arbotd._interfaces import MarketView
 from arbotd._model import Quote
 
-__all__ = ["BatchStrategy", "BookColumns", "QuietRows", "QuoteBatch", "book_columns",
-           "build_quotes", "merge_batches"]
+__all__ = ["BatchStrategy", "BookColumns", "BookLevels", "QuietRows", "QuoteBatch",
+           "book_columns", "build_quotes", "merge_batches"]
 
 _exchange_of = attrgetter("exchange")
 _symbol_of = attrgetter("symbol")
@@ -286,10 +286,49 @@ class _Names:
         self.codes = codes
 
 
+class BookLevels:
+    """A column of book levels as a reader decoded it: every row's levels in flat
+    ``prices`` and ``sizes`` arrays, row ``i``'s from ``starts[i]`` to ``ends[i]``
+    (excluded; equal for a row without levels, whose field is ``None``). A row's levels
+    become a tuple of ``(price, size)`` pairs only when its quote is built."""
+
+    __slots__ = ("ends", "prices", "sizes", "starts")
+
+    def __init__(self, prices: np.ndarray, sizes: np.ndarray, starts: np.ndarray,
+                 ends: np.ndarray) -> None:
+        self.prices = prices
+        self.sizes = sizes
+        self.starts = starts
+        self.ends = ends
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def rows(self, rows: slice | np.ndarray) -> BookLevels:
+        return BookLevels(self.prices, self.sizes, self.starts[rows], self.ends[rows])
+
+    def tuples(self) -> list[tuple[tuple[float, float], ...] | None]:
+        """Each row's levels as ``((price, size), ...)``, ``None`` for a row without."""
+        starts, ends = self.starts, self.ends
+        lengths = ends - starts
+        if not len(lengths):
+            return []
+        # The rows' levels gathered in row order, then cut row by row.
+        offsets = np.zeros(len(lengths) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], lengths)
+        pairs = list(zip(self.prices[flat].tolist(), self.sizes[flat].tolist(), strict=True))
+        bounds = offsets.tolist()
+        return [tuple(pairs[low:high]) if high > low else None
+                for low, high in itertools.pairwise(bounds)]
+
+
 def _whole(array: Any) -> list[Any]:
     """A field of a batch of arrays (see :meth:`QuoteBatch.coded`) as a list."""
     if isinstance(array, _Names):
         return list(map(array.names.__getitem__, array.codes.tolist()))
+    if isinstance(array, BookLevels):
+        return array.tuples()
     if isinstance(array, np.ndarray):
         return array.tolist()
     return list(array)
@@ -299,6 +338,8 @@ def _taken(array: Any, rows: slice | np.ndarray) -> list[Any]:
     """The values of a field of a batch of arrays at ``rows``, as a list."""
     if isinstance(array, _Names):
         return list(map(array.names.__getitem__, array.codes[rows].tolist()))
+    if isinstance(array, BookLevels):
+        return array.rows(rows).tuples()
     if isinstance(array, np.ndarray):
         return array[rows].tolist()  # type: ignore[no-any-return]
     if isinstance(rows, slice):
@@ -310,6 +351,9 @@ def _one(array: Any, index: int) -> Any:
     """The value of a field of a batch of arrays at ``index``."""
     if isinstance(array, _Names):
         return array.names[array.codes[index]]
+    if isinstance(array, BookLevels):
+        row = range(len(array))[index]
+        return array.rows(slice(row, row + 1)).tuples()[0]
     if isinstance(array, np.ndarray):
         return array[index].item()
     return array[index]
@@ -318,6 +362,8 @@ def _one(array: Any, index: int) -> Any:
 def _sliced(array: Any, start: int, end: int) -> Any:
     if isinstance(array, _Names):
         return _Names(array.names, array.codes[start:end])
+    if isinstance(array, BookLevels):
+        return array.rows(slice(start, end))
     return array[start:end]
 
 
@@ -361,7 +407,7 @@ def merge_batches(batches: Sequence[Sequence[Quote]]) -> QuoteBatch:
             default = _QUOTE_FIELDS[index].default
             values: list[Any] = []
             for form, size in zip(forms, sizes, strict=True):
-                values += form[index] if index < len(form) else [default] * size
+                values += _whole(form[index]) if index < len(form) else [default] * size
             joined.append(values)
     received = joined[_RECEIVED]
     if len(received) > 1 and not bool(np.all(received[1:] >= received[:-1])):

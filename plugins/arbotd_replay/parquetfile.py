@@ -66,7 +66,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arbotd import Quote
-from arbotd.batch import QuoteBatch, build_quotes
+from arbotd.batch import BookLevels, QuoteBatch, build_quotes
 from arbotd_replay.quotefile import (
     BATCH_SIZE,
     COLUMNS,
@@ -424,6 +424,15 @@ class ParquetQuoteReader:
         locals_array = numbers["local_ts"]
         levels = "bids" in batch.schema.names
         if _all_good(batch, numbers, state):
+            if levels:
+                # Before anything of the batch is taken: a row whose levels may be bad
+                # sends the whole batch, from where reading stood, row by row.
+                bids = _book_levels(batch.column("bids"), numbers["bid"], numbers["bid_size"],
+                                    True)
+                asks = _book_levels(batch.column("asks"), numbers["ask"], numbers["ask_size"],
+                                    False)
+                if bids is None or asks is None:
+                    return self._decode_slowly(batch, numbers, name, first_row, state)
             local = locals_array.to_numpy(zero_copy_only=False)
             low = int(np.searchsorted(local, self.start, side="left"))
             high = int(np.searchsorted(local, self.end, side="left"))
@@ -432,16 +441,9 @@ class ParquetQuoteReader:
             state.last = float(local[high - 1]) if high else state.last
             if high <= low:
                 return []
-            more: list[list[Any]] = []
+            more: list[Any] = []
             if levels:
-                bid_books = _books(batch.column("bids"))
-                ask_books = _books(batch.column("asks"))
-                if not (_levels_good(bid_books, numbers["bid"].to_pylist(),
-                                     numbers["bid_size"].to_pylist(), True)
-                        and _levels_good(ask_books, numbers["ask"].to_pylist(),
-                                         numbers["ask_size"].to_pylist(), False)):
-                    return self._decode_slowly(batch, numbers, name, first_row, state)
-                more = [_tuples(bid_books)[low:high], _tuples(ask_books)[low:high]]
+                more = [bids.rows(slice(low, high)), asks.rows(slice(low, high))]
             state.previous_row = batch.slice(batch.num_rows - 1).to_pylist()[0]
             exchange = batch.column("exchange").slice(low, high - low)
             symbol = batch.column("symbol").slice(low, high - low)
@@ -537,24 +539,51 @@ def _row_levels(books: tuple[list[Any], list[Any], list[tuple[int, int]]], index
     return prices[low:high], sizes[low:high]
 
 
-def _tuples(books: tuple[list[Any], list[Any], list[tuple[int, int]]]) -> list[Any]:
-    """Each row's levels as ``((price, size), ...)``, ``None`` for a row without."""
-    prices, sizes, spans = books
-    pairs = list(zip(prices, sizes, strict=True))
-    return [tuple(pairs[low:high]) if high > low else None for low, high in spans]
+# Above this, a row's levels could add up to infinity, which levels_fault refuses.
+_LEVEL_LIMIT = 1e300
 
 
-def _levels_good(books: tuple[list[Any], list[Any], list[tuple[int, int]]], best: list[float],
-                 best_size: list[float], descending: bool) -> bool:
-    """Whether every row's levels pass the CSV reader's check (no null among them)."""
-    prices, sizes, spans = books
-    if None in prices or None in sizes:
-        return False
-    for index, (low, high) in enumerate(spans):
-        if high > low and levels_fault(prices[low:high], sizes[low:high], best[index],
-                                       best_size[index], descending) is not None:
-            return False
-    return True
+def _book_levels(column: pa.Array, best: pa.Array, best_size: pa.Array, descending: bool
+                 ) -> BookLevels | None:
+    """A ``bids`` or ``asks`` column as :class:`arbotd.batch.BookLevels` (a null row has
+    no levels) when every row's levels pass the CSV reader's check
+    (:func:`~arbotd_replay.quotefile.levels_fault`), tested a column at a time; ``None``
+    when a row's may not (or a level is null): the batch is then read row by row, which
+    names the row and what is wrong."""
+    values = column.values
+    price_array, size_array = values.field("price"), values.field("size")
+    if values.null_count or price_array.null_count or size_array.null_count:
+        return None
+    prices = price_array.to_numpy(zero_copy_only=False)
+    sizes = size_array.to_numpy(zero_copy_only=False)
+    offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.intp)
+    starts, ends = offsets[:-1], offsets[1:]
+    if column.null_count:
+        ends = np.where(column.is_valid().to_numpy(zero_copy_only=False), ends, starts)
+    levels = BookLevels(prices, sizes, starts, ends)
+    lengths = ends - starts
+    rows = lengths > 0
+    if not rows.any():
+        return levels
+    first = starts[rows]
+    if not (np.array_equal(prices[first], best.to_numpy(zero_copy_only=False)[rows])
+            and np.array_equal(sizes[first], best_size.to_numpy(zero_copy_only=False)[rows])):
+        return None
+    # The rows' levels in row order; ``bounds`` where each row's begin.
+    bounds = np.zeros(len(lengths) + 1, dtype=np.intp)
+    np.cumsum(lengths, out=bounds[1:])
+    flat = np.arange(bounds[-1]) + np.repeat(starts - bounds[:-1], lengths)
+    row_prices, row_sizes = prices[flat], sizes[flat]
+    with np.errstate(invalid="ignore"):
+        if not (bool(np.all((row_prices > 0.0) & (row_prices < _LEVEL_LIMIT)))
+                and bool(np.all((row_sizes >= 0.0) & (row_sizes < _LEVEL_LIMIT)))):
+            return None
+        away = (row_prices[:-1] > row_prices[1:]) if descending else (
+            row_prices[:-1] < row_prices[1:])
+    # A row's last level and the next row's first need not be in order.
+    inner = bounds[1:-1]
+    away[inner[(inner > 0) & (inner < bounds[-1])] - 1] = True
+    return levels if bool(np.all(away)) else None
 
 
 def _all_good(batch: pa.RecordBatch, numbers: dict[str, pa.Array], state: _ReadState

@@ -20,7 +20,7 @@ from support import plain_quotes, simulated_quotes
 
 from arbotd import Quote, make_plugin_manager
 from arbotd._runtime import load_with_plugins
-from arbotd.batch import QuoteBatch, merge_batches
+from arbotd.batch import BookLevels, QuoteBatch, merge_batches
 from arbotd_replay import BacktestOptions, DataProblems, QuoteFileWriter, run_backtest
 from arbotd_replay.parquetfile import ParquetQuoteWriter
 from arbotd_replay.sources import file_source, merged_batches
@@ -68,7 +68,29 @@ def as_reader_batch(rng: random.Random, quotes: list[Quote], levels: bool) -> Se
 
     columns = (exchanges, codes(exchanges, fields[0]), symbols, codes(symbols, fields[1]),
                np.array(fields[2]), np.array(fields[3]), np.array(fields[7]))
-    return QuoteBatch.coded(columns, *map(np.array, fields[4:7]), *fields[8:])
+    more: list[Any] = fields[8:]
+    if levels and rng.random() < 0.5:
+        more = [book_levels(rng, books) for books in more]
+    return QuoteBatch.coded(columns, *map(np.array, fields[4:7]), *more)
+
+
+def book_levels(rng: random.Random, books: list[Any]) -> BookLevels:
+    """``books`` (each a tuple of levels or None) as a reader's BookLevels: flat arrays
+    with a level that belongs to no row here and there, rows in any order of storage."""
+    prices: list[float] = []
+    sizes: list[float] = []
+    starts, ends = [], []
+    for book in books:
+        if rng.random() < 0.2:
+            prices.append(-1.0)
+            sizes.append(-1.0)
+        starts.append(len(prices))
+        for price, size in book or ():
+            prices.append(price)
+            sizes.append(size)
+        ends.append(len(prices))
+    return BookLevels(np.array(prices), np.array(sizes), np.array(starts, dtype=np.intp),
+                      np.array(ends, dtype=np.intp))
 
 
 def batched(rng: random.Random, quotes: list[Quote], levels: bool) -> Iterator[Sequence[Quote]]:
@@ -160,3 +182,22 @@ def test_a_recording_split_into_files_replays_as_the_whole(tmp_path: Path) -> No
         assert result.metrics == expected.metrics, paths
         assert result.trades == expected.trades
         assert result.signals == expected.signals
+
+
+def test_a_batch_of_arrays_builds_book_levels_as_asked() -> None:
+    rng = random.Random(4)
+    quotes = stream_quotes(rng, 120, 0.0, True)
+    fields = [[getattr(q, field.name) for q in quotes] for field in attrs.fields(Quote)[:10]]
+    exchanges, symbols = ["a", "b", "c"], ["X", "Y"]
+    columns = (exchanges, np.array([exchanges.index(v) for v in fields[0]]), symbols,
+               np.array([symbols.index(v) for v in fields[1]]), np.array(fields[2]),
+               np.array(fields[3]), np.array(fields[7]))
+    batch = QuoteBatch.coded(columns, *map(np.array, fields[4:7]),
+                             *(book_levels(rng, books) for books in fields[8:]))
+    assert [batch[i] for i in range(-120, 120)] == quotes + quotes
+    assert batch[30:77] == quotes[30:77] and batch.rows(10, 50)[::3] == quotes[10:50:3]
+    assert batch.fields[8] == [q.bids for q in quotes]
+    latest = plain_quotes(batch.latest(0, 120))
+    assert {(q.symbol, q.exchange): q for q in latest} == {
+        (q.symbol, q.exchange): q for q in quotes}
+    assert list(batch) == quotes

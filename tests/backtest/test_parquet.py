@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import math
+import random
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -23,7 +27,7 @@ from support import plain_quotes, simulated_quotes
 
 from arbotd import Quote
 from arbotd._cli import main
-from arbotd_replay import DataProblems, QuoteFileReader, QuoteFileWriter
+from arbotd_replay import DataProblems, QuoteFileReader, QuoteFileWriter, parquetfile
 from arbotd_replay.parquetfile import (
     ParquetQuoteReader,
     ParquetQuoteWriter,
@@ -302,3 +306,97 @@ def test_the_format_of_a_recording_is_told_by_its_name(tmp_path: Path) -> None:
         recording_format("q.csv.gz", "parquet")
     with pytest.raises(ValueError, match="cannot tell the format"):
         recording_format("quotes")
+
+
+def test_one_row_of_bad_levels_costs_only_itself(tmp_path: Path) -> None:
+    """A batch with a row whose levels are bad is read row by row from where reading
+    stood: the rows around it are used, not reported out of order."""
+    quotes = [Quote("ex_a", "BTCUSDT", 99.0, 100.0, 1.0, 2.0, T0 + t, T0 + t,
+                    ((99.0, 1.0), (98.0, 1.0)), ((100.0, 2.0),)) for t in range(10)]
+    quotes[5] = attrs.evolve(quotes[5], bids=((99.0, 1.0), (99.5, 1.0)))
+    path = tmp_path / "levels.parquet"
+    pq.write_table(quotes_table(quotes, levels=True), path)
+    problems = DataProblems()
+    assert read_all(ParquetQuoteReader(path, problems)) == quotes[:5] + quotes[6:]
+    assert problems.messages == [f"{path}:row 6: bids: prices must fall strictly from the best"]
+
+
+# --- book levels checked a column at a time, against the row-by-row reading ---------------
+
+
+def _faulty_levels(rng: random.Random, best: float, size: float, descending: bool
+                   ) -> tuple[tuple[Any, Any], ...] | None:
+    """A side's levels from the best, with one of every kind of fault now and then."""
+    step = -0.5 if descending else 0.5
+    levels: list[list[Any]] = [[best, size]] + [[best + step * k, rng.choice([0.0, 1.5, 3.0])]
+                                              for k in range(1, rng.choice([1, 2, 5]))]
+    fault = rng.random()
+    if fault < 0.1:
+        return None                                   # a quote of the best level only
+    if fault < 0.13:
+        levels[0][0] = best + step                    # not starting at the best
+    elif fault < 0.16:
+        levels[0][1] = size * 2                       # the best's size differs
+    elif fault < 0.19 and len(levels) > 1:
+        levels[1][0] = best                           # not strictly away from the best
+    elif fault < 0.22 and len(levels) > 1:
+        levels[-1][0] = best - step                   # the wrong way
+    elif fault < 0.25 and len(levels) > 1:
+        levels[-1][1] = -1.0                          # a negative size
+    elif fault < 0.28 and len(levels) > 1:
+        levels[-1][rng.randrange(2)] = rng.choice([math.nan, math.inf, None])
+    elif fault < 0.30 and len(levels) > 1:
+        levels[-1][1] = 1e308                         # sizes adding up to infinity
+        levels[-2][1] = 1e308
+    elif fault < 0.32 and not descending and len(levels) > 1:
+        levels[-1][0] = 1e308                         # prices adding up to infinity
+    elif fault < 0.33 and descending and len(levels) > 1:
+        levels[-1][0] = 0.0                           # a price of zero
+    return tuple((price, quantity) for price, quantity in levels)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_levels_checked_at_once_read_as_row_by_row(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   seed: int) -> None:
+    rng = random.Random(seed)
+    quotes = []
+    for index in range(1500):
+        bid = round(rng.uniform(90, 110), 2)
+        stamp = T0 + index * 0.1
+        quotes.append(Quote(rng.choice(["ex_a", "ex_b"]), "BTCUSDT", bid, bid + 0.5, 1.0,
+                            2.0, stamp, stamp, _faulty_levels(rng, bid, 1.0, True),
+                            _faulty_levels(rng, bid + 0.5, 2.0, False)))
+        if rng.random() < 0.3:
+            # Stretches of good rows, whose batches are checked at once.
+            quotes[-1] = attrs.evolve(quotes[-1], bids=((bid, 1.0), (bid - 1, 1.0)),
+                                      asks=((bid + 0.5, 2.0),))
+    path = tmp_path / "levels.parquet"
+    pq.write_table(quotes_table(quotes, levels=True), path)
+    bounds: list[dict[str, float]] = [{}, {"start": T0 + 20}, {"end": T0 + 120},
+                                      {"start": T0 + 30, "end": T0 + 60}]
+    checked = 0
+    original = parquetfile._book_levels
+
+    def counting(*args: Any) -> Any:
+        nonlocal checked
+        answer = original(*args)
+        checked += answer is not None
+        return answer
+
+    for batch_size in (1, 7, 64, 4096):
+        for bound in bounds:
+            with monkeypatch.context() as patch:
+                patch.setattr(parquetfile, "_book_levels", counting)
+                at_once = DataProblems()
+                quick = read_all(ParquetQuoteReader(path, at_once, batch_size=batch_size,
+                                                    **bound))
+            with monkeypatch.context() as patch:
+                patch.setattr(parquetfile, "_book_levels", lambda *args: None)
+                by_row = DataProblems()
+                slow = read_all(ParquetQuoteReader(path, by_row, batch_size=batch_size,
+                                                   **bound))
+            assert quick == slow, (batch_size, bound)
+            assert at_once.counts == by_row.counts and at_once.messages == by_row.messages
+    assert by_row.counts.get("bad_levels", 0) > 20
+    assert checked > 100   # batches were checked at once
