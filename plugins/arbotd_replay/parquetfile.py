@@ -76,6 +76,7 @@ from arbotd_replay.quotefile import (
     TimeOrderedWriter,
     judge_row,
     levels_fault,
+    levels_good,
     rows_good,
     text_values,
 )
@@ -539,51 +540,27 @@ def _row_levels(books: tuple[list[Any], list[Any], list[tuple[int, int]]], index
     return prices[low:high], sizes[low:high]
 
 
-# Above this, a row's levels could add up to infinity, which levels_fault refuses.
-_LEVEL_LIMIT = 1e300
-
-
 def _book_levels(column: pa.Array, best: pa.Array, best_size: pa.Array, descending: bool
                  ) -> BookLevels | None:
     """A ``bids`` or ``asks`` column as :class:`arbotd.batch.BookLevels` (a null row has
     no levels) when every row's levels pass the CSV reader's check
-    (:func:`~arbotd_replay.quotefile.levels_fault`), tested a column at a time; ``None``
-    when a row's may not (or a level is null): the batch is then read row by row, which
-    names the row and what is wrong."""
+    (:func:`~arbotd_replay.quotefile.levels_good`); ``None`` when a row's may not (or a
+    level is null): the batch is then read row by row, which names the row and what is
+    wrong."""
     values = column.values
     price_array, size_array = values.field("price"), values.field("size")
     if values.null_count or price_array.null_count or size_array.null_count:
         return None
-    prices = price_array.to_numpy(zero_copy_only=False)
-    sizes = size_array.to_numpy(zero_copy_only=False)
     offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.intp)
     starts, ends = offsets[:-1], offsets[1:]
     if column.null_count:
         ends = np.where(column.is_valid().to_numpy(zero_copy_only=False), ends, starts)
-    levels = BookLevels(prices, sizes, starts, ends)
-    lengths = ends - starts
-    rows = lengths > 0
-    if not rows.any():
+    levels = BookLevels(price_array.to_numpy(zero_copy_only=False),
+                        size_array.to_numpy(zero_copy_only=False), starts, ends)
+    if levels_good(levels, best.to_numpy(zero_copy_only=False),
+                   best_size.to_numpy(zero_copy_only=False), descending):
         return levels
-    first = starts[rows]
-    if not (np.array_equal(prices[first], best.to_numpy(zero_copy_only=False)[rows])
-            and np.array_equal(sizes[first], best_size.to_numpy(zero_copy_only=False)[rows])):
-        return None
-    # The rows' levels in row order; ``bounds`` where each row's begin.
-    bounds = np.zeros(len(lengths) + 1, dtype=np.intp)
-    np.cumsum(lengths, out=bounds[1:])
-    flat = np.arange(bounds[-1]) + np.repeat(starts - bounds[:-1], lengths)
-    row_prices, row_sizes = prices[flat], sizes[flat]
-    with np.errstate(invalid="ignore"):
-        if not (bool(np.all((row_prices > 0.0) & (row_prices < _LEVEL_LIMIT)))
-                and bool(np.all((row_sizes >= 0.0) & (row_sizes < _LEVEL_LIMIT)))):
-            return None
-        away = (row_prices[:-1] > row_prices[1:]) if descending else (
-            row_prices[:-1] < row_prices[1:])
-    # A row's last level and the next row's first need not be in order.
-    inner = bounds[1:-1]
-    away[inner[(inner > 0) & (inner < bounds[-1])] - 1] = True
-    return levels if bool(np.all(away)) else None
+    return None
 
 
 def _all_good(batch: pa.RecordBatch, numbers: dict[str, pa.Array], state: _ReadState

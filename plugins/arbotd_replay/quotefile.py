@@ -29,10 +29,11 @@ from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from arbotd import ArbotError, Quote
-from arbotd.batch import QuoteBatch
+from arbotd.batch import BookLevels, QuoteBatch
 
 __all__ = [
     "BATCH_SIZE",
@@ -48,6 +49,7 @@ __all__ = [
     "format_row",
     "judge_row",
     "levels_fault",
+    "levels_good",
     "parse_levels",
     "rows_good",
     "text_values",
@@ -382,6 +384,66 @@ def rows_good(local: np.ndarray, stamp: np.ndarray, bid: np.ndarray, ask: np.nda
             & np.isfinite(stamp) & np.isfinite(local)))
 
 
+# Above this, a row's levels could add up to infinity, which levels_fault refuses.
+_LEVEL_LIMIT = 1e300
+
+
+def levels_good(levels: BookLevels, best: np.ndarray, best_size: np.ndarray,
+                descending: bool) -> bool:
+    """Whether every row's levels (one side's, see :class:`arbotd.batch.BookLevels`)
+    pass :func:`levels_fault` against the row's ``best`` price and ``best_size``, tested
+    a column at a time (a row without levels passes). ``False`` when a row's may not:
+    the row-by-row reading then says which and why."""
+    prices, sizes, starts, ends = levels.prices, levels.sizes, levels.starts, levels.ends
+    lengths = ends - starts
+    rows = lengths > 0
+    if not rows.any():
+        return True
+    first = starts[rows]
+    if not (np.array_equal(prices[first], best[rows])
+            and np.array_equal(sizes[first], best_size[rows])):
+        return False
+    # The rows' levels in row order; ``bounds`` where each row's begin.
+    bounds = np.zeros(len(lengths) + 1, dtype=np.intp)
+    np.cumsum(lengths, out=bounds[1:])
+    flat = np.arange(bounds[-1]) + np.repeat(starts - bounds[:-1], lengths)
+    row_prices, row_sizes = prices[flat], sizes[flat]
+    with np.errstate(invalid="ignore"):
+        if not (bool(np.all((row_prices > 0.0) & (row_prices < _LEVEL_LIMIT)))
+                and bool(np.all((row_sizes >= 0.0) & (row_sizes < _LEVEL_LIMIT)))):
+            return False
+        away = (row_prices[:-1] > row_prices[1:]) if descending else (
+            row_prices[:-1] < row_prices[1:])
+    # A row's last level and the next row's first need not be in order.
+    inner = bounds[1:-1]
+    away[inner[(inner > 0) & (inner < bounds[-1])] - 1] = True
+    return bool(np.all(away))
+
+
+def _parsed_levels(column: pa.Array) -> BookLevels | None:
+    """A block's ``bids`` or ``asks`` text (``price:size`` pairs separated by ``;``, an
+    empty field for none) as :class:`arbotd.batch.BookLevels`, split and parsed a column
+    at a time; ``None`` when a field may not be such pairs of numbers (the row-by-row
+    reading then says which). pyarrow parses a number to the float Python's ``float()``
+    does, or refuses it (or reads a NaN, which no check lets through)."""
+    present = pc.greater(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
+    counts = np.zeros(len(column), dtype=np.intp)
+    pieces = pc.split_pattern(column.filter(pa.array(present)), ";")
+    counts[present] = pc.list_value_length(pieces).to_numpy(zero_copy_only=False)
+    pairs = pc.split_pattern(pc.list_flatten(pieces), ":")
+    if len(pairs) and not pc.all(pc.equal(pc.list_value_length(pairs), 2)).as_py():
+        return None
+    tokens = pc.list_flatten(pairs)
+    if len(tokens) and pc.min(pc.binary_length(tokens)).as_py() == 0:
+        return None
+    try:
+        numbers = pc.cast(tokens, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    ends = np.cumsum(counts)
+    return BookLevels(numbers[0::2], numbers[1::2], ends - counts, ends)
+
+
 def _fields_batch(rows: list[tuple[Any, ...]]) -> QuoteBatch:
     """The batch of ``rows`` (each Quote's fields, in its field order)."""
     return QuoteBatch(list(zip(*rows, strict=True)))
@@ -617,15 +679,14 @@ class QuoteFileReader:
                      ) -> tuple[QuoteBatch | None, float] | None:
         """A block of lines every one of which is good (no copy of the line before, no
         quotes or spaces, every value a number where one is due, in time order from
-        ``last``, before ``end``, books not crossed, no book levels), decoded by
-        pyarrow's CSV parser and checked as arrays: its batch of the rows from ``start``
+        ``last``, before ``end``, books not crossed, book levels that start at the best
+        and go strictly away from it), decoded by pyarrow's CSV parser (and its string
+        functions, for the levels) and checked as arrays: its batch of the rows from ``start``
         (``None`` if none) and the new ``last``. ``None`` for a block with anything
         else, which the row-by-row reading then goes through, naming each bad row."""
         if lines[0] == previous or any(map(operator.eq, lines,
                                            itertools.islice(lines, 1, None))):
             return None
-        if self.levels and not all(line.rstrip("\r\n").endswith(",,") for line in lines):
-            return None  # book levels (or a row of the wrong shape): row by row
         joined = "".join(lines)
         if '"' in joined or " " in joined:
             return None
@@ -648,6 +709,14 @@ class QuoteFileReader:
         if not (local[0] >= last and local[-1] < self.end
                 and rows_good(local, stamp, bid, ask, bid_size, ask_size)):
             return None
+        books: list[BookLevels] = []
+        if self.levels:
+            for column, best, best_size, descending in (("bids", bid, bid_size, True),
+                                                        ("asks", ask, ask_size, False)):
+                levels = _parsed_levels(table.column(column).combine_chunks())
+                if levels is None or not levels_good(levels, best, best_size, descending):
+                    return None
+                books.append(levels)
         exchange = table.column("exchange").combine_chunks()
         symbol = table.column("symbol").combine_chunks()
         exchanges = exchange.dictionary.to_pylist()
@@ -666,7 +735,8 @@ class QuoteFileReader:
         # Handed over as arrays: a field becomes a list, a quote an object, only when
         # the backtest asks for it.
         return QuoteBatch.coded((exchanges, exchange_codes, symbols, symbol_codes, bid, ask,
-                                 local), bid_size, ask_size, stamp), last
+                                 local), bid_size, ask_size, stamp,
+                                *(levels.rows(slice(low, None)) for levels in books)), last
 
     def _parse_slowly(self, line: str, line_number: int) -> tuple[Any, ...] | None:
         """A row the quick split could not take: quoted fields (as a spreadsheet may write
