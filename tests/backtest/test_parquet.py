@@ -81,6 +81,37 @@ def test_a_backtest_of_parquet_reports_exactly_what_the_csv_of_the_same_quotes_d
     assert b'"total_trades": 0' not in (reports["csv"] / "metrics.json").read_bytes()
 
 
+def test_a_depth_recording_reports_the_same_read_at_once_or_row_by_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Books of 3 levels (which paper fills walk), from CSV and Parquet, each read with
+    its blocks and batches checked at once and read row by row: the same reports."""
+    recording = tmp_path / "depth.csv.gz"
+    writer = QuoteFileWriter(recording, reorder_seconds=0, levels=True)
+    writer.write_all(simulated(30_000, 3))
+    writer.close()
+    data = tmp_path / "depth.parquet"
+    status, _, err = run(capsys, "convert", str(recording), str(data))
+    assert status == 0, err
+    reports = {}
+    for name, source, by_row in (("csv", recording, False), ("parquet", data, False),
+                                 ("csv rows", recording, True),
+                                 ("parquet rows", data, True)):
+        with monkeypatch.context() as patch:
+            if by_row:
+                patch.setattr(QuoteFileReader, "_quick_block", lambda *args: None)
+                patch.setattr(parquetfile, "_book_levels", lambda *args: None)
+            reports[name] = tmp_path / name
+            status, _, err = run(capsys, "backtest", "--data", str(source), "--report",
+                                   str(reports[name]))
+            assert status == 0, err
+    for report in ("metrics.json", "trades.csv", "fills.csv", "signals.csv"):
+        expected = (reports["csv rows"] / report).read_bytes()
+        for name in ("csv", "parquet", "parquet rows"):
+            assert (reports[name] / report).read_bytes() == expected, (name, report)
+    assert b'"total_trades": 0' not in (reports["csv"] / "metrics.json").read_bytes()
+
+
 @pytest.mark.parametrize("depth", [1, 3])
 def test_convert_round_trip_keeps_every_quote_and_level(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], depth: int) -> None:
