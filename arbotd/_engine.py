@@ -155,6 +155,7 @@ class Engine:
         self.quote_counts: dict[str, int] = {}
         self.decision_latency = Histogram(DECISION_LATENCY_BOUNDS)
         self._quiet_notes: list[Callable[[Quote, Any], None]] = []
+        self._quiet_row_notes: list[Callable[[Sequence[Quote], int, int], None] | None] = []
 
     # --- the hot path -----------------------------------------------------------------
 
@@ -239,14 +240,15 @@ class Engine:
                 if total:
                     rejections[reason] += total
         self._quiet_notes = [a.note for a in answers if a.note is not None]
+        self._quiet_row_notes = [a.note_rows for a in answers if a.note is not None]
         return rows
 
     @property
     def quiet_notes(self) -> bool:
-        """Whether a strategy asked to see the quiet quotes of the batch
-        (:attr:`arbotd.batch.QuietRows.note`): then each goes to :meth:`on_quiet_quote`
-        at its own time, not in a run to :meth:`on_quiet_quotes`."""
-        return bool(self._quiet_notes)
+        """Whether a strategy asked to see the quiet quotes of the batch one by one
+        (:attr:`arbotd.batch.QuietRows.note` without ``note_rows``): then each goes to
+        :meth:`on_quiet_quote` at its own time, not in a run to :meth:`on_quiet_rows`."""
+        return None in self._quiet_row_notes
 
     def on_quiet_quote(self, quote: Quote) -> None:
         """:meth:`on_quote` for a quote :meth:`quiet_rows` found quiet: into the book and
@@ -281,9 +283,17 @@ class Engine:
 
     def on_quiet_rows(self, batch: Sequence[Quote], start: int, end: int) -> None:
         """:meth:`on_quiet_quotes` of the quotes ``start`` to ``end`` (excluded) of
-        ``batch``. Of a :class:`arbotd.batch.QuoteBatch`, only the quotes the book keeps
-        (each venue's last of a symbol) are built, unless one of them is new to the book
-        (the book's entries stay in the order they first came)."""
+        ``batch``, and the strategies' notes of them
+        (:attr:`arbotd.batch.QuietRows.note_rows`). Of a
+        :class:`arbotd.batch.QuoteBatch`, only the quotes the book keeps (each venue's
+        last of a symbol) are built, unless one of them is new to the book (the book's
+        entries stay in the order they first came)."""
+        self._store_quiet_rows(batch, start, end)
+        for note_rows in self._quiet_row_notes:
+            assert note_rows is not None, "a note without note_rows: quote by quote"
+            note_rows(batch, start, end)
+
+    def _store_quiet_rows(self, batch: Sequence[Quote], start: int, end: int) -> None:
         latest = getattr(batch, "latest", None)
         if latest is None or end - start < _BUILD_ALL_BELOW:
             self.on_quiet_quotes(batch[start:end])

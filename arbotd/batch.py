@@ -465,11 +465,18 @@ class QuietRows:
     ``evaluate`` would have turned down for that reason, per row (counted by the engine
     for the rows it does not evaluate). ``note``, when given, is called with each quote
     the engine does not evaluate and the market view (its ``now`` set as for
-    ``evaluate``), for what the strategy keeps of every quote (a trend window)."""
+    ``evaluate``), for what the strategy keeps of every quote (a trend window).
+
+    ``note_rows``, when given with ``note``, does what ``note`` does for the quotes
+    ``start`` to ``end`` of a batch at once (each at its own ``received_ts``, the time a
+    replay's clock shows while the quote is delivered): a replay then hands runs of
+    quiet quotes over whole (:meth:`arbotd.Engine.on_quiet_rows`) instead of one by
+    one."""
 
     rows: np.ndarray
     rejections: Mapping[str, np.ndarray] = attrs.field(factory=dict)
     note: Callable[[Quote, MarketView], None] | None = None
+    note_rows: Callable[[Sequence[Quote], int, int], None] | None = None
 
 
 @runtime_checkable

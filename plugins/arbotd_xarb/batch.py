@@ -22,14 +22,16 @@ clock is while the row is delivered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from arbotd import MarketView, Quote
-from arbotd.batch import BookColumns, QuietRows
+from arbotd.batch import BookColumns, QuietRows, QuoteBatch
 
-__all__ = ["quiet_rows", "trend_note"]
+__all__ = ["quiet_rows", "trend_note", "trend_note_rows"]
 
 
 def quiet_rows(view: BookColumns, market: MarketView, *,
@@ -116,3 +118,65 @@ def trend_note(update: Callable[[str, str, float, float], None], traded: frozens
             update(quote.symbol, quote.exchange, (quote.bid + quote.ask) * 0.5, market.now)
 
     return note
+
+
+def trend_note_rows(update: Callable[[str, str, float, float], None],
+                    update_many: Callable[[str, str, list[float], list[float]], None],
+                    traded: frozenset[str]) -> Callable[[Sequence[Quote], int, int], None]:
+    """:func:`trend_note` of the quotes ``start`` to ``end`` of a batch at once, each at
+    its own ``received_ts``: the mids of each symbol's quotes on each venue, in order,
+    into its trend window (:meth:`~arbotd_xarb.trend.TrendTracker.update_many`; a short
+    run quote by quote, with :meth:`~arbotd_xarb.trend.TrendTracker.update`). The batch's
+    names, mids and times are read once, for all its runs."""
+    read: list[Any] = []
+
+    def note_rows(batch: Sequence[Quote], start: int, end: int) -> None:
+        if not read or read[0] is not batch:
+            read[:] = [batch, *_trend_rows(batch, traded)]
+        _, venues, symbols, keys, traded_rows, mids, times = read
+        if end - start < _GROUPED_FROM:
+            for row in range(start, end):
+                if traded_rows[row]:
+                    key = keys[row]
+                    update(symbols[key // len(venues)], venues[key % len(venues)], mids[row],
+                           times[row])
+            return
+        run = np.asarray(keys[start:end])
+        order = np.argsort(run, kind="stable")
+        ordered = run[order]
+        cuts = (np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist()
+        rows = (order + start).tolist()
+        for low, high in itertools.pairwise([0, *cuts, len(rows)]):
+            first = rows[low]
+            if traded_rows[first]:
+                key = keys[first]
+                picked = rows[low:high]
+                update_many(symbols[key // len(venues)], venues[key % len(venues)],
+                            [mids[row] for row in picked], [times[row] for row in picked])
+
+    return note_rows
+
+
+# Runs shorter than this go quote by quote: grouping costs more than it saves.
+_GROUPED_FROM = 128
+
+
+def _trend_rows(batch: Sequence[Quote], traded: frozenset[str]
+                ) -> tuple[list[str], list[str], list[int], list[bool], list[float],
+                           list[float]]:
+    """A batch's distinct venue and symbol names, each row's key into them (symbol
+    times venues plus venue), whether its symbol is traded, its mid and its time."""
+    columns = getattr(batch, "columns", None)
+    if columns is None:
+        columns = QuoteBatch.of(batch).columns
+    exchanges, exchange, symbols, symbol, bid, ask, received = columns
+    # A reader's names may repeat: each name's rows go together.
+    venue_names = list(dict.fromkeys(exchanges))
+    symbol_names = list(dict.fromkeys(symbols))
+    venues = np.array([venue_names.index(name) for name in exchanges], dtype=np.intp)
+    names = np.array([symbol_names.index(name) for name in symbols], dtype=np.intp)
+    keys = names[symbol] * len(venue_names) + venues[exchange]
+    traded_rows = np.array([name in traded for name in symbol_names], dtype=bool)[
+        names[symbol]]
+    return (venue_names, symbol_names, keys.tolist(), traded_rows.tolist(),
+            ((np.asarray(bid) + np.asarray(ask)) * 0.5).tolist(), np.asarray(received).tolist())

@@ -153,7 +153,7 @@ class CrossExchangeStrategy:
     def quiet(self, view: BookColumns, market: MarketView) -> QuietRows:
         """The quotes of a replayed batch that :meth:`evaluate` would turn down whatever
         happens in between (:mod:`arbotd_xarb.batch`)."""
-        from arbotd_xarb.batch import quiet_rows, trend_note
+        from arbotd_xarb.batch import quiet_rows, trend_note, trend_note_rows
 
         if market.fees is not self._venues_of[0] or market.premium is not self._venues_of[1]:
             self._index_venues(market)
@@ -165,7 +165,9 @@ class CrossExchangeStrategy:
             cooldown=self.config.cooldown_seconds, last_signal=self._last_signal)
         if self._trend_mode == "disabled":
             return answer
-        return attrs.evolve(answer, note=trend_note(self.trend.update, traded))
+        return attrs.evolve(answer, note=trend_note(self.trend.update, traded),
+                            note_rows=trend_note_rows(self.trend.update,
+                                                      self.trend.update_many, traded))
 
     def _evaluate_with_premiums(
         self, quote: Quote, quotes: Mapping[str, Quote], assets: tuple[str, str],

@@ -8,7 +8,9 @@ fall below ``-threshold`` is ``down``, anything else (or a window not yet full) 
 
 from __future__ import annotations
 
+import bisect
 import collections
+from collections.abc import Sequence
 from typing import Literal
 
 __all__ = ["Trend", "TrendTracker"]
@@ -46,6 +48,25 @@ class TrendTracker:
             # the next sample is a second from now.
             following = window.next_sample + _SAMPLE_INTERVAL
             window.next_sample = following if following > now else now + _SAMPLE_INTERVAL
+
+    def update_many(self, symbol: str, exchange: str, mids: Sequence[float],
+                    times: Sequence[float]) -> None:
+        """:meth:`update` with each of ``mids`` at its time of ``times`` (in order, none
+        earlier than the one before): the same samples, found a second at a time."""
+        key = (symbol, exchange)
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = _Window(self.periods)
+        append = window.samples.append
+        next_sample = window.next_sample
+        index = bisect.bisect_left(times, next_sample)
+        while index < len(times):
+            now = times[index]
+            append(mids[index])
+            following = next_sample + _SAMPLE_INTERVAL
+            next_sample = following if following > now else now + _SAMPLE_INTERVAL
+            index = bisect.bisect_left(times, next_sample, index + 1)
+        window.next_sample = next_sample
 
     def trend(self, symbol: str, exchange: str) -> Trend:
         window = self._windows.get((symbol, exchange))

@@ -5,6 +5,7 @@ quotes are batched."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import textwrap
 from pathlib import Path
@@ -325,6 +326,9 @@ CASES = {
     "skew": {"arbitrage": "inventory_skew = 0.6"},
     "trend": {"arbitrage": "use_trend_filter = true\nmoving_average_periods = 4\n"
                            "trend_confirmation_threshold = 0.0"},
+    "trend buy low": {"arbitrage": "use_trend_filter = true\nmoving_average_periods = 6\n"
+                                   "trend_confirmation_threshold = 0.0002\n"
+                                   "trend_filter_mode = \"uptrend_buy_low\""},
     # The data's sim_beta as okx, whose table gives it a fee and a premium baseline.
     "premium": {"tables": "[exchanges.okx]\ntaker_fee = 0.0008\npremium_baseline = 0.05",
                 "rename": {"sim_beta": "okx"}},
@@ -402,8 +406,7 @@ def test_a_backtest_decides_the_same_with_quiet_batches_and_without(
         assert on.trades == off.trades
         assert on.signals == off.signals
         assert on.inventory == off.inventory
-        if name != "trend":   # with the trend filter each quiet quote is noted one by one
-            assert stored > len(quotes) / 2, source.__name__
+        assert stored > len(quotes) / 2, source.__name__
 
 
 def test_a_csv_and_a_parquet_recording_decide_alike(tmp_path: Path,
@@ -422,3 +425,33 @@ def test_a_csv_and_a_parquet_recording_decide_alike(tmp_path: Path,
                         True)[0] for path in (csv_path, parquet)]
     assert results[0].metrics == results[1].metrics
     assert results[0].trades == results[1].trades
+
+
+@pytest.mark.parametrize("kind", [*BATCH_KINDS, "list"])
+def test_a_trend_note_of_rows_samples_as_the_note_of_each_quote(kind: str) -> None:
+    from arbotd_xarb import TrendTracker
+    from arbotd_xarb.batch import trend_note, trend_note_rows
+
+    rng = random.Random(8)
+    quotes = random_quotes(rng, 3000, ["a", "b", "c"], ["X", "Y", "Z"])
+    # Ticks faster and slower than the trend's one-second samples.
+    stamp = T0
+    for index, quote in enumerate(quotes):
+        stamp += rng.choice([0.0, 0.05, 0.3, 1.2])
+        quotes[index] = attrs.evolve(quote, exchange_ts=stamp, received_ts=stamp)
+    traded = frozenset({"X", "Z"})
+    one, many = TrendTracker(3, 0.001), TrendTracker(3, 0.001)
+    note = trend_note(one.update, traded)
+    note_rows = trend_note_rows(many.update, many.update_many, traded)
+    view = market({}, {})
+    for quote in quotes:
+        view.now = quote.received_ts
+        note(quote, view)
+    batch = quotes if kind == "list" else lazy_batch(quotes, kind)
+    # Runs short (quote by quote) and long (grouped).
+    cuts = sorted(rng.sample(range(1, 3000), 30))
+    for start, end in itertools.pairwise([0, *cuts, 3000]):
+        note_rows(batch, start, end)
+    assert {key: list(w.samples) for key, w in many._windows.items()} == {
+        key: list(w.samples) for key, w in one._windows.items()}
+    assert {key for key, _ in one._windows} == traded

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 import pytest
 
 from arbotd import Ledger, Quote
@@ -93,3 +96,30 @@ def test_resize_keeps_recent_samples() -> None:
     feed(tracker, "a", [100.0] * 5 + [101.0] * 5)
     tracker.resize(4, 0.001)
     assert tracker.trend("BTCUSDT", "a") == "neutral"  # the last four samples are flat
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_run_of_mids_samples_as_one_by_one(seed: int) -> None:
+    """update_many (a replay's run of quiet quotes) keeps the very samples and the next
+    sample time that update keeps quote by quote: ticks faster and slower than a second,
+    equal times, gaps, runs cut anywhere."""
+    rng = random.Random(seed)
+    times, now = [], T0 + rng.random()
+    for _ in range(600):
+        now += rng.choice([0.0, 0.001, 0.25, 0.3, 0.999, 1.0, 1.0001, 2.5, 40.0])
+        times.append(now)
+    mids = [rng.uniform(90, 110) for _ in times]
+    one, many = TrendTracker(periods=5, threshold=0.001), TrendTracker(periods=5,
+                                                                      threshold=0.001)
+    for mid, at in zip(mids, times, strict=True):
+        one.update("X", "a", mid, at)
+    cuts = sorted(rng.sample(range(1, 600), 40))
+    for low, high in itertools.pairwise([0, *cuts, 600]):
+        if rng.random() < 0.2:   # a quote evaluated between runs
+            many.update("X", "a", mids[low], times[low])
+            low += 1
+        many.update_many("X", "a", mids[low:high], times[low:high])
+    window, expected = many._windows["X", "a"], one._windows["X", "a"]
+    assert list(window.samples) == list(expected.samples)
+    assert window.next_sample == expected.next_sample
+    assert many.trend("X", "a") == one.trend("X", "a")
