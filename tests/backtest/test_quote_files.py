@@ -346,7 +346,7 @@ def _levels_text(rng: random.Random, best: str, size: str, price: float, descend
     if fault < 0.02:
         levels[0] = f"{price * (1 + step)!r}:{size}"              # not the best
     elif fault < 0.03:
-        levels[0] = f"{best}:{float(size) * 2!r}"                # the best's size differs
+        levels[0] = f"{best}:{size}1"                            # the best's size differs
     elif fault < 0.04:
         levels.append(levels[-1])                                # not strictly away
     elif fault < 0.05:
