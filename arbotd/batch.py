@@ -40,7 +40,7 @@ from arbotd._interfaces import MarketView
 from arbotd._model import Quote
 
 __all__ = ["BatchStrategy", "BookColumns", "BookLevels", "QuietRows", "QuoteBatch",
-           "book_columns", "build_quotes", "merge_batches"]
+           "book_columns", "build_quotes", "merge_batches", "recoded"]
 
 _exchange_of = attrgetter("exchange")
 _symbol_of = attrgetter("symbol")
@@ -114,8 +114,9 @@ class QuoteBatch(Sequence[Quote]):
               exchange_ts: np.ndarray, *more: Sequence[Any]) -> QuoteBatch:
         """The batch of a reader's ``columns`` (see the class: names and codes, bids, asks,
         ``received_ts``), the sizes and ``exchange_ts`` as arrays too, and ``more``
-        fields after ``received_ts`` (book levels) as lists. Nothing is converted to
-        Python objects until a quote or a field is asked for, and then only that."""
+        fields after ``received_ts`` (book levels) as lists or :class:`BookLevels`.
+        Nothing is converted to Python objects until a quote or a field is asked for,
+        and then only that."""
         exchanges, exchange, symbols, symbol, bid, ask, received = columns
         batch = cls((), columns)
         batch._fields = None
@@ -307,20 +308,20 @@ class BookLevels:
     def rows(self, rows: slice | np.ndarray) -> BookLevels:
         return BookLevels(self.prices, self.sizes, self.starts[rows], self.ends[rows])
 
+    def gathered(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where the rows' levels are in ``prices`` and ``sizes``, all of them in row
+        order, and where each row's begin among them (and the last row's end)."""
+        lengths = self.ends - self.starts
+        bounds = np.zeros(len(lengths) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=bounds[1:])
+        return np.arange(bounds[-1]) + np.repeat(self.starts - bounds[:-1], lengths), bounds
+
     def tuples(self) -> list[tuple[tuple[float, float], ...] | None]:
         """Each row's levels as ``((price, size), ...)``, ``None`` for a row without."""
-        starts, ends = self.starts, self.ends
-        lengths = ends - starts
-        if not len(lengths):
-            return []
-        # The rows' levels gathered in row order, then cut row by row.
-        offsets = np.zeros(len(lengths) + 1, dtype=np.intp)
-        np.cumsum(lengths, out=offsets[1:])
-        flat = np.arange(offsets[-1]) + np.repeat(starts - offsets[:-1], lengths)
+        flat, bounds = self.gathered()
         pairs = list(zip(self.prices[flat].tolist(), self.sizes[flat].tolist(), strict=True))
-        bounds = offsets.tolist()
         return [tuple(pairs[low:high]) if high > low else None
-                for low, high in itertools.pairwise(bounds)]
+                for low, high in itertools.pairwise(bounds.tolist())]
 
 
 def _whole(array: Any) -> list[Any]:
@@ -398,8 +399,7 @@ def merge_batches(batches: Sequence[Sequence[Quote]]) -> QuoteBatch:
     for index in range(width):
         if index < 2:
             names: dict[str, int] = {}
-            codes = [np.array([names.setdefault(name, len(names)) for name in form[index].names],
-                              dtype=np.intp)[form[index].codes] for form in forms]
+            codes = [recoded(form[index].names, form[index].codes, names) for form in forms]
             joined.append(_Names(list(names), np.concatenate(codes)))
         elif index in _FLOATS:
             joined.append(np.concatenate([form[index] for form in forms]))
@@ -419,6 +419,13 @@ def merge_batches(batches: Sequence[Sequence[Quote]]) -> QuoteBatch:
     exchange, symbol, bid, ask, bid_size, ask_size, stamp, received, *more = joined
     return QuoteBatch.coded((exchange.names, exchange.codes, symbol.names, symbol.codes,
                              bid, ask, received), bid_size, ask_size, stamp, *more)
+
+
+def recoded(names: Sequence[str], codes: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    """A reader's ``codes`` into its ``names`` (which may repeat a name or hold one no row
+    has) as each row's index in ``index``; a name not in it is added as the next index."""
+    return np.array([index.setdefault(name, len(index)) for name in names],
+                    dtype=np.intp)[codes]
 
 
 def _coded(names: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -513,9 +520,8 @@ def book_columns(batch: Sequence[Quote], book: Mapping[str, Mapping[str, Quote]]
         values = [np.fromiter(map(field, batch), np.float64, count) for field in _FIELDS]
     else:
         # The reader's names may repeat or be unused: its codes translated to ours.
-        exchange = np.array([exchanges[name] for name in exchange_list],
-                            dtype=np.intp)[exchange_codes]
-        symbol = np.array([symbols[name] for name in symbol_list], dtype=np.intp)[symbol_codes]
+        exchange = recoded(exchange_list, exchange_codes, exchanges)
+        symbol = recoded(symbol_list, symbol_codes, symbols)
     width = len(exchanges)
     fields = len(_FIELDS)
     starts = np.full((fields, len(symbols), width), np.nan)

@@ -71,6 +71,7 @@ from arbotd_replay.quotefile import (
     BATCH_SIZE,
     COLUMNS,
     DEPTH_COLUMNS,
+    NUMBER_COLUMNS,
     BadDataError,
     DataProblems,
     TimeOrderedWriter,
@@ -96,7 +97,6 @@ __all__ = [
 _INF = float("inf")
 _MAGIC = b"PAR1"
 _NAMES = ("exchange", "symbol")
-_NUMBERS = ("local_ts", "exchange_ts", "bid", "ask", "bid_size", "ask_size")
 
 ROW_GROUP_ROWS = 131_072
 """Quotes per row group (and at most per part file of a directory)."""
@@ -269,7 +269,7 @@ def _check_schema(name: str, schema: pa.Schema) -> bool:
         parts.append(f"missing column{'s' * (len(missing) > 1)} {', '.join(missing)}")
     for field in schema:
         kind = field.type
-        if field.name in _NUMBERS and not (pa.types.is_floating(kind)
+        if field.name in NUMBER_COLUMNS and not (pa.types.is_floating(kind)
                                            or pa.types.is_integer(kind)):
             parts.append(f"column {field.name} is {kind}, not a number")
         elif field.name in _NAMES and not (
@@ -417,7 +417,7 @@ class ParquetQuoteReader:
     def _decode(self, batch: pa.RecordBatch, name: str, first_row: int, state: _ReadState
                 ) -> Sequence[Quote]:
         numbers = {}
-        for column in _NUMBERS:
+        for column in NUMBER_COLUMNS:
             array = batch.column(column)
             if not pa.types.is_float64(array.type):
                 array = array.cast(pa.float64())
@@ -484,9 +484,9 @@ class ParquetQuoteReader:
                 self.problems.add(where, "duplicate", "the same row as the row before")
                 continue
             previous = row
-            values = [columns[key][index] for key in _NUMBERS]
+            values = [columns[key][index] for key in NUMBER_COLUMNS]
             if None in values or exchange[index] is None or symbol[index] is None:
-                empty = [key for key, value in zip(_NUMBERS, values, strict=True)
+                empty = [key for key, value in zip(NUMBER_COLUMNS, values, strict=True)
                          if value is None]
                 empty += [key for key, value in (("exchange", exchange[index]),
                                                  ("symbol", symbol[index])) if value is None]
@@ -581,7 +581,7 @@ def _all_good(batch: pa.RecordBatch, numbers: dict[str, pa.Array], state: _ReadS
         if len(values) and pc.min(pc.utf8_length(values)).as_py() == 0:
             return False
     local, stamp, bid, ask, bid_size, ask_size = (
-        numbers[column].to_numpy(zero_copy_only=False) for column in _NUMBERS)
+        numbers[column].to_numpy(zero_copy_only=False) for column in NUMBER_COLUMNS)
     if not rows_good(local, stamp, bid, ask, bid_size, ask_size):
         return False
     first = float(local[0])

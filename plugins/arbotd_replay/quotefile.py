@@ -39,6 +39,7 @@ __all__ = [
     "BATCH_SIZE",
     "COLUMNS",
     "DEPTH_COLUMNS",
+    "NUMBER_COLUMNS",
     "PROBLEM_KINDS",
     "BadDataError",
     "DataProblems",
@@ -353,9 +354,10 @@ class QuoteFileWriter(TimeOrderedWriter):
 # --- reading ---------------------------------------------------------------------------------
 
 
+# A recording's columns that hold numbers, in the order of its columns.
+NUMBER_COLUMNS = ("local_ts", "exchange_ts", "bid", "ask", "bid_size", "ask_size")
 # pyarrow's types of a quick block's columns (see QuoteFileReader._quick_block).
-_QUICK_NUMBERS = ("local_ts", "exchange_ts", "bid", "ask", "bid_size", "ask_size")
-_QUICK_TYPES = {**dict.fromkeys(_QUICK_NUMBERS, pa.float64()),
+_QUICK_TYPES = {**dict.fromkeys(NUMBER_COLUMNS, pa.float64()),
                 **dict.fromkeys(("exchange", "symbol"), pa.dictionary(pa.int32(), pa.string())),
                 **dict.fromkeys(("bids", "asks"), pa.string())}
 
@@ -394,19 +396,15 @@ def levels_good(levels: BookLevels, best: np.ndarray, best_size: np.ndarray,
     pass :func:`levels_fault` against the row's ``best`` price and ``best_size``, tested
     a column at a time (a row without levels passes). ``False`` when a row's may not:
     the row-by-row reading then says which and why."""
-    prices, sizes, starts, ends = levels.prices, levels.sizes, levels.starts, levels.ends
-    lengths = ends - starts
-    rows = lengths > 0
+    prices, sizes, starts = levels.prices, levels.sizes, levels.starts
+    rows = levels.ends > starts
     if not rows.any():
         return True
     first = starts[rows]
     if not (np.array_equal(prices[first], best[rows])
             and np.array_equal(sizes[first], best_size[rows])):
         return False
-    # The rows' levels in row order; ``bounds`` where each row's begin.
-    bounds = np.zeros(len(lengths) + 1, dtype=np.intp)
-    np.cumsum(lengths, out=bounds[1:])
-    flat = np.arange(bounds[-1]) + np.repeat(starts - bounds[:-1], lengths)
+    flat, bounds = levels.gathered()
     row_prices, row_sizes = prices[flat], sizes[flat]
     with np.errstate(invalid="ignore"):
         if not (bool(np.all((row_prices > 0.0) & (row_prices < _LEVEL_LIMIT)))
@@ -705,7 +703,7 @@ class QuoteFileReader:
         if table.num_rows != len(lines) or table.column("exchange").num_chunks != 1:
             return None  # a blank line, or a line cut in two
         local, stamp, bid, ask, bid_size, ask_size = (
-            table.column(name).to_numpy() for name in _QUICK_NUMBERS)
+            table.column(name).to_numpy() for name in NUMBER_COLUMNS)
         if not (local[0] >= last and local[-1] < self.end
                 and rows_good(local, stamp, bid, ask, bid_size, ask_size)):
             return None

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from arbotd import MarketView, Quote
-from arbotd.batch import BookColumns, QuietRows, QuoteBatch
+from arbotd.batch import BookColumns, QuietRows, QuoteBatch, recoded
 
 __all__ = ["quiet_rows", "trend_note", "trend_note_rows"]
 
@@ -171,12 +171,12 @@ def _trend_rows(batch: Sequence[Quote], traded: frozenset[str]
         columns = QuoteBatch.of(batch).columns
     exchanges, exchange, symbols, symbol, bid, ask, received = columns
     # A reader's names may repeat: each name's rows go together.
-    venue_names = list(dict.fromkeys(exchanges))
-    symbol_names = list(dict.fromkeys(symbols))
-    venues = np.array([venue_names.index(name) for name in exchanges], dtype=np.intp)
-    names = np.array([symbol_names.index(name) for name in symbols], dtype=np.intp)
-    keys = names[symbol] * len(venue_names) + venues[exchange]
-    traded_rows = np.array([name in traded for name in symbol_names], dtype=bool)[
-        names[symbol]]
+    venue_index: dict[str, int] = {}
+    symbol_index: dict[str, int] = {}
+    venues = recoded(exchanges, exchange, venue_index)
+    names = recoded(symbols, symbol, symbol_index)
+    venue_names, symbol_names = list(venue_index), list(symbol_index)
+    keys = names * len(venue_names) + venues
+    traded_rows = np.array([name in traded for name in symbol_names], dtype=bool)[names]
     return (venue_names, symbol_names, keys.tolist(), traded_rows.tolist(),
             ((np.asarray(bid) + np.asarray(ask)) * 0.5).tolist(), np.asarray(received).tolist())
